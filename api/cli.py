@@ -1,0 +1,251 @@
+"""The ``trazo`` command line: thin commands that parse, call one core function, render."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ledger.errors import LedgerError
+
+DB_HELP = "Database URL (sqlite:///FILE or postgresql://…); default $TRAZO_DATABASE_URL or sqlite:///trazo.db."
+KEYS_HELP = "Folder holding the operator and log keys; default $TRAZO_KEYS or ./trazo-keys."
+
+
+def default_db() -> str:
+    return os.environ.get("TRAZO_DATABASE_URL", "sqlite:///trazo.db")
+
+
+def default_keys() -> str:
+    return os.environ.get("TRAZO_KEYS", "trazo-keys")
+
+
+db_option = click.option("--db", "db", default=default_db, show_default="sqlite:///trazo.db",
+                         help=DB_HELP)
+keys_option = click.option("--keys", "keys_dir", default=default_keys,
+                           show_default="./trazo-keys", type=click.Path(file_okay=False),
+                           help=KEYS_HELP)
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+def open_store(url: str, *, must_exist: bool = True) -> Any:
+    from ledger.store import Store
+
+    store = Store(url)
+    if must_exist and not store.schema_ready():
+        fail(f"no trazo ledger at {url}: run `trazo init --db {url}` first")
+    return store
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="trazo")
+def main() -> None:
+    """trazo — a signed, append-only custody ledger that proves small-producer origin.
+
+    Every command that touches a ledger takes --db (or $TRAZO_DATABASE_URL).
+    """
+
+
+# --- init, keys, signing ---------------------------------------------------------------
+
+
+@main.command()
+@db_option
+@keys_option
+@click.option("--operator", default="operator", show_default=True,
+              help="Party id of the ledger operator.")
+@click.option("--name", default="trazo ledger operator", show_default=True,
+              help="The operator's display name.")
+@click.option("--country", default="ZZ", show_default=True,
+              help="The operator's ISO 3166-1 alpha-2 country (ZZ: unspecified).")
+def init(db: str, keys_dir: str, operator: str, name: str, country: str) -> None:
+    """Create a ledger: schema, operator and log keys, and the operator's registration."""
+    from ledger.genesis import initialize
+
+    try:
+        result = initialize(open_store(db, must_exist=False), Path(keys_dir),
+                            operator=operator, name=name, country=country)
+    except LedgerError as e:
+        fail(str(e))
+    click.echo(f"ledger initialized at {db}")
+    click.echo(f"operator {operator!r}: key {result.operator_keyid}  ({result.operator_key})")
+    click.echo(f"log key: {result.log_keyid}  ({result.log_key})")
+    click.echo(f"event 0: {result.genesis_id}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--dir", "directory", default=".", show_default=True,
+              type=click.Path(file_okay=False), help="Where to write NAME.key and NAME.pub.")
+def keygen(name: str, directory: str) -> None:
+    """Make a new Ed25519 key pair (NAME.key, mode 0600, and NAME.pub); print its keyid."""
+    from ledger.keys import write_keypair
+
+    try:
+        pair = write_keypair(Path(directory), name)
+    except LedgerError as e:
+        fail(str(e))
+    click.echo(pair.keyid)
+    click.echo(f"private key: {pair.private_path}  public key: {pair.public_path}", err=True)
+
+
+@main.command()
+@click.argument("payload_file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False),
+              help="The signing key, NAME.key.")
+@click.option("--state", "state_file", type=click.Path(dir_okay=False),
+              help="Chain state file for this key; default NAME.chain.json beside the key.")
+@click.option("--seq", type=int, help="Continue the chain from this head seq "
+              "(with --prev); e.g. from GET /api/v1/keys/{keyid}/head.")
+@click.option("--prev", help="The head event id that goes with --seq.")
+def sign(payload_file: str, key_file: str, state_file: str | None, seq: int | None,
+         prev: str | None) -> None:
+    """Sign a payload offline and print its DSSE envelope as one JSON line.
+
+    Fills in `key`, `seq` and `prev` from a local state file kept per key (so a
+    collection centre can sign without a connection and upload later), `schema` (1) and
+    `time` (now) when absent. Append the output to a .jsonl file to build a batch.
+    """
+    from ledger.signer import sign_payload
+
+    try:
+        raw = click.open_file(payload_file, "rb").read()
+        envelope = sign_payload(raw, Path(key_file),
+                                Path(state_file) if state_file else None,
+                                head=(seq, prev) if seq is not None else None)
+    except LedgerError as e:
+        fail(str(e))
+    click.echo(envelope.to_json())
+
+
+# --- appending and reading -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    file: str
+    line: int | None
+
+    def __str__(self) -> str:
+        return self.file if self.line is None else f"{self.file} line {self.line}"
+
+
+def read_envelopes(paths: tuple[str, ...]) -> Iterator[tuple[_Source, Any]]:
+    """JSON files (an envelope, or a list of them) and JSON Lines files, in order."""
+    for path in paths:
+        with click.open_file(path, "r", encoding="utf-8") as f:
+            text = f.read()
+        try:
+            whole = json.loads(text)
+        except ValueError:
+            whole = None
+        if isinstance(whole, dict):
+            yield _Source(path, None), whole
+            continue
+        if isinstance(whole, list):
+            for i, item in enumerate(whole):
+                yield _Source(f"{path}[{i}]", None), item
+            continue
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                yield _Source(path, n), json.loads(line)
+            except ValueError as e:
+                fail(f"{path} line {n}: not JSON ({e})")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@db_option
+def append(files: tuple[str, ...], db: str) -> None:
+    """Append envelope files (JSON or JSON Lines) to the ledger as one batch.
+
+    All or nothing: if any event is rejected, nothing is appended and the reason is
+    printed with the file and line of the event. Events already in the ledger are
+    reported as such, not rejected.
+    """
+    from ledger.append import append_batch
+
+    sources, envelopes = [], []
+    for source, envelope in read_envelopes(files):
+        sources.append(source)
+        envelopes.append(envelope)
+    if not envelopes:
+        fail("no envelopes in the given files")
+    store = open_store(db)
+    try:
+        result = append_batch(store, envelopes)
+    except LedgerError as e:
+        where = f" ({sources[e.index]})" if e.index is not None else ""
+        fail(f"batch rejected, nothing appended{where}: {e}")
+    for item in result.events:
+        click.echo(f"{item.index}\t{item.id}\t{'appended' if item.new else 'already stored'}")
+    new = sum(e.new for e in result.events)
+    click.echo(f"{new} appended, {len(result.events) - new} already stored;"
+               f" the ledger holds {result.size} events", err=True)
+
+
+@main.command()
+@db_option
+@click.option("--party", help="Only events signed by this party.")
+@click.option("--type", "type_", help="Only events of this type, e.g. harvest.")
+@click.option("--after", type=int, default=-1, help="Only events after this index.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON Lines: envelope and payload.")
+def events(db: str, party: str | None, type_: str | None, after: int, limit: int,
+           as_json: bool) -> None:
+    """List events in ledger order (oldest first)."""
+    from ledger.query import list_events
+
+    store = open_store(db)
+    rows = list_events(store, party=party, type=type_, after=after, limit=limit)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps({"index": row.index, "id": row.id,
+                                   "envelope": json.loads(row.envelope),
+                                   "payload": json.loads(row.payload)}))
+        else:
+            click.echo(f"{row.index:>6}  {row.time[:19]}Z  {row.type:<15} {row.party:<24}"
+                       f" {row.id}")
+    if not rows and not as_json:
+        click.echo("no events match", err=True)
+
+
+@main.command()
+@db_option
+def audit(db: str) -> None:
+    """Recompute every id, signature and key chain from the stored bytes.
+
+    Exit status 0 only when everything holds; otherwise every finding is printed and
+    the exit status is 1.
+    """
+    from ledger.audit import audit as run_audit
+
+    store = open_store(db)
+    total = store.size()
+    with click.progressbar(length=total, label="auditing", file=sys.stderr) as bar:
+        report = run_audit(store, progress=bar.update)
+    for finding in report.findings:
+        click.secho(f"FAIL {finding}", fg="red")
+    click.echo(f"events checked: {report.events}")
+    click.echo(f"keys replayed:  {report.keys}")
+    if report.ok:
+        click.secho("audit OK: every id, signature and key chain holds", fg="green")
+    else:
+        click.secho(f"audit FAILED: {len(report.findings)} finding(s)", fg="red")
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

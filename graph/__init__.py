@@ -1,0 +1,1 @@
+"""Provenance: custody subgraphs, attribution, origin verdicts, proof bundles."""

@@ -1,0 +1,178 @@
+"""Integrity audit: recompute every id, signature and key chain from the stored bytes.
+
+The audit trusts no projection: it replays the key events it reads to know which key
+was valid when, and reports every inconsistency it finds (it does not stop at the
+first). It reads in ledger order, in pages, so memory stays flat on a large ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+
+from ledger.envelope import Envelope, event_id, keyid_of
+from ledger.errors import LedgerError
+from ledger.fields import utc_text
+from ledger.keys import public_key_from_raw
+from ledger.payload import Event, parse_payload
+from ledger.rules import EVENT_TYPES
+from ledger.rules.party_register import public_key_field
+from ledger.schema import EventRow, KeyRow
+from ledger.store import Store
+
+PAGE = 2000
+
+
+@dataclass(frozen=True)
+class Finding:
+    index: int | None
+    event: str | None
+    check: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"event {self.index} ({self.event})" if self.index is not None else "ledger"
+        return f"{where}: [{self.check}] {self.message}"
+
+
+@dataclass
+class AuditReport:
+    events: int = 0
+    keys: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return not self.findings
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+@dataclass
+class _KeyState:
+    party: str
+    public_key: bytes
+    added: datetime
+    revoked: datetime | None = None
+    seq: int = 0
+    head: str | None = None
+
+
+def _rows(store: Store) -> Iterator[EventRow]:
+    last = -1
+    while True:
+        with store.reading() as session:
+            page = list(
+                session.scalars(
+                    select(EventRow).where(EventRow.index > last).order_by(EventRow.index)
+                    .limit(PAGE)
+                )
+            )
+        if not page:
+            return
+        yield from page
+        last = page[-1].index
+
+
+def audit(store: Store, progress: Callable[[int], None] | None = None) -> AuditReport:
+    report = AuditReport()
+    keys: dict[str, _KeyState] = {}
+    expected_index = 0
+    for row in _rows(store):
+        report.events += 1
+        if progress:
+            progress(1)
+        findings = _audit_event(row, expected_index, keys)
+        report.findings.extend(findings)
+        expected_index = row.index + 1
+    report.keys = len(keys)
+    report.findings.extend(_compare_heads(store, keys))
+    return report
+
+
+def _audit_event(row: EventRow, expected_index: int, keys: dict[str, _KeyState]
+                 ) -> list[Finding]:
+    out: list[Finding] = []
+
+    def find(check: str, message: str) -> None:
+        out.append(Finding(row.index, row.id, check, message))
+
+    if row.index != expected_index:
+        find("index", f"expected index {expected_index}: events are missing before this one")
+    payload = bytes(row.payload)
+    if event_id(payload) != row.id:
+        find("id", f"payload hashes to {event_id(payload)}, not the stored id")
+    try:
+        envelope = Envelope.from_json(row.envelope)
+    except LedgerError as e:
+        find("envelope", f"stored envelope does not parse: {e}")
+        return out
+    if envelope.payload != payload:
+        find("envelope", "the stored envelope's payload differs from the stored payload bytes")
+    try:
+        event = parse_payload(Envelope(payload, envelope.signature), EVENT_TYPES)
+    except LedgerError as e:
+        find("payload", f"stored payload does not parse: {e}")
+        return out
+    columns = {"type": event.type, "party": event.party, "keyid": event.key,
+               "seq": event.seq, "prev": event.prev, "time": utc_text(event.time)}
+    for name, value in columns.items():
+        if getattr(row, name) != value:
+            find("columns", f"column {name}={getattr(row, name)!r} but the payload says {value!r}")
+    _replay_key_event(event, row.index, keys, find)
+    key = keys.get(event.key)
+    if key is None:
+        find("signature", f"key {event.key[:16]}… was not registered by any earlier event")
+        return out
+    try:
+        Envelope(payload, envelope.signature).verify(public_key_from_raw(key.public_key))
+    except LedgerError as e:
+        find("signature", str(e))
+    if key.party != event.party:
+        find("key", f"key belongs to {key.party!r}, event claims {event.party!r}")
+    if event.time < key.added or (key.revoked is not None and event.time > key.revoked):
+        find("key", "signed at a time the key was not valid")
+    if event.seq != key.seq + 1 or event.prev != key.head:
+        find("chain", f"seq {event.seq}/prev {event.prev} does not follow"
+                      f" seq {key.seq}/{key.head} of key {event.key[:16]}…")
+    key.seq, key.head = event.seq, event.id
+    return out
+
+
+def _replay_key_event(event: Event, index: int, keys: dict[str, _KeyState],
+                      find: Callable[[str, str], None]) -> None:
+    body = event.body
+    try:
+        if event.type in ("party.register", "key.add"):
+            raw = public_key_field(body)
+            owner = body["subject"]
+            keys.setdefault(keyid_of(raw), _KeyState(owner, raw, event.time))
+        elif event.type == "key.revoke" and body.get("keyid") in keys:
+            keys[body["keyid"]].revoked = event.time
+    except LedgerError as e:
+        find("key", f"key event does not parse: {e}")
+
+
+def _compare_heads(store: Store, keys: dict[str, _KeyState]) -> list[Finding]:
+    out = []
+    with store.reading() as session:
+        stored = {k.keyid: k for k in session.scalars(select(KeyRow))}
+    for keyid, state in keys.items():
+        row = stored.get(keyid)
+        if row is None:
+            out.append(Finding(None, None, "projection", f"key {keyid[:16]}… missing from keys"))
+        elif (row.head_seq, row.head_event) != (state.seq, state.head):
+            out.append(Finding(None, None, "projection",
+                               f"key {keyid[:16]}… head is seq {row.head_seq}, the events"
+                               f" say seq {state.seq}: run `trazo rebuild`"))
+    for keyid in set(stored) - set(keys):
+        out.append(Finding(None, None, "projection",
+                           f"key {keyid[:16]}… in the keys table but in no event"))
+    return out
+
+
+__all__ = ["AuditReport", "Finding", "audit"]

@@ -1,0 +1,146 @@
+"""One error hierarchy for trazo, split by who is at fault.
+
+``ClientError`` and its subclasses mean the input was wrong (a bad envelope, a rule
+breach); the ledger is unchanged. ``LedgerFault`` means the ledger itself failed or
+found itself inconsistent. ``api/`` maps these classes to HTTP statuses in one place.
+
+Every client error can carry where it happened: ``index`` (position of the event in
+the submitted batch) and ``field`` (a dotted path into the payload, e.g.
+``inputs[0].quantity``), plus ``details`` for the amounts involved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    """Root of every error trazo raises on purpose."""
+
+    title = "Ledger error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        index: int | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.index = index
+        self.details: dict[str, Any] = details
+
+    def at(self, index: int) -> LedgerError:
+        """Record the batch index of the offending event; returns self for ``raise``."""
+        self.index = index
+        return self
+
+    def __str__(self) -> str:
+        where = []
+        if self.index is not None:
+            where.append(f"event {self.index}")
+        if self.field:
+            where.append(f"field {self.field!r}")
+        prefix = f"{', '.join(where)}: " if where else ""
+        return f"{prefix}{self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": type(self).__name__, "message": self.message}
+        if self.index is not None:
+            out["index"] = self.index
+        if self.field is not None:
+            out["field"] = self.field
+        out.update({k: _plain(v) for k, v in self.details.items()})
+        return out
+
+
+def _plain(value: Any) -> Any:
+    """Render details JSON-friendly (Decimal and datetime as strings)."""
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)
+
+
+# --- the client's fault: the ledger is unchanged -------------------------------------
+
+
+class ClientError(LedgerError):
+    title = "Rejected"
+
+
+class InvalidEvent(ClientError):
+    """The envelope or payload is malformed or breaks the schema."""
+
+    title = "Invalid event"
+
+
+class SignatureError(ClientError):
+    title = "Invalid signature"
+
+
+class UnknownKey(ClientError):
+    title = "Unknown key"
+
+
+class KeyRevoked(ClientError):
+    title = "Key revoked"
+
+
+class NotAuthorized(ClientError):
+    """The signing party may not make this statement (role, ownership, operator-only)."""
+
+    title = "Not authorized"
+
+
+class ChainConflict(ClientError):
+    """``seq``/``prev`` do not extend the key's hash chain; names what was expected."""
+
+    title = "Chain conflict"
+
+
+class UnknownReference(ClientError):
+    """An id the event builds on does not exist (event, party, key, member, plot, …)."""
+
+    title = "Unknown reference"
+
+
+class DuplicateId(ClientError):
+    """An id that may be created once (party, lot, certificate, key) already exists."""
+
+    title = "Duplicate id"
+
+
+class TimeError(ClientError):
+    """The event's time is in the future, or before an event it builds on."""
+
+    title = "Invalid time"
+
+
+# --- the ledger's own failures ----------------------------------------------------------
+
+
+class LedgerFault(LedgerError):
+    title = "Ledger failure"
+
+
+class StoreError(LedgerFault):
+    title = "Storage failure"
+
+
+class IntegrityError(LedgerFault):
+    """The stored ledger does not verify (found by ``trazo audit``)."""
+
+    title = "Integrity failure"
+
+
+class ProofError(LedgerError):
+    """A Merkle proof, checkpoint or signed note does not verify."""
+
+    title = "Proof does not verify"

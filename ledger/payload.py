@@ -1,0 +1,144 @@
+"""Strict payload parsing: from signed bytes to an ``Event``.
+
+A payload is a UTF-8 JSON object of at most 64 KiB with no duplicate keys, no
+floating-point numbers and no NaN/Infinity. The common fields (``type``, ``schema``,
+``party``, ``key``, ``seq``, ``prev``, ``time``) are checked here; each event type's own
+fields are checked by its rule module (``ledger.rules``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ledger import fields
+from ledger.envelope import Envelope, event_id
+from ledger.errors import InvalidEvent
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+SCHEMA_VERSION = 1
+COMMON_FIELDS = ("type", "schema", "party", "key", "seq", "prev", "time")
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _no_float(text: str) -> Any:
+    raise InvalidEvent(
+        f"floating-point number {text} in payload; quantities are decimal strings such as"
+        f' "{text}"'
+    )
+
+
+def _no_constant(text: str) -> Any:
+    raise InvalidEvent(f"{text} is not allowed in a payload")
+
+
+def loads_strict(data: bytes, *, what: str = "payload") -> Any:
+    """Decode JSON the way the ledger reads every signed payload (shared with ``trazo sign``)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidEvent(f"{what} is not UTF-8: {e}") from e
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_float=_no_float,
+            parse_constant=_no_constant,
+        )
+    except _DuplicateKey as e:
+        raise InvalidEvent(f"duplicate key {e.args[0]!r} in {what}", field=e.args[0]) from e
+    except json.JSONDecodeError as e:
+        raise InvalidEvent(f"{what} is not valid JSON: {e}") from e
+
+
+def dumps_payload(body: dict[str, Any]) -> bytes:
+    """The serialization ``trazo sign`` and the fixtures use; any valid bytes are accepted."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode(
+        "utf-8"
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    """A parsed, not yet verified event: the envelope, its exact payload bytes and fields."""
+
+    envelope: Envelope
+    id: str
+    type: str
+    party: str
+    key: str
+    seq: int
+    prev: str | None
+    time: datetime
+    body: dict[str, Any] = field(repr=False)
+
+    @property
+    def payload(self) -> bytes:
+        return self.envelope.payload
+
+
+def parse_payload(envelope: Envelope, known_types: frozenset[str]) -> Event:
+    """Check the common fields of an envelope's payload; the type's own fields come later."""
+    payload = envelope.payload
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise InvalidEvent(
+            f"payload is {len(payload)} bytes; the limit is {MAX_PAYLOAD_BYTES}", field="payload"
+        )
+    body = loads_strict(payload)
+    if not isinstance(body, dict):
+        raise InvalidEvent("payload must be a JSON object", field="payload")
+    for name in COMMON_FIELDS:
+        if name not in body:
+            raise InvalidEvent("missing common field", field=name)
+    kind = body["type"]
+    if not isinstance(kind, str) or kind not in known_types:
+        raise InvalidEvent(
+            f"unknown event type {kind!r}; known: {', '.join(sorted(known_types))}",
+            field="type",
+        )
+    if body["schema"] != SCHEMA_VERSION or isinstance(body["schema"], bool):
+        raise InvalidEvent(
+            f"schema must be {SCHEMA_VERSION}, got {body['schema']!r}", field="schema"
+        )
+    party = fields.party_id(body, "party")
+    key = fields.keyid(body, "key")
+    if key != envelope.signature.keyid:
+        raise InvalidEvent(
+            f"payload key {key[:16]}… differs from the signature's keyid"
+            f" {envelope.signature.keyid[:16]}…",
+            field="key",
+        )
+    seq = body["seq"]
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise InvalidEvent("seq must be an integer ≥ 1", field="seq")
+    prev = body["prev"]
+    if seq == 1 and prev is not None:
+        raise InvalidEvent("prev must be null when seq is 1", field="prev")
+    if seq > 1:
+        prev = fields.event_ref(body, "prev")
+    time = fields.parse_time(body["time"], field="time")
+    return Event(
+        envelope=envelope,
+        id=event_id(payload),
+        type=kind,
+        party=party,
+        key=key,
+        seq=seq,
+        prev=prev,
+        time=time,
+        body=body,
+    )

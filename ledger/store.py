@@ -1,0 +1,150 @@
+"""The database behind a ledger: engine set-up, schema migration, serialized writes.
+
+SQLite (WAL, busy timeout) is the embedded default; PostgreSQL through psycopg 3 is the
+production store. Appends take the one write lock of the ledger — ``BEGIN IMMEDIATE``
+on SQLite, a transaction-scoped advisory lock on PostgreSQL — so log order and key chain
+heads never disagree, whichever process writes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.resources import as_file, files
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from ledger.errors import StoreError
+from ledger.schema import EventRow
+
+DEFAULT_URL = "sqlite:///trazo.db"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+_APPEND_LOCK_ID = 0x7472617A6F  # "trazo", for pg_advisory_xact_lock
+
+
+def normalize_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` as psycopg 3 URLs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class Store:
+    """An open ledger database. Create one per process; it is safe to share across threads."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        self.dialect = self.url.split(":", 1)[0].split("+", 1)[0]
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise StoreError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+        self.engine = self._make_engine(echo)
+
+    def _make_engine(self, echo: bool) -> Engine:
+        if self.dialect == "postgresql":
+            return create_engine(self.url, echo=echo, pool_pre_ping=True)
+        path = self.url.split("///", 1)[1] if "///" in self.url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            self.url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Take transaction control from pysqlite: we emit BEGIN ourselves below.
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            immediate = conn.get_execution_options().get("trazo_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    # --- schema ------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (creating it on an empty database)."""
+        from alembic import command
+        from alembic.config import Config
+
+        with as_file(files("ledger") / "migrations") as script_dir:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(script_dir))
+            with self.engine.connect().execution_options(trazo_write=True) as conn:
+                with conn.begin():
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+
+    def schema_ready(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1 FROM alembic_version"))
+        except OperationalError:
+            return False
+        except Exception:  # psycopg's UndefinedTable is a ProgrammingError
+            return False
+        return True
+
+    # --- transactions ------------------------------------------------------------------
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only session; nothing it does is committed.
+
+        Closing (not rolling back) keeps loaded rows readable after the block; the
+        connection's transaction is rolled back when it returns to the pool.
+        """
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """The ledger's single write transaction: serialized, committed only if the block ends."""
+        with self.engine.connect().execution_options(trazo_write=True) as conn:
+            self._begin_serialized(conn)
+            with Session(bind=conn, expire_on_commit=False) as session:
+                try:
+                    yield session
+                    session.flush()
+                except BaseException:
+                    session.rollback()
+                    conn.rollback()
+                    raise
+                session.commit()
+                conn.commit()
+
+    def _begin_serialized(self, conn: Any) -> None:
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                conn.begin()
+                break
+            except OperationalError as e:  # SQLite "database is locked" past busy_timeout
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise StoreError(f"could not take the ledger's write lock: {e}") from e
+                conn.rollback()
+                time.sleep(0.05)
+        if self.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK_ID})
+
+    # --- small reads -------------------------------------------------------------------
+
+    def size(self) -> int:
+        with self.reading() as session:
+            last = session.scalar(select(func.max(EventRow.index)))
+            return 0 if last is None else int(last) + 1
+
+    def dispose(self) -> None:
+        self.engine.dispose()
