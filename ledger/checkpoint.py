@@ -81,9 +81,7 @@ class Checkpoint:
         if self.size < 0:
             raise ProofError(f"checkpoint tree size must not be negative, got {self.size}")
         if len(self.root) != _HASH_SIZE:
-            raise ProofError(
-                f"checkpoint root hash is {len(self.root)} bytes, not {_HASH_SIZE}"
-            )
+            raise ProofError(f"checkpoint root hash is {len(self.root)} bytes, not {_HASH_SIZE}")
 
     def body(self) -> bytes:
         """The note text that is signed: ``<origin>\\n<size>\\n<base64 root>\\n``."""
@@ -127,9 +125,7 @@ def _check_key_name(name: str) -> None:
 
 def key_id(name: str, public_key: bytes, alg: int = ALG_ED25519) -> bytes:
     """The 4-byte key ID: SHA-256(name || 0x0A || alg || public key)[:4]."""
-    return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public_key).digest()[
-        :_KEY_ID_SIZE
-    ]
+    return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public_key).digest()[:_KEY_ID_SIZE]
 
 
 def _raw_public(public_key: Ed25519PublicKey) -> bytes:
@@ -322,11 +318,11 @@ def open_note(text: str | bytes, verifiers: Iterable[NoteVerifier]) -> tuple[byt
     seen_unknown: list[str] = []
     for number, line in enumerate(lines, start=1):
         sig = _parse_signature_line(line, number)
-        verifier = known.get((sig.name, sig.key_id))
-        if verifier is None:
+        trusted = known.get((sig.name, sig.key_id))
+        if trusted is None:
             seen_unknown.append(f"{sig.name}+{sig.key_id.hex()}")
             continue
-        if not verifier.verify(message, sig.signature):
+        if not trusted.verify(message, sig.signature):
             raise ProofError(
                 f"signature by {sig.name} (key {sig.key_id.hex()}) does not verify",
                 field=f"signature[{number - 1}]",

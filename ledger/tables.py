@@ -118,7 +118,7 @@ def parse_quantity(text: str, *, field: str) -> Decimal:
     """
     if not isinstance(text, str):
         raise InvalidEvent(
-            f"quantity must be a decimal string such as \"36.5\", not {type(text).__name__}",
+            f'quantity must be a decimal string such as "36.5", not {type(text).__name__}',
             field=field,
         )
     if _QUANTITY.fullmatch(text) is None:
@@ -207,8 +207,10 @@ class Product:
             if form != self.reference_form and not (
                 (form, self.reference_form) in yields or (self.reference_form, form) in yields
             ):
-                _bad(f"product {self.name!r}: form {form!r} has no one-way path to or from "
-                     f"the reference form {self.reference_form!r}")
+                _bad(
+                    f"product {self.name!r}: form {form!r} has no one-way path to or from "
+                    f"the reference form {self.reference_form!r}"
+                )
 
     def has_form(self, form: str) -> bool:
         return form in self.forms
@@ -336,8 +338,8 @@ class Product:
                     candidate = _EXACT.multiply(best[form], step.max_yield)
                     if step.to_form not in best or candidate > best[step.to_form]:
                         best[step.to_form] = candidate
-                    through = set(step.processes) if form == start else (
-                        carried[form] & step.processes
+                    through = (
+                        set(step.processes) if form == start else (carried[form] & step.processes)
                     )
                     carried.setdefault(step.to_form, set()).update(through)
             for form, value in best.items():
