@@ -55,9 +55,12 @@ def b64decode_strict(text: Any, *, field: str) -> bytes:
     if not isinstance(text, str):
         raise InvalidEvent("must be a base64 string", field=field)
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        data = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError) as e:
         raise InvalidEvent(f"malformed base64: {e}", field=field) from e
+    if base64.b64encode(data).decode("ascii") != text:
+        raise InvalidEvent("malformed base64: not in canonical padded form", field=field)
+    return data
 
 
 def b64encode(data: bytes) -> str:

@@ -165,7 +165,7 @@ def test_empty_tree_checkpoint() -> None:
 
 
 _origins = st.text(
-    alphabet=st.characters(min_codepoint=0x21, blacklist_categories=("Cs",)), min_size=1
+    alphabet=st.characters(min_codepoint=0x21, exclude_categories=["Cs"]), min_size=1
 )
 
 
