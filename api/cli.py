@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -33,9 +33,29 @@ keys_option = click.option("--keys", "keys_dir", default=default_keys,
                            help=KEYS_HELP)
 
 
-def fail(message: str, code: int = 1) -> None:
+origin_option = click.option(
+    "--origin", envvar="TRAZO_LOG_ORIGIN",
+    help="The log's origin line in checkpoints; default $TRAZO_LOG_ORIGIN or"
+         " trazo/<operator id>.")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(code)
+
+
+def log_signer(store: Any, keys_dir: str, origin: str | None) -> Any:
+    """The log key from KEYS_DIR, or None (with a warning) where there is none."""
+    from ledger.log import load_signer, resolve_origin
+
+    if not (Path(keys_dir) / "log.key").exists():
+        click.secho(f"warning: no log key in {keys_dir}/: no checkpoint will be signed"
+                    " (pass --keys)", fg="yellow", err=True)
+        return None
+    try:
+        return load_signer(Path(keys_dir), resolve_origin(store, origin))
+    except LedgerError as e:
+        fail(str(e))
 
 
 def open_store(url: str, *, must_exist: bool = True) -> Any:
@@ -68,13 +88,15 @@ def main() -> None:
               help="The operator's display name.")
 @click.option("--country", default="ZZ", show_default=True,
               help="The operator's ISO 3166-1 alpha-2 country (ZZ: unspecified).")
-def init(db: str, keys_dir: str, operator: str, name: str, country: str) -> None:
+@origin_option
+def init(db: str, keys_dir: str, operator: str, name: str, country: str,
+         origin: str | None) -> None:
     """Create a ledger: schema, operator and log keys, and the operator's registration."""
     from ledger.genesis import initialize
 
     try:
         result = initialize(open_store(db, must_exist=False), Path(keys_dir),
-                            operator=operator, name=name, country=country)
+                            operator=operator, name=name, country=country, origin=origin)
     except LedgerError as e:
         fail(str(e))
     click.echo(f"ledger initialized at {db}")
@@ -168,12 +190,15 @@ def read_envelopes(paths: tuple[str, ...]) -> Iterator[tuple[_Source, Any]]:
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @db_option
-def append(files: tuple[str, ...], db: str) -> None:
+@keys_option
+@origin_option
+def append(files: tuple[str, ...], db: str, keys_dir: str, origin: str | None) -> None:
     """Append envelope files (JSON or JSON Lines) to the ledger as one batch.
 
     All or nothing: if any event is rejected, nothing is appended and the reason is
     printed with the file and line of the event. Events already in the ledger are
-    reported as such, not rejected.
+    reported as such, not rejected. The log key in --keys signs a checkpoint of the new
+    log size.
     """
     from ledger.append import append_batch
 
@@ -184,8 +209,9 @@ def append(files: tuple[str, ...], db: str) -> None:
     if not envelopes:
         fail("no envelopes in the given files")
     store = open_store(db)
+    signer = log_signer(store, keys_dir, origin)
     try:
-        result = append_batch(store, envelopes)
+        result = append_batch(store, envelopes, log_signer=signer)
     except LedgerError as e:
         where = f" ({sources[e.index]})" if e.index is not None else ""
         fail(f"batch rejected, nothing appended{where}: {e}")
@@ -224,28 +250,49 @@ def events(db: str, party: str | None, type_: str | None, after: int, limit: int
 
 @main.command()
 @db_option
-def audit(db: str) -> None:
-    """Recompute every id, signature and key chain from the stored bytes.
+@click.option("--log-key", help="The log public key to trust (log.pub or a verifier key"
+              " string); default <--keys>/log.pub when it exists.")
+@keys_option
+@click.option("--since", "since_file", type=click.Path(dir_okay=False, exists=True),
+              help="An old checkpoint you kept: prove the ledger only appended since.")
+def audit(db: str, log_key: str | None, keys_dir: str, since_file: str | None) -> None:
+    """Check the whole ledger: ids, signatures, key chains, Merkle log, checkpoints.
 
-    Exit status 0 only when everything holds; otherwise every finding is printed and
-    the exit status is 1.
+    Recomputes everything from the stored event bytes. Exit status 0 only when
+    everything holds; otherwise every finding is printed and the exit status is 1.
     """
     from ledger.audit import audit as run_audit
+    from ledger.log import LogKey
 
     store = open_store(db)
+    default_key = Path(keys_dir) / "log.pub"
+    spec = log_key or (str(default_key) if default_key.exists() else None)
+    try:
+        trusted = LogKey.load(spec) if spec else None
+    except LedgerError as e:
+        fail(str(e))
+    if trusted is None:
+        click.secho("warning: no log key given: checkpoint signatures are not checked",
+                    fg="yellow", err=True)
+    since = Path(since_file).read_text("utf-8") if since_file else None
     total = store.size()
     with click.progressbar(length=total, label="auditing", file=sys.stderr) as bar:
-        report = run_audit(store, progress=bar.update)
+        report = run_audit(store, progress=bar.update, log_key=trusted, since=since)
     for finding in report.findings:
         click.secho(f"FAIL {finding}", fg="red")
-    click.echo(f"events checked: {report.events}")
-    click.echo(f"keys replayed:  {report.keys}")
+    click.echo(f"events checked:      {report.events}")
+    click.echo(f"keys replayed:       {report.keys}")
+    click.echo(f"Merkle nodes:        {report.nodes}")
+    click.echo(f"checkpoints checked: {report.checkpoints}"
+               + ("" if trusted else " (roots only: no log key)"))
+    if since is not None:
+        click.echo("since checkpoint:    " + ("consistent" if report.ok else "see findings"))
     if report.ok:
-        click.secho("audit OK: every id, signature and key chain holds", fg="green")
+        click.secho("audit OK: every id, signature, key chain, log node and checkpoint"
+                    " holds", fg="green")
     else:
         click.secho(f"audit FAILED: {len(report.findings)} finding(s)", fg="red")
         sys.exit(1)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+from api import cli_log  # noqa: E402,F401

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
+from ledger.checkpoint import NoteSigner
 from ledger.envelope import Envelope
 from ledger.errors import (
     ChainConflict,
@@ -33,6 +34,7 @@ from ledger.errors import (
 )
 from ledger.fields import MAX_FUTURE, from_utc_text
 from ledger.keys import public_key_from_raw
+from ledger.log import LogAppender
 from ledger.payload import Event, parse_payload
 from ledger.rules import EVENT_TYPES, RULES
 from ledger.schema import KeyRow
@@ -51,6 +53,8 @@ class Appended:
 class AppendResult:
     events: list[Appended]
     size: int
+    checkpoint: str | None = None
+    """The signed checkpoint (note text) that includes this batch, when a log key signs."""
 
     @property
     def created(self) -> bool:
@@ -74,13 +78,25 @@ def parse_batch(envelopes: Iterable[Envelope | dict[str, Any]]) -> list[Event]:
     return events
 
 
-def append_batch(store: Store, envelopes: Iterable[Envelope | dict[str, Any]], *,
-                 now: datetime | None = None) -> AppendResult:
-    """Verify and append a batch atomically: all of it, or none of it."""
+def append_batch(
+    store: Store,
+    envelopes: Iterable[Envelope | dict[str, Any]],
+    *,
+    now: datetime | None = None,
+    log_signer: NoteSigner | None = None,
+    merkle: bool = True,
+) -> AppendResult:
+    """Verify and append a batch atomically: all of it, or none of it.
+
+    Each new event also becomes a leaf of the Merkle log in the same transaction; with
+    ``log_signer`` a checkpoint of the new size is signed and stored. ``merkle=False``
+    exists only to measure the log's cost in benchmarks.
+    """
     events = parse_batch(envelopes)
     with store.writing() as session:
         state = LedgerState(session)
-        clock = now or datetime.now(timezone.utc)
+        log = LogAppender(session) if merkle else None
+        clock = now or datetime.now(UTC)
         results = []
         for i, event in enumerate(events):
             stored = state.event(event.id)
@@ -92,8 +108,15 @@ def append_batch(store: Store, envelopes: Iterable[Envelope | dict[str, Any]], *
             except ClientError as e:
                 raise e.at(i) from None
             row = state.record_event(event, clock)
+            if log is not None:
+                log.add(row.index, event.payload)
             results.append(Appended(row.id, row.index, new=True))
-        return AppendResult(results, state.size)
+        note = None
+        if log is not None:
+            log.flush()
+            if log_signer is not None and any(r.new for r in results):
+                note = log.checkpoint(state.size, log_signer, clock)
+        return AppendResult(results, state.size, note)
 
 
 def admit(event: Event, state: LedgerState, now: datetime) -> None:
@@ -171,9 +194,14 @@ def check_chain(event: Event, key: KeyRow | None) -> None:
         )
 
 
-def append_one(store: Store, envelope: Envelope | dict[str, Any], *,
-               now: datetime | None = None) -> Appended:
-    return append_batch(store, [envelope], now=now).events[0]
+def append_one(
+    store: Store,
+    envelope: Envelope | dict[str, Any],
+    *,
+    now: datetime | None = None,
+    log_signer: NoteSigner | None = None,
+) -> Appended:
+    return append_batch(store, [envelope], now=now, log_signer=log_signer).events[0]
 
 
 __all__: Sequence[str] = ["AppendResult", "Appended", "admit", "append_batch", "parse_batch"]

@@ -109,9 +109,7 @@ class Envelope:
             )
         sig = sigs[0]
         if not isinstance(sig, dict) or set(sig) != SIGNATURE_FIELDS:
-            raise InvalidEvent(
-                'a signature is an object {"keyid", "sig"}', field="signatures[0]"
-            )
+            raise InvalidEvent('a signature is an object {"keyid", "sig"}', field="signatures[0]")
         keyid = sig["keyid"]
         if not isinstance(keyid, str) or len(keyid) != 64 or keyid != keyid.lower():
             raise InvalidEvent(
@@ -143,9 +141,7 @@ class Envelope:
         return {
             "payloadType": self.payload_type,
             "payload": b64encode(self.payload),
-            "signatures": [
-                {"keyid": self.signature.keyid, "sig": b64encode(self.signature.sig)}
-            ],
+            "signatures": [{"keyid": self.signature.keyid, "sig": b64encode(self.signature.sig)}],
         }
 
     def to_json(self) -> str:

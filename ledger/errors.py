@@ -144,3 +144,54 @@ class ProofError(LedgerError):
     """A Merkle proof, checkpoint or signed note does not verify."""
 
     title = "Proof does not verify"
+
+
+# --- custody rule breaches (client errors; ``details`` carry the amounts involved) ------
+
+
+class UnknownLot(UnknownReference):
+    """A lot the event names does not exist (or is not part of the named shipment)."""
+
+    title = "Unknown lot"
+
+
+class DuplicateLot(DuplicateId):
+    """A lot id is created once in the whole ledger."""
+
+    title = "Duplicate lot"
+
+
+class NotHolder(ClientError):
+    """The signer does not hold the lot through the event it names."""
+
+    title = "Not the holder"
+
+
+class InsufficientQuantity(ClientError):
+    """More is asked of a holding than it holds (details: ``held``, ``asked``, in kg)."""
+
+    title = "Insufficient quantity"
+
+
+class ReceiptExceedsShipment(InsufficientQuantity):
+    """A receipt accepts more of a lot than was shipped (details: ``shipped``, ``claimed``)."""
+
+    title = "Receipt exceeds shipment"
+
+
+class YieldExceeded(ClientError):
+    """A transform's outputs exceed its inputs times the maximum yield (``allowed``, ``claimed``)."""
+
+    title = "Yield exceeded"
+
+
+class AlreadyReceived(ClientError):
+    """A shipment can be received once."""
+
+    title = "Already received"
+
+
+class VoidRefused(ClientError):
+    """The event cannot be voided: wrong type, already voided, or something builds on it."""
+
+    title = "Void refused"

@@ -7,7 +7,7 @@ why, so a client can fix the payload without guessing.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ledger.errors import InvalidEvent
@@ -39,8 +39,14 @@ def require(body: dict[str, Any], name: str, *, prefix: str = "") -> Any:
     return body[name]
 
 
-def string(body: dict[str, Any], name: str, *, prefix: str = "", max_len: int = 1000,
-           optional: bool = False) -> str | None:
+def string(
+    body: dict[str, Any],
+    name: str,
+    *,
+    prefix: str = "",
+    max_len: int = 1000,
+    optional: bool = False,
+) -> str | None:
     if optional and name not in body:
         return None
     value = require(body, name, prefix=prefix)
@@ -57,8 +63,14 @@ def text(body: dict[str, Any], name: str, *, prefix: str = "", max_len: int = 10
     return value
 
 
-def ident(body: dict[str, Any], name: str, *, prefix: str = "",
-          pattern: re.Pattern[str] = ID_PATTERN, what: str = "an id") -> str:
+def ident(
+    body: dict[str, Any],
+    name: str,
+    *,
+    prefix: str = "",
+    pattern: re.Pattern[str] = ID_PATTERN,
+    what: str = "an id",
+) -> str:
     value = require(body, name, prefix=prefix)
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise InvalidEvent(
@@ -72,8 +84,7 @@ def party_id(body: dict[str, Any], name: str, *, prefix: str = "") -> str:
     value = require(body, name, prefix=prefix)
     if not isinstance(value, str) or not PARTY_ID_PATTERN.fullmatch(value):
         raise InvalidEvent(
-            "must be a party id: 1-128 of letters, digits and . _ - ~ (no ':')"
-            f" (got {value!r})",
+            f"must be a party id: 1-128 of letters, digits and . _ - ~ (no ':') (got {value!r})",
             field=prefix + name,
         )
     return value
@@ -104,8 +115,9 @@ def event_ref(body: dict[str, Any], name: str, *, prefix: str = "") -> str:
     return value
 
 
-def obj(body: dict[str, Any], name: str, *, prefix: str = "", optional: bool = False
-        ) -> dict[str, Any]:
+def obj(
+    body: dict[str, Any], name: str, *, prefix: str = "", optional: bool = False
+) -> dict[str, Any]:
     if optional and name not in body:
         return {}
     value = require(body, name, prefix=prefix)
@@ -114,8 +126,15 @@ def obj(body: dict[str, Any], name: str, *, prefix: str = "", optional: bool = F
     return value
 
 
-def array(body: dict[str, Any], name: str, *, prefix: str = "", min_items: int = 1,
-          max_items: int = 1000, optional: bool = False) -> list[Any]:
+def array(
+    body: dict[str, Any],
+    name: str,
+    *,
+    prefix: str = "",
+    min_items: int = 1,
+    max_items: int = 1000,
+    optional: bool = False,
+) -> list[Any]:
     if optional and name not in body:
         return []
     value = require(body, name, prefix=prefix)
@@ -128,9 +147,15 @@ def array(body: dict[str, Any], name: str, *, prefix: str = "", min_items: int =
     return value
 
 
-def string_list(body: dict[str, Any], name: str, *, prefix: str = "",
-                allowed: frozenset[str] | None = None, min_items: int = 1,
-                optional: bool = False) -> list[str]:
+def string_list(
+    body: dict[str, Any],
+    name: str,
+    *,
+    prefix: str = "",
+    allowed: frozenset[str] | None = None,
+    min_items: int = 1,
+    optional: bool = False,
+) -> list[str]:
     items = array(body, name, prefix=prefix, min_items=min_items, optional=optional)
     for i, item in enumerate(items):
         if not isinstance(item, str) or not item:
@@ -188,11 +213,11 @@ def utc_text(moment: datetime) -> str:
     """A fixed-width UTC rendering that sorts in time order, for indexed columns."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: trazo only handles timezone-aware times")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def from_utc_text(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 MAX_FUTURE = timedelta(minutes=5)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ledger.append import append_one
+from ledger.checkpoint import NoteSigner
 from ledger.envelope import b64encode, raw_public_key, sign
 from ledger.errors import LedgerError
 from ledger.keys import load_private_key, write_keypair
+from ledger.log import default_origin
 from ledger.payload import SCHEMA_VERSION, dumps_payload
 from ledger.signer import state_path_for, write_state
 from ledger.store import Store
@@ -31,13 +33,21 @@ class Initialized:
     genesis_id: str
 
 
-def initialize(store: Store, keys_dir: Path, *, operator: str = "operator",
-               name: str = "trazo ledger operator", country: str = "ZZ",
-               now: datetime | None = None) -> Initialized:
+def initialize(
+    store: Store,
+    keys_dir: Path,
+    *,
+    operator: str = "operator",
+    name: str = "trazo ledger operator",
+    country: str = "ZZ",
+    origin: str | None = None,
+    now: datetime | None = None,
+) -> Initialized:
     """Create the schema and keys and append the operator's self-signed registration.
 
     Refuses to overwrite an existing key file or to initialize a non-empty ledger; checks
-    both before writing anything.
+    both before writing anything. The log's first checkpoint (size 1) is signed with the
+    new log key under ``origin`` (default ``trazo/<operator>``).
     """
     for key_name in (OPERATOR_KEY, LOG_KEY):
         for suffix in (".key", ".pub"):
@@ -55,7 +65,7 @@ def initialize(store: Store, keys_dir: Path, *, operator: str = "operator",
     op_pair = write_keypair(keys_dir, OPERATOR_KEY)
     log_pair = write_keypair(keys_dir, LOG_KEY)
     op_key = load_private_key(op_pair.private_path)
-    moment = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    moment = (now or datetime.now(UTC)).replace(microsecond=0)
     payload = {
         "type": "party.register",
         "schema": SCHEMA_VERSION,
@@ -71,8 +81,13 @@ def initialize(store: Store, keys_dir: Path, *, operator: str = "operator",
         "public_key": b64encode(raw_public_key(op_key.public_key())),
     }
     envelope = sign(dumps_payload(payload), op_key)
-    appended = append_one(store, envelope, now=moment)
-    write_state(state_path_for(op_pair.private_path),
-                {"keyid": op_pair.keyid, "party": operator, "seq": 1, "prev": envelope.id})
-    return Initialized(op_pair.private_path, op_pair.keyid, log_pair.private_path,
-                       log_pair.keyid, appended.id)
+    log_key = load_private_key(log_pair.private_path)
+    signer = NoteSigner(origin or default_origin(operator), log_key)
+    appended = append_one(store, envelope, now=moment, log_signer=signer)
+    write_state(
+        state_path_for(op_pair.private_path),
+        {"keyid": op_pair.keyid, "party": operator, "seq": 1, "prev": envelope.id},
+    )
+    return Initialized(
+        op_pair.private_path, op_pair.keyid, log_pair.private_path, log_pair.keyid, appended.id
+    )

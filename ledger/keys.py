@@ -47,7 +47,9 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
     os.chmod(path, mode)  # O_CREAT's mode is filtered by the umask
 
 
-def write_keypair(directory: Path, name: str, private_key: Ed25519PrivateKey | None = None) -> KeyPair:
+def write_keypair(
+    directory: Path, name: str, private_key: Ed25519PrivateKey | None = None
+) -> KeyPair:
     """Create ``NAME.key`` and ``NAME.pub`` in ``directory``; refuse to overwrite either."""
     if not name or "/" in name or name.startswith("."):
         raise KeyFileError(f"invalid key name {name!r}")

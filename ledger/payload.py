@@ -37,8 +37,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_float(text: str) -> Any:
     raise InvalidEvent(
-        f"floating-point number {text} in payload; quantities are decimal strings such as"
-        f' "{text}"'
+        f'floating-point number {text} in payload; quantities are decimal strings such as "{text}"'
     )
 
 

@@ -1,20 +1,183 @@
-"""Read-side queries over the events table."""
+"""Read-side queries: events, key chain heads, parties with their keys and certificates.
+
+Pure reads through ``Store.reading()``; nothing here writes. Callers (the HTTP API, the
+CLI) render the returned rows and values. Projections that other modules add (the lots
+of an event, certificates) are looked up by name in ``ledger.schema`` so that a query
+degrades to "no such filter" rather than failing while a projection is absent.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import select
 
-from ledger.schema import EventRow
+from ledger import schema
+from ledger.fields import utc_text
+from ledger.schema import EventRow, KeyRow, PartyRow
 from ledger.store import Store
 
+MAX_PAGE = 1000
 
-def list_events(store: Store, *, party: str | None = None, type: str | None = None,
-                after: int = -1, limit: int = 100) -> list[EventRow]:
-    """Events in ledger order after index ``after``, at most ``limit``."""
+
+def list_events(
+    store: Store,
+    *,
+    party: str | None = None,
+    type: str | None = None,
+    lot: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: int = -1,
+    limit: int = 100,
+) -> list[EventRow]:
+    """Events in ledger order (newest last) after index ``after``, at most ``limit``.
+
+    ``since``/``until`` bound the event's own ``time`` (inclusive); ``lot`` keeps the
+    events that name the lot (through the ``event_lots`` projection).
+    """
     query = select(EventRow).where(EventRow.index > after)
     if party:
         query = query.where(EventRow.party == party)
     if type:
         query = query.where(EventRow.type == type)
+    if since is not None:
+        query = query.where(EventRow.time >= utc_text(since))
+    if until is not None:
+        query = query.where(EventRow.time <= utc_text(until))
+    if lot:
+        query = query.where(EventRow.id.in_(_events_of_lot(lot)))
     with store.reading() as session:
         return list(session.scalars(query.order_by(EventRow.index).limit(limit)))
+
+
+def _events_of_lot(lot: str) -> Any:
+    """A subquery of the ids of events that name ``lot``."""
+    table = _projection("event_lots")
+    if table is None:  # the projection is not installed: no event is known to name a lot
+        return select(EventRow.id).where(EventRow.id != EventRow.id)
+    event_col = _column(table, "event", "event_id", "id")
+    return select(event_col).where(table.c.lot == lot)
+
+
+def get_event(store: Store, event_id: str) -> EventRow | None:
+    with store.reading() as session:
+        return session.scalar(select(EventRow).where(EventRow.id == event_id))
+
+
+# --- key chains ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyHead:
+    """What an offline signer needs to continue a key's chain: its last ``seq`` and id."""
+
+    keyid: str
+    party: str
+    seq: int
+    prev: str | None
+
+
+def key_head(store: Store, keyid: str) -> KeyHead | None:
+    with store.reading() as session:
+        row = session.get(KeyRow, keyid)
+        if row is None:
+            return None
+        return KeyHead(row.keyid, row.party, int(row.head_seq or 0), row.head_event)
+
+
+# --- parties ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartyView:
+    """A registered party with every key it ever had and the certificates issued to it."""
+
+    id: str
+    name: str
+    roles: list[str]
+    country: str
+    identifiers: dict[str, str]
+    event: str
+    time: str
+    keys: list[KeyRow] = field(default_factory=list)
+    certificates: list[dict[str, Any]] = field(default_factory=list)
+
+
+def list_parties(store: Store, *, after: str | None = None, limit: int = 100) -> list[PartyView]:
+    """Parties in id order after ``after``, at most ``limit``."""
+    query = select(PartyRow)
+    if after is not None:
+        query = query.where(PartyRow.id > after)
+    with store.reading() as session:
+        rows = list(session.scalars(query.order_by(PartyRow.id).limit(limit)))
+        return _party_views(session, rows)
+
+
+def get_party(store: Store, party_id: str) -> PartyView | None:
+    with store.reading() as session:
+        row = session.get(PartyRow, party_id)
+        return _party_views(session, [row])[0] if row is not None else None
+
+
+def _party_views(session: Any, rows: list[PartyRow]) -> list[PartyView]:
+    ids = [r.id for r in rows]
+    if not ids:
+        return []
+    keys: dict[str, list[KeyRow]] = {i: [] for i in ids}
+    key_query = select(KeyRow).where(KeyRow.party.in_(ids)).order_by(KeyRow.added_time)
+    for key in session.scalars(key_query):
+        keys[key.party].append(key)
+    certs = _certificates(session, ids)
+    return [
+        PartyView(
+            id=r.id,
+            name=r.name,
+            roles=json.loads(r.roles),
+            country=r.country,
+            identifiers=json.loads(r.identifiers),
+            event=r.event,
+            time=r.time,
+            keys=keys[r.id],
+            certificates=certs.get(r.id, []),
+        )
+        for r in rows
+    ]
+
+
+def _certificates(session: Any, party_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Certificates by subject party, from the ``certificates`` projection when present."""
+    table = _projection("certificates")
+    if table is None:
+        return {}
+    subject = _column(table, "subject", "party")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in session.execute(select(table).where(subject.in_(party_ids))).mappings():
+        cert = {k: _decode(k, v) for k, v in row.items()}
+        out.setdefault(row[subject.name], []).append(cert)
+    return out
+
+
+def _decode(name: str, value: Any) -> Any:
+    """Projection columns holding JSON arrays (products) come back as lists."""
+    if isinstance(value, str) and value[:1] in "[{" and name not in ("reason", "note"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _projection(table_name: str) -> Any:
+    table = schema.Base.metadata.tables.get(table_name)
+    return table
+
+
+def _column(table: Any, *names: str) -> Any:
+    for name in names:
+        if name in table.c:
+            return table.c[name]
+    raise LookupError(f"table {table.name} has none of the columns {names}")

@@ -8,8 +8,11 @@ events by ``trazo rebuild``. Times are stored as fixed-width UTC text
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, LargeBinary, String, Text, UniqueConstraint
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, Dialect, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 TIME = String(27)
 EVENT_ID = String(71)
@@ -83,5 +86,198 @@ class KeyRow(Base):
     head_event: Mapped[str | None] = mapped_column(EVENT_ID)
 
 
-PROJECTIONS: list[type[Base]] = [MetaRow, PartyRow, KeyRow]
+# --- custody projections (issue #3) -----------------------------------------------------
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """An exact decimal stored as canonical text ("36.5", "100"): no float on any database."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return decimal_text(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+def decimal_text(value: Decimal) -> str:
+    """Canonical text of a decimal: no exponent, no trailing zeros ("100", "36.5", "0")."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+DATE = String(10)
+KG = DecimalText()
+
+
+class MemberRow(Base):
+    """A producer member of an SPO (``member.enroll``, ended by ``member.leave``)."""
+
+    __tablename__ = "members"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    spo: Mapped[str] = mapped_column(PARTY, index=True)
+    products: Mapped[str] = mapped_column(Text)  # JSON array
+    since: Mapped[str] = mapped_column(DATE)
+    until: Mapped[str | None] = mapped_column(DATE)
+    event: Mapped[str] = mapped_column(EVENT_ID)
+    left_event: Mapped[str | None] = mapped_column(EVENT_ID)
+    voided_by: Mapped[str | None] = mapped_column(EVENT_ID)
+
+
+class PlotRow(Base):
+    """A member's plot with its area; its geometry from the latest ``plot.map``."""
+
+    __tablename__ = "plots"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    member: Mapped[str] = mapped_column(String(128), index=True)
+    spo: Mapped[str] = mapped_column(PARTY)
+    area_ha: Mapped[Decimal] = mapped_column(KG)
+    event: Mapped[str] = mapped_column(EVENT_ID)
+    geometry: Mapped[str | None] = mapped_column(Text)  # GeoJSON, as signed
+    method: Mapped[str | None] = mapped_column(Text)
+    map_event: Mapped[str | None] = mapped_column(EVENT_ID)
+
+
+class CertificateRow(Base):
+    """A certificate as issued by a certifier, with its revocation if any."""
+
+    __tablename__ = "certificates"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    certifier: Mapped[str] = mapped_column(PARTY)
+    subject: Mapped[str] = mapped_column(PARTY, index=True)
+    scheme: Mapped[str] = mapped_column(String(32))
+    products: Mapped[str] = mapped_column(Text)  # JSON array
+    valid_from: Mapped[str] = mapped_column(DATE)
+    valid_until: Mapped[str] = mapped_column(DATE)
+    event: Mapped[str] = mapped_column(EVENT_ID)
+    time: Mapped[str] = mapped_column(TIME)
+    revoked_event: Mapped[str | None] = mapped_column(EVENT_ID)
+    revoked_time: Mapped[str | None] = mapped_column(TIME)
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    voided_by: Mapped[str | None] = mapped_column(EVENT_ID)
+
+
+class LotRow(Base):
+    """A lot, created once: by a ``harvest`` or as a ``transform`` output."""
+
+    __tablename__ = "lots"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    product: Mapped[str] = mapped_column(String(64))
+    form: Mapped[str] = mapped_column(String(64))
+    party: Mapped[str] = mapped_column(PARTY)
+    event: Mapped[str] = mapped_column(EVENT_ID, index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # the creating event's type
+    kg: Mapped[Decimal] = mapped_column(KG)
+    quantity: Mapped[str] = mapped_column(String(32))  # as signed, with its unit
+    unit: Mapped[str] = mapped_column(String(32))
+    member: Mapped[str | None] = mapped_column(String(128), index=True)
+    plot: Mapped[str | None] = mapped_column(String(128))
+    time: Mapped[str] = mapped_column(TIME)
+    voided_by: Mapped[str | None] = mapped_column(EVENT_ID)
+
+
+class HoldingRow(Base):
+    """What ``party`` holds of ``lot`` through the event ``via`` that gave it custody."""
+
+    __tablename__ = "holdings"
+
+    party: Mapped[str] = mapped_column(PARTY, primary_key=True)
+    lot: Mapped[str] = mapped_column(String(128), primary_key=True)
+    via: Mapped[str] = mapped_column(EVENT_ID, primary_key=True)
+    kg: Mapped[Decimal] = mapped_column(KG)
+    received_kg: Mapped[Decimal] = mapped_column(KG)  # what ``via`` gave, before spending
+    time: Mapped[str] = mapped_column(TIME)  # the time of ``via``
+
+    __table_args__ = (Index("ix_holdings_lot", "lot"),)
+
+
+class ShipmentRow(Base):
+    """A ``ship`` event: in transit until received (or voided)."""
+
+    __tablename__ = "shipments"
+
+    id: Mapped[str] = mapped_column(EVENT_ID, primary_key=True)
+    shipper: Mapped[str] = mapped_column(PARTY)
+    receiver: Mapped[str] = mapped_column(PARTY, index=True)
+    time: Mapped[str] = mapped_column(TIME)
+    status: Mapped[str] = mapped_column(String(16))  # in-transit | received | voided
+    receive_event: Mapped[str | None] = mapped_column(EVENT_ID)
+
+
+class ShipmentLotRow(Base):
+    """One lot of a shipment: kg shipped and, once received, kg accepted (the rest is lost)."""
+
+    __tablename__ = "shipment_lots"
+
+    shipment: Mapped[str] = mapped_column(EVENT_ID, primary_key=True)
+    lot: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kg: Mapped[Decimal] = mapped_column(KG)
+    received_kg: Mapped[Decimal | None] = mapped_column(KG)
+
+    __table_args__ = (Index("ix_shipment_lots_lot", "lot"),)
+
+
+class CustodyEdgeRow(Base):
+    """``child`` builds on ``parent`` for ``kg`` of ``lot`` (the custody graph's edges)."""
+
+    __tablename__ = "custody_edges"
+
+    child: Mapped[str] = mapped_column(EVENT_ID, primary_key=True)
+    parent: Mapped[str] = mapped_column(EVENT_ID, primary_key=True)
+    lot: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kg: Mapped[Decimal] = mapped_column(KG)
+    kind: Mapped[str] = mapped_column(String(32))  # the child's type
+
+    __table_args__ = (
+        Index("ix_custody_edges_parent", "parent"),
+        Index("ix_custody_edges_lot", "lot"),
+    )
+
+
+class EventLotRow(Base):
+    """Which lots an event names, for listing a lot's events in ledger order."""
+
+    __tablename__ = "event_lots"
+
+    event: Mapped[str] = mapped_column(EVENT_ID, primary_key=True)
+    lot: Mapped[str] = mapped_column(String(128), primary_key=True)
+    idx: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_event_lots_lot_idx", "lot", "idx"),)
+
+
+class VoidRow(Base):
+    """An event declared erroneous by its signer: it stops counting everywhere."""
+
+    __tablename__ = "voids"
+
+    event: Mapped[str] = mapped_column(EVENT_ID, primary_key=True)
+    void_event: Mapped[str] = mapped_column(EVENT_ID, unique=True)
+    party: Mapped[str] = mapped_column(PARTY)
+    reason: Mapped[str] = mapped_column(Text)
+    time: Mapped[str] = mapped_column(TIME)
+
+
+CUSTODY_PROJECTIONS: list[type[Base]] = [
+    VoidRow,
+    EventLotRow,
+    CustodyEdgeRow,
+    ShipmentLotRow,
+    ShipmentRow,
+    HoldingRow,
+    LotRow,
+    CertificateRow,
+    PlotRow,
+    MemberRow,
+]
+
+PROJECTIONS: list[type[Base]] = [*CUSTODY_PROJECTIONS, MetaRow, PartyRow, KeyRow]
 """Tables ``trazo rebuild`` empties and derives again (children before parents)."""

@@ -39,8 +39,13 @@ def write_state(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def sign_payload(raw: bytes, key_file: Path, state_file: Path | None = None, *,
-                 head: tuple[int, str | None] | None = None) -> Envelope:
+def sign_payload(
+    raw: bytes,
+    key_file: Path,
+    state_file: Path | None = None,
+    *,
+    head: tuple[int, str | None] | None = None,
+) -> Envelope:
     """Sign payload JSON with ``key_file``, continuing the key's chain; update the state."""
     body = loads_strict(raw, what="payload file")
     if not isinstance(body, dict):
@@ -53,8 +58,9 @@ def sign_payload(raw: bytes, key_file: Path, state_file: Path | None = None, *,
         state["seq"], state["prev"] = head
     party = body.get("party") or state.get("party")
     if not party:
-        raise InvalidEvent("the payload names no party, and the key's state knows none",
-                           field="party")
+        raise InvalidEvent(
+            "the payload names no party, and the key's state knows none", field="party"
+        )
     body.setdefault("schema", SCHEMA_VERSION)
     body.setdefault("time", datetime.now().astimezone().replace(microsecond=0).isoformat())
     body.update(party=party, key=keyid, seq=state["seq"] + 1, prev=state["prev"])
@@ -70,8 +76,9 @@ class KeyChain:
     the envelope; ``time`` must be in ``body`` (a datetime or RFC 3339 string).
     """
 
-    def __init__(self, private_key: Any, party: str, *, seq: int = 0,
-                 prev: str | None = None) -> None:
+    def __init__(
+        self, private_key: Any, party: str, *, seq: int = 0, prev: str | None = None
+    ) -> None:
         self.private_key = private_key
         self.party = party
         self.keyid = keyid_of(private_key.public_key())
@@ -82,8 +89,13 @@ class KeyChain:
         payload = dict(body)
         if isinstance(payload.get("time"), datetime):
             payload["time"] = payload["time"].isoformat()
-        payload.update(schema=SCHEMA_VERSION, party=self.party, key=self.keyid,
-                       seq=self.seq + 1, prev=self.prev)
+        payload.update(
+            schema=SCHEMA_VERSION,
+            party=self.party,
+            key=self.keyid,
+            seq=self.seq + 1,
+            prev=self.prev,
+        )
         envelope = sign(dumps_payload(payload), self.private_key)
         self.seq += 1
         self.prev = envelope.id

@@ -106,8 +106,16 @@ class LedgerState:
             self._parties[party_id] = Party.from_row(row) if row else None
         return self._parties[party_id]
 
-    def add_party(self, event: Event, *, subject: str, name: str, roles: list[str],
-                  country: str, identifiers: dict[str, Any]) -> None:
+    def add_party(
+        self,
+        event: Event,
+        *,
+        subject: str,
+        name: str,
+        roles: list[str],
+        country: str,
+        identifiers: dict[str, Any],
+    ) -> None:
         self.session.add(
             PartyRow(
                 id=subject,

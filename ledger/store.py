@@ -31,7 +31,7 @@ def normalize_url(url: str) -> str:
     """Accept ``postgresql://`` and ``postgres://`` as psycopg 3 URLs."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -82,10 +82,12 @@ class Store:
         with as_file(files("ledger") / "migrations") as script_dir:
             cfg = Config()
             cfg.set_main_option("script_location", str(script_dir))
-            with self.engine.connect().execution_options(trazo_write=True) as conn:
-                with conn.begin():
-                    cfg.attributes["connection"] = conn
-                    command.upgrade(cfg, "head")
+            with (
+                self.engine.connect().execution_options(trazo_write=True) as conn,
+                conn.begin(),
+            ):
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
 
     def schema_ready(self) -> bool:
         try:

@@ -33,9 +33,7 @@ def gs1_check_digit_ok(digits: str) -> bool:
 def public_key_field(body: dict[str, Any], name: str = "public_key") -> bytes:
     raw = b64decode_strict(fields.require(body, name), field=name)
     if len(raw) != 32:
-        raise InvalidEvent(
-            f"an Ed25519 public key is 32 raw bytes, got {len(raw)}", field=name
-        )
+        raise InvalidEvent(f"an Ed25519 public key is 32 raw bytes, got {len(raw)}", field=name)
     return raw
 
 
@@ -56,9 +54,7 @@ class PartyRegister(Rule):
             if not isinstance(value, str) or not value or len(value) > 200:
                 raise InvalidEvent("must be a non-empty string", field=where)
             if scheme == "gln" and not (_GLN.fullmatch(value) and gs1_check_digit_ok(value)):
-                raise InvalidEvent(
-                    "a GLN is 13 digits with a valid GS1 check digit", field=where
-                )
+                raise InvalidEvent("a GLN is 13 digits with a valid GS1 check digit", field=where)
         public_key_field(body)
 
     def bootstrap_key(self, event: Event, state: LedgerState) -> bytes | None:
@@ -83,8 +79,7 @@ class PartyRegister(Rule):
             state.set_operator(subject)
         elif event.party != state.operator():
             raise NotAuthorized(
-                f"only the operator {state.operator()!r} registers parties,"
-                f" not {event.party!r}",
+                f"only the operator {state.operator()!r} registers parties, not {event.party!r}",
                 field="party",
             )
         elif OPERATOR_ROLE in roles:
@@ -92,9 +87,7 @@ class PartyRegister(Rule):
         if not genesis and state.party(subject) is not None:
             raise DuplicateId(f"party {subject!r} is already registered", field="subject")
         if not genesis and state.key(keyid) is not None:
-            raise DuplicateId(
-                f"key {keyid[:16]}… is already registered", field="public_key"
-            )
+            raise DuplicateId(f"key {keyid[:16]}… is already registered", field="public_key")
         state.add_party(
             event,
             subject=subject,

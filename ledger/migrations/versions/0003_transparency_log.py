@@ -7,8 +7,8 @@ Create Date: 2026-11-21
 
 from __future__ import annotations
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0003"
 down_revision = "0002"
@@ -17,8 +17,23 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "checkpoints",
+        sa.Column("size", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("root", sa.LargeBinary(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("signed_at", sa.String(length=27), nullable=False),
+        sa.PrimaryKeyConstraint("size"),
+    )
+    op.create_table(
+        "merkle_nodes",
+        sa.Column("level", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("hash", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("level", "idx"),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("merkle_nodes")
+    op.drop_table("checkpoints")

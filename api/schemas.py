@@ -1,0 +1,208 @@
+"""marshmallow schemas of every HTTP request and response body; the OpenAPI document is
+generated from them.
+
+Unknown fields are rejected everywhere (marshmallow ``RAISE``): a misspelt query
+parameter or body field is a ``422`` naming it, never silently ignored. The DSSE
+envelope is *described* here but validated by the core (``Envelope.from_dict``), so
+there is one definition of what the ledger accepts.
+"""
+
+from __future__ import annotations
+
+from marshmallow import INCLUDE, RAISE, Schema, fields, validate
+
+from ledger.envelope import PAYLOAD_TYPE
+from ledger.fields import EVENT_ID_PATTERN, ID_PATTERN, KEYID_PATTERN
+
+MAX_BATCH_EVENTS = 5000
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_PAGE = 1000
+
+EVENT_ID = {"pattern": f"^{EVENT_ID_PATTERN.pattern}$", "example": "sha256:" + "0" * 64}
+KEYID = {"pattern": f"^{KEYID_PATTERN.pattern}$"}
+UTC_TIME = {"format": "date-time", "description": "UTC, fixed width: YYYY-MM-DDTHH:MM:SS.ffffffZ"}
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+# --- problems ------------------------------------------------------------------------------
+
+
+class ProblemItemSchema(_Strict):
+    index = fields.Integer(
+        required=True, allow_none=True,
+        metadata={"description": "Position of the offending event in the submitted batch"
+                                 " (0 for a single envelope); null when not about an event"})
+    field = fields.String(
+        required=True, allow_none=True,
+        metadata={"description": "Dotted path of the offending field, e.g. `inputs[0].quantity`,"
+                                 " `signatures[0].sig` or a query parameter"})
+    message = fields.String(required=True)
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details; extension members (e.g. ``expected_seq``) may follow."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    type = fields.String(required=True, metadata={
+        "description": "A URI naming the kind of problem (`about:blank` for plain HTTP errors)"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True, metadata={"description": "What went wrong, and where"})
+    errors = fields.List(fields.Nested(ProblemItemSchema), metadata={
+        "description": "Each offending event or field: `{index, field, message}`"})
+    expected_seq = fields.Integer(metadata={
+        "description": "Chain conflict (409): the `seq` the signing key's chain expects next"})
+    expected_prev = fields.String(allow_none=True, metadata={
+        "description": "Chain conflict (409): the `prev` (head event id) the chain expects"})
+
+
+# --- envelopes and events ------------------------------------------------------------------
+
+
+class SignatureSchema(_Strict):
+    keyid = fields.String(required=True, metadata={
+        **KEYID, "description": "Lowercase hex SHA-256 of the raw 32-byte Ed25519 public key"})
+    sig = fields.String(required=True, metadata={
+        "format": "byte", "description": "Base64 Ed25519 signature over PAE(payloadType, payload)"})
+
+
+class EnvelopeSchema(_Strict):
+    """A DSSE envelope holding one signed event (DESIGN.md, "Wire format")."""
+
+    payloadType = fields.String(  # noqa: N815 - DSSE's own name
+        required=True, validate=validate.OneOf([PAYLOAD_TYPE]))
+    payload = fields.String(required=True, metadata={
+        "format": "byte",
+        "description": "Base64 of the payload bytes: a UTF-8 JSON object of at most 64 KiB"})
+    signatures = fields.List(fields.Nested(SignatureSchema), required=True,
+                             validate=validate.Length(equal=1))
+
+
+class EventBatchSchema(_Strict):
+    """Several envelopes appended as one transaction: all of them, or none."""
+
+    events = fields.List(fields.Nested(EnvelopeSchema), required=True,
+                         validate=validate.Length(min=1, max=MAX_BATCH_EVENTS))
+
+
+class AppendedSchema(_Strict):
+    id = fields.String(required=True, metadata=EVENT_ID)
+    index = fields.Integer(required=True, metadata={
+        "description": "The event's position in the ledger, 0-based"})
+    new = fields.Boolean(required=True, metadata={
+        "description": "false when the event was already stored (re-submission is idempotent)"})
+
+
+class AppendResultSchema(_Strict):
+    events = fields.List(fields.Nested(AppendedSchema), required=True, metadata={
+        "description": "One item per submitted envelope, in the order submitted"})
+    size = fields.Integer(required=True, metadata={"description": "Events in the ledger now"})
+    checkpoint = fields.String(allow_none=True, metadata={
+        "description": "The signed checkpoint (C2SP signed note) of the log including this"
+                       " batch; null when nothing was new or the server has no log key"})
+
+
+class EventSchema(_Strict):
+    """A stored event. A ``plot.map`` event is redacted without the read token."""
+
+    id = fields.String(required=True, metadata=EVENT_ID)
+    index = fields.Integer(required=True)
+    type = fields.String(required=True)
+    party = fields.String(required=True)
+    key = fields.String(required=True, metadata=KEYID)
+    seq = fields.Integer(required=True)
+    time = fields.String(required=True, metadata=UTC_TIME)
+    recorded_at = fields.String(required=True, metadata=UTC_TIME)
+    redacted = fields.Boolean(required=True, metadata={
+        "description": "true for a `plot.map` event read without the read token:"
+                       " `envelope` and `payload` are left out, `plot` names the plot"})
+    plot = fields.String(metadata={"description": "The mapped plot (redacted `plot.map` only)"})
+    envelope = fields.Nested(EnvelopeSchema, metadata={
+        "description": "The envelope exactly as stored; absent when redacted"})
+    payload = fields.Dict(metadata={
+        "description": "The decoded payload (the signed bytes are in `envelope.payload`)"})
+
+
+class EventQuerySchema(_Strict):
+    party = fields.String(metadata={"description": "Only events signed by this party"})
+    type = fields.String(metadata={"description": "Only events of this type, e.g. `harvest`"})
+    lot = fields.String(metadata={"description": "Only events that name this lot"})
+    since = fields.AwareDateTime(metadata={
+        "description": "Only events whose `time` is at or after this RFC 3339 moment"})
+    until = fields.AwareDateTime(metadata={
+        "description": "Only events whose `time` is at or before this RFC 3339 moment"})
+    after = fields.Integer(load_default=-1, validate=validate.Range(min=-1), metadata={
+        "description": "Cursor: only events with a ledger index above this"
+                       " (pass the previous page's `next_after`)"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
+
+
+class EventPageSchema(_Strict):
+    events = fields.List(fields.Nested(EventSchema), required=True, metadata={
+        "description": "Oldest first (ledger order, newest last)"})
+    next_after = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "`after` for the next page; null when this page is the last"})
+
+
+# --- keys and parties ----------------------------------------------------------------------
+
+
+class KeyHeadSchema(_Strict):
+    keyid = fields.String(required=True, metadata=KEYID)
+    party = fields.String(required=True)
+    seq = fields.Integer(required=True, metadata={
+        "description": "The key's last `seq` (0 when it has signed nothing)"})
+    prev = fields.String(required=True, allow_none=True, metadata={
+        **EVENT_ID, "description": "Id of the key's last event: the next event's `prev`"})
+
+
+class PartyKeySchema(_Strict):
+    keyid = fields.String(required=True, metadata=KEYID)
+    public_key = fields.String(required=True, metadata={
+        "format": "byte", "description": "Base64 of the raw 32-byte Ed25519 public key"})
+    active = fields.Boolean(required=True)
+    added_event = fields.String(required=True, metadata=EVENT_ID)
+    added_at = fields.String(required=True, metadata=UTC_TIME)
+    revoked_event = fields.String(required=True, allow_none=True)
+    revoked_at = fields.String(required=True, allow_none=True, metadata=UTC_TIME)
+    revoke_reason = fields.String(required=True, allow_none=True)
+
+
+class PartySchema(_Strict):
+    id = fields.String(required=True, metadata={"pattern": f"^{ID_PATTERN.pattern}$"})
+    name = fields.String(required=True)
+    roles = fields.List(fields.String(), required=True)
+    country = fields.String(required=True)
+    identifiers = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    registered_event = fields.String(required=True, metadata=EVENT_ID)
+    registered_at = fields.String(required=True, metadata=UTC_TIME)
+    keys = fields.List(fields.Nested(PartyKeySchema), required=True, metadata={
+        "description": "Every key the party ever had, active and revoked"})
+    certificates = fields.List(fields.Dict(), required=True, metadata={
+        "description": "Certificates issued to the party (from `cert.issue` events)"})
+
+
+class PartyQuerySchema(_Strict):
+    after = fields.String(metadata={"description": "Cursor: only parties whose id sorts after"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
+
+
+class PartyPageSchema(_Strict):
+    parties = fields.List(fields.Nested(PartySchema), required=True)
+    next_after = fields.String(required=True, allow_none=True, metadata={
+        "description": "`after` for the next page; null when this page is the last"})
+
+
+# --- lots and health -----------------------------------------------------------------------
+
+
+class HealthSchema(_Strict):
+    status = fields.String(required=True, validate=validate.OneOf(["ok"]))
+    database = fields.Boolean(required=True)
+    events = fields.Integer(required=True, metadata={"description": "Events in the ledger"})

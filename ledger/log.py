@@ -1,0 +1,244 @@
+"""The transparency log in the database: Merkle nodes, signed checkpoints, proofs.
+
+Every event is a leaf (leaf input = the 32-byte SHA-256 of its payload; leaf index =
+event index). The hash of every complete subtree is stored as it is completed
+(``merkle_nodes``), so a root at any size, an inclusion proof and a consistency proof
+each read O(log n) rows. After each append transaction the ledger signs a checkpoint
+(a C2SP signed note) with its log key; all checkpoints are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import BigInteger, LargeBinary, Text, select, tuple_
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ledger import merkle
+from ledger.checkpoint import (
+    Checkpoint,
+    NoteSigner,
+    NoteVerifier,
+    parse_verifier_key,
+    sign_checkpoint,
+    verify_checkpoint,
+)
+from ledger.errors import ProofError, UnknownReference
+from ledger.fields import utc_text
+from ledger.keys import load_private_key
+from ledger.schema import TIME, Base, EventRow, MetaRow
+from ledger.store import Store
+
+Coord = tuple[int, int]
+
+
+class MerkleNodeRow(Base):
+    """The hash of the complete subtree of leaves [idx·2^level, (idx+1)·2^level)."""
+
+    __tablename__ = "merkle_nodes"
+
+    level: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CheckpointRow(Base):
+    """A signed checkpoint of the log at ``size`` leaves, as the note text that was served."""
+
+    __tablename__ = "checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[str] = mapped_column(TIME)
+
+
+def leaf_input(payload: bytes) -> bytes:
+    """DESIGN.md: the leaf input is the 32-byte SHA-256 of the event's payload."""
+    return hashlib.sha256(payload).digest()
+
+
+def default_origin(operator: str) -> str:
+    return f"trazo/{operator}"
+
+
+def resolve_origin(store: Store, configured: str | None) -> str:
+    """``TRAZO_LOG_ORIGIN`` when configured, else ``trazo/<operator>`` from the ledger."""
+    if configured:
+        return configured
+    with store.reading() as session:
+        row = session.get(MetaRow, "operator")
+    return default_origin(row.value if row else "ledger")
+
+
+def load_signer(keys_dir: Path, origin: str) -> NoteSigner:
+    """The log key ``trazo init`` wrote (``log.key``), named by the log's origin."""
+    return NoteSigner(origin, load_private_key(keys_dir / "log.key"))
+
+
+class SqlNodes:
+    """A ``merkle.NodeReader`` over stored nodes plus those pending in this transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.pending: dict[Coord, bytes] = {}
+
+    def get_nodes(self, coords: Collection[Coord]) -> dict[Coord, bytes]:
+        found = {c: self.pending[c] for c in coords if c in self.pending}
+        missing = [c for c in coords if c not in found]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            rows = self.session.execute(
+                select(MerkleNodeRow.level, MerkleNodeRow.idx, MerkleNodeRow.hash).where(
+                    tuple_(MerkleNodeRow.level, MerkleNodeRow.idx).in_(chunk)
+                )
+            )
+            found.update({(lvl, idx): bytes(h) for lvl, idx, h in rows})
+        return found
+
+
+class LogAppender:
+    """Adds leaves during an append transaction and writes the completed nodes at the end."""
+
+    def __init__(self, session: Session) -> None:
+        self.nodes = SqlNodes(session)
+        self._new: list[tuple[int, int, bytes]] = []
+
+    def add(self, index: int, payload: bytes) -> None:
+        completed = merkle.nodes_completed_by(
+            index, merkle.leaf_hash(leaf_input(payload)), self.nodes
+        )
+        for level, idx, digest in completed:
+            self.nodes.pending[(level, idx)] = digest
+        self._new.extend(completed)
+
+    def flush(self) -> None:
+        if self._new:
+            self.nodes.session.add_all(
+                MerkleNodeRow(level=lvl, idx=idx, hash=h) for lvl, idx, h in self._new
+            )
+            self._new.clear()
+
+    def checkpoint(self, size: int, signer: NoteSigner, now: datetime) -> str:
+        """Sign and store the checkpoint at ``size`` (after ``flush``)."""
+        root = merkle.root(size, self.nodes)
+        note = sign_checkpoint(Checkpoint(signer.name, size, root), signer)
+        self.nodes.session.add(
+            CheckpointRow(size=size, root=root, note=note, signed_at=utc_text(now))
+        )
+        return note
+
+
+# --- the read side -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    size: int
+    hashes: list[bytes]
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    size1: int
+    size2: int
+    hashes: list[bytes]
+
+
+def latest_checkpoint(store: Store) -> CheckpointRow | None:
+    with store.reading() as session:
+        return session.scalar(select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1))
+
+
+def checkpoint_at(store: Store, size: int) -> CheckpointRow | None:
+    with store.reading() as session:
+        return session.get(CheckpointRow, size)
+
+
+def _check_size(size: int, stored: int, what: str) -> None:
+    if size < 1 or size > stored:
+        raise ProofError(f"{what} {size} is outside the log (1…{stored})")
+
+
+def inclusion(store: Store, event_id: str, size: int | None = None) -> InclusionProof:
+    """The inclusion proof of an event in the tree of ``size`` leaves (default: all)."""
+    with store.reading() as session:
+        index = session.scalar(select(EventRow.index).where(EventRow.id == event_id))
+        if index is None:
+            raise UnknownReference(f"no event {event_id} in the ledger", field="id")
+        stored = store_size(session)
+        size = stored if size is None else size
+        _check_size(size, stored, "size")
+        if index >= size:
+            raise ProofError(f"event {event_id} has index {index}, outside a tree of {size}")
+        return InclusionProof(index, size, merkle.inclusion_proof(index, size, SqlNodes(session)))
+
+
+def consistency(store: Store, size1: int, size2: int | None = None) -> ConsistencyProof:
+    with store.reading() as session:
+        stored = store_size(session)
+        size2 = stored if size2 is None else size2
+        _check_size(size2, stored, "to")
+        _check_size(size1, size2, "from")
+        proof = merkle.consistency_proof(size1, size2, SqlNodes(session))
+        return ConsistencyProof(size1, size2, proof)
+
+
+def store_size(session: Session) -> int:
+    """Leaves in the log: the number of level-0 nodes (= events, when the log is on)."""
+    last = session.scalar(
+        select(MerkleNodeRow.idx)
+        .where(MerkleNodeRow.level == 0)
+        .order_by(MerkleNodeRow.idx.desc())
+        .limit(1)
+    )
+    return 0 if last is None else int(last) + 1
+
+
+def root_at(store: Store, size: int) -> bytes:
+    with store.reading() as session:
+        _check_size(size, store_size(session), "size")
+        return merkle.root(size, SqlNodes(session))
+
+
+# --- trusting a log key -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogKey:
+    """The log public key a verifier trusts: a PEM file or a note verifier key string.
+
+    A PEM key names no log, so it verifies a checkpoint under the origin the checkpoint
+    states (the log signs with its origin as the key name); a verifier key string also
+    fixes the name.
+    """
+
+    public_key: bytes
+    name: str | None = None
+
+    @classmethod
+    def load(cls, spec: str) -> LogKey:
+        path = Path(spec)
+        if path.is_file():
+            from ledger.envelope import raw_public_key
+            from ledger.keys import load_public_key
+
+            return cls(raw_public_key(load_public_key(path)))
+        if "+" in spec:
+            verifier = parse_verifier_key(spec.strip())
+            return cls(verifier.public_key, verifier.name)
+        raise ProofError(f"{spec!r} is neither a key file nor a verifier key string")
+
+    def verifier(self, name: str) -> NoteVerifier:
+        return NoteVerifier(self.name or name, self.public_key)
+
+    def open(self, note: str | bytes) -> Checkpoint:
+        """Verify a checkpoint note signed by this key; return what it states."""
+        text = note.decode("utf-8", "replace") if isinstance(note, bytes) else note
+        origin = text.split("\n", 1)[0]
+        return verify_checkpoint(note, self.verifier(origin))

@@ -1,0 +1,261 @@
+"""What the custody rules share: quantities, holdings, lots, custody edges and voids.
+
+A party holds a lot *through* the event that gave it custody (a harvest, a transform
+output or a receive); ``holdings`` has one row per (party, lot, event). Spending
+(``ship``, ``transform``, ``dispose``) names that event, takes from that row only, and
+adds a custody edge from the spending event to it. All arithmetic is exact ``Decimal``:
+an operation that would need rounding raises instead of losing a gram.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
+from typing import Any
+
+from sqlalchemy import select
+
+from ledger import fields, tables
+from ledger.errors import (
+    DuplicateLot,
+    InsufficientQuantity,
+    InvalidEvent,
+    NotHolder,
+    TimeError,
+    UnknownLot,
+    UnknownReference,
+)
+from ledger.fields import from_utc_text, utc_text
+from ledger.payload import Event
+from ledger.schema import CustodyEdgeRow, EventLotRow, HoldingRow, LotRow, VoidRow
+from ledger.state import LedgerState
+
+EXACT = Context(prec=80, traps=[Inexact, InvalidOperation, Overflow])
+"""Sums and differences of kilograms never round: a result that would is an error."""
+
+ZERO = Decimal(0)
+
+LINE_FIELDS = frozenset({"lot", "event", "quantity", "unit"})
+
+
+def add(a: Decimal, b: Decimal) -> Decimal:
+    return EXACT.add(a, b)
+
+
+def sub(a: Decimal, b: Decimal) -> Decimal:
+    return EXACT.subtract(a, b)
+
+
+def mul(a: Decimal, b: Decimal) -> Decimal:
+    return EXACT.multiply(a, b)
+
+
+def kg_text(kg: Decimal) -> str:
+    """Kilograms for a message: "36.5 kg"."""
+    text = format(kg.normalize(), "f")
+    return f"{text} kg"
+
+
+# --- reading quantities -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Amount:
+    """A quantity as signed (decimal text and unit) and normalized to kilograms."""
+
+    quantity: str
+    unit: str
+    kg: Decimal
+
+
+def amount(body: dict[str, Any], *, prefix: str = "") -> Amount:
+    """Read ``quantity`` + ``unit`` of ``body``: strict decimal text > 0, a known unit."""
+    raw = fields.require(body, "quantity", prefix=prefix)
+    value = tables.parse_quantity(raw, field=prefix + "quantity")
+    unit = fields.require(body, "unit", prefix=prefix)
+    kg = tables.to_kg(value, unit, field=prefix + "unit")
+    return Amount(quantity=raw, unit=unit, kg=kg)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One lot taken from a holding: ``{"lot", "event", "quantity", "unit"}``."""
+
+    where: str
+    lot: str
+    via: str
+    amount: Amount
+
+
+def holding_lines(body: dict[str, Any], name: str, *, max_items: int = 1000) -> list[Line]:
+    """Read an array of holding lines (``ship.lots``, ``transform.inputs``).
+
+    One line per (lot, event): naming the same holding twice in one event is refused,
+    so each line's quantity is checked against the holding on its own terms.
+    """
+    lines: list[Line] = []
+    seen: dict[tuple[str, str], str] = {}
+    for i, item in enumerate(fields.array(body, name, max_items=max_items)):
+        where = f"{name}[{i}]."
+        if not isinstance(item, dict):
+            raise InvalidEvent("must be an object", field=f"{name}[{i}]")
+        fields.reject_unknown(item, LINE_FIELDS, prefix=where)
+        lot = fields.ident(item, "lot", prefix=where, what="a lot id")
+        via = fields.event_ref(item, "event", prefix=where)
+        line = Line(where=where, lot=lot, via=via, amount=amount(item, prefix=where))
+        if (lot, via) in seen:
+            raise InvalidEvent(
+                f"lot {lot!r} through event {via} is already named in {seen[(lot, via)]};"
+                " name each holding once per event",
+                field=where + "lot",
+            )
+        seen[(lot, via)] = f"{name}[{i}]"
+        lines.append(line)
+    return lines
+
+
+# --- the event being applied ------------------------------------------------------------
+
+
+def index_of(state: LedgerState) -> int:
+    """The ledger index the event under ``apply`` will get (the next one)."""
+    return state.size
+
+
+def event_time(event: Event) -> str:
+    return utc_text(event.time)
+
+
+def not_before(event: Event, earlier: str, *, what: str, field: str) -> None:
+    """An event is not dated before an event it builds on."""
+    if utc_text(event.time) < earlier:
+        raise TimeError(
+            f"time {event.time.isoformat()} is before {what}"
+            f" ({from_utc_text(earlier).isoformat()}), which this event builds on",
+            field=field,
+            builds_on_time=from_utc_text(earlier).isoformat(),
+        )
+
+
+def mention(state: LedgerState, event: Event, lot: str) -> None:
+    """Index the event under ``lot`` (for listing a lot's events); idempotent per event."""
+    session = state.session
+    if session.get(EventLotRow, (event.id, lot)) is None:
+        session.add(EventLotRow(event=event.id, lot=lot, idx=index_of(state)))
+
+
+def edge(state: LedgerState, event: Event, *, parent: str, lot: str, kg: Decimal) -> None:
+    state.session.add(
+        CustodyEdgeRow(child=event.id, parent=parent, lot=lot, kg=kg, kind=event.type)
+    )
+
+
+# --- lots and holdings ------------------------------------------------------------------
+
+
+def lot_row(state: LedgerState, lot: str) -> LotRow | None:
+    return state.session.get(LotRow, lot)
+
+
+def create_lot(state: LedgerState, event: Event, *, lot: str, product: str, form: str,
+               amount: Amount, field: str, member: str | None = None,
+               plot: str | None = None) -> None:
+    """A new lot, held by the signer through this event. A lot id is created once."""
+    existing = lot_row(state, lot)
+    if existing is not None:
+        raise DuplicateLot(
+            f"lot {lot!r} was already created by {existing.kind} {existing.event}",
+            field=field,
+            lot=lot,
+            created_by=existing.event,
+        )
+    session = state.session
+    session.add(LotRow(
+        id=lot, product=product, form=form, party=event.party, event=event.id,
+        kind=event.type, kg=amount.kg, quantity=amount.quantity, unit=amount.unit,
+        member=member, plot=plot, time=event_time(event), voided_by=None,
+    ))
+    session.add(HoldingRow(
+        party=event.party, lot=lot, via=event.id, kg=amount.kg, received_kg=amount.kg,
+        time=event_time(event),
+    ))
+    mention(state, event, lot)
+
+
+def take(state: LedgerState, event: Event, line: Line) -> HoldingRow:
+    """Spend ``line`` from the signer's holding, with the checks a spend must pass.
+
+    Unknown lot → ``UnknownLot``; unknown or voided event → ``UnknownReference``; the
+    signer holds nothing of the lot through that event → ``NotHolder``; less held than
+    asked → ``InsufficientQuantity``; spending before custody began → ``TimeError``.
+    """
+    session = state.session
+    holding = session.get(HoldingRow, (event.party, line.lot, line.via))
+    if holding is None:
+        raise _why_not_held(state, event, line)
+    asked = line.amount.kg
+    if holding.kg < asked:
+        raise InsufficientQuantity(
+            f"{event.party!r} holds {kg_text(holding.kg)} of lot {line.lot!r} through"
+            f" event {line.via}, and this event asks for {kg_text(asked)}",
+            field=line.where + "quantity",
+            lot=line.lot,
+            event=line.via,
+            held=holding.kg,
+            asked=asked,
+        )
+    not_before(event, holding.time, what=f"event {line.via}", field="time")
+    holding.kg = sub(holding.kg, asked)
+    edge(state, event, parent=line.via, lot=line.lot, kg=asked)
+    mention(state, event, line.lot)
+    return holding
+
+
+def _why_not_held(state: LedgerState, event: Event, line: Line) -> Exception:
+    lot = lot_row(state, line.lot)
+    if lot is None:
+        return UnknownLot(f"no lot {line.lot!r} exists in the ledger", field=line.where + "lot",
+                          lot=line.lot)
+    void = state.session.get(VoidRow, line.via)
+    if void is not None:
+        return UnknownReference(
+            f"event {line.via} was voided by {void.void_event}; it gives no custody",
+            field=line.where + "event",
+        )
+    via = state.event(line.via)
+    if via is None:
+        return UnknownReference(f"no event {line.via} exists in the ledger",
+                                field=line.where + "event")
+    return NotHolder(
+        f"{event.party!r} holds nothing of lot {line.lot!r} through event {line.via}"
+        f" (a {via.type} signed by {via.party!r}); custody comes from a harvest, a"
+        " transform output or a receive of the signer",
+        field=line.where + "event",
+        lot=line.lot,
+        event=line.via,
+        held=ZERO,
+        asked=line.amount.kg,
+    )
+
+
+def give_back(state: LedgerState, child: str, owner: str) -> None:
+    """Undo the spends of a voided event of ``owner``: each edge's kg returns to its holding."""
+    session = state.session
+    query = (
+        select(CustodyEdgeRow)
+        .where(CustodyEdgeRow.child == child)
+        .order_by(CustodyEdgeRow.parent, CustodyEdgeRow.lot)
+    )
+    for e in list(session.scalars(query)):
+        holding = session.get(HoldingRow, (owner, e.lot, e.parent))
+        if holding is None:  # pragma: no cover - a holding is never removed while spent
+            raise UnknownReference(f"holding of lot {e.lot!r} through {e.parent} is gone")
+        holding.kg = add(holding.kg, e.kg)
+        session.delete(e)
+
+
+def builds_on(state: LedgerState, event_id: str) -> CustodyEdgeRow | None:
+    """The first custody edge that builds on ``event_id`` (a later spend of its custody)."""
+    return state.session.scalar(
+        select(CustodyEdgeRow).where(CustodyEdgeRow.parent == event_id).limit(1)
+    )
