@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, jsonify
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the app. Configuration: ``config`` first, then ``TRAZO_*`` environment variables."""
-    from ledger.store import Store
+    """Build the HTTP app (see ``api.app``); imported lazily so the CLI starts fast."""
+    from api.app import create_app as _create_app
 
-    app = Flask(__name__)
-    app.config["TRAZO_DATABASE_URL"] = os.environ.get("TRAZO_DATABASE_URL", "sqlite:///trazo.db")
-    app.config.update(config or {})
-    app.extensions["trazo.store"] = Store(app.config["TRAZO_DATABASE_URL"])
-
-    @app.get("/api/v1/health")
-    def health() -> Any:
-        store: Store = app.extensions["trazo.store"]
-        ready = store.schema_ready()
-        return jsonify({"status": "ok" if ready else "unavailable", "database": ready}), (
-            200 if ready else 503
-        )
-
-    return app
+    return _create_app(config)

@@ -110,6 +110,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[STORE] = Store(app.config["TRAZO_DATABASE_URL"])
     api = TrazoApi(app)
+    api.spec.components.schema("Envelope", schema=schemas.EnvelopeSchema)
+    api.spec.components.schema("EventBatch", schema=schemas.EventBatchSchema)
     for blueprint in all_blueprints():
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)

@@ -174,6 +174,20 @@ class PartyKeySchema(_Strict):
     revoke_reason = fields.String(required=True, allow_none=True)
 
 
+class CertificateSchema(_Strict):
+    id = fields.String(required=True, metadata={"description": "The certificate number"})
+    certifier = fields.String(required=True)
+    scheme = fields.String(required=True, metadata={"description": "e.g. `SPP`, `FT`, `ORG`"})
+    products = fields.List(fields.String(), required=True)
+    valid_from = fields.Date(required=True)
+    valid_until = fields.Date(required=True)
+    event = fields.String(required=True, metadata=EVENT_ID)
+    issued_at = fields.String(required=True, metadata=UTC_TIME)
+    revoked_event = fields.String(required=True, allow_none=True)
+    revoked_at = fields.String(required=True, allow_none=True, metadata=UTC_TIME)
+    revoke_reason = fields.String(required=True, allow_none=True)
+
+
 class PartySchema(_Strict):
     id = fields.String(required=True, metadata={"pattern": f"^{ID_PATTERN.pattern}$"})
     name = fields.String(required=True)
@@ -184,7 +198,7 @@ class PartySchema(_Strict):
     registered_at = fields.String(required=True, metadata=UTC_TIME)
     keys = fields.List(fields.Nested(PartyKeySchema), required=True, metadata={
         "description": "Every key the party ever had, active and revoked"})
-    certificates = fields.List(fields.Dict(), required=True, metadata={
+    certificates = fields.List(fields.Nested(CertificateSchema), required=True, metadata={
         "description": "Certificates issued to the party (from `cert.issue` events)"})
 
 
@@ -200,6 +214,63 @@ class PartyPageSchema(_Strict):
 
 
 # --- lots and health -----------------------------------------------------------------------
+
+KG = {"pattern": r"^-?[0-9]+(\.[0-9]+)?$", "description": "Kilograms, as a decimal string"}
+
+
+class LotCreationSchema(_Strict):
+    party = fields.String(required=True)
+    event = fields.String(required=True, metadata=EVENT_ID)
+    type = fields.String(required=True, metadata={"description": "`harvest` or `transform`"})
+    time = fields.String(required=True, metadata=UTC_TIME)
+
+
+class LotQuantitySchema(_Strict):
+    kg = fields.String(required=True, metadata=KG)
+    as_signed = fields.String(required=True, metadata={"description": "The quantity as signed"})
+    unit = fields.String(required=True)
+
+
+class LotHolderSchema(_Strict):
+    party = fields.String(required=True)
+    via = fields.String(required=True, metadata={
+        **EVENT_ID, "description": "The event that gave the party custody"})
+    kg = fields.String(required=True, metadata=KG)
+
+
+class LotTransitSchema(_Strict):
+    shipment = fields.String(required=True, metadata=EVENT_ID)
+    shipper = fields.String(required=True, attribute="from", data_key="from")
+    receiver = fields.String(required=True, attribute="to", data_key="to")
+    kg = fields.String(required=True, metadata=KG)
+
+
+class LotLossSchema(_Strict):
+    shipment = fields.String(required=True, metadata=EVENT_ID)
+    receive = fields.String(required=True, metadata=EVENT_ID)
+    shipped_kg = fields.String(required=True, metadata=KG)
+    received_kg = fields.String(required=True, metadata=KG)
+    lost_kg = fields.String(required=True, metadata=KG)
+
+
+class LotSchema(_Strict):
+    lot = fields.String(required=True)
+    product = fields.String(required=True)
+    form = fields.String(required=True)
+    created_by = fields.Nested(LotCreationSchema, required=True)
+    quantity = fields.Nested(LotQuantitySchema, required=True)
+    member = fields.String(required=True, allow_none=True)
+    plot = fields.String(required=True, allow_none=True)
+    voided_by = fields.String(required=True, allow_none=True, metadata={
+        "description": "The `void` event that declared the creating event erroneous"})
+    holders = fields.List(fields.Nested(LotHolderSchema), required=True, metadata={
+        "description": "Who holds how much, per event that gave custody (zeros left out)"})
+    in_transit = fields.List(fields.Nested(LotTransitSchema), required=True, metadata={
+        "description": "Shipped and not yet received"})
+    transit_losses = fields.List(fields.Nested(LotLossSchema), required=True)
+    disposed_kg = fields.String(required=True, metadata=KG)
+    consumed_kg = fields.String(required=True, metadata=KG)
+
 
 
 class HealthSchema(_Strict):

@@ -24,6 +24,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -352,3 +353,41 @@ def verify_checkpoint(
     if origin is not None and checkpoint.origin != origin:
         raise ProofError(f"checkpoint is for log {checkpoint.origin!r}, expected {origin!r}")
     return checkpoint
+
+
+# --- trusting a log key -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogKey:
+    """The log public key a verifier trusts: a PEM file or a note verifier key string.
+
+    A PEM key names no log, so it verifies a checkpoint under the origin the checkpoint
+    states (the log signs with its origin as the key name); a verifier key string also
+    fixes the name.
+    """
+
+    public_key: bytes
+    name: str | None = None
+
+    @classmethod
+    def load(cls, spec: str) -> LogKey:
+        path = Path(spec)
+        if path.is_file():
+            from ledger.envelope import raw_public_key
+            from ledger.keys import load_public_key
+
+            return cls(raw_public_key(load_public_key(path)))
+        if "+" in spec:
+            verifier = parse_verifier_key(spec.strip())
+            return cls(verifier.public_key, verifier.name)
+        raise ProofError(f"{spec!r} is neither a key file nor a verifier key string")
+
+    def verifier(self, name: str) -> NoteVerifier:
+        return NoteVerifier(self.name or name, self.public_key)
+
+    def open(self, note: str | bytes) -> Checkpoint:
+        """Verify a checkpoint note signed by this key; return what it states."""
+        text = note.decode("utf-8", "replace") if isinstance(note, bytes) else note
+        origin = text.split("\n", 1)[0]
+        return verify_checkpoint(note, self.verifier(origin))

@@ -50,6 +50,11 @@ def event_id(payload: bytes) -> str:
     return "sha256:" + hashlib.sha256(payload).hexdigest()
 
 
+def leaf_input(payload: bytes) -> bytes:
+    """The event's Merkle leaf input: the 32-byte SHA-256 of its payload (DESIGN.md)."""
+    return hashlib.sha256(payload).digest()
+
+
 def b64decode_strict(text: Any, *, field: str) -> bytes:
     """Standard base64 with padding; anything else is an ``InvalidEvent`` naming ``field``."""
     if not isinstance(text, str):

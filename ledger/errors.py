@@ -180,7 +180,7 @@ class ReceiptExceedsShipment(InsufficientQuantity):
 
 
 class YieldExceeded(ClientError):
-    """A transform's outputs exceed its inputs times the maximum yield (``allowed``, ``claimed``)."""
+    """A transform's outputs exceed inputs × maximum yield (details: ``allowed``, ``claimed``)."""
 
     title = "Yield exceeded"
 

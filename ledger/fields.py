@@ -18,9 +18,9 @@ KEYID_PATTERN = re.compile(r"[0-9a-f]{64}")
 EVENT_ID_PATTERN = re.compile(r"sha256:[0-9a-f]{64}")
 COUNTRY_PATTERN = re.compile(r"[A-Z]{2}")
 _RFC3339 = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def reject_unknown(body: dict[str, Any], allowed: frozenset[str], *, prefix: str = "") -> None:

@@ -9,7 +9,6 @@ each read O(log n) rows. After each append transaction the ledger signs a checkp
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,14 +18,8 @@ from sqlalchemy import BigInteger, LargeBinary, Text, select, tuple_
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ledger import merkle
-from ledger.checkpoint import (
-    Checkpoint,
-    NoteSigner,
-    NoteVerifier,
-    parse_verifier_key,
-    sign_checkpoint,
-    verify_checkpoint,
-)
+from ledger.checkpoint import Checkpoint, LogKey, NoteSigner, sign_checkpoint
+from ledger.envelope import leaf_input
 from ledger.errors import ProofError, UnknownReference
 from ledger.fields import utc_text
 from ledger.keys import load_private_key
@@ -55,11 +48,6 @@ class CheckpointRow(Base):
     root: Mapped[bytes] = mapped_column(LargeBinary)
     note: Mapped[str] = mapped_column(Text)
     signed_at: Mapped[str] = mapped_column(TIME)
-
-
-def leaf_input(payload: bytes) -> bytes:
-    """DESIGN.md: the leaf input is the 32-byte SHA-256 of the event's payload."""
-    return hashlib.sha256(payload).digest()
 
 
 def default_origin(operator: str) -> str:
@@ -206,39 +194,4 @@ def root_at(store: Store, size: int) -> bytes:
         return merkle.root(size, SqlNodes(session))
 
 
-# --- trusting a log key -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LogKey:
-    """The log public key a verifier trusts: a PEM file or a note verifier key string.
-
-    A PEM key names no log, so it verifies a checkpoint under the origin the checkpoint
-    states (the log signs with its origin as the key name); a verifier key string also
-    fixes the name.
-    """
-
-    public_key: bytes
-    name: str | None = None
-
-    @classmethod
-    def load(cls, spec: str) -> LogKey:
-        path = Path(spec)
-        if path.is_file():
-            from ledger.envelope import raw_public_key
-            from ledger.keys import load_public_key
-
-            return cls(raw_public_key(load_public_key(path)))
-        if "+" in spec:
-            verifier = parse_verifier_key(spec.strip())
-            return cls(verifier.public_key, verifier.name)
-        raise ProofError(f"{spec!r} is neither a key file nor a verifier key string")
-
-    def verifier(self, name: str) -> NoteVerifier:
-        return NoteVerifier(self.name or name, self.public_key)
-
-    def open(self, note: str | bytes) -> Checkpoint:
-        """Verify a checkpoint note signed by this key; return what it states."""
-        text = note.decode("utf-8", "replace") if isinstance(note, bytes) else note
-        origin = text.split("\n", 1)[0]
-        return verify_checkpoint(note, self.verifier(origin))
+__all__ = ["CheckpointRow", "LogAppender", "LogKey", "MerkleNodeRow", "SqlNodes"]

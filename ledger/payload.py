@@ -22,17 +22,38 @@ SCHEMA_VERSION = 1
 COMMON_FIELDS = ("type", "schema", "party", "key", "seq", "prev", "time")
 
 
-class _DuplicateKey(ValueError):
-    pass
+class _Duplicated(dict[str, Any]):
+    """An object that held a key twice; found after parsing, to name its path."""
+
+    duplicate: str
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise _DuplicateKey(key)
+            marked = _Duplicated(out)
+            marked.duplicate = key
+            return marked
         out[key] = value
     return out
+
+
+def _duplicate_path(value: Any, path: str = "") -> str | None:
+    """The path of the first key held twice, e.g. ``identifiers.gln`` or ``lots[0].lot``."""
+    if isinstance(value, _Duplicated):
+        return path + value.duplicate
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found = _duplicate_path(child, f"{path}{key}.")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            found = _duplicate_path(child, f"{path[:-1]}[{i}].")
+            if found:
+                return found
+    return None
 
 
 def _no_float(text: str) -> Any:
@@ -52,16 +73,19 @@ def loads_strict(data: bytes, *, what: str = "payload") -> Any:
     except UnicodeDecodeError as e:
         raise InvalidEvent(f"{what} is not UTF-8: {e}") from e
     try:
-        return json.loads(
+        value = json.loads(
             text,
             object_pairs_hook=_no_duplicates,
             parse_float=_no_float,
             parse_constant=_no_constant,
         )
-    except _DuplicateKey as e:
-        raise InvalidEvent(f"duplicate key {e.args[0]!r} in {what}", field=e.args[0]) from e
     except json.JSONDecodeError as e:
         raise InvalidEvent(f"{what} is not valid JSON: {e}") from e
+    duplicate = _duplicate_path(value)
+    if duplicate is not None:
+        raise InvalidEvent(f"duplicate key {duplicate.rsplit('.', 1)[-1]!r} in {what}",
+                           field=duplicate)
+    return value
 
 
 def dumps_payload(body: dict[str, Any]) -> bytes:

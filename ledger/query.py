@@ -1,9 +1,7 @@
 """Read-side queries: events, key chain heads, parties with their keys and certificates.
 
 Pure reads through ``Store.reading()``; nothing here writes. Callers (the HTTP API, the
-CLI) render the returned rows and values. Projections that other modules add (the lots
-of an event, certificates) are looked up by name in ``ledger.schema`` so that a query
-degrades to "no such filter" rather than failing while a projection is absent.
+CLI) render the returned rows and values.
 """
 
 from __future__ import annotations
@@ -15,9 +13,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ledger import schema
 from ledger.fields import utc_text
-from ledger.schema import EventRow, KeyRow, PartyRow
+from ledger.schema import CertificateRow, EventLotRow, EventRow, KeyRow, PartyRow
 from ledger.store import Store
 
 MAX_PAGE = 1000
@@ -49,18 +46,10 @@ def list_events(
     if until is not None:
         query = query.where(EventRow.time <= utc_text(until))
     if lot:
-        query = query.where(EventRow.id.in_(_events_of_lot(lot)))
+        query = query.where(
+            EventRow.index.in_(select(EventLotRow.idx).where(EventLotRow.lot == lot)))
     with store.reading() as session:
         return list(session.scalars(query.order_by(EventRow.index).limit(limit)))
-
-
-def _events_of_lot(lot: str) -> Any:
-    """A subquery of the ids of events that name ``lot``."""
-    table = _projection("event_lots")
-    if table is None:  # the projection is not installed: no event is known to name a lot
-        return select(EventRow.id).where(EventRow.id != EventRow.id)
-    event_col = _column(table, "event", "event_id", "id")
-    return select(event_col).where(table.c.lot == lot)
 
 
 def get_event(store: Store, event_id: str) -> EventRow | None:
@@ -104,7 +93,7 @@ class PartyView:
     event: str
     time: str
     keys: list[KeyRow] = field(default_factory=list)
-    certificates: list[dict[str, Any]] = field(default_factory=list)
+    certificates: list[CertificateRow] = field(default_factory=list)
 
 
 def list_parties(store: Store, *, after: str | None = None, limit: int = 100) -> list[PartyView]:
@@ -148,36 +137,12 @@ def _party_views(session: Any, rows: list[PartyRow]) -> list[PartyView]:
     ]
 
 
-def _certificates(session: Any, party_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Certificates by subject party, from the ``certificates`` projection when present."""
-    table = _projection("certificates")
-    if table is None:
-        return {}
-    subject = _column(table, "subject", "party")
-    out: dict[str, list[dict[str, Any]]] = {}
-    for row in session.execute(select(table).where(subject.in_(party_ids))).mappings():
-        cert = {k: _decode(k, v) for k, v in row.items()}
-        out.setdefault(row[subject.name], []).append(cert)
+def _certificates(session: Any, party_ids: list[str]) -> dict[str, list[CertificateRow]]:
+    """Certificates issued to each party (not those whose ``cert.issue`` was voided)."""
+    query = (select(CertificateRow)
+             .where(CertificateRow.subject.in_(party_ids), CertificateRow.voided_by.is_(None))
+             .order_by(CertificateRow.time))
+    out: dict[str, list[CertificateRow]] = {}
+    for cert in session.scalars(query):
+        out.setdefault(cert.subject, []).append(cert)
     return out
-
-
-def _decode(name: str, value: Any) -> Any:
-    """Projection columns holding JSON arrays (products) come back as lists."""
-    if isinstance(value, str) and value[:1] in "[{" and name not in ("reason", "note"):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _projection(table_name: str) -> Any:
-    table = schema.Base.metadata.tables.get(table_name)
-    return table
-
-
-def _column(table: Any, *names: str) -> Any:
-    for name in names:
-        if name in table.c:
-            return table.c[name]
-    raise LookupError(f"table {table.name} has none of the columns {names}")

@@ -126,7 +126,6 @@ class MemberRow(Base):
     until: Mapped[str | None] = mapped_column(DATE)
     event: Mapped[str] = mapped_column(EVENT_ID)
     left_event: Mapped[str | None] = mapped_column(EVENT_ID)
-    voided_by: Mapped[str | None] = mapped_column(EVENT_ID)
 
 
 class PlotRow(Base):
@@ -161,7 +160,7 @@ class CertificateRow(Base):
     revoked_event: Mapped[str | None] = mapped_column(EVENT_ID)
     revoked_time: Mapped[str | None] = mapped_column(TIME)
     revoke_reason: Mapped[str | None] = mapped_column(Text)
-    voided_by: Mapped[str | None] = mapped_column(EVENT_ID)
+    voided_by: Mapped[str | None] = mapped_column(EVENT_ID)  # the void of its cert.issue
 
 
 class LotRow(Base):

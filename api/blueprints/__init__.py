@@ -6,7 +6,18 @@ import http
 from collections.abc import Callable
 from typing import Any
 
-from flask_smorest import Blueprint
+import flask_smorest
+from webargs.flaskparser import FlaskParser
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's blueprint, rejecting unknown query parameters as bodies reject fields.
+
+    webargs ignores unknown query parameters by default; ``unknown=None`` lets each
+    schema's own ``RAISE`` decide, so a misspelt filter is a 422, not a silent no-op.
+    """
+
+    ARGUMENTS_PARSER = FlaskParser(unknown=None)
 
 
 def problems(blp: Blueprint, *statuses: int) -> Callable[[Any], Any]:

@@ -16,6 +16,17 @@ _MODULES = (
     "party_register",
     "key_add",
     "key_revoke",
+    "member_enroll",
+    "member_leave",
+    "plot_map",
+    "cert_issue",
+    "cert_revoke",
+    "harvest",
+    "transform",
+    "ship",
+    "receive",
+    "dispose",
+    "void",
 )
 
 

@@ -66,7 +66,7 @@ class MemberEnroll(Rule):
                 )
         session.add(MemberRow(
             id=member, spo=event.party, products=json.dumps(body["products"]),
-            since=body["since"], until=None, event=event.id, left_event=None, voided_by=None,
+            since=body["since"], until=None, event=event.id, left_event=None,
         ))
         for plot, area in plots:
             session.add(PlotRow(id=plot, member=member, spo=event.party, area_ha=area,

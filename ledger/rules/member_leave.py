@@ -18,7 +18,7 @@ def enrolled_member(state: LedgerState, event: Event, member_id: str, *,
                     field: str = "member") -> MemberRow:
     """A member the signing SPO enrolled (and that was not voided)."""
     member = state.session.get(MemberRow, member_id)
-    if member is None or member.voided_by is not None:
+    if member is None:
         raise UnknownReference(f"no member {member_id!r} is enrolled", field=field)
     if member.spo != event.party:
         raise NotAuthorized(
@@ -34,7 +34,7 @@ class MemberLeave(Rule):
 
     def check_fields(self, event: Event) -> None:
         super().check_fields(event)
-        fields.owned_id(event.body, "member", event.party)
+        fields.ident(event.body, "member", what="a member id")
         fields.parse_date(fields.require(event.body, "until"), field="until")
 
     def apply(self, event: Event, state: LedgerState) -> None:

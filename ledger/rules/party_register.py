@@ -20,7 +20,7 @@ ROLES = frozenset(
     {"spo", "producer", "trader", "processor", "roaster", "brand", "certifier", "auditor"}
 )
 OPERATOR_ROLE = "operator"
-_GLN = re.compile(r"\d{13}")
+_GLN = re.compile(r"[0-9]{13}")
 
 
 def gs1_check_digit_ok(digits: str) -> bool:

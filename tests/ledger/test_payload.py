@@ -147,6 +147,8 @@ REJECTIONS: list[tuple[str, Callable[[], Envelope], str | None, str]] = [
      "not a valid date-time"),
     ("time-hour-25", lambda: _env(time="2026-03-01T25:00:00+00:00"), "time",
      "not a valid date-time"),
+    ("time-fullwidth-digits", lambda: _env(time="２０２６-03-01T08:00:00Z"), "time",
+     "with an offset"),
     ("time-epoch", lambda: _env(time=1772370000), "time", "RFC 3339 date-time string"),
 ]
 
@@ -171,8 +173,6 @@ def test_each_missing_common_field_is_named(name: str) -> None:
     assert "missing common field" in err.value.message
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a nested duplicate key is reported with the bare "
-                   "key name ('gln') as field, not its dotted path 'identifiers.gln'")
 def test_nested_duplicate_key_names_its_path() -> None:
     raw = dumps_payload(_body())[:-1] + b',"identifiers":{"gln":"1","gln":"2"}}'
     with pytest.raises(InvalidEvent) as err:
@@ -181,18 +181,12 @@ def test_nested_duplicate_key_names_its_path() -> None:
     assert err.value.field == "identifiers.gln"
 
 
-def test_nested_duplicate_key_is_rejected() -> None:
-    raw = dumps_payload(_body())[:-1] + b',"identifiers":{"gln":"1","gln":"2"}}'
+def test_duplicate_key_deep_in_a_list_names_its_path() -> None:
+    raw = dumps_payload(_body())[:-1] + b',"extra":[{"a":1},{"a":{"b":1,"b":1}}]}'
     with pytest.raises(InvalidEvent) as err:
         parse(_signed(raw))
-    assert "duplicate key 'gln'" in err.value.message
-    assert err.value.field == "gln"
-
-
-def test_duplicate_key_deep_in_a_list_is_rejected() -> None:
-    raw = dumps_payload(_body())[:-1] + b',"extra":[{"a":{"b":1,"b":1}}]}'
-    with pytest.raises(InvalidEvent, match="duplicate key 'b'"):
-        parse(_signed(raw))
+    assert "duplicate key 'b'" in err.value.message
+    assert err.value.field == "extra[1].a.b"
 
 
 def test_payload_of_exactly_64_kib_is_accepted_one_more_byte_is_not() -> None:

@@ -101,7 +101,6 @@ def upgrade() -> None:
     sa.Column('until', sa.String(length=10), nullable=True),
     sa.Column('event', sa.String(length=71), nullable=False),
     sa.Column('left_event', sa.String(length=71), nullable=True),
-    sa.Column('voided_by', sa.String(length=71), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('members', schema=None) as batch_op:

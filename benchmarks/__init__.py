@@ -1,0 +1,1 @@
+"""Reproducible performance runs that print ratios; ``python -m benchmarks`` runs them all."""

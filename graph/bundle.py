@@ -1,0 +1,77 @@
+"""Proof bundles: one JSON document that proves a lot's origin to anyone, offline.
+
+Format ``trazo.bundle`` version 1 (documented in ``docs/bundle.md``, JSON Schema in
+``docs/bundle.schema.json``)::
+
+    {"format": "trazo.bundle", "version": 1, "lot": "<lot id>",
+     "checkpoint": "<signed checkpoint note>",
+     "events": [{"index": n, "envelope": {DSSE envelope}, "inclusion": ["<hex>", …]}, …],
+     "tables": {units, processes, products as used},
+     "verdict": {the origin verdict}}
+
+Events are in ledger order; each carries an inclusion proof against the checkpoint. A
+bundle never carries a ``plot.map`` event: exact plot locations identify families.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from graph.ancestry import gather
+from graph.evidence import Evidence
+from graph.origin import origin_verdict
+from ledger.errors import LedgerError
+from ledger.log import CheckpointRow, SqlNodes
+from ledger.merkle import inclusion_proof
+from ledger.store import Store
+from ledger.tables import default_tables
+
+FORMAT = "trazo.bundle"
+VERSION = 1
+PRIVATE_TYPES = frozenset({"plot.map"})
+
+
+class BundleError(LedgerError):
+    title = "Cannot build a bundle"
+
+
+def build_bundle(store: Store, lot: str) -> dict[str, Any]:
+    """The proof bundle of ``lot`` against the latest checkpoint of the log."""
+    evidence = gather(store, lot, keys=True)
+    public = Evidence({i: r for i, r in evidence.records.items()
+                       if r.type not in PRIVATE_TYPES})
+    verdict = origin_verdict(lot, public)
+    with store.reading() as session:
+        checkpoint = session.scalar(
+            select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
+        )
+        if checkpoint is None:
+            raise BundleError("the log has no signed checkpoint yet")
+        last = max(r.index for r in public)
+        if last >= checkpoint.size:
+            raise BundleError(
+                f"event {last} is not yet covered by a signed checkpoint"
+                f" (latest size {checkpoint.size}); append with the log key first"
+            )
+        nodes = SqlNodes(session)
+        events = [
+            {
+                "index": r.index,
+                "envelope": r.event.envelope.to_dict(),
+                "inclusion": [h.hex() for h in inclusion_proof(r.index, checkpoint.size,
+                                                               nodes)],
+            }
+            for r in public
+        ]
+        note = checkpoint.note
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "lot": lot,
+        "checkpoint": note,
+        "events": events,
+        "tables": default_tables().document(),
+        "verdict": verdict.to_dict(),
+    }

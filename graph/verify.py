@@ -1,0 +1,334 @@
+"""Offline verification of a proof bundle: no database, no network, no trust in the server.
+
+The verifier is told which log key to trust. It then checks, as a straight pipeline:
+
+1. ``format``      — the bundle's format and version;
+2. ``checkpoint``  — the checkpoint note is signed by the trusted log key;
+3. ``envelopes``   — every envelope parses and its id is recomputed from its payload;
+4. ``inclusion``   — every event is in the log at its index, under the checkpoint's root;
+5. ``signatures``  — every signature verifies with a key registered by an earlier event
+                     of the bundle (back to the operator's self-signed genesis), valid
+                     (not revoked) at the event's time;
+6. ``chains``      — where consecutive events of a key are both present, ``prev`` links;
+7. ``references``  — every custody reference points at an earlier event in the bundle,
+                     and an event is not dated before what it builds on;
+8. ``conservation``— transforms within their yields (the bundle's tables), receipts
+                     within shipments, no holding spent beyond what it gave;
+9. ``privacy``     — no ``plot.map`` event;
+10. ``verdict``    — attribution and verdict recomputed and compared with the claim.
+
+Every failure becomes a finding naming the event; the verifier does not stop early.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from graph.evidence import VOCABULARY, Evidence, Record, created_lots, line_kg
+from graph.origin import OriginVerdict, UnknownLotError, origin_verdict
+from ledger import merkle
+from ledger.checkpoint import Checkpoint, LogKey
+from ledger.conservation import Flow, check_yield
+from ledger.envelope import Envelope, b64decode_strict, keyid_of, leaf_input
+from ledger.errors import LedgerError
+from ledger.keys import public_key_from_raw
+from ledger.payload import parse_payload
+from ledger.tables import RuleTables, default_tables
+
+FORMAT = "trazo.bundle"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    message: str
+    event: str | None = None
+
+    def __str__(self) -> str:
+        return f"[{self.check}] " + (f"{self.event}: " if self.event else "") + self.message
+
+
+@dataclass
+class BundleReport:
+    """What the verifier found; truthy only when every check held."""
+
+    lot: str | None = None
+    events: int = 0
+    checkpoint: Checkpoint | None = None
+    verdict: OriginVerdict | None = None
+    tables_match: bool = True
+    findings: list[Finding] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return not self.findings
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def verify_bundle(bundle: Any, log_key: LogKey) -> BundleReport:
+    report = BundleReport()
+
+    def find(check: str, message: str, event: str | None = None) -> None:
+        report.findings.append(Finding(check, message, event))
+
+    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
+        find("format", f"not a {FORMAT} document")
+        return report
+    if bundle.get("version") != VERSION:
+        find("format", f"version {bundle.get('version')!r}; this verifier reads {VERSION}")
+        return report
+    report.lot = bundle.get("lot")
+    checkpoint = _checkpoint(bundle, log_key, find)
+    report.checkpoint = checkpoint
+    rules = _tables(bundle, report, find)
+    evidence = _envelopes(bundle, checkpoint, find)
+    report.events = len(evidence.records)
+    _signatures(evidence, find)
+    _chains(evidence, find)
+    _references(evidence, find)
+    _conservation(evidence, rules, find)
+    _privacy(evidence, find)
+    if isinstance(report.lot, str):
+        _verdict(bundle, report.lot, evidence, rules, report, find)
+    else:
+        find("format", "the bundle names no lot")
+    return report
+
+
+def _checkpoint(bundle: dict[str, Any], log_key: LogKey, find: Any) -> Checkpoint | None:
+    note = bundle.get("checkpoint")
+    if not isinstance(note, str):
+        find("checkpoint", "the bundle carries no checkpoint")
+        return None
+    try:
+        return log_key.open(note)
+    except LedgerError as e:
+        find("checkpoint", f"not signed by the trusted log key: {e}")
+        return None
+
+
+def _tables(bundle: dict[str, Any], report: BundleReport, find: Any) -> RuleTables:
+    try:
+        rules = RuleTables.from_document(bundle.get("tables"))  # type: ignore[arg-type]
+    except LedgerError as e:
+        find("tables", f"the bundle's tables do not parse: {e}")
+        return default_tables()
+    report.tables_match = rules.digest == default_tables().digest
+    return rules
+
+
+def _envelopes(bundle: dict[str, Any], checkpoint: Checkpoint | None, find: Any) -> Evidence:
+    evidence = Evidence()
+    items = bundle.get("events")
+    if not isinstance(items, list) or not items:
+        find("envelopes", "the bundle carries no events")
+        return evidence
+    last = -1
+    for n, item in enumerate(items):
+        try:
+            index = item["index"]
+            envelope = Envelope.from_dict(item["envelope"])
+            event = parse_payload(envelope, VOCABULARY)
+            proof = [bytes.fromhex(h) for h in item["inclusion"]]
+        except (LedgerError, KeyError, TypeError, ValueError) as e:
+            find("envelopes", f"events[{n}] does not parse: {e}")
+            continue
+        if not isinstance(index, int) or index <= last:
+            find("envelopes", f"events[{n}]: index {index!r} is not after {last}", event.id)
+            continue
+        last = index
+        if event.id in evidence:
+            find("envelopes", "the same event appears twice", event.id)
+            continue
+        evidence.add(Record(index, event))
+        if checkpoint is not None:
+            try:
+                merkle.verify_inclusion(merkle.leaf_hash(leaf_input(envelope.payload)), index,
+                                        checkpoint.size, proof, checkpoint.root)
+            except LedgerError as e:
+                find("inclusion", f"not in the log at index {index} under the checkpoint:"
+                                  f" {e}", event.id)
+    return evidence
+
+
+@dataclass
+class _Key:
+    party: str
+    raw: bytes
+    added: Any
+    revoked: Any = None
+
+
+def _signatures(evidence: Evidence, find: Any) -> None:
+    keys: dict[str, _Key] = {}
+    operator: str | None = None
+    for record in evidence:
+        event, body = record.event, record.body
+        if operator is None:
+            if record.index == 0 and record.type == "party.register" and \
+                    body.get("subject") == record.party:
+                operator = record.party
+                raw = b64decode_strict(body.get("public_key"), field="public_key")
+                keys[keyid_of(raw)] = _Key(record.party, raw, record.time)
+            else:
+                find("signatures", "the bundle does not start with the operator's"
+                                   " self-signed registration (event 0)", record.id)
+                operator = ""
+        key = keys.get(event.key)
+        if key is None:
+            find("signatures", f"key {event.key[:16]}… is not registered by any earlier event"
+                               " in the bundle", record.id)
+        else:
+            try:
+                event.envelope.verify(public_key_from_raw(key.raw))
+            except LedgerError as e:
+                find("signatures", str(e), record.id)
+            if key.party != record.party:
+                find("signatures", f"key belongs to {key.party}, not {record.party}", record.id)
+            if record.time < key.added or (key.revoked is not None and record.time > key.revoked):
+                find("signatures", "signed when the key was not valid", record.id)
+        if record.type == "party.register" and record.index != 0 and record.party != operator:
+            find("signatures", f"a party registered by {record.party}, not the operator",
+                 record.id)
+        if record.type in ("party.register", "key.add") and record.index != 0:
+            try:
+                raw = b64decode_strict(body.get("public_key"), field="public_key")
+                keys.setdefault(keyid_of(raw), _Key(body["subject"], raw, record.time))
+            except (LedgerError, KeyError):
+                find("signatures", "key event without a valid public key", record.id)
+        elif record.type == "key.revoke" and body.get("keyid") in keys:
+            keys[body["keyid"]].revoked = record.time
+
+
+def _chains(evidence: Evidence, find: Any) -> None:
+    by_key: dict[str, dict[int, Record]] = defaultdict(dict)
+    for record in evidence:
+        by_key[record.event.key][record.event.seq] = record
+    for chain in by_key.values():
+        for seq, record in chain.items():
+            before = chain.get(seq - 1)
+            if before is not None and record.event.prev != before.id:
+                find("chains", f"seq {seq} names prev {record.event.prev}, but seq {seq - 1}"
+                               f" is {before.id}", record.id)
+
+
+def _references(evidence: Evidence, find: Any) -> None:
+    for record in evidence.of_type("transform", "ship", "receive", "dispose"):
+        for ref in evidence.references(record):
+            parent = evidence.get(ref.parent)
+            if parent is None:
+                find("references", f"builds on {ref.parent} (lot {ref.lot}), which is not in"
+                                   " the bundle", record.id)
+            elif parent.index >= record.index:
+                find("references", f"builds on a later event {ref.parent}", record.id)
+            elif record.time < parent.time:
+                find("references", f"dated before {ref.parent}, which it builds on", record.id)
+
+
+def _conservation(evidence: Evidence, rules: RuleTables, find: Any) -> None:
+    spent: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for record in evidence.of_type("transform", "ship", "receive", "dispose"):
+        refs = evidence.references(record)
+        for ref in refs:
+            spent[(ref.parent, ref.lot)] += ref.kg
+        if record.type == "transform":
+            _transform_yield(record, refs, evidence, rules, find)
+    for (parent_id, lot), kg in spent.items():
+        parent = evidence.get(parent_id)
+        if parent is None:
+            continue
+        given = _given(parent, lot)
+        if given is not None and kg > given:
+            find("conservation", f"{kg} kg of {lot} spent from an event that gave {given} kg",
+                 parent_id)
+
+
+def _given(parent: Record, lot: str) -> Decimal | None:
+    """What ``parent`` gave of ``lot`` to spend: a creation, a receipt or a shipment."""
+    created = created_lots(parent).get(lot)
+    if created is not None:
+        return line_kg(created)
+    if parent.type in ("receive", "ship"):
+        return sum((line_kg(line) for line in parent.body.get("lots", [])
+                    if line.get("lot") == lot), Decimal(0))
+    return None
+
+
+def _transform_yield(record: Record, refs: list[Any], evidence: Evidence, rules: RuleTables,
+                     find: Any) -> None:
+    outputs = record.body.get("outputs", [])
+    try:
+        product = rules.product(outputs[0]["product"])
+        inputs = []
+        for ref in refs:
+            form = _form_of(evidence, ref.lot)
+            if form is None:
+                return  # a missing creator is already a references finding
+            inputs.append(Flow(ref.kg, form))
+        flows = [Flow(line_kg(o), o["form"], f"outputs[{i}].") for i, o in enumerate(outputs)]
+        check_yield(product, inputs, flows)
+    except LedgerError as e:
+        find("conservation", str(e), record.id)
+
+
+def _form_of(evidence: Evidence, lot: str) -> str | None:
+    creator = evidence.creator(lot)
+    if creator is None:
+        return None
+    form: str = created_lots(creator)[lot]["form"]
+    return form
+
+
+def _privacy(evidence: Evidence, find: Any) -> None:
+    for record in evidence.of_type("plot.map"):
+        find("privacy", "a published bundle must not carry a plot's location", record.id)
+
+
+def _verdict(bundle: dict[str, Any], lot: str, evidence: Evidence, rules: RuleTables,
+             report: BundleReport, find: Any) -> None:
+    try:
+        verdict = origin_verdict(lot, evidence, rules)
+    except (LedgerError, UnknownLotError) as e:
+        find("verdict", f"cannot recompute the verdict: {e}")
+        return
+    report.verdict = verdict
+    if verdict.to_dict() != bundle.get("verdict"):
+        claimed = bundle.get("verdict") or {}
+        find("verdict", "the claimed verdict differs from the one the events give:"
+                        f" claimed {claimed.get('certified_percent')} % certified,"
+                        f" recomputed {verdict.certified_percent} %")
+    needed = _needed(lot, evidence)
+    for record in evidence:
+        if record.id not in needed:
+            find("references", "an event this lot's proof does not need (added)", record.id)
+
+
+def _needed(lot: str, evidence: Evidence) -> set[str]:
+    """Every event the lot's verdict or the signatures depend on, found from the bundle."""
+    needed: set[str] = set()
+    creator = evidence.creator(lot)
+    stack = [creator.id] if creator else []
+    while stack:
+        event_id = stack.pop()
+        if event_id in needed:
+            continue
+        needed.add(event_id)
+        record = evidence.get(event_id)
+        if record is not None:
+            stack.extend(ref.parent for ref in evidence.references(record))
+    custody = [r for r in (evidence.get(i) for i in needed) if r is not None]
+    parties = {r.party for r in custody}
+    members = {r.body.get("member") for r in custody if r.type == "harvest"}
+    for record in evidence:
+        body = record.body
+        if record.type in ("party.register", "key.add", "key.revoke"):
+            needed.add(record.id)  # keys and registrations: checked by the signature step
+        elif (record.type in ("member.enroll", "member.leave") and body.get("member") in members) or (record.type == "cert.issue" and body.get("subject") in parties) or record.type in ("cert.revoke", "void"):
+            needed.add(record.id)
+    return needed

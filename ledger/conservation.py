@@ -1,0 +1,81 @@
+"""Conservation of mass in a transform, as a pure function of kilograms and forms.
+
+The append rule (``ledger.rules.transform``) and the offline bundle verifier both call
+``check_yield``, so a bundle is judged by exactly the numbers the ledger enforced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Context, Decimal, Inexact, InvalidOperation, Overflow
+
+from ledger.errors import YieldExceeded
+from ledger.tables import Product
+
+_EXACT = Context(prec=80, traps=[Inexact, InvalidOperation, Overflow])
+_SHARE = Context(prec=40, rounding=ROUND_CEILING)  # rounds a claimed share up, never down
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Flow:
+    """An input or output of a transform: kilograms of a form; ``where`` names its field."""
+
+    kg: Decimal
+    form: str
+    where: str = ""
+
+
+def _kg_text(kg: Decimal) -> str:
+    return f"{format(kg.normalize(), 'f')} kg"
+
+
+def check_yield(product: Product, inputs: Sequence[Flow], outputs: Sequence[Flow]) -> None:
+    """Outputs of each form ≤ Σ inputs × max yield(input form → output form) × (1 + tol).
+
+    When outputs of several forms come from one pool of inputs, each form draws its share
+    of every input: the shares together are at most 1.
+    """
+    margin = _EXACT.add(Decimal(1), product.tolerance)
+    by_form: dict[str, list[Flow]] = {}
+    for o in outputs:
+        by_form.setdefault(o.form, []).append(o)
+    share = ZERO
+    for form, group in by_form.items():
+        claimed = ZERO
+        for o in group:
+            claimed = _EXACT.add(claimed, o.kg)
+        allowed = ZERO
+        for i in inputs:
+            best = product.max_yield(i.form, form)
+            if best is not None:
+                allowed = _EXACT.add(allowed, _EXACT.multiply(_EXACT.multiply(i.kg, best),
+                                                              margin))
+        if allowed == ZERO:
+            from_forms = sorted({i.form for i in inputs})
+            raise YieldExceeded(
+                f"{product.name} {', '.join(from_forms)} cannot become {form}: forms move"
+                " one way, along the yield table",
+                field=group[0].where + "form",
+                allowed=ZERO,
+                claimed=claimed,
+            )
+        if claimed > allowed:
+            raise YieldExceeded(
+                f"outputs of {product.name} {form} total {_kg_text(claimed)}; the inputs"
+                f" allow at most {_kg_text(allowed)} (maximum yield with"
+                f" {product.tolerance} tolerance)",
+                field=group[0].where + "quantity",
+                allowed=allowed,
+                claimed=claimed,
+            )
+        share = _SHARE.add(share, _SHARE.divide(claimed, allowed))
+    if share > 1:
+        raise YieldExceeded(
+            f"outputs of several forms together need {share.quantize(Decimal('0.0001'))} times"
+            " the inputs: each form draws its share of the same input mass",
+            field="outputs",
+            allowed=Decimal(1),
+            claimed=share,
+        )

@@ -1,0 +1,61 @@
+"""Fixtures for the HTTP API: an app and a test client over a ledger with its operator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api import create_app
+from ledger.keys import write_keypair
+from tests.support import World
+
+READ_TOKEN = "s3cret-read-token"
+
+
+@pytest.fixture
+def keys_dir(tmp_path: Path) -> Path:
+    """A keys folder holding a log key, as `trazo init` leaves it."""
+    folder = tmp_path / "keys"
+    write_keypair(folder, "log")
+    return folder
+
+
+@pytest.fixture
+def app(world: World, keys_dir: Path) -> Iterator[Flask]:
+    app = create_app({
+        "TESTING": True,
+        "TRAZO_DATABASE_URL": world.store.url,
+        "TRAZO_KEYS": str(keys_dir),
+        "TRAZO_READ_TOKEN": READ_TOKEN,
+    })
+    yield app
+    app.extensions["trazo.store"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def post_events(client: FlaskClient, *envelopes: Any, batch: bool = True) -> Any:
+    """POST envelopes (Envelope objects or dicts) as a batch, or one bare envelope."""
+    dicts = [e if isinstance(e, dict) else e.to_dict() for e in envelopes]
+    body = {"events": dicts} if batch else dicts[0]
+    return client.post("/api/v1/events", json=body)
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with this status; return its body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body: dict[str, Any] = response.get_json(force=True)
+    assert body["status"] == status
+    assert isinstance(body["type"], str) and body["type"]
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body

@@ -1,0 +1,89 @@
+"""Every error is application/problem+json: routing, methods, 500s and the status table."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.exc import OperationalError
+
+from api.errors import status_of
+from ledger import errors, query
+from tests.api.conftest import assert_problem
+
+
+def test_unknown_path_is_404(client: FlaskClient) -> None:
+    body = assert_problem(client.get("/api/v1/nothing-here"), 404)
+    assert body["type"] == "about:blank" and body["title"] == "Not Found"
+
+
+def test_wrong_method_is_405_with_allow(client: FlaskClient) -> None:
+    response = client.delete("/api/v1/events")
+    assert_problem(response, 405)
+    assert "POST" in response.headers["Allow"] and "DELETE" not in response.headers["Allow"]
+    assert_problem(client.put("/api/v1/events/sha256:" + "0" * 64), 405)
+
+
+@pytest.mark.parametrize("failure", [
+    RuntimeError("boom"),
+    OperationalError("SELECT secret_table", {}, Exception("password=hunter2")),
+    errors.StoreError("could not take the write lock: disk I/O error"),
+])
+def test_unexpected_failures_are_500_without_details(client: FlaskClient,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     failure: Exception) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(query, "get_event", fail)
+    body = assert_problem(client.get("/api/v1/events/sha256:" + "0" * 64), 500)
+    assert "secret" not in body["detail"] and "hunter2" not in body["detail"]
+    assert "disk" not in body["detail"]
+    assert "nothing was changed" in body["detail"]
+
+
+def test_500_names_the_cause_in_debug_mode(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(query, "get_event", fail)
+    app.debug = True
+    body = assert_problem(app.test_client().get("/api/v1/events/sha256:" + "0" * 64), 500)
+    assert "RuntimeError: boom" in body["detail"]
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    (errors.ChainConflict, 409),
+    (errors.DuplicateId, 409),
+    (errors.DuplicateLot, 409),  # a subclass inherits its parent's status
+    (errors.AlreadyReceived, 409),
+    (errors.InvalidEvent, 422),
+    (errors.SignatureError, 422),
+    (errors.UnknownKey, 422),
+    (errors.KeyRevoked, 422),
+    (errors.NotAuthorized, 422),
+    (errors.UnknownReference, 422),
+    (errors.UnknownLot, 422),
+    (errors.TimeError, 422),
+    (errors.InsufficientQuantity, 422),
+    (errors.ReceiptExceedsShipment, 422),
+    (errors.NotHolder, 422),
+    (errors.YieldExceeded, 422),
+    (errors.VoidRefused, 422),
+    (errors.LedgerFault, 500),
+    (errors.StoreError, 500),
+    (errors.IntegrityError, 500),
+])
+def test_status_of_each_ledger_error(error: type[errors.LedgerError], status: int) -> None:
+    assert status_of(error("x")) == status
+
+
+def test_a_new_client_error_subclass_needs_no_table_entry() -> None:
+    class FrostDamage(errors.ClientError):
+        pass
+
+    class LateDuplicate(errors.DuplicateId):
+        pass
+
+    assert status_of(FrostDamage("x")) == 422
+    assert status_of(LateDuplicate("x")) == 409

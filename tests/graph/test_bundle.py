@@ -1,0 +1,182 @@
+"""Proof bundles: built from the ledger, verified offline, and every tampering named."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from graph.bundle import build_bundle
+from graph.verify import verify_bundle
+from ledger.checkpoint import LogKey, NoteSigner, sign_checkpoint, Checkpoint
+from ledger.envelope import raw_public_key
+from tests.graph import chains
+from tests.support import World, seeded_key
+
+TRUSTED = LogKey(raw_public_key(chains.log_private().public_key()))
+
+
+def checks(report: Any) -> set[str]:
+    return {f.check for f in report.findings}
+
+
+@pytest.fixture
+def blended(sqlite_world: World) -> tuple[World, str, dict[str, Any]]:
+    bag = chains.blend_60_40(sqlite_world)
+    return sqlite_world, bag, build_bundle(sqlite_world.store, bag)
+
+
+def test_bundle_verifies_offline(blended: tuple[World, str, dict[str, Any]]) -> None:
+    _, bag, bundle = blended
+    report = verify_bundle(json.loads(json.dumps(bundle)), TRUSTED)
+    assert report.ok, [str(f) for f in report.findings]
+    assert report.verdict is not None and str(report.verdict.certified_percent) == "60.00"
+    assert report.tables_match
+    assert bundle["verdict"]["certified_percent"] == "60.00"
+
+
+def test_bundle_holds_no_plot_location(sqlite_world: World) -> None:
+    c = chains.base(sqlite_world)
+    c.append(chains.COOP, {"type": "plot.map", "plot": chains.P1, "method": "gps-point",
+                           "geometry": {"type": "Point", "coordinates": ["-74.493612", "-11.429711"]}})
+    h = c.harvest(chains.COOP, f"{chains.COOP}:h-1", "100", chains.M1, chains.P1)
+    rec = chains.to_roaster(c, chains.COOP, f"{chains.COOP}:h-1", h, "100")
+    bag = chains.roast_and_pack(c, [(f"{chains.COOP}:h-1", rec, "100")], "100")
+    bundle = build_bundle(sqlite_world.store, bag)
+    text = json.dumps(bundle)
+    payloads = [base64.b64decode(e["envelope"]["payload"]) for e in bundle["events"]]
+    assert not any(b'"plot.map"' in p for p in payloads)
+    assert "-74.493612" not in text and "coordinates" not in text
+    assert not any(b"coordinates" in p for p in payloads)
+    assert verify_bundle(bundle, TRUSTED).ok
+
+
+def _edit_payload(event: dict[str, Any], change: Any) -> None:
+    payload = json.loads(base64.b64decode(event["envelope"]["payload"]))
+    change(payload)
+    event["envelope"]["payload"] = base64.b64encode(json.dumps(payload).encode()).decode()
+
+
+def _custody(bundle: dict[str, Any], kind: str) -> dict[str, Any]:
+    for event in bundle["events"]:
+        if json.loads(base64.b64decode(event["envelope"]["payload"]))["type"] == kind:
+            return event
+    raise AssertionError(kind)
+
+
+def test_changed_quantity_is_caught(blended: tuple[World, str, dict[str, Any]]) -> None:
+    _, _, bundle = blended
+    forged = copy.deepcopy(bundle)
+    _edit_payload(_custody(forged, "harvest"), lambda p: p.update(quantity="600"))
+    found = checks(verify_bundle(forged, TRUSTED))
+    assert {"signatures", "inclusion"} <= found
+
+
+def test_dropped_event_is_caught(blended: tuple[World, str, dict[str, Any]]) -> None:
+    _, _, bundle = blended
+    forged = copy.deepcopy(bundle)
+    forged["events"].remove(_custody(forged, "receive"))
+    report = verify_bundle(forged, TRUSTED)
+    assert "references" in checks(report)
+    assert any("not in the bundle" in f.message for f in report.findings)
+
+
+def test_added_event_is_caught(blended: tuple[World, str, dict[str, Any]]) -> None:
+    world, bag, bundle = blended
+    c = chains.Coffee(world)
+    c.harvest(chains.COOP, f"{chains.COOP}:h-extra", "5", chains.M1, chains.P1)
+    extra = build_bundle(world.store, f"{chains.COOP}:h-extra")
+    harvest = _custody(extra, "harvest")
+    forged = copy.deepcopy(extra)
+    forged["lot"] = bag
+    forged["events"] = sorted(
+        [e for e in build_bundle(world.store, bag)["events"]] + [harvest],
+        key=lambda e: e["index"])
+    forged["verdict"] = build_bundle(world.store, bag)["verdict"]
+    report = verify_bundle(forged, TRUSTED)
+    assert any("added" in f.message for f in report.findings), report.findings
+
+
+def test_swapped_public_key_is_caught(blended: tuple[World, str, dict[str, Any]]) -> None:
+    _, _, bundle = blended
+    forged = copy.deepcopy(bundle)
+    registration = forged["events"][1]
+    other = base64.b64encode(raw_public_key(seeded_key("mallory").public_key())).decode()
+    _edit_payload(registration, lambda p: p.update(public_key=other))
+    assert {"signatures", "inclusion"} <= checks(verify_bundle(forged, TRUSTED))
+
+
+def test_forged_checkpoint_is_caught(blended: tuple[World, str, dict[str, Any]]) -> None:
+    _, _, bundle = blended
+    forged = copy.deepcopy(bundle)
+    cp = TRUSTED.open(bundle["checkpoint"])
+    forged["checkpoint"] = sign_checkpoint(cp, NoteSigner(cp.origin, seeded_key("mallory")))
+    report = verify_bundle(forged, TRUSTED)
+    assert "checkpoint" in checks(report)
+
+
+def test_stale_checkpoint_is_caught(blended: tuple[World, str, dict[str, Any]]) -> None:
+    world, _, bundle = blended
+    from ledger.log import checkpoint_at
+
+    old = checkpoint_at(world.store, 5)
+    assert old is not None
+    forged = dict(bundle, checkpoint=old.note)
+    report = verify_bundle(forged, TRUSTED)
+    assert "inclusion" in checks(report)
+
+
+def test_altered_verdict_is_caught(blended: tuple[World, str, dict[str, Any]]) -> None:
+    _, _, bundle = blended
+    forged = copy.deepcopy(bundle)
+    forged["verdict"]["certified_percent"] = "100.00"
+    report = verify_bundle(forged, TRUSTED)
+    assert checks(report) == {"verdict"}
+
+
+def test_wrong_inclusion_proof_is_caught(blended: tuple[World, str, dict[str, Any]]) -> None:
+    _, _, bundle = blended
+    forged = copy.deepcopy(bundle)
+    proof = forged["events"][3]["inclusion"]
+    proof[0] = ("0" if proof[0][0] != "0" else "1") + proof[0][1:]
+    assert checks(verify_bundle(forged, TRUSTED)) == {"inclusion"}
+
+
+def test_wrong_log_key_rejects_the_checkpoint(blended: tuple[World, str, dict[str, Any]]) -> None:
+    _, _, bundle = blended
+    other = LogKey(raw_public_key(seeded_key("mallory").public_key()))
+    assert "checkpoint" in checks(verify_bundle(bundle, other))
+
+
+def test_verifier_needs_no_database_and_no_api(blended: tuple[World, str, dict[str, Any]],
+                                               tmp_path: Any) -> None:
+    """Run the verifier in a fresh interpreter where the store and the API cannot load."""
+    _, _, bundle = blended
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    pub = tmp_path / "log.pub"
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    pub.write_bytes(chains.log_private().public_key().public_bytes(
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    script = (
+        "import sys, json\n"
+        "for name in ('sqlalchemy', 'psycopg', 'flask', 'api', 'sqlite3'):\n"
+        "    sys.modules[name] = None\n"
+        "from graph.verify import verify_bundle\n"
+        "from ledger.checkpoint import LogKey\n"
+        f"report = verify_bundle(json.load(open({str(path)!r})), LogKey.load({str(pub)!r}))\n"
+        "assert report.ok, report.findings\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('api', 'sqlalchemy')]\n"
+        "assert not [m for m in loaded if sys.modules[m] is not None], loaded\n"
+        "print('verified', report.events)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=str(__import__('pathlib').Path(__file__).parents[2]))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("verified")
