@@ -298,3 +298,4 @@ def audit(db: str, log_key: str | None, keys_dir: str, since_file: str | None) -
 from api import cli_log  # noqa: E402,F401
 from api import cli_api  # noqa: E402,F401
 from api import cli_custody  # noqa: E402,F401
+from api import cli_graph  # noqa: E402,F401

@@ -32,7 +32,7 @@ _CHUNK = 500
 
 _UPSTREAM = text("""
 WITH RECURSIVE anc(id) AS (
-    SELECT :start
+    SELECT id FROM events WHERE id = :start
     UNION
     SELECT e.parent FROM custody_edges e JOIN anc ON e.child = anc.id
 )
