@@ -75,7 +75,7 @@ class SignatureSchema(_Strict):
 class EnvelopeSchema(_Strict):
     """A DSSE envelope holding one signed event (DESIGN.md, "Wire format")."""
 
-    payloadType = fields.String(  # noqa: N815 - DSSE's own name
+    payloadType = fields.String(
         required=True, validate=validate.OneOf([PAYLOAD_TYPE]))
     payload = fields.String(required=True, metadata={
         "format": "byte",

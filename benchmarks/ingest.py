@@ -26,7 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ MEMBERS = 20
 
 def custody_mix(operator: KeyChain, events: int) -> list[Envelope]:
     """About ``events`` signed envelopes of a coffee chain, in an order the ledger accepts."""
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     keys = {p: Ed25519PrivateKey.generate() for p in (COOP, EXPORTER, ROASTER)}
     roles = {COOP: "spo", EXPORTER: "trader", ROASTER: "roaster"}
     out = [operator.sign({"type": "party.register", "time": now, "subject": p, "name": p,

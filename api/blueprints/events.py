@@ -133,8 +133,10 @@ def _batch(body: dict[str, Any]) -> list[Any]:
                               for f in unknown])
     events = body["events"]
     if not isinstance(events, list) or not events:
-        raise Problem(422, "events must be a non-empty list of envelopes", slug="invalid-request",
-                      errors=[{"index": None, "field": "events", "message": "not a non-empty list"}])
+        raise Problem(422, "events must be a non-empty list of envelopes",
+                      slug="invalid-request",
+                      errors=[{"index": None, "field": "events",
+                               "message": "not a non-empty list"}])
     if len(events) > schemas.MAX_BATCH_EVENTS:
         raise Problem(413, f"a batch holds at most {schemas.MAX_BATCH_EVENTS} events, not"
                            f" {len(events)}: split it", slug="batch-too-large",

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import schemathesis
+from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from hypothesis import HealthCheck, given, settings
 
 from api import create_app
 from ledger.store import Store

@@ -180,3 +180,19 @@ def test_verifier_needs_no_database_and_no_api(blended: tuple[World, str, dict[s
                          cwd=str(__import__('pathlib').Path(__file__).parents[2]))
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("verified")
+
+
+def test_bundle_matches_its_json_schema(blended: tuple[World, str, dict[str, Any]]) -> None:
+    import jsonschema
+
+    from pathlib import Path
+
+    schema = json.loads((Path(__file__).parents[2] / "docs" / "bundle.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    _, _, bundle = blended
+    jsonschema.validate(json.loads(json.dumps(bundle)), schema,
+                        cls=jsonschema.Draft202012Validator)
+    broken = copy.deepcopy(bundle)
+    broken["verdict"]["certified_percent"] = 60.0
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema, cls=jsonschema.Draft202012Validator)

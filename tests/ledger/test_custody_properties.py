@@ -93,7 +93,7 @@ def quantity() -> st.SearchStrategy[str]:
                      st.sampled_from(["", "", ".5", ".125"]))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_custody_operations_keep_the_books(data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
