@@ -299,3 +299,7 @@ from api import cli_log  # noqa: E402,F401
 from api import cli_api  # noqa: E402,F401
 from api import cli_custody  # noqa: E402,F401
 from api import cli_graph  # noqa: E402,F401
+from api import cli_fixtures  # noqa: E402,F401
+from api import cli_eudr  # noqa: E402,F401
+from api import cli_mass_balance  # noqa: E402,F401
+from api import cli_publish  # noqa: E402,F401

@@ -194,7 +194,8 @@ def parse_time(value: Any, *, field: str) -> datetime:
     offset = "+00:00" if offset in ("Z", "z") else offset
     try:
         parsed = datetime.fromisoformat(f"{day}T{clock}{frac}{offset}")
-    except ValueError as e:
+        parsed.astimezone(UTC)  # a time whose UTC falls outside years 1-9999
+    except (ValueError, OverflowError) as e:
         raise InvalidEvent(f"not a valid date-time: {e}", field=field) from e
     assert parsed.tzinfo is not None
     return parsed

@@ -138,8 +138,8 @@ def _batch(body: dict[str, Any]) -> list[Any]:
                       errors=[{"index": None, "field": "events",
                                "message": "not a non-empty list"}])
     if len(events) > schemas.MAX_BATCH_EVENTS:
-        raise Problem(413, f"a batch holds at most {schemas.MAX_BATCH_EVENTS} events, not"
-                           f" {len(events)}: split it", slug="batch-too-large",
+        raise Problem(422, f"a batch holds at most {schemas.MAX_BATCH_EVENTS} events, not"
+                           f" {len(events)}: split it", slug="invalid-request",
                       errors=[{"index": None, "field": "events",
                                "message": f"more than {schemas.MAX_BATCH_EVENTS} events"}])
     return events

@@ -9,6 +9,7 @@ an operation that would need rounding raises instead of losing a gram.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 from typing import Any
@@ -137,11 +138,11 @@ def not_before(event: Event, earlier: str, *, what: str, field: str) -> None:
         )
 
 
-def mention(state: LedgerState, event: Event, lot: str) -> None:
-    """Index the event under ``lot`` (for listing a lot's events); idempotent per event."""
-    session = state.session
-    if session.get(EventLotRow, (event.id, lot)) is None:
-        session.add(EventLotRow(event=event.id, lot=lot, idx=index_of(state)))
+def mention(state: LedgerState, event: Event, lots: Iterable[str]) -> None:
+    """Index the event under each of ``lots`` (for listing a lot's events in order)."""
+    index = index_of(state)
+    for lot in dict.fromkeys(lots):
+        state.session.add(EventLotRow(event=event.id, lot=lot, idx=index))
 
 
 def edge(state: LedgerState, event: Event, *, parent: str, lot: str, kg: Decimal) -> None:
@@ -160,7 +161,10 @@ def lot_row(state: LedgerState, lot: str) -> LotRow | None:
 def create_lot(state: LedgerState, event: Event, *, lot: str, product: str, form: str,
                amount: Amount, field: str, member: str | None = None,
                plot: str | None = None) -> None:
-    """A new lot, held by the signer through this event. A lot id is created once."""
+    """A new lot, held by the signer through this event. A lot id is created once.
+
+    The caller ``mention``s the lot.
+    """
     existing = lot_row(state, lot)
     if existing is not None:
         raise DuplicateLot(
@@ -179,7 +183,6 @@ def create_lot(state: LedgerState, event: Event, *, lot: str, product: str, form
         party=event.party, lot=lot, via=event.id, kg=amount.kg, received_kg=amount.kg,
         time=event_time(event),
     ))
-    mention(state, event, lot)
 
 
 def take(state: LedgerState, event: Event, line: Line) -> HoldingRow:
@@ -188,6 +191,7 @@ def take(state: LedgerState, event: Event, line: Line) -> HoldingRow:
     Unknown lot → ``UnknownLot``; unknown or voided event → ``UnknownReference``; the
     signer holds nothing of the lot through that event → ``NotHolder``; less held than
     asked → ``InsufficientQuantity``; spending before custody began → ``TimeError``.
+    The caller ``mention``s the lot.
     """
     session = state.session
     holding = session.get(HoldingRow, (event.party, line.lot, line.via))
@@ -207,7 +211,6 @@ def take(state: LedgerState, event: Event, line: Line) -> HoldingRow:
     not_before(event, holding.time, what=f"event {line.via}", field="time")
     holding.kg = sub(holding.kg, asked)
     edge(state, event, parent=line.via, lot=line.lot, kg=asked)
-    mention(state, event, line.lot)
     return holding
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ledger import fields
 from ledger.payload import Event
 from ledger.rules.base import Rule
-from ledger.rules.custody import LINE_FIELDS, Line, amount, take
+from ledger.rules.custody import LINE_FIELDS, Line, amount, mention, take
 from ledger.state import LedgerState
 
 
@@ -26,7 +26,9 @@ class Dispose(Rule):
         fields.text(event.body, "reason", max_len=500)
 
     def apply(self, event: Event, state: LedgerState) -> None:
-        take(state, event, dispose_line(event))
+        line = dispose_line(event)
+        take(state, event, line)
+        mention(state, event, [line.lot])
 
 
 RULE = Dispose()

@@ -14,7 +14,7 @@ from ledger import fields, tables
 from ledger.errors import InvalidEvent, NotAuthorized, UnknownReference
 from ledger.payload import Event
 from ledger.rules.base import Rule, require_role
-from ledger.rules.custody import amount, create_lot
+from ledger.rules.custody import amount, create_lot, mention
 from ledger.rules.member_leave import enrolled_member
 from ledger.schema import PlotRow
 from ledger.state import LedgerState
@@ -53,6 +53,7 @@ class Harvest(Rule):
             self._check_origin(event, state, member_id, plot_id)
         create_lot(state, event, lot=body["lot"], product=body["product"], form=body["form"],
                    amount=amount(body), field="lot", member=member_id, plot=plot_id)
+        mention(state, event, [body["lot"]])
 
     @staticmethod
     def _check_origin(event: Event, state: LedgerState, member_id: str, plot_id: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ledger import fields
-from ledger.errors import InvalidEvent, NotAuthorized
+from ledger.errors import InvalidEvent, NotAuthorized, TimeError
 from ledger.payload import Event
 from ledger.rules.base import Rule, existing_key, require_operator_or
 from ledger.state import LedgerState
@@ -33,6 +33,15 @@ class KeyRevoke(Rule):
                 f"key {key.keyid[:16]}… was already revoked by {key.revoked_event}",
                 field="keyid",
             )
+        if key.head_event is not None:
+            last = state.event(key.head_event)
+            if last is not None and last.time > fields.utc_text(event.time):
+                raise TimeError(
+                    f"key {key.keyid[:16]}… already signed {last.type} {last.id} dated"
+                    f" {fields.from_utc_text(last.time).isoformat()}; a revocation cannot"
+                    " reach back before what the key has signed",
+                    field="time",
+                )
         state.revoke_key(event, key, event.body["reason"])
 
 

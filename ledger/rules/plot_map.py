@@ -1,9 +1,16 @@
 """``plot.map``: the SPO that enrolled a plot records its geolocation (GeoJSON, WGS 84).
 
-Here a geometry must only be well-formed: a ``Point``, ``Polygon`` or ``MultiPolygon``
-whose positions are [longitude, latitude] within range and whose rings are closed.
-Full geometry validation (area against the enrolled hectares, self-intersection) belongs
-to the EUDR export. A later ``plot.map`` of the same plot supersedes the earlier one.
+The geometry is validated by :mod:`ledger.geometry` in two steps:
+
+- on its own (``check_fields``): a ``Point``, ``Polygon`` or ``MultiPolygon`` whose
+  positions are [longitude, latitude] within range, whose rings are closed and do not
+  intersect themselves or each other, with holes inside their exterior ring;
+- against the enrolled plot (``apply``): a plot enrolled with 4 ha or more must be a
+  polygon, and a polygon's geodesic area must agree with the enrolled area within
+  25 % + 0.1 ha (see :func:`ledger.geometry.check_area` for the method and why).
+
+Every error names the plot and the offending member of the geometry. A later
+``plot.map`` of the same plot supersedes the earlier one.
 
 Payloads carry no floating-point numbers, so a coordinate is a JSON integer or a
 decimal string such as ``"-74.493612"``.
@@ -12,78 +19,41 @@ decimal string such as ``"-74.493612"``.
 from __future__ import annotations
 
 import json
-import re
 from decimal import Decimal
 from typing import Any
 
-from ledger import fields
+from ledger import fields, geometry
 from ledger.errors import InvalidEvent, NotAuthorized, UnknownReference
 from ledger.payload import Event
 from ledger.rules.base import Rule, require_role
 from ledger.schema import PlotRow
 from ledger.state import LedgerState
 
-GEOMETRY_TYPES = ("Point", "Polygon", "MultiPolygon")
-_COORDINATE = re.compile(r"-?(?:0|[1-9][0-9]{0,2})(?:\.[0-9]{1,15})?")
+GEOMETRY_TYPES = geometry.GEOMETRY_TYPES
 
 
-def _coordinate(value: Any, *, limit: int, field: str) -> Decimal:
-    integer = isinstance(value, int) and not isinstance(value, bool)
-    if integer or (isinstance(value, str) and _COORDINATE.fullmatch(value)):
-        number = Decimal(value)
-    else:
-        raise InvalidEvent(
-            f'a coordinate is an integer or a decimal string such as "-74.493612", got'
-            f" {value!r}",
-            field=field,
-        )
-    if abs(number) > limit:
-        raise InvalidEvent(f"must lie within ±{limit} degrees, got {value}", field=field)
-    return number
+def _invalid(body: dict[str, Any], error: geometry.GeometryError) -> InvalidEvent:
+    plot = body.get("plot")
+    where = f"plot {plot!r}: " if isinstance(plot, str) else ""
+    return InvalidEvent(f"{where}{error.message}", field=error.field)
 
 
-def _position(value: Any, field: str) -> tuple[Decimal, Decimal]:
-    if not isinstance(value, list) or len(value) not in (2, 3):
-        raise InvalidEvent("a position is [longitude, latitude] (WGS 84)", field=field)
-    return (_coordinate(value[0], limit=180, field=f"{field}[0]"),
-            _coordinate(value[1], limit=90, field=f"{field}[1]"))
+def check_geometry(body: dict[str, Any], name: str = "geometry") -> geometry.Geometry:
+    """The geometry of ``body[name]``, valid on its own, or InvalidEvent naming the plot."""
+    fields.obj(body, name)
+    try:
+        return geometry.parse_geometry(body[name], name)
+    except geometry.GeometryError as e:
+        raise _invalid(body, e) from e
 
 
-def _polygon(value: Any, field: str) -> None:
-    if not isinstance(value, list) or not value:
-        raise InvalidEvent("a polygon is a non-empty array of linear rings", field=field)
-    for r, ring in enumerate(value):
-        where = f"{field}[{r}]"
-        if not isinstance(ring, list) or len(ring) < 4:
-            raise InvalidEvent("a linear ring has at least 4 positions", field=where)
-        positions = [_position(p, f"{where}[{i}]") for i, p in enumerate(ring)]
-        if positions[0] != positions[-1]:
-            raise InvalidEvent("a linear ring must end where it starts", field=where)
-        if len(set(positions)) < 3:
-            raise InvalidEvent("a linear ring needs at least 3 distinct positions",
-                               field=where)
-
-
-def check_geometry(body: dict[str, Any], name: str = "geometry") -> None:
-    geometry = fields.obj(body, name)
-    fields.reject_unknown(geometry, frozenset({"type", "coordinates"}), prefix=name + ".")
-    kind = fields.require(geometry, "type", prefix=name + ".")
-    if kind not in GEOMETRY_TYPES:
-        raise InvalidEvent(
-            f"geometry type must be one of {', '.join(GEOMETRY_TYPES)}, got {kind!r}",
-            field=name + ".type",
-        )
-    coordinates = fields.require(geometry, "coordinates", prefix=name + ".")
-    where = name + ".coordinates"
-    if kind == "Point":
-        _position(coordinates, where)
-    elif kind == "Polygon":
-        _polygon(coordinates, where)
-    else:
-        if not isinstance(coordinates, list) or not coordinates:
-            raise InvalidEvent("a MultiPolygon is a non-empty array of polygons", field=where)
-        for i, polygon in enumerate(coordinates):
-            _polygon(polygon, f"{where}[{i}]")
+def check_plot_area(body: dict[str, Any], area_ha: Decimal, name: str = "geometry") -> None:
+    """The area rule against the plot's enrolled area, or InvalidEvent naming the plot."""
+    parsed = check_geometry(body, name)
+    try:
+        geometry.check_area(parsed, area_ha, name)
+    except geometry.GeometryError as e:
+        raise _invalid(body, e) from e
 
 
 class PlotMap(Rule):
@@ -108,6 +78,7 @@ class PlotMap(Rule):
                 f"plot {plot_id!r} was enrolled by {plot.spo!r}, not {event.party!r}",
                 field="plot",
             )
+        check_plot_area(event.body, plot.area_ha)
         plot.geometry = json.dumps(event.body["geometry"], sort_keys=True,
                                    separators=(",", ":"))
         plot.method = event.body["method"]

@@ -117,11 +117,10 @@ class Receive(Rule):
             session.add(HoldingRow(party=event.party, lot=lot, via=event.id, kg=accepted.kg,
                                    received_kg=accepted.kg, time=event_time(event)))
             edge(state, event, parent=shipment_id, lot=lot, kg=accepted.kg)
-            mention(state, event, lot)
-        for lot, row in shipped.items():
+        for row in shipped.values():
             if row.received_kg is None:  # not listed: lost whole in transit
                 row.received_kg = ZERO
-                mention(state, event, lot)
+        mention(state, event, shipped)
         shipment.status = "received"
         shipment.receive_event = event.id
 

@@ -8,7 +8,7 @@ from ledger import fields
 from ledger.errors import InvalidEvent, UnknownReference
 from ledger.payload import Event
 from ledger.rules.base import Rule
-from ledger.rules.custody import ZERO, add, event_time, holding_lines, take
+from ledger.rules.custody import ZERO, add, event_time, holding_lines, mention, take
 from ledger.schema import ShipmentLotRow, ShipmentRow
 from ledger.state import LedgerState
 
@@ -55,6 +55,7 @@ class Ship(Rule):
                                 receive_event=None))
         for lot, kg in totals.items():
             session.add(ShipmentLotRow(shipment=event.id, lot=lot, kg=kg, received_kg=None))
+        mention(state, event, totals)
 
 
 RULE = Ship()

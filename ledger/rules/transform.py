@@ -27,6 +27,7 @@ from ledger.rules.custody import (
     holding_lines,
     kg_text,
     lot_row,
+    mention,
     mul,
     take,
 )
@@ -115,6 +116,7 @@ class Transform(Rule):
         for o in outputs:
             create_lot(state, event, lot=o.lot, product=o.product, form=o.form,
                        amount=o.amount, field=o.where + "lot")
+        mention(state, event, [line.lot for line in inputs] + [o.lot for o in outputs])
 
 
 def _check_process(process: str, product: tables.Product, inputs: list[tuple[Line, str]],

@@ -177,10 +177,11 @@ def test_oversize_body_is_413(client: FlaskClient) -> None:
     assert_problem(response, 413)
 
 
-def test_too_many_events_is_413(client: FlaskClient, world: World) -> None:
+def test_too_many_events_is_422(client: FlaskClient, world: World) -> None:
     envelope = world.register_envelope("coop-a", ["spo"]).to_dict()
     response = client.post("/api/v1/events", json={"events": [envelope] * 5001})
-    body = assert_problem(response, 413)
+    body = assert_problem(response, 422)
+    assert body["errors"][0]["field"] == "events"
     assert "5000" in body["detail"]
 
 

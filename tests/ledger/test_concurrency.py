@@ -15,7 +15,6 @@ import random
 import time
 import traceback
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,8 +65,7 @@ def _worker(url: str, party: str, count: int, seed: int, barrier: Any, results: 
 
 
 @pytest.mark.slow
-def test_concurrent_appends_from_separate_processes(sqlite_store: Store,
-                                                    tmp_path: Path) -> None:
+def test_concurrent_appends_from_separate_processes(sqlite_store: Store) -> None:
     world = World.create(sqlite_store)
     for party in PARTIES:
         world.register(party, ["spo"])

@@ -199,12 +199,12 @@ def test_plot_map_needs_a_well_formed_geometry(chain: Chain, geometry: dict[str,
                                                field: str) -> None:
     body = {"type": "plot.map", "plot": P1, "method": "gps", "geometry": geometry}
     e = chain.rejected(COOP, body, InvalidEvent)
-    assert e.field == field
+    assert e.field is not None and e.field.startswith(field)
 
 
 def test_plot_map_polygon_is_accepted(chain: Chain) -> None:
-    ring = [["-74.49", "-11.42"], ["-74.48", "-11.42"], ["-74.48", "-11.41"],
-            ["-74.49", "-11.42"]]
+    ring = [["-74.4900", "-11.4200"], ["-74.4886", "-11.4200"], ["-74.4886", "-11.4186"],
+            ["-74.4900", "-11.4186"], ["-74.4900", "-11.4200"]]  # about 2.4 ha
     chain.record(COOP, {"type": "plot.map", "plot": P1, "method": "gps-walk",
                         "geometry": {"type": "Polygon", "coordinates": [ring]}})
 
