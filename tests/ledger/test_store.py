@@ -655,3 +655,21 @@ def test_seeded_keys_are_distinct_per_name() -> None:
     ids = {keyid_of(seeded_key(n).public_key()) for n in names}
     assert len(ids) == len(names)
     assert hashlib.sha256(b"x").hexdigest() != keyid_of(seeded_key("x").public_key())
+
+
+def test_revocation_cannot_reach_back_before_what_the_key_signed(world: World) -> None:
+    world.register("coop-pangoa", ["spo"])
+    signed_at = world.tick()
+    world.append(world.sign("coop-pangoa", {"type": "key.add", "subject": "coop-pangoa",
+                                            "public_key": public_b64(fresh_key("x")),
+                                            "time": signed_at}))
+    keyid = world.chains["coop-pangoa"].keyid
+    back = (datetime.fromisoformat(signed_at) - timedelta(minutes=5)).isoformat()
+    revoke = world.operator.sign({"type": "key.revoke", "subject": "coop-pangoa",
+                                  "keyid": keyid, "reason": "lost", "time": back})
+    rejected(world, revoke, TimeError, "time", "cannot reach back")
+    world.operator.seq -= 1
+    world.operator.prev = key_row(world.store, world.operator.keyid).head_event
+    ok = world.operator.sign({"type": "key.revoke", "subject": "coop-pangoa",
+                              "keyid": keyid, "reason": "lost", "time": world.tick()})
+    assert world.append(ok).events[0].new
