@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -163,11 +164,12 @@ def _key_events(session: Session, ids: set[str]) -> set[str]:
     return needed
 
 
-def _rows_in(session: Session, model: type, column: object, values: Collection[str]) -> list:  # type: ignore[type-arg]
+def _rows_in(session: Session, model: type[Any], column: Any, values: Collection[str]
+             ) -> list[Any]:
     ordered = sorted(values)
-    out = []
+    out: list[Any] = []
     for i in range(0, len(ordered), _CHUNK):
-        out.extend(session.scalars(select(model).where(column.in_(ordered[i:i + _CHUNK]))))  # type: ignore[attr-defined]
+        out.extend(session.scalars(select(model).where(column.in_(ordered[i:i + _CHUNK]))))
     return out
 
 

@@ -16,8 +16,8 @@ from graph.evidence import CUSTODY_TYPES, Evidence, created_lots, line_kg
 from ledger.store import Store
 
 
-def custody_graph(evidence: Evidence) -> nx.DiGraph:
-    graph = nx.DiGraph()
+def custody_graph(evidence: Evidence) -> nx.DiGraph[str]:
+    graph: nx.DiGraph[str] = nx.DiGraph()
     custody = [r for r in evidence if r.type in CUSTODY_TYPES]
     for record in custody:
         graph.add_node(record.id, kind="event", type=record.type, party=record.party,

@@ -13,11 +13,11 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from ledger.envelope import Envelope, event_id, keyid_of
+from ledger.envelope import Envelope, event_id, keyid_of, leaf_input
 from ledger.errors import LedgerError
 from ledger.fields import utc_text
 from ledger.keys import public_key_from_raw
-from ledger.log import CheckpointRow, LogKey, MerkleNodeRow, consistency, leaf_input
+from ledger.log import CheckpointRow, LogKey, MerkleNodeRow, consistency
 from ledger.merkle import MemoryTree, leaf_hash, verify_consistency
 from ledger.payload import Event, parse_payload
 from ledger.rules import EVENT_TYPES

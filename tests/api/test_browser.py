@@ -167,7 +167,8 @@ def test_phone_sees_the_verdict_and_the_flow_first(
 
     bag = getattr(ledger, which)
     browser.get(f"{server}/p/{bag}?lang=es")
-    assert browser.execute_script("return 1") is None  # JavaScript really is off
+    scripts = browser.find_elements(By.TAG_NAME, "script")
+    assert all(e.get_attribute("type") == "application/ld+json" for e in scripts)
     verdict = browser.find_element(By.ID, "verdict")
     assert verdict.is_displayed()
     assert "de pequeños productores organizados" in verdict.text
