@@ -175,7 +175,7 @@ class Certificate:
     valid_from: date
     valid_until: date
     revoked_on: date | None
-    status: str  # valid | expired | revoked | future
+    status: str  # valid | expired | revoked | future, on the day the lot was made
 
 
 @dataclass(frozen=True)
@@ -348,7 +348,7 @@ def build_page_model(verdict: OriginVerdict, evidence: Evidence, store: Store, *
         harvest_from=dates[0] if dates else None, harvest_until=dates[-1] if dates else None,
         steps=tuple(_journey(evidence, verdict, parties, origins)),
         origins=origins,
-        certificates=_certificates(evidence, verdict, parties, today),
+        certificates=_certificates(evidence, verdict, parties, creator.day),
         flow_nodes=nodes, flow_links=links,
         checkpoint=_checkpoint(store), log_key=log_key, today=today,
     )
@@ -524,8 +524,15 @@ _KIND_ORDER = {"harvest": 0, "process": 1, "transfer": 2, "export": 3, "import":
 
 
 def _certificates(evidence: Evidence, verdict: OriginVerdict, parties: _Parties,
-                  today: date) -> tuple[Certificate, ...]:
+                  made: date) -> tuple[Certificate, ...]:
+    """The certificates of the parties on the lot's path, judged on the day it was made.
+
+    Whether each one covered each harvest and handover is the verdict's job; the page
+    shows their validity and the status on the lot's own date (not today's: a bag on a
+    shelf outlives its roaster's certificate without its origin changing).
+    """
     out = []
+    today = made
     for c in evidence.certificates():
         if verdict.product not in c.products:
             continue
@@ -647,8 +654,9 @@ class PlacedNode:
     box: Box
     certified_width: float
     label: str
-    anchor: str  # start | middle | end
+    anchor: str  # start | middle
     label_x: float
+    label_y: float
 
 
 @dataclass(frozen=True)
@@ -660,10 +668,13 @@ class FlowPicture:
 
 
 FLOW_WIDTH = 360
-_ROW = 78
 _BAR = 14
+_BANDS = 40
 _GAP = 10
 _SIDE = 12
+_LABEL = 14
+_CHAR = 6.0
+_LABEL_CHARS = 44
 
 
 def flow_picture(model: PageModel) -> FlowPicture:
@@ -676,27 +687,26 @@ def flow_picture(model: PageModel) -> FlowPicture:
                 for r in rows.values())
     boxes: dict[str, Box] = {}
     placed = []
+    y = 6.0
     for layer in sorted(rows):
         row = rows[layer]
         widths = [max(2.0, float(n.value) * scale) for n in row]
         total = sum(widths) + _GAP * (len(row) - 1)
         x = (FLOW_WIDTH - total) / 2
-        y = 28 + layer * _ROW
-        room = FLOW_WIDTH / len(row)
+        y += _LABEL * len(row)  # one label line per bar, so that no two labels overlap
         for i, (node, w) in enumerate(zip(row, widths, strict=True)):
             boxes[node.id] = Box(x, y, w, _BAR)
             share = float(node.certified / node.value) if node.value else 0.0
-            label = _shorten(node.label, int(room / 6.4))
+            label = _shorten(node.label, _LABEL_CHARS)
             if len(row) == 1:
                 anchor, lx = "middle", FLOW_WIDTH / 2
-            elif i == 0:
-                anchor, lx = "start", max(x, 4.0)
-            elif i == len(row) - 1:
-                anchor, lx = "end", min(x + w, FLOW_WIDTH - 4.0)
             else:
-                anchor, lx = "middle", x + w / 2
-            placed.append(PlacedNode(node, boxes[node.id], w * share, label, anchor, lx))
+                guess = (len(label) + 12) * _CHAR
+                anchor, lx = "start", max(4.0, min(x, FLOW_WIDTH - 4.0 - guess))
+            placed.append(PlacedNode(node, boxes[node.id], w * share, label, anchor, lx,
+                                     y - 5 - _LABEL * (len(row) - 1 - i)))
             x += w + _GAP
+        y += _BAR + _BANDS
     out_used: dict[str, float] = defaultdict(float)
     in_used: dict[str, float] = defaultdict(float)
     bands = []
@@ -713,8 +723,7 @@ def flow_picture(model: PageModel) -> FlowPicture:
             f"M{x0:.1f} {y0:.1f}C{x0:.1f} {mid:.1f} {x1:.1f} {mid:.1f} {x1:.1f} {y1:.1f}"
             f"L{x1 + w:.1f} {y1:.1f}C{x1 + w:.1f} {mid:.1f} {x0 + w:.1f} {mid:.1f}"
             f" {x0 + w:.1f} {y0:.1f}Z")))
-    height = 28 + max(rows) * _ROW + _BAR + 34
-    return FlowPicture(FLOW_WIDTH, int(height), placed, bands)
+    return FlowPicture(FLOW_WIDTH, int(y - _BANDS + 24), placed, bands)
 
 
 def _shorten(text: str, chars: int) -> str:
@@ -747,8 +756,8 @@ def map_panels(model: PageModel) -> list[MapPanel]:
         lons = [float(a.lon) for a in origin.areas]
         mid = (min(lats) + max(lats)) / 2
         kx = math.cos(math.radians(mid))
-        span_lat = max(max(lats) - min(lats), 0.6) + 0.4
-        span_lon = max(max(lons) - min(lons), 0.6 / kx) + 0.4 / kx
+        span_lat = max(max(lats) - min(lats), 0.4) + 0.3
+        span_lon = max(max(lons) - min(lons), 0.4 / kx) + 0.3 / kx
         lat0 = (min(lats) + max(lats)) / 2 + span_lat / 2
         lon0 = (min(lons) + max(lons)) / 2 - span_lon / 2
         inner = MAP_WIDTH - 2 * _MAP_PAD
@@ -765,8 +774,9 @@ def map_panels(model: PageModel) -> list[MapPanel]:
             return _MAP_PAD + (lat0 - lat) * k
 
         most = max(a.plots for a in origin.areas)
+        largest = max(6.0, min(18.0, 0.5 * float(CELL) * k))  # neighbours do not overlap
         dots = [(a, x_of(float(a.lon)), y_of(float(a.lat)),
-                 5 + 13 * math.sqrt(a.plots / most)) for a in origin.areas]
+                 max(7.0, largest * math.sqrt(a.plots / most))) for a in origin.areas]
         step = next(s for s in (0.5, 1, 2, 5, 10, 20) if max(span_lat, span_lon) / s <= 5)
         lines = []
         value = math.ceil((lat0 - span_lat) / step) * step

@@ -3,7 +3,11 @@
 ``LedgerState`` wraps the write session: rules read what already exists (parties, keys,
 events, and the projections of their own modules) and record what an accepted event
 changes. Everything happens inside the caller's transaction; nothing here commits.
-Rules of later event types reach their own projection tables through ``session``.
+
+Rules read and write projection rows through ``get``, ``add`` and ``delete``: rows added
+in this transaction are found in a cache, and primary-key reads do not flush the
+session, so a batch's inserts go to the database together instead of one flush per
+lookup. Rules that need a query (``select``) use ``session``, which flushes first.
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from ledger.fields import from_utc_text, utc_text
 from ledger.payload import Event
 from ledger.schema import EventRow, KeyRow, MetaRow, PartyRow
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,18 +60,52 @@ class LedgerState:
         self._parties: dict[str, Party | None] = {}
         self._events: dict[str, EventRow] = {}
         self._operator: str | None = None
+        self._added: dict[tuple[type[Any], tuple[Any, ...]], Any] = {}
+
+    # --- projection rows -------------------------------------------------------------------
+
+    def get(self, model: type[T], pk: Any) -> T | None:
+        """A row by primary key (a value, or a tuple for a composite key), without a flush."""
+        key = (model, pk if isinstance(pk, tuple) else (pk,))
+        if key in self._added:
+            found: T = self._added[key]
+            return found
+        with self.session.no_autoflush:
+            row = self.session.get(model, pk)
+        if row is not None and row in self.session.deleted:
+            return None  # deleted in this transaction, not yet flushed
+        return row
+
+    def add(self, row: Any) -> None:
+        self.session.add(row)
+        identity = tuple(inspect(type(row)).primary_key_from_instance(row))
+        self._added[(type(row), identity)] = row
+
+    def delete(self, row: Any) -> None:
+        identity = tuple(inspect(type(row)).primary_key_from_instance(row))
+        self._added.pop((type(row), identity), None)
+        self.session.delete(row)
+
+    def preload_events(self, ids: list[str]) -> None:
+        """Look up which of a batch's events are stored already, in one query per 500."""
+        for start in range(0, len(ids), 500):
+            with self.session.no_autoflush:
+                for row in self.session.scalars(
+                    select(EventRow).where(EventRow.id.in_(ids[start:start + 500]))
+                ):
+                    self._events[row.id] = row
 
     # --- ledger-wide ---------------------------------------------------------------------
 
     def operator(self) -> str | None:
         """The party id of the ledger operator, set by the genesis ``party.register``."""
         if self._operator is None:
-            row = self.session.get(MetaRow, "operator")
+            row = self.get(MetaRow, "operator")
             self._operator = row.value if row else None
         return self._operator
 
     def set_operator(self, party: str) -> None:
-        self.session.add(MetaRow(name="operator", value=party))
+        self.add(MetaRow(name="operator", value=party))
         self._operator = party
 
     # --- events --------------------------------------------------------------------------
@@ -74,7 +114,8 @@ class LedgerState:
         """A stored event, or one appended earlier in this batch."""
         row = self._events.get(event_id)
         if row is None:
-            row = self.session.scalar(select(EventRow).where(EventRow.id == event_id))
+            with self.session.no_autoflush:  # events of this batch are in the cache
+                row = self.session.scalar(select(EventRow).where(EventRow.id == event_id))
             if row is not None:
                 self._events[event_id] = row
         return row
@@ -93,7 +134,7 @@ class LedgerState:
             time=utc_text(event.time),
             recorded_at=utc_text(recorded_at),
         )
-        self.session.add(row)
+        self.add(row)
         self._events[event.id] = row
         self.size += 1
         return row
@@ -102,7 +143,7 @@ class LedgerState:
 
     def party(self, party_id: str) -> Party | None:
         if party_id not in self._parties:
-            row = self.session.get(PartyRow, party_id)
+            row = self.get(PartyRow, party_id)
             self._parties[party_id] = Party.from_row(row) if row else None
         return self._parties[party_id]
 
@@ -116,7 +157,7 @@ class LedgerState:
         country: str,
         identifiers: dict[str, Any],
     ) -> None:
-        self.session.add(
+        self.add(
             PartyRow(
                 id=subject,
                 name=name,
@@ -130,7 +171,7 @@ class LedgerState:
         self._parties.pop(subject, None)
 
     def key(self, keyid: str) -> KeyRow | None:
-        return self.session.get(KeyRow, keyid)
+        return self.get(KeyRow, keyid)
 
     def add_key(self, event: Event, *, party: str, public_key: bytes, keyid: str) -> KeyRow:
         row = KeyRow(
@@ -142,7 +183,7 @@ class LedgerState:
             head_seq=0,
             head_event=None,
         )
-        self.session.add(row)
+        self.add(row)
         return row
 
     def revoke_key(self, event: Event, key: KeyRow, reason: str) -> None:

@@ -43,9 +43,8 @@ class CertIssue(Rule):
     def apply(self, event: Event, state: LedgerState) -> None:
         require_role(event, state, "certifier")
         body = event.body
-        session = state.session
         certificate: str = body["certificate"]
-        existing = session.get(CertificateRow, certificate)
+        existing = state.get(CertificateRow, certificate)
         if existing is not None:
             raise DuplicateId(
                 f"certificate {certificate!r} was already issued by {existing.certifier!r}"
@@ -57,7 +56,7 @@ class CertIssue(Rule):
         if state.party(body["subject"]) is None:
             raise UnknownReference(f"party {body['subject']!r} is not registered",
                                    field="subject")
-        session.add(CertificateRow(
+        state.add(CertificateRow(
             id=certificate, certifier=event.party, subject=body["subject"],
             scheme=body["scheme"], products=json.dumps(body["products"]),
             valid_from=body["valid_from"], valid_until=body["valid_until"], event=event.id,

@@ -23,7 +23,7 @@ class CertRevoke(Rule):
     def apply(self, event: Event, state: LedgerState) -> None:
         require_role(event, state, "certifier")
         certificate: str = event.body["certificate"]
-        row = state.session.get(CertificateRow, certificate)
+        row = state.get(CertificateRow, certificate)
         if row is None or row.voided_by is not None:
             raise UnknownReference(f"no certificate {certificate!r} was issued",
                                    field="certificate")

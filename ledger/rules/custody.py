@@ -142,11 +142,11 @@ def mention(state: LedgerState, event: Event, lots: Iterable[str]) -> None:
     """Index the event under each of ``lots`` (for listing a lot's events in order)."""
     index = index_of(state)
     for lot in dict.fromkeys(lots):
-        state.session.add(EventLotRow(event=event.id, lot=lot, idx=index))
+        state.add(EventLotRow(event=event.id, lot=lot, idx=index))
 
 
 def edge(state: LedgerState, event: Event, *, parent: str, lot: str, kg: Decimal) -> None:
-    state.session.add(
+    state.add(
         CustodyEdgeRow(child=event.id, parent=parent, lot=lot, kg=kg, kind=event.type)
     )
 
@@ -155,7 +155,7 @@ def edge(state: LedgerState, event: Event, *, parent: str, lot: str, kg: Decimal
 
 
 def lot_row(state: LedgerState, lot: str) -> LotRow | None:
-    return state.session.get(LotRow, lot)
+    return state.get(LotRow, lot)
 
 
 def create_lot(state: LedgerState, event: Event, *, lot: str, product: str, form: str,
@@ -173,13 +173,12 @@ def create_lot(state: LedgerState, event: Event, *, lot: str, product: str, form
             lot=lot,
             created_by=existing.event,
         )
-    session = state.session
-    session.add(LotRow(
+    state.add(LotRow(
         id=lot, product=product, form=form, party=event.party, event=event.id,
         kind=event.type, kg=amount.kg, quantity=amount.quantity, unit=amount.unit,
         member=member, plot=plot, time=event_time(event), voided_by=None,
     ))
-    session.add(HoldingRow(
+    state.add(HoldingRow(
         party=event.party, lot=lot, via=event.id, kg=amount.kg, received_kg=amount.kg,
         time=event_time(event),
     ))
@@ -193,8 +192,7 @@ def take(state: LedgerState, event: Event, line: Line) -> HoldingRow:
     asked → ``InsufficientQuantity``; spending before custody began → ``TimeError``.
     The caller ``mention``s the lot.
     """
-    session = state.session
-    holding = session.get(HoldingRow, (event.party, line.lot, line.via))
+    holding = state.get(HoldingRow, (event.party, line.lot, line.via))
     if holding is None:
         raise _why_not_held(state, event, line)
     asked = line.amount.kg
@@ -219,7 +217,7 @@ def _why_not_held(state: LedgerState, event: Event, line: Line) -> Exception:
     if lot is None:
         return UnknownLot(f"no lot {line.lot!r} exists in the ledger", field=line.where + "lot",
                           lot=line.lot)
-    void = state.session.get(VoidRow, line.via)
+    void = state.get(VoidRow, line.via)
     if void is not None:
         return UnknownReference(
             f"event {line.via} was voided by {void.void_event}; it gives no custody",
@@ -250,11 +248,11 @@ def give_back(state: LedgerState, child: str, owner: str) -> None:
         .order_by(CustodyEdgeRow.parent, CustodyEdgeRow.lot)
     )
     for e in list(session.scalars(query)):
-        holding = session.get(HoldingRow, (owner, e.lot, e.parent))
+        holding = state.get(HoldingRow, (owner, e.lot, e.parent))
         if holding is None:  # pragma: no cover - a holding is never removed while spent
             raise UnknownReference(f"holding of lot {e.lot!r} through {e.parent} is gone")
         holding.kg = add(holding.kg, e.kg)
-        session.delete(e)
+        state.delete(e)
 
 
 def builds_on(state: LedgerState, event_id: str) -> CustodyEdgeRow | None:

@@ -80,7 +80,7 @@ class Harvest(Rule):
                 f" {event.body['product']}",
                 field="product",
             )
-        plot = state.session.get(PlotRow, plot_id)
+        plot = state.get(PlotRow, plot_id)
         if plot is None:
             raise UnknownReference(f"no plot {plot_id!r} is enrolled", field="plot")
         if plot.member != member_id:

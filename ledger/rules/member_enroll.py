@@ -50,26 +50,25 @@ class MemberEnroll(Rule):
     def apply(self, event: Event, state: LedgerState) -> None:
         require_role(event, state, "spo")
         body = event.body
-        session = state.session
         member: str = body["member"]
-        existing = session.get(MemberRow, member)
+        existing = state.get(MemberRow, member)
         if existing is not None:
             raise DuplicateId(f"member {member!r} was already enrolled by {existing.event}",
                               field="member")
         plots = plots_of(body, event.party)
         for i, (plot, _area) in enumerate(plots):
-            taken = session.get(PlotRow, plot)
+            taken = state.get(PlotRow, plot)
             if taken is not None:
                 raise DuplicateId(
                     f"plot {plot!r} is already enrolled for member {taken.member!r}",
                     field=f"plots[{i}].plot",
                 )
-        session.add(MemberRow(
+        state.add(MemberRow(
             id=member, spo=event.party, products=json.dumps(body["products"]),
             since=body["since"], until=None, event=event.id, left_event=None,
         ))
         for plot, area in plots:
-            session.add(PlotRow(id=plot, member=member, spo=event.party, area_ha=area,
+            state.add(PlotRow(id=plot, member=member, spo=event.party, area_ha=area,
                                 event=event.id, geometry=None, method=None, map_event=None))
 
 

@@ -17,7 +17,7 @@ from ledger.state import LedgerState
 def enrolled_member(state: LedgerState, event: Event, member_id: str, *,
                     field: str = "member") -> MemberRow:
     """A member the signing SPO enrolled (and that was not voided)."""
-    member = state.session.get(MemberRow, member_id)
+    member = state.get(MemberRow, member_id)
     if member is None:
         raise UnknownReference(f"no member {member_id!r} is enrolled", field=field)
     if member.spo != event.party:

@@ -68,9 +68,8 @@ class PlotMap(Rule):
 
     def apply(self, event: Event, state: LedgerState) -> None:
         require_role(event, state, "spo")
-        session = state.session
         plot_id: str = event.body["plot"]
-        plot = session.get(PlotRow, plot_id)
+        plot = state.get(PlotRow, plot_id)
         if plot is None:
             raise UnknownReference(f"no plot {plot_id!r} is enrolled", field="plot")
         if plot.spo != event.party:

@@ -64,7 +64,7 @@ class Receive(Rule):
     def apply(self, event: Event, state: LedgerState) -> None:
         session = state.session
         shipment_id: str = event.body["shipment"]
-        shipment = session.get(ShipmentRow, shipment_id)
+        shipment = state.get(ShipmentRow, shipment_id)
         if shipment is None:
             stored = state.event(shipment_id)
             what = f"is a {stored.type}, not a ship" if stored else "does not exist"
@@ -76,7 +76,7 @@ class Receive(Rule):
                 field="party",
             )
         if shipment.status == "voided":
-            void = session.get(VoidRow, shipment_id)
+            void = state.get(VoidRow, shipment_id)
             raise UnknownReference(
                 f"shipment {shipment_id} was voided"
                 + (f" by {void.void_event}" if void else ""),
@@ -114,7 +114,7 @@ class Receive(Rule):
                     claimed=accepted.kg,
                 )
             row.received_kg = accepted.kg
-            session.add(HoldingRow(party=event.party, lot=lot, via=event.id, kg=accepted.kg,
+            state.add(HoldingRow(party=event.party, lot=lot, via=event.id, kg=accepted.kg,
                                    received_kg=accepted.kg, time=event_time(event)))
             edge(state, event, parent=shipment_id, lot=lot, kg=accepted.kg)
         for row in shipped.values():

@@ -49,12 +49,11 @@ class Ship(Rule):
         for line in holding_lines(body, "lots"):
             take(state, event, line)
             totals[line.lot] = add(totals.get(line.lot, ZERO), line.amount.kg)
-        session = state.session
-        session.add(ShipmentRow(id=event.id, shipper=event.party, receiver=to,
+        state.add(ShipmentRow(id=event.id, shipper=event.party, receiver=to,
                                 time=event_time(event), status="in-transit",
                                 receive_event=None))
         for lot, kg in totals.items():
-            session.add(ShipmentLotRow(shipment=event.id, lot=lot, kg=kg, received_kg=None))
+            state.add(ShipmentLotRow(shipment=event.id, lot=lot, kg=kg, received_kg=None))
         mention(state, event, totals)
 
 

@@ -56,9 +56,9 @@ def _undo_harvest(event: Event, target: EventRow, state: LedgerState) -> None:
 def _drop_created_lots(event: Event, target: EventRow, state: LedgerState) -> None:
     session = state.session
     for lot in session.scalars(select(LotRow).where(LotRow.event == target.id)):
-        holding = session.get(HoldingRow, (target.party, lot.id, target.id))
+        holding = state.get(HoldingRow, (target.party, lot.id, target.id))
         if holding is not None:
-            session.delete(holding)
+            state.delete(holding)
         lot.voided_by = event.id
 
 
@@ -73,7 +73,7 @@ def _undo_spend(event: Event, target: EventRow, state: LedgerState) -> None:
 
 
 def _undo_ship(event: Event, target: EventRow, state: LedgerState) -> None:
-    shipment = state.session.get(ShipmentRow, target.id)
+    shipment = state.get(ShipmentRow, target.id)
     assert shipment is not None
     if shipment.status == "received":
         raise VoidRefused(
@@ -90,14 +90,14 @@ def _undo_receive(event: Event, target: EventRow, state: LedgerState) -> None:
     _refuse_if_built_on(target, state)
     session = state.session
     shipment_id: str = json.loads(target.payload)["shipment"]
-    shipment = session.get(ShipmentRow, shipment_id)
+    shipment = state.get(ShipmentRow, shipment_id)
     assert shipment is not None
     for row in session.scalars(
         select(ShipmentLotRow).where(ShipmentLotRow.shipment == shipment_id)
     ):
-        holding = session.get(HoldingRow, (target.party, row.lot, target.id))
+        holding = state.get(HoldingRow, (target.party, row.lot, target.id))
         if holding is not None:
-            session.delete(holding)
+            state.delete(holding)
         row.received_kg = None
     session.execute(delete(CustodyEdgeRow).where(CustodyEdgeRow.child == target.id))
     shipment.status = "in-transit"
@@ -106,7 +106,7 @@ def _undo_receive(event: Event, target: EventRow, state: LedgerState) -> None:
 
 def _undo_enroll(event: Event, target: EventRow, state: LedgerState) -> None:
     session = state.session
-    member = session.get(MemberRow, json.loads(target.payload)["member"])
+    member = state.get(MemberRow, json.loads(target.payload)["member"])
     assert member is not None
     plots = list(session.scalars(select(PlotRow).where(PlotRow.member == member.id)))
     harvest = session.scalar(
@@ -124,19 +124,19 @@ def _undo_enroll(event: Event, target: EventRow, state: LedgerState) -> None:
             built_on_by=later,
         )
     for plot in plots:
-        session.delete(plot)
-    session.delete(member)
+        state.delete(plot)
+    state.delete(member)
 
 
 def _undo_leave(event: Event, target: EventRow, state: LedgerState) -> None:
-    member = state.session.get(MemberRow, json.loads(target.payload)["member"])
+    member = state.get(MemberRow, json.loads(target.payload)["member"])
     assert member is not None
     member.until = None
     member.left_event = None
 
 
 def _undo_cert_issue(event: Event, target: EventRow, state: LedgerState) -> None:
-    certificate = state.session.get(CertificateRow, json.loads(target.payload)["certificate"])
+    certificate = state.get(CertificateRow, json.loads(target.payload)["certificate"])
     assert certificate is not None
     if certificate.revoked_event is not None:
         raise VoidRefused(
@@ -149,7 +149,7 @@ def _undo_cert_issue(event: Event, target: EventRow, state: LedgerState) -> None
 
 
 def _undo_cert_revoke(event: Event, target: EventRow, state: LedgerState) -> None:
-    certificate = state.session.get(CertificateRow, json.loads(target.payload)["certificate"])
+    certificate = state.get(CertificateRow, json.loads(target.payload)["certificate"])
     assert certificate is not None
     certificate.revoked_event = None
     certificate.revoked_time = None
@@ -190,7 +190,7 @@ class Void(Rule):
                 f" not {event.party!r}",
                 field="event",
             )
-        earlier = session.get(VoidRow, target_id)
+        earlier = state.get(VoidRow, target_id)
         if earlier is not None:
             raise VoidRefused(f"event {target_id} was already voided by {earlier.void_event}",
                               field="event")
@@ -208,8 +208,8 @@ class Void(Rule):
         for row in list(session.scalars(
             select(EventLotRow).where(EventLotRow.event == target_id)
         )):
-            session.add(EventLotRow(event=event.id, lot=row.lot, idx=index_of(state)))
-        session.add(VoidRow(event=target_id, void_event=event.id, party=event.party,
+            state.add(EventLotRow(event=event.id, lot=row.lot, idx=index_of(state)))
+        state.add(VoidRow(event=target_id, void_event=event.id, party=event.party,
                             reason=event.body["reason"], time=event_time(event)))
 
 
