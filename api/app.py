@@ -115,7 +115,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blueprint in all_blueprints():
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)
+    _register_pages(app)
     return app
+
+
+def _register_pages(app: Flask) -> None:
+    """The public lot pages (HTML, JSON-LD, QR codes): outside the JSON API's spec."""
+    from api import pages
+
+    app.register_blueprint(pages.bp)
 
 
 def _spec_options(config: dict[str, Any]) -> dict[str, Any]:

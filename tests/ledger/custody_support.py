@@ -112,10 +112,7 @@ def projection_rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     out: dict[str, list[tuple[Any, ...]]] = {}
     with store.reading() as session:
         for model in PROJECTIONS:
-            table = model.__table__
-            assert isinstance(model, type) and issubclass(model, Base)
-            columns = list(table.columns)  # type: ignore[attr-defined]
-            pk = list(table.primary_key.columns)  # type: ignore[attr-defined]
-            rows = session.execute(select(*columns).order_by(*pk)).all()
-            out[table.name] = [tuple(r) for r in rows]  # type: ignore[attr-defined]
+            table = Base.metadata.tables[model.__tablename__]
+            rows = session.execute(select(*table.columns).order_by(*table.primary_key)).all()
+            out[table.name] = [tuple(r) for r in rows]
     return out

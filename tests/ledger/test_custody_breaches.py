@@ -383,9 +383,10 @@ def test_outputs_of_several_forms_share_the_inputs(chain: Chain) -> None:
     member, plot = f"{COOP}:m-bee", f"{COOP}:p-bee"
     chain.record(COOP, enroll_body(member, [(plot, "1")], products=("honey",)))
     h = chain.harvest(LOT, "100", product="honey", form="raw", member=member, plot=plot)
-    body = {"type": "transform", "process": "pack", "inputs": [line(LOT, h, "100")],
-            "outputs": [output(f"{COOP}:jar-1", "packed", "60", product="honey"),
-                        output(f"{COOP}:drum-1", "raw", "60", product="honey")]}
+    body: dict[str, Any] = {
+        "type": "transform", "process": "pack", "inputs": [line(LOT, h, "100")],
+        "outputs": [output(f"{COOP}:jar-1", "packed", "60", product="honey"),
+                    output(f"{COOP}:drum-1", "raw", "60", product="honey")]}
     e = chain.rejected(COOP, body, YieldExceeded)  # each ≤ 100.5 kg, together 120 kg
     assert e.field == "outputs" and e.details["claimed"] > 1
     body["outputs"][1]["quantity"] = "40"
@@ -405,9 +406,10 @@ def test_a_process_must_fit_the_form_step(stocked: tuple[Chain, str]) -> None:
 
 def test_split_keeps_mass(stocked: tuple[Chain, str]) -> None:
     chain, h = stocked
-    body = {"type": "transform", "process": "split", "inputs": [line(LOT, h, "460")],
-            "outputs": [output(f"{COOP}:s-1", "parchment", "300"),
-                        output(f"{COOP}:s-2", "parchment", "200")]}
+    body: dict[str, Any] = {
+        "type": "transform", "process": "split", "inputs": [line(LOT, h, "460")],
+        "outputs": [output(f"{COOP}:s-1", "parchment", "300"),
+                    output(f"{COOP}:s-2", "parchment", "200")]}
     e = chain.rejected(COOP, body, YieldExceeded)
     assert e.details["claimed"] == D(500)
     body["outputs"][1]["quantity"] = "160"

@@ -128,10 +128,11 @@ def _run(world: World, data: st.DataObject) -> None:
     n_lots = 0
     steps = data.draw(st.integers(6, 24), label="steps")
     for _ in range(steps):
+        body: dict[str, Any]
         op = data.draw(st.sampled_from(OPS), label="op")
         live = holdings(store)
         nonzero = [h for h in live if h.kg > 0]
-        if op == "harvest" or not nonzero and op in ("ship", "split", "dispose", "double"):
+        if op == "harvest" or (not nonzero and op in ("ship", "split", "dispose", "double")):
             n_lots += 1
             body = harvest_body(f"{COOP}:h-{n_lots}", data.draw(quantity()), form="green",
                                 member=M1, plot=P1)
@@ -144,7 +145,7 @@ def _run(world: World, data: st.DataObject) -> None:
             spend = {"lot": h.lot, "event": h.via, "quantity": str(asked), "unit": "kg"}
             if op == "ship":
                 to = data.draw(st.sampled_from([p for p in PARTIES if p != h.party]))
-                body: dict[str, Any] = {"type": "ship", "to": to, "lots": [spend]}
+                body = {"type": "ship", "to": to, "lots": [spend]}
             elif op == "dispose":
                 body = {"type": "dispose", **spend, "reason": "spoiled"}
             else:
