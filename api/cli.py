@@ -303,3 +303,4 @@ from api import cli_fixtures  # noqa: E402,F401
 from api import cli_eudr  # noqa: E402,F401
 from api import cli_mass_balance  # noqa: E402,F401
 from api import cli_publish  # noqa: E402,F401
+from api import cli_demo  # noqa: E402,F401
