@@ -48,7 +48,7 @@ def test_demo_serves_and_stops_on_sigint(tmp_path: Path) -> None:
         base = f"http://127.0.0.1:{port}/api/v1"
         with urllib.request.urlopen(f"{base}/health", timeout=10) as r:
             assert json.loads(r.read())["events"] > 2000
-        bag = next(l.split("/p/")[1].strip() for l in lines if "a 100% SPP bag" in l)
+        bag = next(x.split("/p/")[1].strip() for x in lines if "a 100% SPP bag" in x)
         with urllib.request.urlopen(f"{base}/lots/{bag}/origin", timeout=30) as r:
             assert json.loads(r.read())["certified_percent"] == "100.00"
         proc.send_signal(signal.SIGINT)
