@@ -37,8 +37,8 @@ from ledger.keys import public_key_from_raw
 from ledger.log import LogAppender
 from ledger.payload import Event, parse_payload
 from ledger.rules import EVENT_TYPES, RULES
-from ledger.schema import KeyRow
-from ledger.state import LedgerState
+from ledger.schema import KeyRow, PartyRow
+from ledger.state import LedgerState, RowKey
 from ledger.store import Store
 
 
@@ -95,6 +95,7 @@ def append_batch(
     events = parse_batch(envelopes)
     with store.writing() as session:
         state = LedgerState(session)
+        prefetch(events, state)
         log = LogAppender(session) if merkle else None
         clock = now or datetime.now(UTC)
         results = []
@@ -111,12 +112,27 @@ def append_batch(
             if log is not None:
                 log.add(row.index, event.payload)
             results.append(Appended(row.id, row.index, new=True))
+        state.close()
         note = None
         if log is not None:
             log.flush()
             if log_signer is not None and any(r.new for r in results):
                 note = log.checkpoint(state.size, log_signer, clock)
         return AppendResult(results, state.size, note)
+
+
+def prefetch(events: list[Event], state: LedgerState) -> None:
+    """Load what a batch will read (stored duplicates, keys, parties, the rules' rows)."""
+    state.preload_events([e.id for e in events])
+    wanted: list[RowKey] = []
+    for event in events:
+        wanted.append((KeyRow, event.key))
+        wanted.append((PartyRow, event.party))
+        try:
+            wanted.extend(RULES[event.type].prefetch(event))
+        except Exception:
+            continue
+    state.prefetch(wanted)
 
 
 def admit(event: Event, state: LedgerState, now: datetime) -> None:

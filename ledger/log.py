@@ -13,8 +13,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import BigInteger, LargeBinary, Text, select, tuple_
+from sqlalchemy import BigInteger, LargeBinary, Table, Text, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ledger import merkle
@@ -77,15 +78,20 @@ class SqlNodes:
 
     def get_nodes(self, coords: Collection[Coord]) -> dict[Coord, bytes]:
         found = {c: self.pending[c] for c in coords if c in self.pending}
-        missing = [c for c in coords if c not in found]
-        for start in range(0, len(missing), 500):
-            chunk = missing[start : start + 500]
-            rows = self.session.execute(
-                select(MerkleNodeRow.level, MerkleNodeRow.idx, MerkleNodeRow.hash).where(
-                    tuple_(MerkleNodeRow.level, MerkleNodeRow.idx).in_(chunk)
+        by_level: dict[int, list[int]] = {}
+        for level, idx in coords:
+            if (level, idx) not in found:
+                by_level.setdefault(level, []).append(idx)
+        # level = ? AND idx IN (…): served by the primary key, unlike a row-value IN list
+        for level, indexes in by_level.items():
+            for first in range(0, len(indexes), 500):
+                rows = self.session.execute(
+                    select(MerkleNodeRow.idx, MerkleNodeRow.hash).where(
+                        MerkleNodeRow.level == level,
+                        MerkleNodeRow.idx.in_(indexes[first:first + 500]),
+                    )
                 )
-            )
-            found.update({(lvl, idx): bytes(h) for lvl, idx, h in rows})
+                found.update({(level, idx): bytes(h) for idx, h in rows})
         return found
 
 
@@ -105,9 +111,10 @@ class LogAppender:
         self._new.extend(completed)
 
     def flush(self) -> None:
-        if self._new:
-            self.nodes.session.add_all(
-                MerkleNodeRow(level=lvl, idx=idx, hash=h) for lvl, idx, h in self._new
+        if self._new:  # insert-only rows: one Core INSERT, not the ORM unit of work
+            self.nodes.session.connection().execute(
+                insert(cast(Table, MerkleNodeRow.__table__)),
+                [{"level": lvl, "idx": idx, "hash": h} for lvl, idx, h in self._new],
             )
             self._new.clear()
 

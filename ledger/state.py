@@ -13,11 +13,12 @@ lookup. Rules that need a query (``select``) use ``session``, which flushes firs
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import Table, event, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from ledger.fields import from_utc_text, utc_text
@@ -25,6 +26,8 @@ from ledger.payload import Event
 from ledger.schema import EventRow, KeyRow, MetaRow, PartyRow
 
 T = TypeVar("T")
+RowKey = tuple[type[Any], Any]
+"""A projection row named by its model and primary key (a value, or a tuple)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,19 @@ class LedgerState:
         self._events: dict[str, EventRow] = {}
         self._operator: str | None = None
         self._added: dict[tuple[type[Any], tuple[Any, ...]], Any] = {}
+        self._added_by_model: dict[type[Any], list[Any]] = {}
+        self._known: dict[tuple[type[Any], tuple[Any, ...]], Any] = {}
+        self._absent_events: set[str] = set()
+        self._new_events: list[dict[str, Any]] = []
+        event.listen(session, "do_orm_execute", self._before_query)
+
+    def _before_query(self, _context: Any) -> None:
+        self.write_events()
+
+    def close(self) -> None:
+        """Write what is buffered and stop listening to the session."""
+        self.write_events()
+        event.remove(self.session, "do_orm_execute", self._before_query)
 
     # --- projection rows -------------------------------------------------------------------
 
@@ -70,20 +86,68 @@ class LedgerState:
         if key in self._added:
             found: T = self._added[key]
             return found
-        with self.session.no_autoflush:
-            row = self.session.get(model, pk)
+        row: T | None
+        if key in self._known:
+            row = self._known[key]
+        else:
+            with self.session.no_autoflush:
+                row = self.session.get(model, pk)
+            self._known[key] = row  # a strong reference: the identity map's are weak
         if row is not None and row in self.session.deleted:
             return None  # deleted in this transaction, not yet flushed
         return row
+
+    def prefetch(self, wanted: Iterable[RowKey]) -> None:
+        """Load many rows by primary key in a few queries; absent ones are remembered too.
+
+        Rules name the rows they will read (``Rule.prefetch``); the pipeline asks for a
+        whole batch's rows at once, so the rules' ``get`` calls then cost no query.
+        """
+        by_model: dict[type[Any], set[tuple[Any, ...]]] = {}
+        for model, pk in wanted:
+            key = pk if isinstance(pk, tuple) else (pk,)
+            if (model, key) not in self._known and (model, key) not in self._added:
+                by_model.setdefault(model, set()).add(key)
+        for model, keys in by_model.items():
+            mapper = inspect(model)
+            columns = list(mapper.primary_key)
+            ordered = sorted(keys, key=repr)
+            for start in range(0, len(ordered), 400):
+                chunk = ordered[start:start + 400]
+                # one IN per key column (a superset, filtered below): row-value IN lists
+                # are not served by SQLite's primary-key index
+                where = [col.in_({k[i] for k in chunk}) for i, col in enumerate(columns)]
+                wanted_keys = set(chunk)
+                with self.session.no_autoflush:
+                    for row in self.session.scalars(select(model).where(*where)):
+                        key = tuple(mapper.primary_key_from_instance(row))
+                        if key in wanted_keys:
+                            self._known[(model, key)] = row
+                for key in chunk:
+                    self._known.setdefault((model, key), None)
+
+    def find(self, model: type[T], **equal: Any) -> list[T]:
+        """Rows whose columns equal ``equal``: stored ones and those added in this batch."""
+        with self.session.no_autoflush:
+            rows = list(self.session.scalars(select(model).filter_by(**equal)))
+        seen = {id(r) for r in rows}
+        for row in self._added_by_model.get(model, ()):
+            if id(row) not in seen and all(
+                getattr(row, name) == value for name, value in equal.items()
+            ):
+                rows.append(row)
+        return [r for r in rows if r not in self.session.deleted]
 
     def add(self, row: Any) -> None:
         self.session.add(row)
         identity = tuple(inspect(type(row)).primary_key_from_instance(row))
         self._added[(type(row), identity)] = row
+        self._added_by_model.setdefault(type(row), []).append(row)
 
     def delete(self, row: Any) -> None:
         identity = tuple(inspect(type(row)).primary_key_from_instance(row))
         self._added.pop((type(row), identity), None)
+        self._known.pop((type(row), identity), None)
         self.session.delete(row)
 
     def preload_events(self, ids: list[str]) -> None:
@@ -94,6 +158,7 @@ class LedgerState:
                     select(EventRow).where(EventRow.id.in_(ids[start:start + 500]))
                 ):
                     self._events[row.id] = row
+        self._absent_events.update(i for i in ids if i not in self._events)
 
     # --- ledger-wide ---------------------------------------------------------------------
 
@@ -113,7 +178,7 @@ class LedgerState:
     def event(self, event_id: str) -> EventRow | None:
         """A stored event, or one appended earlier in this batch."""
         row = self._events.get(event_id)
-        if row is None:
+        if row is None and event_id not in self._absent_events:
             with self.session.no_autoflush:  # events of this batch are in the cache
                 row = self.session.scalar(select(EventRow).where(EventRow.id == event_id))
             if row is not None:
@@ -134,10 +199,22 @@ class LedgerState:
             time=utc_text(event.time),
             recorded_at=utc_text(recorded_at),
         )
-        self.add(row)
+        # Events are insert-only and never read back through the session in a batch: they
+        # are written with one Core INSERT (see ``write_events``), not the unit of work.
+        self._new_events.append({
+            "idx": row.index, "id": row.id, "payload": row.payload, "envelope": row.envelope,
+            "type": row.type, "party": row.party, "keyid": row.keyid, "seq": row.seq,
+            "prev": row.prev, "time": row.time, "recorded_at": row.recorded_at,
+        })
         self._events[event.id] = row
         self.size += 1
         return row
+
+    def write_events(self) -> None:
+        """Insert the events recorded so far (before any query that could need them)."""
+        if self._new_events:
+            rows, self._new_events = self._new_events, []
+            self.session.connection().execute(insert(cast(Table, EventRow.__table__)), rows)
 
     # --- parties and keys ----------------------------------------------------------------
 

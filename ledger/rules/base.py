@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 from ledger import fields
 from ledger.errors import NotAuthorized, UnknownReference
 from ledger.payload import COMMON_FIELDS, Event
 from ledger.schema import KeyRow
-from ledger.state import LedgerState, Party
+from ledger.state import LedgerState, Party, RowKey
 
 COMMON = frozenset(COMMON_FIELDS)
 
@@ -29,6 +30,15 @@ class Rule:
         Only the genesis ``party.register`` (the operator registering itself) uses this.
         """
         return None
+
+    def prefetch(self, event: Event) -> Iterable[RowKey]:
+        """Rows ``apply`` will read by primary key, so a batch loads them in a few queries.
+
+        Only an optimization: a row not named here is read when it is needed. Called
+        before the event is checked, so the payload may be malformed: the pipeline
+        ignores any error raised here (the checks report it properly later).
+        """
+        return ()
 
     def apply(self, event: Event, state: LedgerState) -> None:
         """Enforce the type's rules against the ledger and record its effect."""

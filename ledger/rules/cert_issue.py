@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 
 from ledger import fields, tables
 from ledger.errors import DuplicateId, InvalidEvent, UnknownReference
 from ledger.payload import Event
 from ledger.rules.base import Rule, require_role
-from ledger.schema import CertificateRow
-from ledger.state import LedgerState
+from ledger.schema import CertificateRow, PartyRow
+from ledger.state import LedgerState, RowKey
 
 SCHEME = re.compile(r"[A-Z][A-Z0-9-]{0,31}")
 
@@ -39,6 +40,10 @@ class CertIssue(Rule):
             raise InvalidEvent(
                 f"valid_until {end} is before valid_from {start}", field="valid_until"
             )
+
+    def prefetch(self, event: Event) -> Iterable[RowKey]:
+        return [(CertificateRow, event.body.get("certificate")),
+                (PartyRow, event.body.get("subject"))]
 
     def apply(self, event: Event, state: LedgerState) -> None:
         require_role(event, state, "certifier")

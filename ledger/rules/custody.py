@@ -29,7 +29,7 @@ from ledger.errors import (
 from ledger.fields import from_utc_text, utc_text
 from ledger.payload import Event
 from ledger.schema import CustodyEdgeRow, EventLotRow, HoldingRow, LotRow, VoidRow
-from ledger.state import LedgerState
+from ledger.state import LedgerState, RowKey
 
 EXACT = Context(prec=80, traps=[Inexact, InvalidOperation, Overflow])
 """Sums and differences of kilograms never round: a result that would is an error."""
@@ -152,6 +152,16 @@ def edge(state: LedgerState, event: Event, *, parent: str, lot: str, kg: Decimal
 
 
 # --- lots and holdings ------------------------------------------------------------------
+
+
+def spend_rows(party: str, lines: Iterable[Any]) -> list[RowKey]:
+    """For ``Rule.prefetch``: the holding and lot rows that spending ``lines`` reads."""
+    wanted: list[RowKey] = []
+    for line in lines:
+        if isinstance(line, dict):
+            wanted.append((HoldingRow, (party, line.get("lot"), line.get("event"))))
+            wanted.append((LotRow, line.get("lot")))
+    return wanted
 
 
 def lot_row(state: LedgerState, lot: str) -> LotRow | None:

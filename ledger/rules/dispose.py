@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ledger import fields
 from ledger.payload import Event
 from ledger.rules.base import Rule
-from ledger.rules.custody import LINE_FIELDS, Line, amount, mention, take
-from ledger.state import LedgerState
+from ledger.rules.custody import LINE_FIELDS, Line, amount, mention, spend_rows, take
+from ledger.state import LedgerState, RowKey
 
 
 def dispose_line(event: Event) -> Line:
@@ -24,6 +26,9 @@ class Dispose(Rule):
         super().check_fields(event)
         dispose_line(event)
         fields.text(event.body, "reason", max_len=500)
+
+    def prefetch(self, event: Event) -> Iterable[RowKey]:
+        return spend_rows(event.party, [event.body])
 
     def apply(self, event: Event, state: LedgerState) -> None:
         line = dispose_line(event)

@@ -9,6 +9,7 @@ role (and not spo) harvests its own lots and names no member or plot.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from ledger import fields, tables
 from ledger.errors import InvalidEvent, NotAuthorized, UnknownReference
@@ -16,8 +17,8 @@ from ledger.payload import Event
 from ledger.rules.base import Rule, require_role
 from ledger.rules.custody import amount, create_lot, mention
 from ledger.rules.member_leave import enrolled_member
-from ledger.schema import PlotRow
-from ledger.state import LedgerState
+from ledger.schema import LotRow, MemberRow, PlotRow
+from ledger.state import LedgerState, RowKey
 
 
 class Harvest(Rule):
@@ -37,6 +38,11 @@ class Harvest(Rule):
         if "member" in body:
             fields.ident(body, "member", what="a member id")
             fields.ident(body, "plot", what="a plot id")
+
+    def prefetch(self, event: Event) -> Iterable[RowKey]:
+        body = event.body
+        return [(LotRow, body.get("lot")), (MemberRow, body.get("member")),
+                (PlotRow, body.get("plot"))]
 
     def apply(self, event: Event, state: LedgerState) -> None:
         party = require_role(event, state, "spo", "producer")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ledger import fields
 from ledger.envelope import keyid_of
 from ledger.errors import DuplicateId, UnknownReference
 from ledger.payload import Event
 from ledger.rules.base import Rule, require_operator_or
 from ledger.rules.party_register import public_key_field
-from ledger.state import LedgerState
+from ledger.schema import KeyRow, PartyRow
+from ledger.state import LedgerState, RowKey
 
 
 class KeyAdd(Rule):
@@ -19,6 +22,10 @@ class KeyAdd(Rule):
         super().check_fields(event)
         fields.party_id(event.body, "subject")
         public_key_field(event.body)
+
+    def prefetch(self, event: Event) -> Iterable[RowKey]:
+        raw = public_key_field(event.body)
+        return [(PartyRow, event.body.get("subject")), (KeyRow, keyid_of(raw))]
 
     def apply(self, event: Event, state: LedgerState) -> None:
         subject: str = event.body["subject"]

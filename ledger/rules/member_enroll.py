@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +12,7 @@ from ledger.errors import DuplicateId, InvalidEvent
 from ledger.payload import Event
 from ledger.rules.base import Rule, require_role
 from ledger.schema import MemberRow, PlotRow
-from ledger.state import LedgerState
+from ledger.state import LedgerState, RowKey
 
 PLOT_FIELDS = frozenset({"plot", "area_ha"})
 
@@ -46,6 +47,11 @@ class MemberEnroll(Rule):
             tables.product(name, field=f"products[{i}]")
         plots_of(body, event.party)
         fields.parse_date(fields.require(body, "since"), field="since")
+
+    def prefetch(self, event: Event) -> Iterable[RowKey]:
+        plots = event.body.get("plots") or []
+        return [(MemberRow, event.body.get("member")),
+                *((PlotRow, p.get("plot")) for p in plots if isinstance(p, dict))]
 
     def apply(self, event: Event, state: LedgerState) -> None:
         require_role(event, state, "spo")

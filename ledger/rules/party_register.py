@@ -7,6 +7,7 @@ the key it registers (``trazo init`` writes it); after that only the operator re
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from ledger import fields
@@ -14,7 +15,8 @@ from ledger.envelope import b64decode_strict, keyid_of
 from ledger.errors import DuplicateId, InvalidEvent, NotAuthorized
 from ledger.payload import Event
 from ledger.rules.base import Rule
-from ledger.state import LedgerState
+from ledger.schema import KeyRow, PartyRow
+from ledger.state import LedgerState, RowKey
 
 ROLES = frozenset(
     {"spo", "producer", "trader", "processor", "roaster", "brand", "certifier", "auditor"}
@@ -61,6 +63,10 @@ class PartyRegister(Rule):
         if state.operator() is None and event.body.get("subject") == event.party:
             return public_key_field(event.body)
         return None
+
+    def prefetch(self, event: Event) -> Iterable[RowKey]:
+        raw = public_key_field(event.body)
+        return [(PartyRow, event.body.get("subject")), (KeyRow, keyid_of(raw))]
 
     def apply(self, event: Event, state: LedgerState) -> None:
         body = event.body

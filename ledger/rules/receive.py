@@ -7,7 +7,7 @@ receipt does not list is lost whole. A shipment is received once.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Iterable
 
 from ledger import fields
 from ledger.errors import (
@@ -31,7 +31,7 @@ from ledger.rules.custody import (
     not_before,
 )
 from ledger.schema import HoldingRow, ShipmentLotRow, ShipmentRow, VoidRow
-from ledger.state import LedgerState
+from ledger.state import LedgerState, RowKey
 
 LINE_FIELDS = frozenset({"lot", "quantity", "unit"})
 
@@ -61,8 +61,10 @@ class Receive(Rule):
         fields.event_ref(event.body, "shipment")
         receipt_lines(event)
 
+    def prefetch(self, event: Event) -> Iterable[RowKey]:
+        return [(ShipmentRow, event.body.get("shipment"))]
+
     def apply(self, event: Event, state: LedgerState) -> None:
-        session = state.session
         shipment_id: str = event.body["shipment"]
         shipment = state.get(ShipmentRow, shipment_id)
         if shipment is None:
@@ -89,12 +91,7 @@ class Receive(Rule):
                 received_by=shipment.receive_event,
             )
         not_before(event, shipment.time, what=f"shipment {shipment_id}", field="time")
-        shipped = {
-            row.lot: row
-            for row in session.scalars(
-                select(ShipmentLotRow).where(ShipmentLotRow.shipment == shipment_id)
-            )
-        }
+        shipped = {row.lot: row for row in state.find(ShipmentLotRow, shipment=shipment_id)}
         for where, lot, accepted in receipt_lines(event):
             row = shipped.get(lot)
             if row is None:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from ledger import fields
 from ledger.errors import InvalidEvent, UnknownReference
 from ledger.payload import Event
 from ledger.rules.base import Rule
-from ledger.rules.custody import ZERO, add, event_time, holding_lines, mention, take
-from ledger.schema import ShipmentLotRow, ShipmentRow
-from ledger.state import LedgerState
+from ledger.rules.custody import (
+    ZERO,
+    add,
+    event_time,
+    holding_lines,
+    mention,
+    spend_rows,
+    take,
+)
+from ledger.schema import PartyRow, ShipmentLotRow, ShipmentRow
+from ledger.state import LedgerState, RowKey
 
 TRANSACTION_FIELDS = frozenset({"type", "id"})
 
@@ -39,6 +48,10 @@ class Ship(Rule):
         holding_lines(body, "lots")
         _transactions(body)
         fields.string_list(body, "claims", min_items=0, optional=True)
+
+    def prefetch(self, event: Event) -> Iterable[RowKey]:
+        return [*spend_rows(event.party, event.body.get("lots") or []),
+                (PartyRow, event.body.get("to"))]
 
     def apply(self, event: Event, state: LedgerState) -> None:
         body = event.body

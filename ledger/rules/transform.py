@@ -9,6 +9,7 @@ each output form draws its share of every input: the sum of the shares is at mos
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Context, Decimal
 from typing import Any
@@ -29,9 +30,11 @@ from ledger.rules.custody import (
     lot_row,
     mention,
     mul,
+    spend_rows,
     take,
 )
-from ledger.state import LedgerState
+from ledger.schema import LotRow
+from ledger.state import LedgerState, RowKey
 
 OUTPUT_FIELDS = frozenset({"lot", "product", "form", "quantity", "unit"})
 _SHARE = Context(prec=40, rounding=ROUND_CEILING)  # rounds a claimed share up, never down
@@ -93,6 +96,11 @@ class Transform(Rule):
             if o.lot in names:
                 raise InvalidEvent(f"output lot {o.lot!r} is also an input; an output is a"
                                    " new lot", field=o.where + "lot")
+
+    def prefetch(self, event: Event) -> Iterable[RowKey]:
+        outputs = event.body.get("outputs") or []
+        return [*spend_rows(event.party, event.body.get("inputs") or []),
+                *((LotRow, o.get("lot")) for o in outputs if isinstance(o, dict))]
 
     def apply(self, event: Event, state: LedgerState) -> None:
         body = event.body

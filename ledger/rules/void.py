@@ -112,11 +112,10 @@ def _undo_enroll(event: Event, target: EventRow, state: LedgerState) -> None:
     harvest = session.scalar(
         select(LotRow).where(LotRow.member == member.id, LotRow.voided_by.is_(None)).limit(1)
     )
-    later = (
-        harvest.event if harvest is not None
-        else member.left_event
-        or next((p.map_event for p in plots if p.map_event is not None), None)
-    )
+    mapped = [p.map_event for p in plots if p.map_event is not None]
+    later = harvest.event if harvest is not None else member.left_event
+    if later is None and mapped:
+        later = mapped[0]
     if later is not None:
         raise VoidRefused(
             f"member.enroll {target.id} is built on by event {later}; void that first",
