@@ -295,12 +295,15 @@ def audit(db: str, log_key: str | None, keys_dir: str, since_file: str | None) -
         sys.exit(1)
 
 
-from api import cli_log  # noqa: E402,F401
-from api import cli_api  # noqa: E402,F401
-from api import cli_custody  # noqa: E402,F401
-from api import cli_graph  # noqa: E402,F401
-from api import cli_fixtures  # noqa: E402,F401
-from api import cli_eudr  # noqa: E402,F401
-from api import cli_mass_balance  # noqa: E402,F401
-from api import cli_publish  # noqa: E402,F401
-from api import cli_demo  # noqa: E402,F401
+# Command modules register themselves on ``main`` when imported, after it exists.
+from api import (  # noqa: E402
+    cli_api,  # noqa: F401
+    cli_custody,  # noqa: F401
+    cli_demo,  # noqa: F401
+    cli_eudr,  # noqa: F401
+    cli_fixtures,  # noqa: F401
+    cli_graph,  # noqa: F401
+    cli_log,  # noqa: F401
+    cli_mass_balance,  # noqa: F401
+    cli_publish,  # noqa: F401
+)

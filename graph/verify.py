@@ -327,8 +327,10 @@ def _needed(lot: str, evidence: Evidence) -> set[str]:
     members = {r.body.get("member") for r in custody if r.type == "harvest"}
     for record in evidence:
         body = record.body
-        if record.type in ("party.register", "key.add", "key.revoke"):
-            needed.add(record.id)  # keys and registrations: checked by the signature step
-        elif (record.type in ("member.enroll", "member.leave") and body.get("member") in members) or (record.type == "cert.issue" and body.get("subject") in parties) or record.type in ("cert.revoke", "void"):
+        key_event = record.type in ("party.register", "key.add", "key.revoke")
+        membership = (record.type in ("member.enroll", "member.leave")
+                      and body.get("member") in members)
+        certificate = record.type == "cert.issue" and body.get("subject") in parties
+        if key_event or membership or certificate or record.type in ("cert.revoke", "void"):
             needed.add(record.id)
     return needed

@@ -13,7 +13,7 @@ import pytest
 
 from graph.bundle import build_bundle
 from graph.verify import verify_bundle
-from ledger.checkpoint import LogKey, NoteSigner, sign_checkpoint, Checkpoint
+from ledger.checkpoint import LogKey, NoteSigner, sign_checkpoint
 from ledger.envelope import raw_public_key
 from tests.graph import chains
 from tests.support import World, seeded_key
@@ -32,7 +32,7 @@ def blended(sqlite_world: World) -> tuple[World, str, dict[str, Any]]:
 
 
 def test_bundle_verifies_offline(blended: tuple[World, str, dict[str, Any]]) -> None:
-    _, bag, bundle = blended
+    _, _, bundle = blended
     report = verify_bundle(json.loads(json.dumps(bundle)), TRUSTED)
     assert report.ok, [str(f) for f in report.findings]
     assert report.verdict is not None and str(report.verdict.certified_percent) == "60.00"
@@ -42,8 +42,9 @@ def test_bundle_verifies_offline(blended: tuple[World, str, dict[str, Any]]) -> 
 
 def test_bundle_holds_no_plot_location(sqlite_world: World) -> None:
     c = chains.base(sqlite_world)
+    point = {"type": "Point", "coordinates": ["-74.493612", "-11.429711"]}
     c.append(chains.COOP, {"type": "plot.map", "plot": chains.P1, "method": "gps-point",
-                           "geometry": {"type": "Point", "coordinates": ["-74.493612", "-11.429711"]}})
+                           "geometry": point})
     h = c.harvest(chains.COOP, f"{chains.COOP}:h-1", "100", chains.M1, chains.P1)
     rec = chains.to_roaster(c, chains.COOP, f"{chains.COOP}:h-1", h, "100")
     bag = chains.roast_and_pack(c, [(f"{chains.COOP}:h-1", rec, "100")], "100")
@@ -87,7 +88,7 @@ def test_dropped_event_is_caught(blended: tuple[World, str, dict[str, Any]]) -> 
 
 
 def test_added_event_is_caught(blended: tuple[World, str, dict[str, Any]]) -> None:
-    world, bag, bundle = blended
+    world, bag, _ = blended
     c = chains.Coffee(world)
     c.harvest(chains.COOP, f"{chains.COOP}:h-extra", "5", chains.M1, chains.P1)
     extra = build_bundle(world.store, f"{chains.COOP}:h-extra")
@@ -183,9 +184,9 @@ def test_verifier_needs_no_database_and_no_api(blended: tuple[World, str, dict[s
 
 
 def test_bundle_matches_its_json_schema(blended: tuple[World, str, dict[str, Any]]) -> None:
-    import jsonschema
-
     from pathlib import Path
+
+    import jsonschema
 
     schema = json.loads((Path(__file__).parents[2] / "docs" / "bundle.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
