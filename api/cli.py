@@ -187,6 +187,17 @@ def read_envelopes(paths: tuple[str, ...]) -> Iterator[tuple[_Source, Any]]:
                 fail(f"{path} line {n}: not JSON ({e})")
 
 
+def collect_envelopes(paths: tuple[str, ...]) -> tuple[list[_Source], list[Any]]:
+    """Every envelope of the files, with where each came from; fails when there is none."""
+    sources, envelopes = [], []
+    for source, envelope in read_envelopes(paths):
+        sources.append(source)
+        envelopes.append(envelope)
+    if not envelopes:
+        fail("no envelopes in the given files")
+    return sources, envelopes
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @db_option
@@ -202,12 +213,7 @@ def append(files: tuple[str, ...], db: str, keys_dir: str, origin: str | None) -
     """
     from ledger.append import append_batch
 
-    sources, envelopes = [], []
-    for source, envelope in read_envelopes(files):
-        sources.append(source)
-        envelopes.append(envelope)
-    if not envelopes:
-        fail("no envelopes in the given files")
+    sources, envelopes = collect_envelopes(files)
     store = open_store(db)
     signer = log_signer(store, keys_dir, origin)
     try:

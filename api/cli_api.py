@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from api.cli import db_option, fail, keys_option, main, open_store, read_envelopes
+from api.cli import collect_envelopes, db_option, fail, keys_option, main, open_store
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -112,12 +112,7 @@ def submit(files: tuple[str, ...], server: str, batch_size: int, retries: int) -
     again. Stops at the first rejected batch and prints the server's problem with the
     file and line of the offending event.
     """
-    sources, envelopes = [], []
-    for source, envelope in read_envelopes(files):
-        sources.append(source)
-        envelopes.append(envelope)
-    if not envelopes:
-        fail("no envelopes in the given files")
+    sources, envelopes = collect_envelopes(files)
     url = events_url(server)
     new = stored = 0
     with click.progressbar(length=len(envelopes), label="submitting", file=sys.stderr,

@@ -11,25 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Context, Decimal
 from typing import Any
 
 from ledger import fields, tables
-from ledger.errors import InvalidEvent, YieldExceeded
+from ledger.conservation import Flow, check_yield
+from ledger.errors import InvalidEvent
 from ledger.payload import Event
 from ledger.rules.base import Rule
 from ledger.rules.custody import (
-    ZERO,
     Amount,
     Line,
-    add,
     amount,
     create_lot,
     holding_lines,
-    kg_text,
     lot_row,
     mention,
-    mul,
     spend_rows,
     take,
 )
@@ -37,7 +33,6 @@ from ledger.schema import LotRow
 from ledger.state import LedgerState, RowKey
 
 OUTPUT_FIELDS = frozenset({"lot", "product", "form", "quantity", "unit"})
-_SHARE = Context(prec=40, rounding=ROUND_CEILING)  # rounds a claimed share up, never down
 
 
 @dataclass(frozen=True)
@@ -119,7 +114,9 @@ class Transform(Rule):
                     field=line.where + "lot",
                 )
             forms.append((line, lot.form))
-        _check_yield(product, forms, outputs)
+        check_yield(product,
+                    [Flow(line.amount.kg, form, line.where) for line, form in forms],
+                    [Flow(o.amount.kg, o.form, o.where) for o in outputs])
         _check_process(body["process"], product, forms, outputs)
         for o in outputs:
             create_lot(state, event, lot=o.lot, product=o.product, form=o.form,
@@ -137,53 +134,6 @@ def _check_process(process: str, product: tables.Product, inputs: list[tuple[Lin
                 f" {', '.join(moves)}",
                 field="process",
             )
-
-
-def _check_yield(product: tables.Product, inputs: list[tuple[Line, str]],
-                 outputs: list[Output]) -> None:
-    """Outputs of each form ≤ Σ inputs × max yield(input form → output form) × (1 + tol)."""
-    margin = add(Decimal(1), product.tolerance)
-    by_form: dict[str, list[Output]] = {}
-    for o in outputs:
-        by_form.setdefault(o.form, []).append(o)
-    share = ZERO
-    for form, group in by_form.items():
-        claimed = ZERO
-        for o in group:
-            claimed = add(claimed, o.amount.kg)
-        allowed = ZERO
-        for line, in_form in inputs:
-            best = product.max_yield(in_form, form)
-            if best is not None:
-                allowed = add(allowed, mul(mul(line.amount.kg, best), margin))
-        where = group[0].where + "quantity"
-        if allowed == ZERO:
-            from_forms = sorted({in_form for _line, in_form in inputs})
-            raise YieldExceeded(
-                f"{product.name} {', '.join(from_forms)} cannot become {form}: forms move"
-                " one way, along the yield table",
-                field=group[0].where + "form",
-                allowed=ZERO,
-                claimed=claimed,
-            )
-        if claimed > allowed:
-            raise YieldExceeded(
-                f"outputs of {product.name} {form} total {kg_text(claimed)}; the inputs"
-                f" allow at most {kg_text(allowed)} (maximum yield with"
-                f" {product.tolerance} tolerance)",
-                field=where,
-                allowed=allowed,
-                claimed=claimed,
-            )
-        share = _SHARE.add(share, _SHARE.divide(claimed, allowed))
-    if share > 1:
-        raise YieldExceeded(
-            f"outputs of several forms together need {share.quantize(Decimal('0.0001'))} times"
-            " the inputs: each form draws its share of the same input mass",
-            field="outputs",
-            allowed=Decimal(1),
-            claimed=share,
-        )
 
 
 RULE = Transform()
