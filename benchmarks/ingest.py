@@ -4,7 +4,7 @@ Prints the ingest rate (events/s, end to end over HTTP) and, measured in the sam
 on the same envelopes, the raw Ed25519 verification rate of one core; their ratio is
 the figure to watch (target: ingest ≥ half of one core's verification rate).
 
-    python -m benchmarks.ingest [--events 20000] [--batch 1000] [--workers 2] [--db URL]
+    python -m benchmarks.ingest [--quick] [--events 20000] [--batch 1000] [--workers 2] [--db URL]
 
 The mix follows a coffee chain, per round of ten events: four harvests, a dry-mill
 transform of them, a shipment to an exporter and its receipt, a shipment on to a
@@ -32,6 +32,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from benchmarks._common import write_result
 from ledger.envelope import PAYLOAD_TYPE, Envelope, b64encode, keyid_of, pae, raw_public_key
 from ledger.genesis import initialize
 from ledger.keys import load_private_key, public_key_from_raw
@@ -166,11 +167,13 @@ def post(url: str, envelopes: list[Envelope]) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ingest", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 5000 events")
+    parser.add_argument("--events", type=int, help="events posted (default 20000; quick 5000)")
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--db", help="an empty database (default: a fresh SQLite file)")
     args = parser.parse_args(argv)
+    args.events = args.events or (5000 if args.quick else 20_000)
 
     with tempfile.TemporaryDirectory(prefix="trazo-bench-") as tmp:
         db = args.db or f"sqlite:///{Path(tmp) / 'ledger.db'}"
@@ -200,8 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ingest:  {ingest_rate:,.0f} events/s ({elapsed:.2f} s)")
     print(f"verify:  {verify_rate:,.0f} Ed25519 verifications/s (one core)")
     print(f"ratio:   {ingest_rate / verify_rate:.3f} (target ≥ 0.5)")
+    path = write_result("ingest", {
+        "events": len(envelopes), "mix": dict(mix), "batch": args.batch,
+        "workers": args.workers, "dialect": db.split(":", 1)[0], "seconds": elapsed,
+        "ingest_events_per_s": ingest_rate, "ed25519_verifications_per_s": verify_rate,
+        "ratio_to_ed25519": ingest_rate / verify_rate, "target_ratio": 0.5}, argv)
+    print(f"results: {path}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Collection
-from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select
@@ -266,7 +265,7 @@ def main(argv: list[str]) -> int:
     for leaves in sizes:
         r = proof_latency(leaves, proofs, rng)
         results.append(r)
-        built = "cached" if r["cached"] else f"built {r['build_s']:.0f} s"
+        built = "cached" if r["cached"] else f"built {r['build_s']:.1f} s"
         for kind in ("inclusion", "consistency"):
             k = r[kind]
             rows.append([f"{leaves:,} ({built})" if kind == "inclusion" else "", kind,
