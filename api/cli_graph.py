@@ -75,10 +75,18 @@ def origin(lot: str, db: str, as_json: bool) -> None:
     click.echo()
     click.echo(f"{'share':>8} {'kg':>10}  {'source':<18} {'member':<22} {'harvest':<10} status")
     for share in verdict.shares:
-        status = "certified" if share.certified else "NOT: " + "; ".join(
-            r.message for r in share.reasons)
+        status = "certified" if share.certified else "NOT: " + _reasons(share.reasons)
         click.echo(f"{share.percent:>7}% {share.kg:>10}  {share.source or '?':<18}"
                    f" {share.member or '-':<22} {share.harvest_date or '?':<10} {status}")
+
+
+def _reasons(reasons: Any) -> str:
+    """Reasons for the terminal: one line per distinct statement, counting the events."""
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        text = reason.message.split(" (the ")[0]  # "… (the ship on 2026-01-17)"
+        counts[text] = counts.get(text, 0) + 1
+    return "; ".join(t + (f" ({n} events)" if n > 1 else "") for t, n in counts.items())
 
 
 @main.command()

@@ -177,50 +177,69 @@ def node_store(leaves: int) -> tuple[Store, float | None, bytes]:
     return store, time.perf_counter() - start, root
 
 
-def proof_latency(leaves: int, proofs: int, rng: random.Random) -> dict[str, Any]:
-    store, built, root = node_store(leaves)
+def proof_latencies(sizes: list[int], proofs: int, rng: random.Random) -> list[dict[str, Any]]:
+    """Proof timings per log size, measured round-robin across the sizes (one inclusion and
+    one consistency proof per size per round), so the machine's noise hits every size alike.
+    """
+    built: dict[int, float | None] = {}
+    stores: dict[int, Store] = {}
+    roots: dict[int, bytes] = {}
     try:
-        with store.reading() as session:  # the stored table gives the same root
-            if merkle.root(leaves, SqlNodes(session)) != root:
-                raise SystemExit(f"merkle_nodes of {leaves} leaves do not give the tree's root")
-        indexes = [rng.randrange(leaves) for _ in range(proofs)]
-        sizes1 = [rng.randrange(1, leaves) for _ in range(proofs)]
+        for leaves in sizes:
+            stores[leaves], built[leaves], roots[leaves] = node_store(leaves)
+            print(f"  merkle_nodes of {leaves:,} leaves ready", flush=True)
+            with stores[leaves].reading() as session:  # the stored table gives the same root
+                if merkle.root(leaves, SqlNodes(session)) != roots[leaves]:
+                    raise SystemExit(f"merkle_nodes of {leaves} leaves do not give its root")
+        indexes = {n: [rng.randrange(n) for _ in range(proofs)] for n in sizes}
+        sizes1 = {n: [rng.randrange(1, n) for _ in range(proofs)] for n in sizes}
 
-        def inclusion(i: int) -> list[bytes]:
-            with store.reading() as session:
-                return merkle.inclusion_proof(i, leaves, SqlNodes(session))
+        def inclusion(n: int, i: int) -> list[bytes]:
+            with stores[n].reading() as session:
+                return merkle.inclusion_proof(i, n, SqlNodes(session))
 
-        def consistency(m: int) -> list[bytes]:
-            with store.reading() as session:
-                return merkle.consistency_proof(m, leaves, SqlNodes(session))
+        def consistency(n: int, m: int) -> list[bytes]:
+            with stores[n].reading() as session:
+                return merkle.consistency_proof(m, n, SqlNodes(session))
 
-        for i in indexes[:10]:  # warm the connection pool and the page cache
-            inclusion(i)
-        t_inc = [c.timed(lambda i=i: inclusion(i))[0] for i in indexes]
-        t_con = [c.timed(lambda m=m: consistency(m))[0] for m in sizes1]
-        # correctness and what each proof reads, outside the timings
-        for i in indexes[:20]:
-            merkle.verify_inclusion(synthetic_leaf(i), i, leaves, inclusion(i), root)
-        reads: dict[str, list[tuple[int, int, int]]] = {"inclusion": [], "consistency": []}
-        with store.reading() as session:
-            for kind, args, fn in (("inclusion", indexes, merkle.inclusion_proof),
-                                   ("consistency", sizes1, merkle.consistency_proof)):
-                for a in args:
-                    counter = _Counting(session)
-                    proof = fn(a, leaves, counter)
-                    reads[kind].append((counter.nodes, counter.queries, len(proof)))
+        for n in sizes:  # warm the connection pools and page caches
+            for i in indexes[n][:10]:
+                inclusion(n, i)
+        t_inc: dict[int, list[float]] = {n: [] for n in sizes}
+        t_con: dict[int, list[float]] = {n: [] for n in sizes}
+        for k in range(proofs):
+            for n in sizes:
+                t_inc[n].append(c.timed(lambda n=n, k=k: inclusion(n, indexes[n][k]))[0])
+                t_con[n].append(c.timed(lambda n=n, k=k: consistency(n, sizes1[n][k]))[0])
+        out = []
+        for n in sizes:
+            # correctness and what each proof reads, outside the timings
+            for i in indexes[n][:20]:
+                merkle.verify_inclusion(synthetic_leaf(i), i, n, inclusion(n, i), roots[n])
+            reads: dict[str, list[tuple[int, int, int]]] = {"inclusion": [], "consistency": []}
+            with stores[n].reading() as session:
+                for kind, args, fn in (("inclusion", indexes[n], merkle.inclusion_proof),
+                                       ("consistency", sizes1[n], merkle.consistency_proof)):
+                    for a in args:
+                        counter = _Counting(session)
+                        proof = fn(a, n, counter)
+                        reads[kind].append((counter.nodes, counter.queries, len(proof)))
+            r: dict[str, Any] = {"leaves": n, "nodes_stored": expected_nodes(n),
+                                 "build_s": built[n], "cached": built[n] is None}
+            for kind, times in (("inclusion", t_inc[n]), ("consistency", t_con[n])):
+                nodes = [x for x, _, _ in reads[kind]]
+                queries = [q for _, q, _ in reads[kind]]
+                hashes = [h for _, _, h in reads[kind]]
+                r[kind] = {**c.summary(times), "nodes_read_median": statistics.median(nodes),
+                           "nodes_read_max": max(nodes),
+                           "queries_median": statistics.median(queries),
+                           "queries_max": max(queries),
+                           "proof_hashes_median": statistics.median(hashes)}
+            out.append(r)
+        return out
     finally:
-        store.dispose()
-    out: dict[str, Any] = {"leaves": leaves, "nodes_stored": expected_nodes(leaves),
-                           "build_s": built, "cached": built is None}
-    for kind, times in (("inclusion", t_inc), ("consistency", t_con)):
-        nodes = [n for n, _, _ in reads[kind]]
-        queries = [q for _, q, _ in reads[kind]]
-        hashes = [h for _, _, h in reads[kind]]
-        out[kind] = {**c.summary(times), "nodes_read_median": statistics.median(nodes),
-                     "nodes_read_max": max(nodes), "queries_median": statistics.median(queries),
-                     "queries_max": max(queries), "proof_hashes_median": statistics.median(hashes)}
-    return out
+        for store in stores.values():
+            store.dispose()
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -258,13 +277,12 @@ def main(argv: list[str]) -> int:
           f" target < 10 %: {verdict}")
 
     print(f"\n(b) proofs: {proofs} random proofs per size through SqlNodes, one read session"
-          " each; merkle_nodes built directly for synthetic leaves (nodes_completed_by +"
-          " executemany), not through append_batch", flush=True)
+          " each, sizes measured round-robin; merkle_nodes built directly for synthetic"
+          " leaves (nodes_completed_by + executemany), not through append_batch", flush=True)
     rng = random.Random(SEED)
-    rows, results = [], []
-    for leaves in sizes:
-        r = proof_latency(leaves, proofs, rng)
-        results.append(r)
+    rows, results = [], proof_latencies(sizes, proofs, rng)
+    for r in results:
+        leaves = r["leaves"]
         built = "cached" if r["cached"] else f"built {r['build_s']:.1f} s"
         for kind in ("inclusion", "consistency"):
             k = r[kind]
@@ -272,7 +290,6 @@ def main(argv: list[str]) -> int:
                          c.ms(k["median_s"]), c.ms(k["p95_s"]),
                          f"{k['nodes_read_median']:.0f} / {k['nodes_read_max']}",
                          f"{k['queries_median']:.0f} / {k['queries_max']}"])
-        print(f"  {leaves:,} leaves done", flush=True)
     print(c.table(rows, ["leaves", "proof", "median", "p95", "nodes read med/max",
                          "queries med/max"]))
     figures: dict[str, Any] = {"append": a, "proofs": results}
