@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import cast
 
-from sqlalchemy import BigInteger, LargeBinary, Table, Text, insert, select
+from sqlalchemy import BigInteger, LargeBinary, Table, Text, and_, insert, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ledger import merkle
@@ -82,16 +82,22 @@ class SqlNodes:
         for level, idx in coords:
             if (level, idx) not in found:
                 by_level.setdefault(level, []).append(idx)
-        # level = ? AND idx IN (…): served by the primary key, unlike a row-value IN list
-        for level, indexes in by_level.items():
-            for first in range(0, len(indexes), 500):
-                rows = self.session.execute(
-                    select(MerkleNodeRow.idx, MerkleNodeRow.hash).where(
-                        MerkleNodeRow.level == level,
-                        MerkleNodeRow.idx.in_(indexes[first:first + 500]),
-                    )
-                )
-                found.update({(level, idx): bytes(h) for idx, h in rows})
+        if not by_level:
+            return found
+        # One statement: (level = ? AND idx IN (…)) OR …, each term served by the primary
+        # key (a row-value IN list is not, on SQLite). A proof needs a few dozen nodes; a
+        # large request (a batch's appends) is split to bound the statement's size.
+        terms = [
+            and_(MerkleNodeRow.level == level, MerkleNodeRow.idx.in_(indexes[i:i + 500]))
+            for level, indexes in by_level.items()
+            for i in range(0, len(indexes), 500)
+        ]
+        for first in range(0, len(terms), 50):
+            rows = self.session.execute(
+                select(MerkleNodeRow.level, MerkleNodeRow.idx, MerkleNodeRow.hash).where(
+                    or_(*terms[first:first + 50]))
+            )
+            found.update({(level, idx): bytes(h) for level, idx, h in rows})
         return found
 
 
