@@ -146,6 +146,8 @@ def verify(bundle_file: str, log_key: str) -> None:
     if report.ok:
         click.secho("bundle OK: every signature, link, proof and the verdict hold",
                     fg="green")
+        click.echo("(a bundle proves the events it holds are in the log; it cannot prove"
+                   " that none was left out — see docs/bundle.md, Limits)")
     else:
         click.secho(f"bundle FAILED: {len(report.findings)} finding(s)", fg="red")
         sys.exit(1)

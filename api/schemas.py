@@ -17,6 +17,8 @@ from ledger.fields import EVENT_ID_PATTERN, ID_PATTERN, KEYID_PATTERN
 MAX_BATCH_EVENTS = 5000
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_PAGE = 1000
+MAX_INDEX = 2**63 - 1
+"""The largest ledger index or tree size a query may name (the databases' BIGINT)."""
 
 EVENT_ID = {"pattern": f"^{EVENT_ID_PATTERN.pattern}$", "example": "sha256:" + "0" * 64}
 KEYID = {"pattern": f"^{KEYID_PATTERN.pattern}$"}
@@ -137,7 +139,8 @@ class EventQuerySchema(_Strict):
         "description": "Only events whose `time` is at or after this RFC 3339 moment"})
     until = fields.AwareDateTime(metadata={
         "description": "Only events whose `time` is at or before this RFC 3339 moment"})
-    after = fields.Integer(load_default=-1, validate=validate.Range(min=-1), metadata={
+    after = fields.Integer(
+        load_default=-1, validate=validate.Range(min=-1, max=MAX_INDEX), metadata={
         "description": "Cursor: only events with a ledger index above this"
                        " (pass the previous page's `next_after`)"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))

@@ -23,6 +23,7 @@ Every failure becomes a finding naming the event; the verifier does not stop ear
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -89,15 +90,23 @@ def verify_bundle(bundle: Any, log_key: LogKey) -> BundleReport:
     rules = _tables(bundle, report, find)
     evidence = _envelopes(bundle, checkpoint, find)
     report.events = len(evidence.records)
-    _signatures(evidence, find)
-    _chains(evidence, find)
-    _references(evidence, find)
-    _conservation(evidence, rules, find)
-    _privacy(evidence, find)
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("signatures", lambda: _signatures(evidence, find)),
+        ("chains", lambda: _chains(evidence, find)),
+        ("references", lambda: _references(evidence, find)),
+        ("conservation", lambda: _conservation(evidence, rules, find)),
+        ("privacy", lambda: _privacy(evidence, find)),
+    ]
     if isinstance(report.lot, str):
-        _verdict(bundle, report.lot, evidence, rules, report, find)
+        lot = report.lot
+        steps.append(("verdict", lambda: _verdict(bundle, lot, evidence, rules, report, find)))
     else:
         find("format", "the bundle names no lot")
+    for check, step in steps:
+        try:
+            step()
+        except Exception as e:  # a malformed event must be a finding, never a crash
+            find(check, f"cannot be checked: an event is malformed ({type(e).__name__}: {e})")
     return report
 
 
@@ -120,6 +129,11 @@ def _tables(bundle: dict[str, Any], report: BundleReport, find: Any) -> RuleTabl
         find("tables", f"the bundle's tables do not parse: {e}")
         return default_tables()
     report.tables_match = rules.digest == default_tables().digest
+    if not report.tables_match:
+        # A bundle cannot loosen the rules it is judged by (a larger plot limit, a higher
+        # yield): its tables must be the ones this verifier trusts.
+        find("tables", f"the bundle's tables (sha256 {rules.digest[:16]}…) are not this"
+                       f" trazo's tables (sha256 {default_tables().digest[:16]}…)")
     return rules
 
 
@@ -191,7 +205,9 @@ def _signatures(evidence: Evidence, find: Any) -> None:
                 find("signatures", str(e), record.id)
             if key.party != record.party:
                 find("signatures", f"key belongs to {key.party}, not {record.party}", record.id)
-            if record.time < key.added or (key.revoked is not None and record.time > key.revoked):
+            if key.revoked is not None:
+                find("signatures", "signed by a key revoked earlier in the log", record.id)
+            elif record.time < key.added:
                 find("signatures", "signed when the key was not valid", record.id)
         if record.type == "party.register" and record.index != 0 and record.party != operator:
             find("signatures", f"a party registered by {record.party}, not the operator",
@@ -209,13 +225,21 @@ def _signatures(evidence: Evidence, find: Any) -> None:
 def _chains(evidence: Evidence, find: Any) -> None:
     by_key: dict[str, dict[int, Record]] = defaultdict(dict)
     for record in evidence:
-        by_key[record.event.key][record.event.seq] = record
+        chain = by_key[record.event.key]
+        if record.event.seq in chain:
+            find("chains", f"a fork: two events of one key at seq {record.event.seq}"
+                           f" ({chain[record.event.seq].id})", record.id)
+            continue
+        chain[record.event.seq] = record
     for chain in by_key.values():
         for seq, record in chain.items():
             before = chain.get(seq - 1)
             if before is not None and record.event.prev != before.id:
                 find("chains", f"seq {seq} names prev {record.event.prev}, but seq {seq - 1}"
                                f" is {before.id}", record.id)
+            if before is not None and record.time < before.time:
+                find("chains", f"dated before the key's previous event {before.id}",
+                     record.id)
 
 
 def _references(evidence: Evidence, find: Any) -> None:

@@ -32,7 +32,7 @@ from ledger.errors import (
     TimeError,
     UnknownKey,
 )
-from ledger.fields import MAX_FUTURE, from_utc_text
+from ledger.fields import MAX_FUTURE, from_utc_text, utc_text
 from ledger.keys import public_key_from_raw
 from ledger.log import LogAppender
 from ledger.payload import Event, parse_payload
@@ -99,20 +99,22 @@ def append_batch(
         log = LogAppender(session) if merkle else None
         clock = now or datetime.now(UTC)
         results = []
-        for i, event in enumerate(events):
-            stored = state.event(event.id)
-            if stored is not None:
-                results.append(Appended(stored.id, stored.index, new=False))
-                continue
-            try:
-                admit(event, state, clock)
-            except ClientError as e:
-                raise e.at(i) from None
-            row = state.record_event(event, clock)
-            if log is not None:
-                log.add(row.index, event.payload)
-            results.append(Appended(row.id, row.index, new=True))
-        state.close()
+        try:
+            for i, event in enumerate(events):
+                stored = state.event(event.id)
+                if stored is not None:
+                    results.append(Appended(stored.id, stored.index, new=False))
+                    continue
+                try:
+                    admit(event, state, clock)
+                except ClientError as e:
+                    raise e.at(i) from None
+                row = state.record_event(event, clock)
+                if log is not None:
+                    log.add(row.index, event.payload)
+                results.append(Appended(row.id, row.index, new=True))
+        finally:
+            state.close()
         note = None
         if log is not None:
             log.flush()
@@ -151,7 +153,7 @@ def admit(event: Event, state: LedgerState, now: datetime) -> None:
     if key is not None:
         check_key_validity(event, key)
     check_clock(event, now)
-    check_chain(event, key)
+    check_chain(event, key, state)
     rule.apply(event, state)
     if key is None:  # the genesis event registered its own key
         key = state.key(event.key)
@@ -178,14 +180,16 @@ def check_key_validity(event: Event, key: KeyRow) -> None:
             field="time",
         )
     if key.revoked_time is not None:
+        # A revoked key's signatures are no longer trusted, whatever time they claim: a
+        # stolen key could otherwise keep appending events dated before its revocation.
         revoked = from_utc_text(key.revoked_time)
-        if event.time > revoked:
-            raise KeyRevoked(
-                f"key {key.keyid[:16]}… was revoked at {revoked.isoformat()}"
-                f" ({key.revoke_reason}); it signs nothing dated after that",
-                field="key",
-                revoked_at=revoked.isoformat(),
-            )
+        raise KeyRevoked(
+            f"key {key.keyid[:16]}… was revoked by {key.revoked_event} (time"
+            f" {revoked.isoformat()}, {key.revoke_reason}); nothing it signs is appended"
+            " after that, whatever its time",
+            field="key",
+            revoked_at=revoked.isoformat(),
+        )
 
 
 def check_clock(event: Event, now: datetime) -> None:
@@ -197,9 +201,18 @@ def check_clock(event: Event, now: datetime) -> None:
         )
 
 
-def check_chain(event: Event, key: KeyRow | None) -> None:
+def check_chain(event: Event, key: KeyRow | None, state: LedgerState) -> None:
     head_seq = key.head_seq if key is not None else 0
     head_event = key.head_event if key is not None else None
+    previous = state.event(head_event) if head_event is not None else None
+    if previous is not None and event.seq == head_seq + 1 and event.prev == head_event \
+            and utc_text(event.time) < previous.time:
+        raise TimeError(
+            f"time {event.time.isoformat()} is before the key's previous event"
+            f" {head_event} ({from_utc_text(previous.time).isoformat()}): a key's events"
+            " move forward in time",
+            field="time",
+        )
     if event.seq != head_seq + 1 or event.prev != head_event:
         raise ChainConflict(
             f"seq {event.seq} / prev {event.prev} does not extend the chain of key"

@@ -64,6 +64,7 @@ class _KeyState:
     revoked: datetime | None = None
     seq: int = 0
     head: str | None = None
+    last_time: datetime | None = None
 
 
 def _rows(store: Store) -> Iterator[EventRow]:
@@ -253,15 +254,21 @@ def _audit_event(row: EventRow, expected_index: int, keys: dict[str, _KeyState])
         find("signature", str(e))
     if key.party != event.party:
         find("key", f"key belongs to {key.party!r}, event claims {event.party!r}")
-    if event.time < key.added or (key.revoked is not None and event.time > key.revoked):
-        find("key", "signed at a time the key was not valid")
+    if key.revoked is not None:
+        find("key", "signed by a key that an earlier event revoked")
+    elif event.time < key.added:
+        find("key", "dated before its key was registered")
+    if key.last_time is not None and event.time < key.last_time:
+        find("chain", "dated before the key's previous event")
     if event.seq != key.seq + 1 or event.prev != key.head:
         find(
             "chain",
             f"seq {event.seq}/prev {event.prev} does not follow"
             f" seq {key.seq}/{key.head} of key {event.key[:16]}…",
         )
-    key.seq, key.head = event.seq, event.id
+    key.seq, key.head, key.last_time = event.seq, event.id, event.time
+    if event.type == "key.revoke" and event.body.get("keyid") in keys:
+        keys[event.body["keyid"]].revoked = event.time  # after its own signature is checked
     return out
 
 
@@ -274,8 +281,6 @@ def _replay_key_event(
             raw = public_key_field(body)
             owner = body["subject"]
             keys.setdefault(keyid_of(raw), _KeyState(owner, raw, event.time))
-        elif event.type == "key.revoke" and body.get("keyid") in keys:
-            keys[body["keyid"]].revoked = event.time
     except LedgerError as e:
         find("key", f"key event does not parse: {e}")
 

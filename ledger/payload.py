@@ -81,7 +81,14 @@ def loads_strict(data: bytes, *, what: str = "payload") -> Any:
         )
     except json.JSONDecodeError as e:
         raise InvalidEvent(f"{what} is not valid JSON: {e}") from e
-    duplicate = _duplicate_path(value)
+    except RecursionError as e:
+        raise InvalidEvent(f"{what} is nested too deeply") from e
+    except ValueError as e:  # e.g. an integer of more than 4,300 digits
+        raise InvalidEvent(f"{what} is not acceptable JSON: {e}") from e
+    try:
+        duplicate = _duplicate_path(value)
+    except RecursionError as e:
+        raise InvalidEvent(f"{what} is nested too deeply") from e
     if duplicate is not None:
         raise InvalidEvent(f"duplicate key {duplicate.rsplit('.', 1)[-1]!r} in {what}",
                            field=duplicate)

@@ -74,9 +74,9 @@ class LedgerState:
         self.write_events()
 
     def close(self) -> None:
-        """Write what is buffered and stop listening to the session."""
-        self.write_events()
+        """Stop listening to the session, then write what is buffered."""
         event.remove(self.session, "do_orm_execute", self._before_query)
+        self.write_events()
 
     # --- projection rows -------------------------------------------------------------------
 

@@ -113,8 +113,10 @@ def _read_submission() -> list[Any]:
     raw = request.get_data(cache=False)
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise Problem(400, f"the body is not valid JSON: {e}", slug="malformed-json") from e
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise Problem(400, f"the body is not valid JSON: {reason}",
+                      slug="malformed-json") from e
     if isinstance(body, dict) and "events" in body:
         return _batch(body)
     if isinstance(body, dict):

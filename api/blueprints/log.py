@@ -24,7 +24,7 @@ TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
 class InclusionQuerySchema(schemas._Strict):
     id = fields.String(required=True, metadata={**schemas.EVENT_ID,
                                                 "description": "The event's id"})
-    size = fields.Integer(validate=validate.Range(min=1), metadata={
+    size = fields.Integer(validate=validate.Range(min=1, max=schemas.MAX_INDEX), metadata={
         "description": "Tree size of the checkpoint to prove against (default: the latest)"})
 
 
@@ -36,9 +36,10 @@ class InclusionProofSchema(schemas._Strict):
 
 
 class ConsistencyQuerySchema(schemas._Strict):
-    from_ = fields.Integer(required=True, data_key="from", validate=validate.Range(min=1),
+    from_ = fields.Integer(required=True, data_key="from",
+                           validate=validate.Range(min=1, max=schemas.MAX_INDEX),
                            metadata={"description": "The older tree size"})
-    to = fields.Integer(validate=validate.Range(min=1), metadata={
+    to = fields.Integer(validate=validate.Range(min=1, max=schemas.MAX_INDEX), metadata={
         "description": "The newer tree size (default: the latest)"})
 
 
@@ -70,6 +71,8 @@ class CheckpointAt(MethodView):
     @problems(blp, 404)
     def get(self, size: int) -> Any:
         """The checkpoint signed when the log had exactly `size` leaves."""
+        if size > schemas.MAX_INDEX:
+            raise Problem(404, f"no checkpoint at size {size}", slug="unknown-checkpoint")
         return _note(log.checkpoint_at(store(), size), f"at size {size}")
 
 

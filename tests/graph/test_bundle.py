@@ -197,3 +197,32 @@ def test_bundle_matches_its_json_schema(blended: tuple[World, str, dict[str, Any
     broken["verdict"]["certified_percent"] = 60.0
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_bundle_cannot_loosen_its_own_tables(sqlite_world: World) -> None:
+    bag = chains.oversize_plot(sqlite_world)
+    bundle = build_bundle(sqlite_world.store, bag)
+    assert bundle["verdict"]["certified_percent"] == "50.00"
+    forged = copy.deepcopy(bundle)
+    forged["tables"]["products"]["products"]["coffee"]["area_limit_ha"] = "100"
+    report = verify_bundle(forged, TRUSTED)
+    assert "tables" in checks(report)
+
+
+def test_malformed_event_is_a_finding_not_a_crash(
+        blended: tuple[World, str, dict[str, Any]]) -> None:
+    _, _, bundle = blended
+    forged = copy.deepcopy(bundle)
+    _edit_payload(_custody(forged, "ship"), lambda p: p["lots"][0].pop("event"))
+    report = verify_bundle(forged, TRUSTED)
+    assert not report.ok and report.findings
+
+
+def test_fork_in_a_bundle_is_named(blended: tuple[World, str, dict[str, Any]]) -> None:
+    _, _, bundle = blended
+    forged = copy.deepcopy(bundle)
+    twin = copy.deepcopy(_custody(forged, "harvest"))
+    _edit_payload(twin, lambda p: p.update(lot=p["lot"] + "-twin"))
+    twin["index"] = max(e["index"] for e in forged["events"]) + 1
+    forged["events"].append(twin)
+    assert "chains" in checks(verify_bundle(forged, TRUSTED))
