@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,9 @@ def sign_payload(
         raise InvalidEvent(
             "the payload names no party, and the key's state knows none", field="party"
         )
+    if body.get("type") == "plot.map":
+        # The id of a plot.map is public; random bytes keep its coordinates unguessable.
+        body.setdefault("nonce", secrets.token_urlsafe(24))
     body.setdefault("schema", SCHEMA_VERSION)
     body.setdefault("time", datetime.now().astimezone().replace(microsecond=0).isoformat())
     body.update(party=party, key=keyid, seq=state["seq"] + 1, prev=state["prev"])

@@ -19,6 +19,7 @@ decimal string such as ``"-74.493612"``.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +31,9 @@ from ledger.schema import PlotRow
 from ledger.state import LedgerState
 
 GEOMETRY_TYPES = geometry.GEOMETRY_TYPES
+NONCE = re.compile(r"[A-Za-z0-9_-]{22,128}")
+"""Random bytes in the payload, so that its hash — the event id, public in listings and
+proofs — cannot be brute-forced back to exact coordinates from a coarse location."""
 
 
 def _invalid(body: dict[str, Any], error: geometry.GeometryError) -> InvalidEvent:
@@ -58,12 +62,20 @@ def check_plot_area(body: dict[str, Any], area_ha: Decimal, name: str = "geometr
 
 class PlotMap(Rule):
     type = "plot.map"
-    fields = frozenset({"plot", "method", "geometry"})
+    fields = frozenset({"plot", "method", "geometry", "nonce"})
 
     def check_fields(self, event: Event) -> None:
         super().check_fields(event)
         fields.ident(event.body, "plot", what="a plot id")
         fields.text(event.body, "method", max_len=100)
+        if "nonce" in event.body:
+            nonce = event.body["nonce"]
+            if not isinstance(nonce, str) or not NONCE.fullmatch(nonce):
+                raise InvalidEvent(
+                    "a nonce is 22 to 128 characters of base64url (at least 16 random"
+                    " bytes); `trazo sign` adds one",
+                    field="nonce",
+                )
         check_geometry(event.body)
 
     def apply(self, event: Event, state: LedgerState) -> None:

@@ -1,0 +1,42 @@
+"""A plot.map carries a random nonce, so its public id reveals nothing about the plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ledger.errors import InvalidEvent
+from ledger.keys import write_keypair
+from ledger.payload import loads_strict
+from ledger.signer import sign_payload
+from tests.graph import chains
+from tests.support import World
+
+POINT = {"type": "Point", "coordinates": ["-74.493612", "-11.429711"]}
+
+
+def test_trazo_sign_adds_a_random_nonce_to_plot_map(tmp_path: Path) -> None:
+    write_keypair(tmp_path, "coop")
+    body = {"type": "plot.map", "party": "coop", "plot": "coop:p-1", "method": "gps-point",
+            "geometry": POINT, "time": "2026-03-01T10:00:00-05:00"}
+    raw = json.dumps(body).encode()
+    first = loads_strict(sign_payload(raw, tmp_path / "coop.key").payload)
+    second = loads_strict(sign_payload(raw, tmp_path / "coop.key").payload)
+    assert len(first["nonce"]) >= 22 and first["nonce"] != second["nonce"]
+
+
+@pytest.mark.parametrize("nonce", ["short", 12345, "not base64url!!!!!!!!!!!!!!"])
+def test_a_malformed_nonce_is_refused(sqlite_world: World, nonce: object) -> None:
+    c = chains.base(sqlite_world)
+    with pytest.raises(InvalidEvent) as err:
+        c.append(chains.COOP, {"type": "plot.map", "plot": chains.P1, "method": "gps-point",
+                               "geometry": POINT, "nonce": nonce})
+    assert err.value.field == "nonce"
+
+
+def test_a_good_nonce_is_accepted(sqlite_world: World) -> None:
+    c = chains.base(sqlite_world)
+    assert c.append(chains.COOP, {"type": "plot.map", "plot": chains.P1, "method": "gps-point",
+                                  "geometry": POINT, "nonce": "q" * 32}).startswith("sha256:")
