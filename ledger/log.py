@@ -93,10 +93,11 @@ class SqlNodes:
             for i in range(0, len(indexes), 500)
         ]
         for first in range(0, len(terms), 50):
-            rows = self.session.execute(
-                select(MerkleNodeRow.level, MerkleNodeRow.idx, MerkleNodeRow.hash).where(
-                    or_(*terms[first:first + 50]))
-            )
+            with self.session.no_autoflush:  # nodes are never pending ORM objects
+                rows = self.session.execute(
+                    select(MerkleNodeRow.level, MerkleNodeRow.idx, MerkleNodeRow.hash).where(
+                        or_(*terms[first:first + 50]))
+                ).all()
             found.update({(level, idx): bytes(h) for level, idx, h in rows})
         return found
 

@@ -77,6 +77,28 @@ class LedgerState:
         """Stop listening to the session, then write what is buffered."""
         event.remove(self.session, "do_orm_execute", self._before_query)
         self.write_events()
+        self._insert_pending()
+
+    def _insert_pending(self) -> None:
+        """Insert rows added in this batch and never flushed with Core executemany.
+
+        The unit of work would do the same INSERTs one object at a time; rows that a
+        query flushed earlier are persistent and keep going through it (as UPDATEs).
+        """
+        for model, rows in self._added_by_model.items():
+            pending = [r for r in rows if inspect(r).pending]
+            if not pending:
+                continue
+            columns = [(a.key, a.columns[0].name) for a in inspect(model).column_attrs]
+            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for row in pending:
+                loaded = inspect(row).dict
+                values = {name: loaded[key] for key, name in columns if key in loaded}
+                groups.setdefault(tuple(values), []).append(values)
+                self.session.expunge(row)
+            table = cast(Table, model.__table__)
+            for values_list in groups.values():
+                self.session.connection().execute(insert(table), values_list)
 
     # --- projection rows -------------------------------------------------------------------
 

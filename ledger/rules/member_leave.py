@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
-
 from ledger import fields
 from ledger.errors import InvalidEvent, NotAuthorized, TimeError, UnknownReference
 from ledger.payload import Event
@@ -50,16 +48,14 @@ class MemberLeave(Rule):
             raise TimeError(
                 f"until {until} is before the member joined on {member.since}", field="until"
             )
-        later = state.session.scalar(
-            select(LotRow)
-            .where(LotRow.member == member.id, LotRow.voided_by.is_(None))
-            .order_by(LotRow.time.desc())
-            .limit(1)
-        )
-        if later is not None and _harvest_day(state, later) > until:
+        # every harvest of the member, each by its own local date (offsets may differ)
+        late = [(day, lot.id) for lot in state.find(LotRow, member=member.id)
+                if lot.voided_by is None and (day := _harvest_day(state, lot)) > until]
+        if late:
+            day, lot_id = max(late)
             raise TimeError(
-                f"member {member.id!r} delivered harvest lot {later.id!r} on"
-                f" {_harvest_day(state, later)}, after {until}; void that harvest first",
+                f"member {member.id!r} delivered harvest lot {lot_id!r} on {day}, after"
+                f" {until}; void that harvest first",
                 field="until",
             )
         member.until = until
