@@ -243,7 +243,7 @@ def _audit_event(row: EventRow, expected_index: int, keys: dict[str, _KeyState])
     for name, value in columns.items():
         if getattr(row, name) != value:
             find("columns", f"column {name}={getattr(row, name)!r} but the payload says {value!r}")
-    _replay_key_event(event, row.index, keys, find)
+    _replay_key_event(event, keys, find)
     key = keys.get(event.key)
     if key is None:
         find("signature", f"key {event.key[:16]}… was not registered by any earlier event")
@@ -273,7 +273,7 @@ def _audit_event(row: EventRow, expected_index: int, keys: dict[str, _KeyState])
 
 
 def _replay_key_event(
-    event: Event, index: int, keys: dict[str, _KeyState], find: Callable[[str, str], None]
+    event: Event, keys: dict[str, _KeyState], find: Callable[[str, str], None]
 ) -> None:
     body = event.body
     try:

@@ -69,7 +69,7 @@ class BundleSchema(_Open):
     verdict = fields.Dict(required=True)
 
 
-def _unknown(lot: str, error: Exception) -> Problem:
+def _unknown(lot: str) -> Problem:
     return Problem(404, f"no lot {lot!r} in the ledger", slug="unknown-lot")
 
 
@@ -83,7 +83,7 @@ class Trace(MethodView):
         try:
             return trace(store(), lot, direction)
         except LotNotFound as e:
-            raise _unknown(lot, e) from e
+            raise _unknown(lot) from e
 
 
 @blp.route("/<lot>/origin")
@@ -95,7 +95,7 @@ class Origin(MethodView):
         try:
             return origin_verdict(lot, gather(store(), lot)).to_dict()
         except LotNotFound as e:
-            raise _unknown(lot, e) from e
+            raise _unknown(lot) from e
 
 
 @blp.route("/<lot>/bundle")
@@ -107,6 +107,6 @@ class Bundle(MethodView):
         try:
             return build_bundle(store(), lot)
         except LotNotFound as e:
-            raise _unknown(lot, e) from e
+            raise _unknown(lot) from e
         except BundleError as e:
             raise Problem(409, e.message, slug="no-checkpoint") from e
