@@ -330,7 +330,8 @@ def eudr_report(lot: str, evidence: Evidence, maps: Mapping[str, PlotMap], *,
     members = evidence.members()
     areas = {plot: area for m in members.values() for plot, area in m.plots.items()}
     since = {plot: m.since.isoformat() for m in members.values() for plot in m.plots}
-    shares = tuple(_judge(s, maps, areas) for s in verdict.shares)
+    checked: dict[str, Geometry | GeometryError] = {}  # one validation per plot.map
+    shares = tuple(_judge(s, maps, areas, checked) for s in verdict.shares)
     mapped = [s for s in shares if s.geolocated and s.share.plot]
     parties = _PartyIndex(evidence, downstream)
     producers = sorted({s.share.source for s in shares if s.share.source})
@@ -348,8 +349,8 @@ def eudr_report(lot: str, evidence: Evidence, maps: Mapping[str, PlotMap], *,
     )
 
 
-def _judge(share: Share, maps: Mapping[str, PlotMap], areas: Mapping[str, Decimal]
-           ) -> EudrShare:
+def _judge(share: Share, maps: Mapping[str, PlotMap], areas: Mapping[str, Decimal],
+           checked: dict[str, Geometry | GeometryError]) -> EudrShare:
     def blocked(code: str, message: str) -> EudrShare:
         return EudrShare(share, None, None, None, Problem(code, message))
 
@@ -372,14 +373,19 @@ def _judge(share: Share, maps: Mapping[str, PlotMap], areas: Mapping[str, Decima
         return EudrShare(share, None, None, area, Problem(
             "unmapped", f"plot {share.plot} ({share.source}, {area} ha, harvest"
                         f" {share.lot}) has no plot.map: its geolocation is missing"))
-    try:
-        parsed = geometry.parse_geometry(plot_map.raw)
-        geometry.check_area(parsed, area)
-    except GeometryError as e:
+    if plot_map.event not in checked:  # several shares may come from one plot
+        try:
+            parsed = geometry.parse_geometry(plot_map.raw)
+            geometry.check_area(parsed, area)
+            checked[plot_map.event] = parsed
+        except GeometryError as e:
+            checked[plot_map.event] = e
+    result = checked[plot_map.event]
+    if isinstance(result, GeometryError):
         return EudrShare(share, plot_map, None, area, Problem(
             "invalid-geometry", f"plot {share.plot}: the geometry of {plot_map.event} is"
-                                f" not valid: {e.message} ({e.field})"))
-    return EudrShare(share, plot_map, parsed, area, None)
+                                f" not valid: {result.message} ({result.field})"))
+    return EudrShare(share, plot_map, result, area, None)
 
 
 class _PartyIndex:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -170,8 +171,16 @@ def lot_trace_rows(store: Store, lot: str) -> list[TraceRow]:
 # --- formats -------------------------------------------------------------------------------
 
 
-def _safe_text(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def safe_cell(value: Any) -> Any:
+    """A text cell a spreadsheet will not read as a formula (a leading ' when needed).
+
+    A plain decimal number such as ``-500.000`` stays as it is: it is data, not a formula.
+    """
+    if (isinstance(value, str) and value.startswith(_FORMULA_START)
+            and not _NUMBER.fullmatch(value)):
         return "'" + value
     return value
 
@@ -182,13 +191,14 @@ def to_csv(rows: list[TraceRow]) -> str:
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow([_safe_text(v) for v in row.cells()])
+        writer.writerow([safe_cell(v) for v in row.cells()])
     return buffer.getvalue()
 
 
 def to_xlsx(rows: list[TraceRow], lot: str) -> bytes:
     """An XLSX workbook: one sheet, a bold frozen header and an autofilter over the rows."""
     from openpyxl import Workbook  # type: ignore[import-untyped]
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # type: ignore[import-untyped]
     from openpyxl.styles import Font  # type: ignore[import-untyped]
     from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
@@ -205,7 +215,9 @@ def to_xlsx(rows: list[TraceRow], lot: str) -> bytes:
             if isinstance(value, int):
                 cell.value = value
             else:
-                cell.value = "" if value is None else str(value)
+                text = "" if value is None else str(value)
+                # openpyxl refuses control characters a signed free text may hold
+                cell.value = ILLEGAL_CHARACTERS_RE.sub("\uFFFD", text)
                 cell.data_type = "s"  # never a formula, whatever the text begins with
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{len(rows) + 1}"

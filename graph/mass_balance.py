@@ -75,6 +75,7 @@ from graph._mass_balance_flows import (
     Flow,
     stream_flows,
 )
+from graph.export_trace import safe_cell
 from ledger.errors import ClientError, InvalidEvent, UnknownReference
 from ledger.schema import PartyRow, decimal_text
 from ledger.store import Store
@@ -115,7 +116,11 @@ class UnknownParty(UnknownReference):
 
 # --- periods --------------------------------------------------------------------------------
 
-_PRESET = re.compile(r"(\d{4})(?:-(?:(0[1-9]|1[0-2])|Q([1-4])|(0[1-9]|1[0-2])-(\d{2})))?")
+_PRESET = re.compile(r"([0-9]{4})(?:-(?:(0[1-9]|1[0-2])|Q([1-4])|(0[1-9]|1[0-2])-([0-9]{2})))?")
+
+
+LAST_DAY = date(9999, 12, 31)
+"""A period ends before it: its exclusive end bound is the next day."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,8 @@ class Period:
         if self.end < self.start:
             raise InvalidQuery(f"the period ends ({self.end}) before it starts ({self.start})",
                                field="until")
+        if self.end >= LAST_DAY:
+            raise InvalidQuery(f"the period must end before {LAST_DAY}", field="until")
 
     @classmethod
     def parse(cls, text: str) -> Period:
@@ -707,6 +714,6 @@ def iter_csv_rows(report: MassBalanceReport) -> Iterator[list[str]]:
     yield list(LedgerLine.CSV_FIELDS)
     for line in report.lines:
         data = line.to_dict()
-        yield ["" if data[name] is None else str(data[name]).lower()
-               if isinstance(data[name], bool) else str(data[name])
+        yield [safe_cell("" if data[name] is None else str(data[name]).lower()
+                         if isinstance(data[name], bool) else str(data[name]))
                for name in LedgerLine.CSV_FIELDS]

@@ -207,6 +207,12 @@ def _polygon(value: Any, field: str) -> Polygon:
                 where)
         if len(set(positions)) < 3:
             raise GeometryError("a linear ring needs at least 3 distinct positions", where)
+        for i in range(len(positions) - 1):
+            if abs(positions[i + 1][0] - positions[i][0]) > 180:
+                raise GeometryError(
+                    "an edge crosses the antimeridian (longitude ±180°): split the plot"
+                    " into a MultiPolygon on each side (RFC 7946 §3.1.9)",
+                    f"{where}[{i + 1}]")
         rings.append(positions)
     return tuple(rings)
 
@@ -361,7 +367,7 @@ def _ring_area_m2(ring: Ring) -> float:
     q0 = qs[0]  # Σ Δλ = 0, so subtracting q0 changes nothing but the rounding error
     total = 0.0
     for i in range(len(ring) - 1):
-        dlon = (lons[i + 1] - lons[i] + 180.0) % 360.0 - 180.0  # across the antimeridian
+        dlon = lons[i + 1] - lons[i]  # no edge crosses the antimeridian (refused above)
         total += math.radians(dlon) * ((qs[i] - q0) + (qs[i + 1] - q0)) / 2
     return abs(total) * _A * _A / 2
 

@@ -360,3 +360,19 @@ def test_the_sweep_finds_the_demo_overselling_trader(sqlite_store: Any) -> None:
     r = mass_balance(sqlite_store, entry.party, entry.product, entry.scheme, whole)
     assert r.in_deficit and r.deficits == entry.deficits
     assert r.closing == entry.closing
+
+
+@pytest.mark.parametrize("period", ["9999", "9999-12", "２０２６"])
+def test_out_of_range_or_non_ascii_periods_are_refused(period: str) -> None:
+    from graph.mass_balance import InvalidQuery, Period
+
+    with pytest.raises(InvalidQuery):
+        Period.parse(period)
+
+
+def test_csv_cells_never_start_a_formula() -> None:
+    from graph.export_trace import safe_cell
+
+    assert safe_cell("-1-1") == "'-1-1" and safe_cell("=SUM(A1)") == "'=SUM(A1)"
+    assert safe_cell("coop-pangoa") == "coop-pangoa"
+    assert safe_cell("-500.000") == "-500.000"  # a number stays a number

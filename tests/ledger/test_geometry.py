@@ -209,3 +209,12 @@ def test_plot_map_rejects_invalid_geometry_naming_the_plot(
     assert coffee.store.size() == size
     assert info.value.field == field
     assert f"plot {plot!r}" in info.value.message and words in info.value.message
+
+
+def test_an_edge_across_the_antimeridian_is_refused() -> None:
+    from ledger.geometry import GeometryError, parse_geometry
+
+    ring = [["179.999", "-17.0"], ["-179.999", "-17.0"], ["-179.999", "-17.001"],
+            ["179.999", "-17.001"], ["179.999", "-17.0"]]
+    with pytest.raises(GeometryError, match="antimeridian"):
+        parse_geometry({"type": "Polygon", "coordinates": [ring]})
