@@ -65,8 +65,7 @@ def log() -> None:
 def verify_inclusion(envelope_file: str, proof_file: str, checkpoint_file: str,
                      log_key: str) -> None:
     """Prove an event (an envelope file) is in the log a checkpoint commits to."""
-    from ledger.envelope import Envelope
-    from ledger.log import leaf_input
+    from ledger.envelope import Envelope, leaf_input
     from ledger.merkle import leaf_hash
     from ledger.merkle import verify_inclusion as check
 

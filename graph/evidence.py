@@ -108,6 +108,8 @@ class Evidence:
     """Events by id, with the master data they state (parties, members, certificates)."""
 
     records: dict[str, Record] = field(default_factory=dict)
+    _creators: dict[str, Record] | None = field(default=None, init=False, repr=False,
+                                                compare=False)
 
     @classmethod
     def from_envelopes(cls, items: Iterable[tuple[int, Envelope]]) -> Evidence:
@@ -118,6 +120,7 @@ class Evidence:
 
     def add(self, record: Record) -> None:
         self.records[record.id] = record
+        self._creators = None
 
     def __contains__(self, event_id: object) -> bool:
         return event_id in self.records
@@ -153,10 +156,12 @@ class Evidence:
 
     def creator(self, lot: str) -> Record | None:
         """The harvest or transform that created ``lot``, if it is in the evidence."""
-        for record in self.of_type("harvest", "transform"):
-            if lot in created_lots(record):
-                return record
-        return None
+        if self._creators is None:  # indexed once: verifiers ask for every input lot
+            self._creators = {}
+            for record in self.of_type("harvest", "transform"):
+                for created in created_lots(record):
+                    self._creators.setdefault(created, record)
+        return self._creators.get(lot)
 
     def voided(self) -> dict[str, Record]:
         """Voided event id → the void event that declared it erroneous."""
