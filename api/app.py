@@ -116,7 +116,32 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     _register_pages(app)
+    app.before_request(_require_genesis)
     return app
+
+
+GENESIS_FREE = ("/api/v1/health", "/api/v1/openapi.json")
+"""What a server answers before its ledger has a genesis (so operators can see why)."""
+
+
+def _require_genesis() -> Any:
+    """Serve nothing from a ledger without a genesis: it is created only by `trazo init`.
+
+    Without this, the first self-signed ``party.register`` posted to a freshly migrated
+    database would make its signer the operator.
+    """
+    from flask import request
+
+    if current_app.extensions.get("trazo.has_genesis") or request.path in GENESIS_FREE:
+        return None
+    ledger = store()
+    if not ledger.schema_ready() or ledger.size() == 0:
+        return errors.problem_response(
+            503, title="Ledger not initialized",
+            detail="this server's ledger has no genesis event: the operator creates a"
+                   " ledger with `trazo init`, never over HTTP")
+    current_app.extensions["trazo.has_genesis"] = True
+    return None
 
 
 def _register_pages(app: Flask) -> None:

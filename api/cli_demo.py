@@ -51,7 +51,8 @@ def load_demo(folder: Path, seed: int) -> tuple[str, Any]:
         with click.progressbar(length=len(events), label="loading the demo supply chain",
                                file=sys.stderr, show_pos=True) as bar:
             for start in range(0, len(events), BATCH):
-                append_batch(store, events[start:start + BATCH], log_signer=signer)
+                append_batch(store, events[start:start + BATCH], log_signer=signer,
+                             genesis=start == 0)
                 bar.update(min(BATCH, len(events) - start))
     else:
         click.echo(f"reusing {db}: {have} events", err=True)

@@ -9,7 +9,10 @@ there is one definition of what the ledger accepts.
 
 from __future__ import annotations
 
-from marshmallow import INCLUDE, RAISE, Schema, fields, validate
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from ledger.envelope import PAYLOAD_TYPE
 from ledger.fields import EVENT_ID_PATTERN, ID_PATTERN, KEYID_PATTERN
@@ -28,6 +31,22 @@ UTC_TIME = {"format": "date-time", "description": "UTC, fixed width: YYYY-MM-DDT
 class _Strict(Schema):
     class Meta:
         unknown = RAISE
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An RFC 3339 moment with an offset whose UTC time is within years 1–9999.
+
+    ``9999-12-31T23:59:59-23:59`` parses, but has no UTC time: comparing it with the
+    ledger's UTC columns would overflow, so it is a 422 naming the parameter.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment: datetime = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError as e:
+            raise ValidationError(
+                f"{value!r} lies outside the years 1–9999 once converted to UTC") from e
 
 
 # --- problems ------------------------------------------------------------------------------
@@ -135,9 +154,9 @@ class EventQuerySchema(_Strict):
     party = fields.String(metadata={"description": "Only events signed by this party"})
     type = fields.String(metadata={"description": "Only events of this type, e.g. `harvest`"})
     lot = fields.String(metadata={"description": "Only events that name this lot"})
-    since = fields.AwareDateTime(metadata={
+    since = UtcDateTime(metadata={
         "description": "Only events whose `time` is at or after this RFC 3339 moment"})
-    until = fields.AwareDateTime(metadata={
+    until = UtcDateTime(metadata={
         "description": "Only events whose `time` is at or before this RFC 3339 moment"})
     after = fields.Integer(
         load_default=-1, validate=validate.Range(min=-1, max=MAX_INDEX), metadata={

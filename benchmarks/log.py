@@ -60,11 +60,11 @@ def append_cost(events: int, batch: int) -> dict[str, Any]:
             for n, start in enumerate(range(0, len(envelopes), batch)):
                 chunk = envelopes[start:start + batch]
 
-                def with_log(chunk: list[Any] = chunk) -> Any:
-                    return append_batch(on, chunk, log_signer=signer)
+                def with_log(chunk: list[Any] = chunk, start: int = start) -> Any:
+                    return append_batch(on, chunk, log_signer=signer, genesis=start == 0)
 
-                def without(chunk: list[Any] = chunk) -> Any:
-                    return append_batch(off, chunk, merkle=False)
+                def without(chunk: list[Any] = chunk, start: int = start) -> Any:
+                    return append_batch(off, chunk, merkle=False, genesis=start == 0)
 
                 if n % 2:
                     a, _ = c.timed(with_log)

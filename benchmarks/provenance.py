@@ -153,14 +153,14 @@ def ledger(chain: DemoChain, events: int, seed: int = SEED) -> tuple[Store, floa
     for envelope in stream:
         batch.append(envelope)
         if len(batch) == BATCH:
-            append_batch(store, batch, log_signer=signer)
+            append_batch(store, batch, log_signer=signer, genesis=done == 0)
             done += len(batch)
             batch = []
             if done % 20_000 == 0:
                 rate = done / (time.perf_counter() - start)
                 print(f"  loading: {done:,}/{events:,} events ({rate:,.0f}/s)", flush=True)
     if batch:
-        append_batch(store, batch, log_signer=signer)
+        append_batch(store, batch, log_signer=signer, genesis=done == 0)
     elapsed = time.perf_counter() - start
     if store.size() != events:
         raise SystemExit(f"built {store.size()} events, not {events}")

@@ -1,7 +1,7 @@
 """Proof bundles: one JSON document that proves a lot's origin to anyone, offline.
 
 Format ``trazo.bundle`` version 1 (documented in ``docs/bundle.md``, JSON Schema in
-``docs/bundle.schema.json``)::
+``graph/data/bundle.schema.json``)::
 
     {"format": "trazo.bundle", "version": 1, "lot": "<lot id>",
      "checkpoint": "<signed checkpoint note>",

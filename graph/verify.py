@@ -2,7 +2,8 @@
 
 The verifier is told which log key to trust. It then checks, as a straight pipeline:
 
-1. ``format``      — the bundle's format and version;
+1. ``format``      — the bundle's format and version, then its JSON Schema
+                     (``schema``: unknown members are findings);
 2. ``checkpoint``  — the checkpoint note is signed by the trusted log key;
 3. ``envelopes``   — every envelope parses and its id is recomputed from its payload;
 4. ``inclusion``   — every event is in the log at its index, under the checkpoint's root;
@@ -22,10 +23,13 @@ Every failure becomes a finding naming the event; the verifier does not stop ear
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from graph.evidence import VOCABULARY, Evidence, Record, created_lots, line_kg
@@ -81,6 +85,8 @@ def verify_bundle(bundle: Any, log_key: LogKey) -> BundleReport:
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         find("format", f"not a {FORMAT} document")
         return report
+    for problem in schema_problems(bundle):
+        find("schema", problem)
     if bundle.get("version") != VERSION:
         find("format", f"version {bundle.get('version')!r}; this verifier reads {VERSION}")
         return report
@@ -108,6 +114,29 @@ def verify_bundle(bundle: Any, log_key: LogKey) -> BundleReport:
         except Exception as e:  # a malformed event must be a finding, never a crash
             find(check, f"cannot be checked: an event is malformed ({type(e).__name__}: {e})")
     return report
+
+
+def schema_problems(bundle: Any) -> list[str]:
+    """Where ``bundle`` breaks the bundle's JSON Schema (package data), each with its path.
+
+    Unknown members (a top-level ``plots`` array, a ``payload_decoded`` beside an
+    envelope) are problems: a verifier must not let a bundle carry claims it never checks.
+    """
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(_bundle_schema())
+    out = []
+    for error in sorted(validator.iter_errors(bundle), key=lambda e: list(map(str, e.path))):
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path)
+        out.append(f"{where.lstrip('.') or 'the bundle'}: {error.message[:300]}")
+    return out
+
+
+@cache
+def _bundle_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(
+        (files("graph") / "data" / "bundle.schema.json").read_text("utf-8"))
+    return schema
 
 
 def _checkpoint(bundle: dict[str, Any], log_key: LogKey, find: Any) -> Checkpoint | None:
@@ -257,12 +286,13 @@ def _references(evidence: Evidence, find: Any) -> None:
 
 def _conservation(evidence: Evidence, rules: RuleTables, find: Any) -> None:
     spent: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    potentials: dict[str, Decimal] = {}  # lot → its potential, as the ledger records it
     for record in evidence.of_type("transform", "ship", "receive", "dispose"):
         refs = evidence.references(record)
         for ref in refs:
             spent[(ref.parent, ref.lot)] += ref.kg
         if record.type == "transform":
-            _transform_yield(record, refs, evidence, rules, find)
+            _transform_yield(record, refs, evidence, rules, potentials, find)
     for (parent_id, lot), kg in spent.items():
         parent = evidence.get(parent_id)
         if parent is None:
@@ -285,7 +315,8 @@ def _given(parent: Record, lot: str) -> Decimal | None:
 
 
 def _transform_yield(record: Record, refs: list[Any], evidence: Evidence, rules: RuleTables,
-                     find: Any) -> None:
+                     potentials: dict[str, Decimal], find: Any) -> None:
+    """The ledger's own yield check, with each input's potential from its path so far."""
     outputs = record.body.get("outputs", [])
     try:
         product = rules.product(outputs[0]["product"])
@@ -294,11 +325,14 @@ def _transform_yield(record: Record, refs: list[Any], evidence: Evidence, rules:
             form = _form_of(evidence, ref.lot)
             if form is None:
                 return  # a missing creator is already a references finding
-            inputs.append(Flow(ref.kg, form))
+            inputs.append(Flow(ref.kg, form, potential=potentials.get(ref.lot, Decimal(1))))
         flows = [Flow(line_kg(o), o["form"], f"outputs[{i}].") for i, o in enumerate(outputs)]
-        check_yield(product, inputs, flows)
+        potential = check_yield(product, inputs, flows)
     except LedgerError as e:
         find("conservation", str(e), record.id)
+        return
+    for o in outputs:
+        potentials[o["lot"]] = potential
 
 
 def _form_of(evidence: Evidence, lot: str) -> str | None:

@@ -85,12 +85,18 @@ def append_batch(
     now: datetime | None = None,
     log_signer: NoteSigner | None = None,
     merkle: bool = True,
+    genesis: bool = False,
 ) -> AppendResult:
     """Verify and append a batch atomically: all of it, or none of it.
 
     Each new event also becomes a leaf of the Merkle log in the same transaction; with
     ``log_signer`` a checkpoint of the new size is signed and stored. ``merkle=False``
     exists only to measure the log's cost in benchmarks.
+
+    ``genesis=True`` lets the batch open an empty ledger with the operator's self-signed
+    registration: only ``trazo init`` and local loads of a whole ledger (the demo, the
+    benchmarks) pass it, never the HTTP API — otherwise whoever posted first to a freshly
+    migrated database would become its operator.
     """
     events = parse_batch(envelopes)
     with store.writing() as session:
@@ -106,7 +112,7 @@ def append_batch(
                     results.append(Appended(stored.id, stored.index, new=False))
                     continue
                 try:
-                    admit(event, state, clock)
+                    admit(event, state, clock, genesis=genesis)
                 except ClientError as e:
                     raise e.at(i) from None
                 row = state.record_event(event, clock)
@@ -137,15 +143,23 @@ def prefetch(events: list[Event], state: LedgerState) -> None:
     state.prefetch(wanted)
 
 
-def admit(event: Event, state: LedgerState, now: datetime) -> None:
-    """Steps 2–8 for one parsed event: raise, or update ``state`` as the event says."""
+def admit(event: Event, state: LedgerState, now: datetime, *, genesis: bool = False) -> None:
+    """Steps 2–8 for one parsed event: raise, or update ``state`` as the event says.
+
+    Only with ``genesis`` may an unregistered key bootstrap itself (the operator's
+    self-signed registration that opens a ledger).
+    """
     rule = RULES[event.type]
     key = signing_key(event, state)
-    raw = key.public_key if key is not None else rule.bootstrap_key(event, state)
+    if key is not None:
+        raw: bytes | None = key.public_key
+    else:
+        raw = rule.bootstrap_key(event, state) if genesis else None
     if raw is None:
         raise UnknownKey(
             f"key {event.key[:16]}… is not registered"
-            + (" (the ledger is empty: run `trazo init`)" if state.operator() is None else ""),
+            + (" (this ledger has no operator yet: a ledger is created only by `trazo init`)"
+               if state.operator() is None else ""),
             field="key",
         )
     event.envelope.verify(public_key_from_raw(raw))
@@ -229,8 +243,10 @@ def append_one(
     *,
     now: datetime | None = None,
     log_signer: NoteSigner | None = None,
+    genesis: bool = False,
 ) -> Appended:
-    return append_batch(store, [envelope], now=now, log_signer=log_signer).events[0]
+    return append_batch(store, [envelope], now=now, log_signer=log_signer,
+                        genesis=genesis).events[0]
 
 
 __all__: Sequence[str] = ["AppendResult", "Appended", "admit", "append_batch", "parse_batch"]

@@ -15,30 +15,48 @@ from ledger.tables import Product
 
 _EXACT = Context(prec=80, traps=[Inexact, InvalidOperation, Overflow])
 _SHARE = Context(prec=40, rounding=ROUND_CEILING)  # rounds a claimed share up, never down
+_POTENTIAL_CONTEXT = Context(prec=40, rounding=ROUND_CEILING)
+"""A potential rounds up (at 27 places): mass that really came through is never refused
+for rounding; what that grants is below 1e-27 of a lot."""
 ZERO = Decimal(0)
+
+
+ONE = Decimal(1)
+_POTENTIAL = Decimal("1e-27")  # 27 places: stored exactly as text (28 digits)
 
 
 @dataclass(frozen=True)
 class Flow:
-    """An input or output of a transform: kilograms of a form; ``where`` names its field."""
+    """An input or output of a transform: kilograms of a form; ``where`` names its field.
+
+    ``potential`` (inputs only) is the share of these kilograms that the exact maximum
+    yields account for along the lot's whole path from harvest: 1 for a harvested lot,
+    below 1 for a lot that used part of the tolerance upstream.
+    """
 
     kg: Decimal
     form: str
     where: str = ""
+    potential: Decimal = ONE
 
 
 def _kg_text(kg: Decimal) -> str:
     return f"{format(kg.normalize(), 'f')} kg"
 
 
-def check_yield(product: Product, inputs: Sequence[Flow], outputs: Sequence[Flow]) -> None:
+def check_yield(product: Product, inputs: Sequence[Flow], outputs: Sequence[Flow]) -> Decimal:
     """Outputs of each form ≤ Σ inputs × max yield(input form → output form) × (1 + tol).
 
     The tolerance applies to a change of form only; within one form (split, blend, sort,
-    re-packing) outputs never exceed inputs, so no chain of transforms creates mass.
+    re-packing) outputs never exceed inputs.
 
     When outputs of several forms come from one pool of inputs, each form draws its share
     of every input: the shares together are at most 1.
+
+    Along a whole path the tolerance applies once, not per step: the outputs are also
+    held to the inputs' *potential* (the mass the exact maximum yields allow from the
+    harvest, see ``Flow.potential``) × (1 + tol). Returns the outputs' potential, the
+    value their lots carry into the next transform.
     """
     margin = _EXACT.add(Decimal(1), product.tolerance)
     by_form: dict[str, list[Flow]] = {}
@@ -85,3 +103,39 @@ def check_yield(product: Product, inputs: Sequence[Flow], outputs: Sequence[Flow
             allowed=Decimal(1),
             claimed=share,
         )
+    return _check_path(product, inputs, by_form, margin)
+
+
+def _check_path(product: Product, inputs: Sequence[Flow], by_form: dict[str, list[Flow]],
+                margin: Decimal) -> Decimal:
+    """The tolerance once per path: outputs ≤ the inputs' exact potential × (1 + tol)."""
+    demand = ZERO  # how many times the exact potential of the inputs the outputs claim
+    for form, group in by_form.items():
+        claimed = ZERO
+        for o in group:
+            claimed = _EXACT.add(claimed, o.kg)
+        exact = ZERO
+        for i in inputs:
+            best = product.max_yield(i.form, form)
+            if best is not None:
+                exact = _EXACT.add(exact, _EXACT.multiply(_EXACT.multiply(i.kg, i.potential),
+                                                          best))
+        if claimed == ZERO:
+            continue
+        if exact == ZERO:  # only inputs with no potential left at all
+            demand = margin + 1
+            break
+        demand = _SHARE.add(demand, _SHARE.divide(claimed, exact))
+    if demand > margin:
+        raise YieldExceeded(
+            f"outputs need {demand.quantize(Decimal('0.0001'))} times what the maximum yields"
+            f" allow along the whole path from harvest; the {product.tolerance} tolerance"
+            " applies once per path, not at every step",
+            field="outputs",
+            allowed=margin,
+            claimed=demand,
+        )
+    if demand <= ONE:
+        return ONE
+    return _POTENTIAL_CONTEXT.divide(ONE, demand).quantize(
+        _POTENTIAL, rounding=ROUND_CEILING, context=_POTENTIAL_CONTEXT)

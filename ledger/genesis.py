@@ -83,7 +83,7 @@ def initialize(
     envelope = sign(dumps_payload(payload), op_key)
     log_key = load_private_key(log_pair.private_path)
     signer = NoteSigner(origin or default_origin(operator), log_key)
-    appended = append_one(store, envelope, now=moment, log_signer=signer)
+    appended = append_one(store, envelope, now=moment, log_signer=signer, genesis=True)
     write_state(
         state_path_for(op_pair.private_path),
         {"keyid": op_pair.keyid, "party": operator, "seq": 1, "prev": envelope.id},

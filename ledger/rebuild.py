@@ -62,8 +62,16 @@ def rebuild(store: Store, *, page: int = PAGE,
             for row in rows:
                 state.size = row.index  # the index this event has: rules record it
                 try:
-                    admit(parse(Envelope.from_json(row.envelope)), state,
-                          from_utc_text(row.recorded_at))
+                    recorded = from_utc_text(row.recorded_at)
+                except (TypeError, ValueError) as e:
+                    raise IntegrityError(
+                        f"stored event {row.index} ({row.id}) has a malformed recorded_at"
+                        f" {row.recorded_at!r}: {e}; the events table was altered",
+                        index=row.index,
+                    ) from e
+                try:
+                    admit(parse(Envelope.from_json(row.envelope)), state, recorded,
+                          genesis=row.index == 0)
                 except ClientError as e:
                     raise IntegrityError(
                         f"stored event {row.index} ({row.id}) does not pass on replay: {e}",

@@ -181,6 +181,8 @@ class LotRow(Base):
     plot: Mapped[str | None] = mapped_column(String(128))
     time: Mapped[str] = mapped_column(TIME)
     voided_by: Mapped[str | None] = mapped_column(EVENT_ID)
+    potential: Mapped[Decimal | None] = mapped_column(KG)
+    """The share of ``kg`` the exact maximum yields account for from harvest (None: 1)."""
 
 
 class HoldingRow(Base):

@@ -40,6 +40,16 @@ def write_state(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def add_nonce(body: dict[str, Any]) -> None:
+    """Give a ``plot.map`` its required random nonce (192 bits) unless it has one.
+
+    The id of a plot.map is public (a leaf of the log); without random bytes in the
+    payload, its coordinates could be brute-forced from a coarse location.
+    """
+    if body.get("type") == "plot.map":
+        body.setdefault("nonce", secrets.token_urlsafe(24))
+
+
 def sign_payload(
     raw: bytes,
     key_file: Path,
@@ -62,9 +72,7 @@ def sign_payload(
         raise InvalidEvent(
             "the payload names no party, and the key's state knows none", field="party"
         )
-    if body.get("type") == "plot.map":
-        # The id of a plot.map is public; random bytes keep its coordinates unguessable.
-        body.setdefault("nonce", secrets.token_urlsafe(24))
+    add_nonce(body)
     body.setdefault("schema", SCHEMA_VERSION)
     body.setdefault("time", datetime.now().astimezone().replace(microsecond=0).isoformat())
     body.update(party=party, key=keyid, seq=state["seq"] + 1, prev=state["prev"])
@@ -91,6 +99,7 @@ class KeyChain:
 
     def sign(self, body: dict[str, Any]) -> Envelope:
         payload = dict(body)
+        add_nonce(payload)
         if isinstance(payload.get("time"), datetime):
             payload["time"] = payload["time"].isoformat()
         payload.update(

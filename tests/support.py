@@ -42,7 +42,7 @@ class World:
         key = seeded_key(operator)
         chain = KeyChain(key, operator)
         world = cls(store, chain, {operator: chain})
-        world.append(chain.sign({
+        world.append_genesis(chain.sign({
             "type": "party.register", "time": world.tick(), "subject": operator,
             "name": "Test operator", "roles": ["operator"], "country": "ZZ",
             "public_key": public_b64(key),
@@ -75,6 +75,10 @@ class World:
 
     def append(self, *envelopes: Envelope) -> AppendResult:
         return append_batch(self.store, list(envelopes))
+
+    def append_genesis(self, envelope: Envelope) -> AppendResult:
+        """The operator's self-signed registration, as `trazo init` appends it."""
+        return append_batch(self.store, [envelope], genesis=True)
 
     def record(self, party: str, body: dict[str, Any]) -> str:
         """Sign and append one event; return its id."""

@@ -170,10 +170,11 @@ def lot_row(state: LedgerState, lot: str) -> LotRow | None:
 
 def create_lot(state: LedgerState, event: Event, *, lot: str, product: str, form: str,
                amount: Amount, field: str, member: str | None = None,
-               plot: str | None = None) -> None:
+               plot: str | None = None, potential: Decimal | None = None) -> None:
     """A new lot, held by the signer through this event. A lot id is created once.
 
-    The caller ``mention``s the lot.
+    ``potential`` is what ``conservation.check_yield`` returned for a transform output
+    (None for a harvest: all of its mass is real). The caller ``mention``s the lot.
     """
     existing = lot_row(state, lot)
     if existing is not None:
@@ -187,6 +188,7 @@ def create_lot(state: LedgerState, event: Event, *, lot: str, product: str, form
         id=lot, product=product, form=form, party=event.party, event=event.id,
         kind=event.type, kg=amount.kg, quantity=amount.quantity, unit=amount.unit,
         member=member, plot=plot, time=event_time(event), voided_by=None,
+        potential=potential,
     ))
     state.add(HoldingRow(
         party=event.party, lot=lot, via=event.id, kg=amount.kg, received_kg=amount.kg,

@@ -32,8 +32,9 @@ from ledger.state import LedgerState
 
 GEOMETRY_TYPES = geometry.GEOMETRY_TYPES
 NONCE = re.compile(r"[A-Za-z0-9_-]{22,128}")
-"""Random bytes in the payload, so that its hash — the event id, public in listings and
-proofs — cannot be brute-forced back to exact coordinates from a coarse location."""
+"""Required random bytes in the payload (22 base64url characters carry 132 bits), so that
+its hash — the event id, public in listings and proofs — cannot be brute-forced back to
+exact coordinates from a coarse location."""
 
 
 def _invalid(body: dict[str, Any], error: geometry.GeometryError) -> InvalidEvent:
@@ -68,14 +69,14 @@ class PlotMap(Rule):
         super().check_fields(event)
         fields.ident(event.body, "plot", what="a plot id")
         fields.text(event.body, "method", max_len=100)
-        if "nonce" in event.body:
-            nonce = event.body["nonce"]
-            if not isinstance(nonce, str) or not NONCE.fullmatch(nonce):
-                raise InvalidEvent(
-                    "a nonce is 22 to 128 characters of base64url (at least 16 random"
-                    " bytes); `trazo sign` adds one",
-                    field="nonce",
-                )
+        nonce = event.body.get("nonce")
+        if not isinstance(nonce, str) or not NONCE.fullmatch(nonce):
+            raise InvalidEvent(
+                "a plot.map needs a nonce of 22 to 128 base64url characters (at least 128"
+                " random bits), so that its public id cannot be brute-forced back to the"
+                " coordinates; `trazo sign` adds one",
+                field="nonce",
+            )
         check_geometry(event.body)
 
     def apply(self, event: Event, state: LedgerState) -> None:

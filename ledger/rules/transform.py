@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from ledger import fields, tables
@@ -103,6 +104,7 @@ class Transform(Rule):
         outputs = outputs_of(body, event.party)
         product = tables.product(outputs[0].product, field="outputs[0].product")
         forms: list[tuple[Line, str]] = []
+        potentials: list[Decimal] = []
         for line in inputs:
             take(state, event, line)  # holder, quantity, time
             lot = lot_row(state, line.lot)
@@ -114,13 +116,16 @@ class Transform(Rule):
                     field=line.where + "lot",
                 )
             forms.append((line, lot.form))
-        check_yield(product,
-                    [Flow(line.amount.kg, form, line.where) for line, form in forms],
-                    [Flow(o.amount.kg, o.form, o.where) for o in outputs])
+            potentials.append(lot.potential if lot.potential is not None else Decimal(1))
+        potential = check_yield(
+            product,
+            [Flow(line.amount.kg, form, line.where, p)
+             for (line, form), p in zip(forms, potentials, strict=True)],
+            [Flow(o.amount.kg, o.form, o.where) for o in outputs])
         _check_process(body["process"], product, forms, outputs)
         for o in outputs:
             create_lot(state, event, lot=o.lot, product=o.product, form=o.form,
-                       amount=o.amount, field=o.where + "lot")
+                       amount=o.amount, field=o.where + "lot", potential=potential)
         mention(state, event, [line.lot for line in inputs] + [o.lot for o in outputs])
 
 

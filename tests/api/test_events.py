@@ -275,3 +275,57 @@ def test_wrong_read_token_is_401(client: FlaskClient) -> None:
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     ok = client.get("/api/v1/events", headers={"Authorization": f"Bearer {READ_TOKEN}"})
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("query", [
+    "since=9999-12-31T23:59:59-23:59",
+    "until=0001-01-01T00:00:00%2B23:59",
+])
+def test_a_time_outside_utc_years_is_a_422_naming_the_parameter(
+        client: FlaskClient, query: str) -> None:
+    """Hole 4: these parsed as aware datetimes but overflowed converting to UTC (a 500)."""
+    body = assert_problem(client.get(f"/api/v1/events?{query}"), 422)
+    name = query.split("=", 1)[0]
+    assert name in body["detail"] or any(e.get("field") == name for e in body.get("errors", []))
+
+
+def test_no_first_come_operator_over_http(tmp_path: Any, keys_dir: Any) -> None:
+    """Hole 2: on a migrated, empty database the first self-signed party.register posted
+    over HTTP became the operator. Now the server serves nothing until `trazo init`."""
+    from api import create_app
+    from ledger.store import Store
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    Store(url).migrate()
+    app = create_app({"TESTING": True, "TRAZO_DATABASE_URL": url, "TRAZO_KEYS": str(keys_dir)})
+    client = app.test_client()
+    key = seeded_key("intruder")
+    chain = KeyChain(key, "intruder")
+    genesis = chain.sign({"type": "party.register", "time": "2026-03-01T08:00:00-05:00",
+                          "subject": "intruder", "name": "Intruder", "roles": ["operator"],
+                          "country": "ZZ", "public_key": public_b64(key)})
+    body = assert_problem(post_events(client, genesis), 503)
+    assert "trazo init" in body["detail"]
+    assert_problem(client.get("/api/v1/events"), 503)
+    assert client.get("/api/v1/health").status_code == 200
+    assert Store(url).size() == 0
+
+
+def test_the_append_path_bootstraps_no_key_unless_told_it_is_a_genesis(tmp_path: Any) -> None:
+    """The engine itself: an HTTP batch (genesis=False) never registers its own signer."""
+    from ledger.append import append_batch
+    from ledger.errors import UnknownKey
+    from ledger.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'empty.db'}")
+    store.migrate()
+    key = seeded_key("intruder")
+    envelope = KeyChain(key, "intruder").sign({
+        "type": "party.register", "time": "2026-03-01T08:00:00-05:00", "subject": "intruder",
+        "name": "Intruder", "roles": ["operator"], "country": "ZZ",
+        "public_key": public_b64(key)})
+    with pytest.raises(UnknownKey, match="trazo init"):
+        append_batch(store, [envelope])
+    assert store.size() == 0
+    append_batch(store, [envelope], genesis=True)
+    assert store.size() == 1

@@ -188,7 +188,8 @@ def test_bundle_matches_its_json_schema(blended: tuple[World, str, dict[str, Any
 
     import jsonschema
 
-    schema = json.loads((Path(__file__).parents[2] / "docs" / "bundle.schema.json").read_text())
+    schema_file = Path(__file__).parents[2] / "graph" / "data" / "bundle.schema.json"
+    schema = json.loads(schema_file.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     _, _, bundle = blended
     jsonschema.validate(json.loads(json.dumps(bundle)), schema,
@@ -226,3 +227,68 @@ def test_fork_in_a_bundle_is_named(blended: tuple[World, str, dict[str, Any]]) -
     twin["index"] = max(e["index"] for e in forged["events"]) + 1
     forged["events"].append(twin)
     assert "chains" in checks(verify_bundle(forged, TRUSTED))
+
+
+# --- issue 22, hole 7: the bundle's JSON Schema is checked before anything else -------------
+
+
+def test_a_top_level_plots_array_is_a_schema_finding(
+        blended: tuple[World, str, dict[str, Any]]) -> None:
+    _, _, bundle = blended
+    forged = dict(bundle, plots=[{"plot": "coop:p-1", "coordinates": [-74.49, -11.42]}])
+    report = verify_bundle(forged, TRUSTED)
+    assert "schema" in checks(report)
+    assert any("plots" in f.message for f in report.findings)
+
+
+def test_a_payload_decoded_beside_an_envelope_is_a_schema_finding(
+        blended: tuple[World, str, dict[str, Any]]) -> None:
+    _, _, bundle = blended
+    forged = copy.deepcopy(bundle)
+    forged["events"][2]["payload_decoded"] = {"quantity": "999999"}
+    report = verify_bundle(forged, TRUSTED)
+    assert any(f.check == "schema" and f.message.startswith("events[2]")
+               for f in report.findings)
+
+
+def _findings_of(step: Any, *args: Any) -> list[tuple[str, str, str | None]]:
+    found: list[tuple[str, str, str | None]] = []
+    step(*args, lambda check, message, event=None: found.append((check, message, event)))
+    return found
+
+
+def test_the_privacy_step_finds_a_plot_map(sqlite_world: World) -> None:
+    """A bundle that carries a plot.map (a farm's location) fails the privacy step."""
+    from graph.evidence import Evidence
+    from graph.verify import _privacy
+
+    c = chains.base(sqlite_world)
+    envelope = sqlite_world.sign(chains.COOP, {
+        "type": "plot.map", "plot": chains.P1, "method": "gps-point",
+        "geometry": {"type": "Point", "coordinates": ["-74.49", "-11.42"]}})
+    evidence = Evidence.from_envelopes([(c.store.size(), envelope)])
+    assert _findings_of(_privacy, evidence) == [
+        ("privacy", "a published bundle must not carry a plot's location", envelope.id)]
+
+
+def test_the_conservation_step_finds_a_transform_beyond_its_yield(sqlite_world: World) -> None:
+    """Signed by the holder, never appended (the ledger refuses it): the verifier must too."""
+    from graph.evidence import Evidence
+    from graph.verify import _conservation
+    from ledger.tables import default_tables
+
+    c = chains.base(sqlite_world)
+    world = sqlite_world
+    lot = f"{chains.COOP}:h-x"
+    harvest = world.sign(chains.COOP, {
+        "type": "harvest", "lot": lot, "product": "coffee", "form": "parchment",
+        "quantity": "100", "unit": "kg", "member": chains.M1, "plot": chains.P1})
+    milled = world.sign(chains.COOP, {
+        "type": "transform", "process": "dry-mill",
+        "inputs": [{"lot": lot, "event": harvest.id, "quantity": "100", "unit": "kg"}],
+        "outputs": [{"lot": f"{chains.COOP}:g-x", "product": "coffee", "form": "green",
+                     "quantity": "95", "unit": "kg"}]})
+    size = c.store.size()
+    evidence = Evidence.from_envelopes([(size, harvest), (size + 1, milled)])
+    found = _findings_of(_conservation, evidence, default_tables())
+    assert [(check, event) for check, _, event in found] == [("conservation", milled.id)]

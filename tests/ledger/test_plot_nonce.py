@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from ledger.envelope import sign
 from ledger.errors import InvalidEvent
 from ledger.keys import write_keypair
-from ledger.payload import loads_strict
+from ledger.payload import dumps_payload, loads_strict
 from ledger.signer import sign_payload
 from tests.graph import chains
 from tests.support import World
@@ -40,3 +41,26 @@ def test_a_good_nonce_is_accepted(sqlite_world: World) -> None:
     c = chains.base(sqlite_world)
     assert c.append(chains.COOP, {"type": "plot.map", "plot": chains.P1, "method": "gps-point",
                                   "geometry": POINT, "nonce": "q" * 32}).startswith("sha256:")
+
+
+def test_a_plot_map_without_nonce_is_refused(sqlite_world: World) -> None:
+    """Hole 3: only `trazo sign` added a nonce; a payload signed elsewhere had none."""
+    c = chains.base(sqlite_world)
+    chain = sqlite_world.chains[chains.COOP]
+    body = {"type": "plot.map", "plot": chains.P1, "method": "gps-point", "geometry": POINT,
+            "time": sqlite_world.tick(), "schema": 1, "party": chain.party,
+            "key": chain.keyid, "seq": chain.seq + 1, "prev": chain.prev}
+    envelope = sign(dumps_payload(body), chain.private_key)
+    with pytest.raises(InvalidEvent) as err:
+        c.world.append(envelope)
+    assert err.value.field == "nonce"
+    assert "128" in str(err.value)
+
+
+def test_key_chain_adds_a_nonce_like_trazo_sign(sqlite_world: World) -> None:
+    c = chains.base(sqlite_world)
+    chain = sqlite_world.chains[chains.COOP]
+    envelope = chain.sign({"type": "plot.map", "plot": chains.P1, "method": "gps-point",
+                           "geometry": POINT, "time": sqlite_world.tick()})
+    assert len(loads_strict(envelope.payload)["nonce"]) >= 22
+    c.world.append(envelope)
