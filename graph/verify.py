@@ -36,7 +36,7 @@ from graph.evidence import VOCABULARY, Evidence, Record, created_lots, line_kg
 from graph.origin import OriginVerdict, UnknownLotError, origin_verdict
 from ledger import merkle
 from ledger.checkpoint import Checkpoint, LogKey
-from ledger.conservation import Flow, check_yield
+from ledger.conservation import Flow, check_yield, given_kg
 from ledger.envelope import Envelope, b64decode_strict, keyid_of, leaf_input
 from ledger.errors import LedgerError
 from ledger.keys import public_key_from_raw
@@ -297,21 +297,12 @@ def _conservation(evidence: Evidence, rules: RuleTables, find: Any) -> None:
         parent = evidence.get(parent_id)
         if parent is None:
             continue
-        given = _given(parent, lot)
+        given = given_kg(parent.type, parent.body, lot)
         if given is not None and kg > given:
             find("conservation", f"{kg} kg of {lot} spent from an event that gave {given} kg",
                  parent_id)
 
 
-def _given(parent: Record, lot: str) -> Decimal | None:
-    """What ``parent`` gave of ``lot`` to spend: a creation, a receipt or a shipment."""
-    created = created_lots(parent).get(lot)
-    if created is not None:
-        return line_kg(created)
-    if parent.type in ("receive", "ship"):
-        return sum((line_kg(line) for line in parent.body.get("lots", [])
-                    if line.get("lot") == lot), Decimal(0))
-    return None
 
 
 def _transform_yield(record: Record, refs: list[Any], evidence: Evidence, rules: RuleTables,

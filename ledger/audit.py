@@ -1,8 +1,20 @@
-"""Integrity audit: recompute every id, signature and key chain from the stored bytes.
+"""Integrity audit: recompute everything from the stored bytes and compare.
 
-The audit trusts no projection: it replays the key events it reads to know which key
-was valid when, and reports every inconsistency it finds (it does not stop at the
-first). It reads in ledger order, in pages, so memory stays flat on a large ledger.
+The audit trusts no projection. It checks, reporting every inconsistency it finds (it
+does not stop at the first):
+
+- every event: index, id, envelope, columns, signature, key validity, chain, and
+  ``recorded_at`` (format and order);
+- every projection row: the events are replayed through the append path's own rules
+  (``ledger.rebuild.replay``, in a rolled-back write transaction) and the derived rows
+  compared with the stored ones — a row inflated, added or deleted is named, and a
+  stored event the rules refuse is a finding;
+- the log: every stored Merkle node against the tree recomputed from the events, every
+  node a proof needs present, every checkpoint's root and signature, and events that no
+  checkpoint covers.
+
+Events are read in ledger order, in pages; the projection comparison holds the stored
+and the derived projection rows in memory.
 """
 
 from __future__ import annotations
@@ -10,19 +22,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
 
 from ledger.envelope import Envelope, event_id, keyid_of, leaf_input
-from ledger.errors import LedgerError
-from ledger.fields import utc_text
+from ledger.errors import IntegrityError, LedgerError
+from ledger.fields import from_utc_text, utc_text
 from ledger.keys import public_key_from_raw
 from ledger.log import CheckpointRow, LogKey, MerkleNodeRow, consistency
 from ledger.merkle import MemoryTree, leaf_hash, verify_consistency
 from ledger.payload import Event, parse_payload
+from ledger.rebuild import REPLAYED_META, replay
 from ledger.rules import EVENT_TYPES
 from ledger.rules.party_register import public_key_field
-from ledger.schema import EventRow, KeyRow
+from ledger.schema import PROJECTIONS, EventRow, MetaRow
 from ledger.store import Store
 
 PAGE = 2000
@@ -101,20 +116,101 @@ def audit(
     keys: dict[str, _KeyState] = {}
     tree = MemoryTree()
     expected_index = 0
+    last_recorded: str | None = None
     for row in _rows(store):
         report.events += 1
         if progress:
             progress(1)
         findings = _audit_event(row, expected_index, keys)
+        findings.extend(_audit_recorded_at(row, last_recorded))
         report.findings.extend(findings)
         tree.append(leaf_hash(leaf_input(bytes(row.payload))))
         expected_index = row.index + 1
+        last_recorded = row.recorded_at if isinstance(row.recorded_at, str) else last_recorded
     report.keys = len(keys)
-    report.findings.extend(_compare_heads(store, keys))
     report.findings.extend(_audit_log(store, tree, log_key, report))
+    report.findings.extend(_audit_projections(store))
     if since is not None:
         report.findings.extend(_audit_since(store, tree, since, log_key))
     return report
+
+
+def _audit_recorded_at(row: EventRow, previous: str | None) -> list[Finding]:
+    """``recorded_at`` is the ledger's clock at append: well-formed and never going back."""
+    try:
+        from_utc_text(row.recorded_at)
+    except (TypeError, ValueError):
+        return [Finding(row.index, row.id, "recorded_at",
+                        f"recorded_at {row.recorded_at!r} is not a UTC time as trazo stores it")]
+    if previous is not None and row.recorded_at < previous:
+        return [Finding(row.index, row.id, "recorded_at",
+                        f"recorded at {row.recorded_at}, before the previous event"
+                        f" ({previous}): events are recorded in ledger order")]
+    return []
+
+
+SHOWN_ROWS = 5
+"""Differing rows listed per projection table; the rest are counted."""
+
+
+def _audit_projections(store: Store) -> list[Finding]:
+    """Every projection row, derived again by the append path's own rules, against storage.
+
+    The replay runs inside the ledger's write transaction and is rolled back: the audit
+    changes nothing, and appends wait while it runs. A stored event that the rules refuse
+    (inserted behind the append path's back) is a finding; the replay goes on after it.
+    """
+    out: list[Finding] = []
+
+    def refused(e: IntegrityError) -> None:
+        out.append(Finding(e.index, e.details.get("event"), "rules", e.message))
+
+    with store.trial() as session:
+        stored = _projection_rows(session)
+        replay(session, refused=refused)
+        derived = _projection_rows(session)
+    for table, rows in stored.items():
+        out.extend(_compare_table(table, rows, derived[table]))
+    return out
+
+
+def _compare_table(table: str, stored: dict[tuple[Any, ...], dict[str, Any]],
+                   derived: dict[tuple[Any, ...], dict[str, Any]]) -> list[Finding]:
+    differing: list[str] = []
+    for key in sorted(stored.keys() | derived.keys(), key=repr):
+        have, want = stored.get(key), derived.get(key)
+        if have == want:
+            continue
+        if want is None:
+            differing.append(f"{table} row {key} is stored, but no event gives it")
+        elif have is None:
+            differing.append(f"{table} row {key} is missing: the events give {want}")
+        else:
+            changed = ", ".join(f"{c} {have[c]} (the events say {c} {want[c]})"
+                                for c in have if have[c] != want[c])
+            differing.append(f"{table} row {key} has {changed}")
+    out = [Finding(None, None, "projection", f"{d}: run `trazo rebuild`")
+           for d in differing[:SHOWN_ROWS]]
+    if len(differing) > SHOWN_ROWS:
+        out.append(Finding(None, None, "projection",
+                           f"{table}: {len(differing) - SHOWN_ROWS} more rows differ"))
+    return out
+
+
+def _projection_rows(session: Session) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
+    """Each projection table's rows by primary key (keys shortened for messages)."""
+    out: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    for model in PROJECTIONS:
+        table = cast(Table, model.__table__)
+        query = select(*table.columns)
+        if model is MetaRow:
+            query = query.where(table.c.name.in_(REPLAYED_META))
+        key_columns = [c.name for c in table.primary_key]
+        rows = out[table.name] = {}
+        for r in session.execute(query).mappings():
+            rows[tuple(r[c] for c in key_columns)] = {
+                c: v for c, v in r.items() if c not in key_columns}
+    return out
 
 
 def _audit_log(
@@ -126,6 +222,7 @@ def _audit_log(
     def find(check: str, message: str) -> None:
         out.append(Finding(None, None, check, message))
 
+    seen: dict[int, set[int]] = {}
     with store.reading() as session:
         for level, idx, digest in session.execute(
             select(MerkleNodeRow.level, MerkleNodeRow.idx, MerkleNodeRow.hash).order_by(
@@ -138,7 +235,20 @@ def _audit_log(
             elif expected != bytes(digest):
                 find("merkle", f"stored node ({level}, {idx}) differs from the events' hash")
             report.nodes += 1
+            seen.setdefault(level, set()).add(idx)
         checkpoints = list(session.scalars(select(CheckpointRow).order_by(CheckpointRow.size)))
+    level = 0
+    while tree.size >> level:
+        have = seen.get(level, set())
+        gone = [i for i in range(tree.size >> level) if i not in have]
+        if gone:
+            find("merkle", f"{len(gone)} node(s) of level {level} are missing (first: index"
+                           f" {gone[0]}): inclusion proofs through them fail")
+        level += 1
+    if checkpoints and checkpoints[-1].size < tree.size:
+        find("checkpoint", f"events {checkpoints[-1].size}–{tree.size - 1} are covered by no"
+                           " checkpoint: the latest checkpoint was deleted, or the appends"
+                           " that followed it were not signed")
     for cp in checkpoints:
         report.checkpoints += 1
         where = f"checkpoint at size {cp.size}"
@@ -283,33 +393,6 @@ def _replay_key_event(
             keys.setdefault(keyid_of(raw), _KeyState(owner, raw, event.time))
     except LedgerError as e:
         find("key", f"key event does not parse: {e}")
-
-
-def _compare_heads(store: Store, keys: dict[str, _KeyState]) -> list[Finding]:
-    out = []
-    with store.reading() as session:
-        stored = {k.keyid: k for k in session.scalars(select(KeyRow))}
-    for keyid, state in keys.items():
-        row = stored.get(keyid)
-        if row is None:
-            out.append(Finding(None, None, "projection", f"key {keyid[:16]}… missing from keys"))
-        elif (row.head_seq, row.head_event) != (state.seq, state.head):
-            out.append(
-                Finding(
-                    None,
-                    None,
-                    "projection",
-                    f"key {keyid[:16]}… head is seq {row.head_seq}, the events"
-                    f" say seq {state.seq}: run `trazo rebuild`",
-                )
-            )
-    for keyid in set(stored) - set(keys):
-        out.append(
-            Finding(
-                None, None, "projection", f"key {keyid[:16]}… in the keys table but in no event"
-            )
-        )
-    return out
 
 
 __all__ = ["AuditReport", "Finding", "audit"]

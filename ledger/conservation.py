@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Context, Decimal, Inexact, InvalidOperation, Overflow
+from typing import Any
 
+from ledger import fields, tables
 from ledger.errors import YieldExceeded
 from ledger.tables import Product
 
@@ -38,6 +40,50 @@ class Flow:
     form: str
     where: str = ""
     potential: Decimal = ONE
+
+
+# --- reading quantities -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Amount:
+    """A quantity as signed (decimal text and unit) and normalized to kilograms."""
+
+    quantity: str
+    unit: str
+    kg: Decimal
+
+
+def amount(body: dict[str, Any], *, prefix: str = "") -> Amount:
+    """Read ``quantity`` + ``unit`` of ``body``: strict decimal text > 0, a known unit."""
+    raw = fields.require(body, "quantity", prefix=prefix)
+    value = tables.parse_quantity(raw, field=prefix + "quantity")
+    unit = fields.require(body, "unit", prefix=prefix)
+    kg = tables.to_kg(value, unit, field=prefix + "unit")
+    return Amount(quantity=raw, unit=unit, kg=kg)
+
+
+def given_kg(kind: str, body: dict[str, Any], lot: str) -> Decimal | None:
+    """What an event gave of ``lot`` to spend, read from its signed body.
+
+    A harvest or a transform output creates it; a receipt (or, for the shipper's view, a
+    shipment) moves it. None when an event of this kind gives nothing of the lot. The
+    append path and the bundle verifier both read custody quantities through here.
+    """
+    if kind == "harvest":
+        return amount(body).kg if body.get("lot") == lot else None
+    if kind == "transform":
+        for output in body.get("outputs", []):
+            if output.get("lot") == lot:
+                return amount(output).kg
+        return None
+    if kind in ("receive", "ship"):
+        total = ZERO
+        for item in body.get("lots", []):
+            if item.get("lot") == lot:
+                total = _EXACT.add(total, amount(item).kg)
+        return total
+    return None
 
 
 def _kg_text(kg: Decimal) -> str:

@@ -127,6 +127,23 @@ class Store:
                 session.commit()
                 conn.commit()
 
+    @contextmanager
+    def trial(self) -> Iterator[Session]:
+        """The write transaction (serialized like an append), always rolled back.
+
+        For checks that must run the append path's own code over the stored events —
+        ``trazo audit`` replays them into the projection tables and compares — without
+        changing anything.
+        """
+        with self.engine.connect().execution_options(trazo_write=True) as conn:
+            self._begin_serialized(conn)
+            with Session(bind=conn, expire_on_commit=False) as session:
+                try:
+                    yield session
+                finally:
+                    session.rollback()
+                    conn.rollback()
+
     def _begin_serialized(self, conn: Any) -> None:
         deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
         while True:

@@ -16,10 +16,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ledger import fields, tables
+from ledger import fields
+from ledger.conservation import Amount, amount, given_kg
 from ledger.errors import (
     DuplicateLot,
     InsufficientQuantity,
+    IntegrityError,
     InvalidEvent,
     NotHolder,
     TimeError,
@@ -27,7 +29,7 @@ from ledger.errors import (
     UnknownReference,
 )
 from ledger.fields import from_utc_text, utc_text
-from ledger.payload import Event
+from ledger.payload import Event, loads_strict
 from ledger.schema import CustodyEdgeRow, EventLotRow, HoldingRow, LotRow, VoidRow
 from ledger.state import LedgerState, RowKey
 
@@ -58,24 +60,6 @@ def kg_text(kg: Decimal) -> str:
 
 
 # --- reading quantities -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Amount:
-    """A quantity as signed (decimal text and unit) and normalized to kilograms."""
-
-    quantity: str
-    unit: str
-    kg: Decimal
-
-
-def amount(body: dict[str, Any], *, prefix: str = "") -> Amount:
-    """Read ``quantity`` + ``unit`` of ``body``: strict decimal text > 0, a known unit."""
-    raw = fields.require(body, "quantity", prefix=prefix)
-    value = tables.parse_quantity(raw, field=prefix + "quantity")
-    unit = fields.require(body, "unit", prefix=prefix)
-    kg = tables.to_kg(value, unit, field=prefix + "unit")
-    return Amount(quantity=raw, unit=unit, kg=kg)
 
 
 @dataclass(frozen=True)
@@ -207,6 +191,7 @@ def take(state: LedgerState, event: Event, line: Line) -> HoldingRow:
     holding = state.get(HoldingRow, (event.party, line.lot, line.via))
     if holding is None:
         raise _why_not_held(state, event, line)
+    _check_against_signed(state, holding)
     asked = line.amount.kg
     if holding.kg < asked:
         raise InsufficientQuantity(
@@ -222,6 +207,32 @@ def take(state: LedgerState, event: Event, line: Line) -> HoldingRow:
     holding.kg = sub(holding.kg, asked)
     edge(state, event, parent=line.via, lot=line.lot, kg=asked)
     return holding
+
+
+def _check_against_signed(state: LedgerState, holding: HoldingRow) -> None:
+    """Trust a holdings row only as far as the signed event behind it.
+
+    The row is a projection anyone with the database can edit: what its ``via`` event
+    gave is read from that event's stored bytes (insert-only), and the balance can be
+    neither negative nor above it. A row that disagrees is the ledger's fault, not the
+    client's: the batch is refused and the audit names the row.
+    """
+    via = state.event(holding.via)
+    given = None
+    if via is not None:
+        try:
+            given = given_kg(via.type, loads_strict(bytes(via.payload)), holding.lot)
+        except (InvalidEvent, KeyError, TypeError, AttributeError):
+            given = None
+    if given is None or holding.received_kg != given \
+            or not ZERO <= holding.kg <= holding.received_kg:
+        raise IntegrityError(
+            f"the stored holding of lot {holding.lot!r} by {holding.party!r} through"
+            f" {holding.via} ({kg_text(holding.kg)} of {kg_text(holding.received_kg)})"
+            " disagrees with the signed event behind it: the projections were altered;"
+            " run `trazo audit`, then `trazo rebuild`",
+            lot=holding.lot, event=holding.via,
+        )
 
 
 def _why_not_held(state: LedgerState, event: Event, line: Line) -> Exception:

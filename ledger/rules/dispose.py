@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ledger import fields
+from ledger.conservation import amount
 from ledger.payload import Event
 from ledger.rules.base import Rule
-from ledger.rules.custody import LINE_FIELDS, Line, amount, mention, spend_rows, take
+from ledger.rules.custody import (
+    LINE_FIELDS,
+    Line,
+    mention,
+    spend_rows,
+    take,
+)
 from ledger.state import LedgerState, RowKey
 
 

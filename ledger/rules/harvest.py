@@ -12,10 +12,14 @@ import json
 from collections.abc import Iterable
 
 from ledger import fields, tables
+from ledger.conservation import amount
 from ledger.errors import InvalidEvent, NotAuthorized, UnknownReference
 from ledger.payload import Event
 from ledger.rules.base import Rule, require_role
-from ledger.rules.custody import amount, create_lot, mention
+from ledger.rules.custody import (
+    create_lot,
+    mention,
+)
 from ledger.rules.member_leave import enrolled_member
 from ledger.schema import LotRow, MemberRow, PlotRow
 from ledger.state import LedgerState, RowKey

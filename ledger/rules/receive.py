@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ledger import fields
+from ledger.conservation import Amount, amount
 from ledger.errors import (
     AlreadyReceived,
     InvalidEvent,
@@ -22,8 +23,6 @@ from ledger.payload import Event
 from ledger.rules.base import Rule
 from ledger.rules.custody import (
     ZERO,
-    Amount,
-    amount,
     edge,
     event_time,
     kg_text,

@@ -15,14 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 from ledger import fields, tables
-from ledger.conservation import Flow, check_yield
+from ledger.conservation import Amount, Flow, amount, check_yield
 from ledger.errors import InvalidEvent
 from ledger.payload import Event
 from ledger.rules.base import Rule
 from ledger.rules.custody import (
-    Amount,
     Line,
-    amount,
     create_lot,
     holding_lines,
     lot_row,

@@ -78,7 +78,8 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     if demo_chain is not None:
         chain = demo_chain()
         origin = "trazo/operator"
-        append_batch(store, chain.events, log_signer=NoteSigner(origin, chain.log_key))
+        append_batch(store, chain.events, log_signer=NoteSigner(origin, chain.log_key),
+                     genesis=True)
         write_keypair(folder / "keys", "log", chain.log_key)
         yield Ledger(store, folder / "keys", origin, chain.facts.single_origin_bag,
                      chain.facts.blended_bag, "demo chain")

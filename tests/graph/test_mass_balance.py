@@ -351,7 +351,7 @@ def test_the_sweep_finds_the_demo_overselling_trader(sqlite_store: Any) -> None:
 
     demo = _demo()
     for start in range(0, len(demo.events), 2000):
-        append_batch(sqlite_store, demo.events[start:start + 2000])
+        append_batch(sqlite_store, demo.events[start:start + 2000], genesis=start == 0)
     whole = Period.between(demo.facts.first_time[:10], demo.facts.last_time[:10])
     s = sweep(sqlite_store, whole)
     offenders = {e.party for e in s.in_deficit}

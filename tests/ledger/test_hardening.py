@@ -61,3 +61,127 @@ def test_rebuild_reports_a_malformed_recorded_at(world: World) -> None:
     with pytest.raises(IntegrityError, match="recorded_at") as err:
         rebuild(world.store)
     assert err.value.index == 1
+
+
+def _inflate_holding(store: Store, lot: str, kg: str) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE holdings SET kg = :kg, received_kg = :kg WHERE lot = :lot"),
+                     {"kg": kg, "lot": lot})
+
+
+def test_the_append_path_does_not_trust_an_inflated_holding(world: World) -> None:
+    """Hole 5: a `holdings` row inflated in the database let a 500,000 kg shipment through."""
+    from ledger.errors import IntegrityError as Integrity
+    from tests.ledger.custody_support import COOP, EXPORTER, coffee_chain, line
+
+    chain = coffee_chain(world)
+    lot = f"{COOP}:h-1"
+    via = chain.harvest(lot, "46")
+    _inflate_holding(world.store, lot, "500000")
+    size = world.store.size()
+    with pytest.raises(Integrity, match="projections were altered"):
+        world.append(world.sign(COOP, {"type": "ship", "to": EXPORTER,
+                                       "lots": [line(lot, via, "500000")]}))
+    assert world.store.size() == size
+
+
+# --- hole 5: the audit misses nothing in the attack run's list --------------------------------
+
+
+def _audited_chain(world: World) -> tuple[object, str, str]:
+    """A coffee chain recorded with checkpoints: the clean ledger audits OK."""
+    from ledger.audit import audit
+    from tests.graph import chains
+
+    c = chains.base(world)
+    lot = f"{chains.COOP}:h-1"
+    via = c.harvest(chains.COOP, lot, "46", chains.M1, chains.P1)
+    c.move(chains.COOP, chains.EXPORTER, lot, via, "46")
+    report = audit(world.store)
+    assert report.ok, [str(f) for f in report.findings]
+    return c, lot, via
+
+
+def _checks(world: World) -> dict[str, list[str]]:
+    from ledger.audit import audit
+
+    report = audit(world.store)
+    out: dict[str, list[str]] = {}
+    for f in report.findings:
+        out.setdefault(f.check, []).append(str(f))
+    return out
+
+
+def _sql(store: Store, sql: str, **params: object) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(text(sql), params)
+
+
+def test_audit_finds_a_deleted_merkle_node(world: World) -> None:
+    _audited_chain(world)
+    _sql(world.store, "DELETE FROM merkle_nodes WHERE level = 0 AND idx = 3")
+    found = _checks(world)
+    assert any("level 0 are missing (first: index 3)" in m for m in found["merkle"])
+
+
+def test_audit_finds_a_rule_breaking_event_inserted_directly(world: World) -> None:
+    """Signed by the holder, refused by the append path, written with SQL."""
+    from ledger.fields import utc_text
+    from tests.graph import chains
+
+    _c, lot, via = _audited_chain(world)
+    envelope = world.sign(chains.EXPORTER, {
+        "type": "ship", "to": chains.ROASTER, "claims": ["SPP"],
+        "lots": [{"lot": lot, "event": via, "quantity": "500000", "unit": "kg"}]})
+    from ledger.payload import loads_strict
+    body = loads_strict(envelope.payload)
+    size = world.store.size()
+    from datetime import UTC, datetime
+    now = utc_text(datetime.now(UTC))
+    _sql(world.store,
+         "INSERT INTO events (idx, id, payload, envelope, type, party, keyid, seq, prev, time,"
+         " recorded_at) VALUES (:idx, :id, :payload, :envelope, 'ship', :party, :keyid, :seq,"
+         " :prev, :time, :rec)",
+         idx=size, id=envelope.id, payload=envelope.payload, envelope=envelope.to_json(),
+         party=chains.EXPORTER, keyid=body["key"], seq=body["seq"], prev=body["prev"],
+         time=utc_text(datetime.fromisoformat(body["time"])), rec=now)
+    found = _checks(world)
+    assert any(f"event {size} " in m and "does not pass on replay" in m
+               for m in found["rules"]), found
+
+
+def test_audit_finds_an_inflated_holding(world: World) -> None:
+    _c, lot, _via = _audited_chain(world)
+    _inflate_holding(world.store, lot, "500000")
+    found = _checks(world)
+    assert any("holdings row" in m and "500000" in m for m in found["projection"]), found
+
+
+def test_audit_finds_a_changed_recorded_at(world: World) -> None:
+    _audited_chain(world)
+    if world.store.dialect == "sqlite":
+        _sql(world.store, "DROP TRIGGER events_no_update")
+    else:
+        _sql(world.store, "ALTER TABLE events DISABLE TRIGGER events_no_update_delete")
+    _sql(world.store, "UPDATE events SET recorded_at = '2001-01-01T00:00:00.000000Z'"
+                      " WHERE idx = 5")
+    found = _checks(world)
+    assert any("event 5 " in m and "before the previous event" in m
+               for m in found["recorded_at"]), found
+
+
+def test_audit_finds_a_malformed_recorded_at_without_a_traceback(world: World) -> None:
+    _audited_chain(world)
+    _malformed_recorded_at(world.store)
+    found = _checks(world)
+    assert any("'yesterday'" in m for m in found["recorded_at"]), found
+    assert any("malformed recorded_at" in m for m in found["rules"]), found
+
+
+def test_audit_finds_the_latest_checkpoint_deleted(world: World) -> None:
+    _audited_chain(world)
+    size = world.store.size()
+    _sql(world.store, "DELETE FROM checkpoints WHERE size = :s", s=size)
+    found = _checks(world)
+    assert any(f"–{size - 1} are covered by no checkpoint" in m
+               for m in found["checkpoint"]), found
