@@ -102,6 +102,8 @@ def init(db: str, keys_dir: str, operator: str, name: str, country: str,
     click.echo(f"ledger initialized at {db}")
     click.echo(f"operator {operator!r}: key {result.operator_keyid}  ({result.operator_key})")
     click.echo(f"log key: {result.log_keyid}  ({result.log_key})")
+    click.echo("event 0 is the ledger id: sign this ledger's events with"
+               " `trazo sign --ledger ID` (or TRAZO_LEDGER=ID)", err=True)
     click.echo(f"event 0: {result.genesis_id}")
 
 
@@ -130,13 +132,18 @@ def keygen(name: str, directory: str) -> None:
 @click.option("--seq", type=int, help="Continue the chain from this head seq "
               "(with --prev); e.g. from GET /api/v1/keys/{keyid}/head.")
 @click.option("--prev", help="The head event id that goes with --seq.")
+@click.option("--ledger", envvar="TRAZO_LEDGER",
+              help="The genesis id of the ledger the event is for (printed by `trazo init`,"
+                   " shown by GET /api/v1/health); needed once per key, then kept in its"
+                   " state file. Env: TRAZO_LEDGER.")
 def sign(payload_file: str, key_file: str, state_file: str | None, seq: int | None,
-         prev: str | None) -> None:
+         prev: str | None, ledger: str | None) -> None:
     """Sign a payload offline and print its DSSE envelope as one JSON line.
 
     Fills in `key`, `seq` and `prev` from a local state file kept per key (so a
-    collection centre can sign without a connection and upload later), `schema` (1) and
-    `time` (now) when absent. Append the output to a .jsonl file to build a batch.
+    collection centre can sign without a connection and upload later), `ledger` (the
+    ledger the event is bound to), `schema` (1) and `time` (now) when absent. Append the
+    output to a .jsonl file to build a batch.
     """
     from ledger.signer import sign_payload
 
@@ -144,7 +151,8 @@ def sign(payload_file: str, key_file: str, state_file: str | None, seq: int | No
         raw = click.open_file(payload_file, "rb").read()
         envelope = sign_payload(raw, Path(key_file),
                                 Path(state_file) if state_file else None,
-                                head=(seq, prev) if seq is not None else None)
+                                head=(seq, prev) if seq is not None else None,
+                                ledger=ledger)
     except LedgerError as e:
         fail(str(e))
     click.echo(envelope.to_json())

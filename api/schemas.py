@@ -299,3 +299,6 @@ class HealthSchema(_Strict):
     status = fields.String(required=True, validate=validate.OneOf(["ok"]))
     database = fields.Boolean(required=True)
     events = fields.Integer(required=True, metadata={"description": "Events in the ledger"})
+    ledger = fields.String(allow_none=True, metadata={
+        **EVENT_ID, "description": "The ledger id (its genesis event's id): every event names"
+                                   " it in `ledger`; `trazo sign --ledger` takes it"})

@@ -52,7 +52,8 @@ def custody_mix(operator: KeyChain, events: int) -> list[Envelope]:
                           "roles": [roles[p]], "country": "PE",
                           "public_key": b64encode(raw_public_key(k.public_key()))})
            for p, k in keys.items()]
-    coop, exporter, roaster = (KeyChain(keys[p], p) for p in (COOP, EXPORTER, ROASTER))
+    coop, exporter, roaster = (KeyChain(keys[p], p, ledger=operator.ledger)
+                               for p in (COOP, EXPORTER, ROASTER))
 
     def sign(chain: KeyChain, body: dict[str, Any]) -> str:
         out.append(chain.sign({**body, "time": now}))
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         init = initialize(store, keys)
         store.dispose()
         operator = KeyChain(load_private_key(init.operator_key), "operator", seq=1,
-                            prev=init.genesis_id)
+                            prev=init.genesis_id, ledger=init.genesis_id)
         envelopes = custody_mix(operator, args.events)
         mix = Counter(json.loads(e.payload)["type"] for e in envelopes)
         verify_rate = verifications_per_second(envelopes, _public_keys(operator, envelopes))

@@ -65,7 +65,8 @@ def _filler(chain: DemoChain, seed: int) -> Iterator[Envelope]:
     mine = [(b["seq"], e.id) for b, e in zip(bodies, chain.events, strict=True)
             if b["party"] == operator]
     seq, prev = max(mine)
-    op = KeyChain(chain.operator_key, operator, seq=seq, prev=prev)
+    ledger = chain.events[0].id
+    op = KeyChain(chain.operator_key, operator, seq=seq, prev=prev, ledger=ledger)
     when = (datetime.fromisoformat(chain.facts.last_time) + timedelta(hours=1)).isoformat()
     roles = {COOP: "spo", EXPORTER: "trader", ROASTER: "roaster"}
     keys = {p: party_key(seed, p) for p in roles}
@@ -73,7 +74,8 @@ def _filler(chain: DemoChain, seed: int) -> Iterator[Envelope]:
         yield op.sign({"type": "party.register", "time": when, "subject": party, "name": party,
                        "roles": [role], "country": "PE",
                        "public_key": b64encode(raw_public_key(keys[party].public_key()))})
-    coop, exporter, roaster = (KeyChain(keys[p], p) for p in (COOP, EXPORTER, ROASTER))
+    coop, exporter, roaster = (KeyChain(keys[p], p, ledger=ledger)
+                               for p in (COOP, EXPORTER, ROASTER))
     last: list[str] = []
 
     def sign(signer: KeyChain, body: dict[str, Any]) -> Envelope:

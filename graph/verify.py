@@ -7,7 +7,9 @@ The verifier is told which log key to trust. It then checks, as a straight pipel
 2. ``checkpoint``  — the checkpoint note is signed by the trusted log key;
 3. ``envelopes``   — every envelope parses and its id is recomputed from its payload;
 4. ``inclusion``   — every event is in the log at its index, under the checkpoint's root;
-5. ``signatures``  — every signature verifies with a key registered by an earlier event
+5. ``ledger``      — every event names the bundle's genesis (event 0), so events of
+                     another ledger cannot be spliced in;
+   ``signatures``  — every signature verifies with a key registered by an earlier event
                      of the bundle (back to the operator's self-signed genesis), valid
                      (not revoked) at the event's time;
 6. ``chains``      — where consecutive events of a key are both present, ``prev`` links;
@@ -40,7 +42,7 @@ from ledger.conservation import Flow, check_yield, given_kg
 from ledger.envelope import Envelope, b64decode_strict, keyid_of, leaf_input
 from ledger.errors import LedgerError
 from ledger.keys import public_key_from_raw
-from ledger.payload import parse_payload
+from ledger.payload import check_ledger, parse_payload
 from ledger.tables import RuleTables, default_tables
 
 FORMAT = "trazo.bundle"
@@ -97,6 +99,7 @@ def verify_bundle(bundle: Any, log_key: LogKey) -> BundleReport:
     evidence = _envelopes(bundle, checkpoint, find)
     report.events = len(evidence.records)
     steps: list[tuple[str, Callable[[], None]]] = [
+        ("ledger", lambda: _ledger(evidence, find)),
         ("signatures", lambda: _signatures(evidence, find)),
         ("chains", lambda: _chains(evidence, find)),
         ("references", lambda: _references(evidence, find)),
@@ -137,6 +140,20 @@ def _bundle_schema() -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(
         (files("graph") / "data" / "bundle.schema.json").read_text("utf-8"))
     return schema
+
+
+def _ledger(evidence: Evidence, find: Any) -> None:
+    """Every event names the bundle's genesis (event 0), as the ledger checked on append."""
+    genesis = next((r for r in evidence if r.index == 0), None)
+    if genesis is None:
+        find("ledger", "the bundle carries no genesis (event 0): which ledger its events"
+                       " belong to cannot be checked")
+        return
+    for record in evidence:
+        try:
+            check_ledger(record.event, None if record is genesis else genesis.id)
+        except LedgerError as e:
+            find("ledger", e.message, record.id)
 
 
 def _checkpoint(bundle: dict[str, Any], log_key: LogKey, find: Any) -> Checkpoint | None:

@@ -9,7 +9,8 @@ Each event passes, in order:
 5. ``key validity``   — the key was registered at ``time`` and not revoked by then;
 6. ``clock``          — ``time`` is at most five minutes in the future;
 7. ``chain``          — ``seq``/``prev`` extend the key's chain exactly;
-8. ``custody rules``  — the type's rules against the ledger (``Rule.apply``).
+8. ``ledger``         — ``ledger`` names this ledger's genesis (absent on the genesis);
+9. ``custody rules``  — the type's rules against the ledger (``Rule.apply``).
 
 Any failure raises a ``ClientError`` naming the batch index and field, and the whole
 batch is rolled back. Re-submitting an event already stored returns the stored one.
@@ -35,7 +36,7 @@ from ledger.errors import (
 from ledger.fields import MAX_FUTURE, from_utc_text, utc_text
 from ledger.keys import public_key_from_raw
 from ledger.log import LogAppender
-from ledger.payload import Event, parse_payload
+from ledger.payload import Event, check_ledger, parse_payload
 from ledger.rules import EVENT_TYPES, RULES
 from ledger.schema import KeyRow, PartyRow
 from ledger.state import LedgerState, RowKey
@@ -168,10 +169,12 @@ def admit(event: Event, state: LedgerState, now: datetime, *, genesis: bool = Fa
         check_key_validity(event, key)
     check_clock(event, now)
     check_chain(event, key, state)
+    check_ledger(event, state.genesis() if key is not None else None)
     rule.apply(event, state)
     if key is None:  # the genesis event registered its own key
         key = state.key(event.key)
         assert key is not None
+        state.set_genesis(event.id)
     state.advance_head(key, event)
 
 

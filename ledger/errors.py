@@ -81,6 +81,12 @@ class InvalidEvent(ClientError):
     title = "Invalid event"
 
 
+class WrongLedger(InvalidEvent):
+    """The event names another ledger (or none): it cannot be replayed from elsewhere."""
+
+    title = "Wrong ledger"
+
+
 class SignatureError(ClientError):
     title = "Invalid signature"
 

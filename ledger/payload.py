@@ -15,11 +15,14 @@ from typing import Any
 
 from ledger import fields
 from ledger.envelope import Envelope, event_id
-from ledger.errors import InvalidEvent
+from ledger.errors import InvalidEvent, WrongLedger
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 SCHEMA_VERSION = 1
 COMMON_FIELDS = ("type", "schema", "party", "key", "seq", "prev", "time")
+LEDGER_FIELD = "ledger"
+"""The id of the ledger's genesis event: required on every event but the genesis itself,
+so that an event signed for one ledger cannot be replayed into another."""
 
 
 class _Duplicated(dict[str, Any]):
@@ -115,6 +118,8 @@ class Event:
     prev: str | None
     time: datetime
     body: dict[str, Any] = field(repr=False)
+    ledger: str | None = None
+    """The genesis id the event names (None only for a genesis)."""
 
     @property
     def payload(self) -> bytes:
@@ -161,6 +166,7 @@ def parse_payload(envelope: Envelope, known_types: frozenset[str]) -> Event:
     if seq > 1:
         prev = fields.event_ref(body, "prev")
     time = fields.parse_time(body["time"], field="time")
+    ledger = fields.event_ref(body, LEDGER_FIELD) if LEDGER_FIELD in body else None
     return Event(
         envelope=envelope,
         id=event_id(payload),
@@ -171,4 +177,25 @@ def parse_payload(envelope: Envelope, known_types: frozenset[str]) -> Event:
         prev=prev,
         time=time,
         body=body,
+        ledger=ledger,
     )
+
+
+def check_ledger(event: Event, genesis: str | None) -> None:
+    """The event names this ledger's genesis (``genesis`` None: it is the genesis itself).
+
+    The one check of ledger binding: the append path and rebuild run it here, the audit
+    through its replay, and the bundle verifier calls it with the bundle's genesis.
+    """
+    if genesis is None:
+        if event.ledger is not None:
+            raise WrongLedger("a genesis names no ledger: it is the event the others name",
+                              field="ledger")
+        return
+    if event.ledger != genesis:
+        found = "names no ledger" if event.ledger is None else f"names ledger {event.ledger}"
+        raise WrongLedger(
+            f"the event {found}; this ledger's genesis is {genesis}. Every event is signed"
+            " for one ledger: `trazo sign --ledger` (or the key's state file) sets it",
+            field="ledger", expected=genesis,
+        )

@@ -17,7 +17,7 @@ from typing import Any
 from ledger.envelope import Envelope, keyid_of, sign
 from ledger.errors import InvalidEvent
 from ledger.keys import load_private_key
-from ledger.payload import SCHEMA_VERSION, dumps_payload, loads_strict
+from ledger.payload import LEDGER_FIELD, SCHEMA_VERSION, dumps_payload, loads_strict
 
 
 def state_path_for(key_file: Path) -> Path:
@@ -56,8 +56,13 @@ def sign_payload(
     state_file: Path | None = None,
     *,
     head: tuple[int, str | None] | None = None,
+    ledger: str | None = None,
 ) -> Envelope:
-    """Sign payload JSON with ``key_file``, continuing the key's chain; update the state."""
+    """Sign payload JSON with ``key_file``, continuing the key's chain; update the state.
+
+    ``ledger`` (the genesis id of the ledger the event is for) is remembered in the state
+    file, so it is needed once per key; a payload that names its ``ledger`` keeps it.
+    """
     body = loads_strict(raw, what="payload file")
     if not isinstance(body, dict):
         raise InvalidEvent("the payload file must hold a JSON object")
@@ -72,34 +77,49 @@ def sign_payload(
         raise InvalidEvent(
             "the payload names no party, and the key's state knows none", field="party"
         )
+    bound = body.get(LEDGER_FIELD) or ledger or state.get(LEDGER_FIELD)
+    if not bound:
+        raise InvalidEvent(
+            "which ledger is this event for? Pass --ledger with the ledger's genesis id"
+            " (`trazo init` prints it; GET /api/v1/health shows it): it is kept in the"
+            f" key's state file {path} from then on",
+            field=LEDGER_FIELD,
+        )
     add_nonce(body)
     body.setdefault("schema", SCHEMA_VERSION)
     body.setdefault("time", datetime.now().astimezone().replace(microsecond=0).isoformat())
-    body.update(party=party, key=keyid, seq=state["seq"] + 1, prev=state["prev"])
+    body.update(party=party, key=keyid, seq=state["seq"] + 1, prev=state["prev"],
+                ledger=bound)
     envelope = sign(dumps_payload(body), private_key)
-    write_state(path, {"keyid": keyid, "party": party, "seq": body["seq"], "prev": envelope.id})
+    write_state(path, {"keyid": keyid, "party": party, "seq": body["seq"], "prev": envelope.id,
+                       LEDGER_FIELD: bound})
     return envelope
 
 
 class KeyChain:
     """An in-memory signer that keeps one key's chain: for programs that sign many events.
 
-    ``sign(body)`` fills ``schema``, ``party``, ``key``, ``seq`` and ``prev`` and returns
-    the envelope; ``time`` must be in ``body`` (a datetime or RFC 3339 string).
+    ``sign(body)`` fills ``schema``, ``party``, ``key``, ``seq``, ``prev`` and ``ledger``
+    and returns the envelope; ``time`` must be in ``body`` (a datetime or RFC 3339 string).
     """
 
     def __init__(
-        self, private_key: Any, party: str, *, seq: int = 0, prev: str | None = None
+        self, private_key: Any, party: str, *, seq: int = 0, prev: str | None = None,
+        ledger: str | None = None,
     ) -> None:
         self.private_key = private_key
         self.party = party
         self.keyid = keyid_of(private_key.public_key())
         self.seq = seq
         self.prev = prev
+        self.ledger = ledger
+        """The genesis id every event is bound to (None only to sign a genesis)."""
 
     def sign(self, body: dict[str, Any]) -> Envelope:
         payload = dict(body)
         add_nonce(payload)
+        if self.ledger is not None:
+            payload.setdefault(LEDGER_FIELD, self.ledger)
         if isinstance(payload.get("time"), datetime):
             payload["time"] = payload["time"].isoformat()
         payload.update(

@@ -63,6 +63,7 @@ class LedgerState:
         self._parties: dict[str, Party | None] = {}
         self._events: dict[str, EventRow] = {}
         self._operator: str | None = None
+        self._genesis: str | None = None
         self._added: dict[tuple[type[Any], tuple[Any, ...]], Any] = {}
         self._added_by_model: dict[type[Any], list[Any]] = {}
         self._known: dict[tuple[type[Any], tuple[Any, ...]], Any] = {}
@@ -190,6 +191,20 @@ class LedgerState:
             row = self.get(MetaRow, "operator")
             self._operator = row.value if row else None
         return self._operator
+
+    def genesis(self) -> str | None:
+        """The id of the ledger's first event (index 0): every later event names it.
+
+        Read from the insert-only events table, not from a projection.
+        """
+        if self._genesis is None:
+            with self.session.no_autoflush:
+                self._genesis = self.session.scalar(
+                    select(EventRow.id).where(EventRow.index == 0))
+        return self._genesis
+
+    def set_genesis(self, event_id: str) -> None:
+        self._genesis = event_id
 
     def set_operator(self, party: str) -> None:
         self.add(MetaRow(name="operator", value=party))

@@ -165,5 +165,11 @@ class Store:
             last = session.scalar(select(func.max(EventRow.index)))
             return 0 if last is None else int(last) + 1
 
+    def genesis_id(self) -> str | None:
+        """The ledger id: the id of event 0, which every later event names."""
+        with self.reading() as session:
+            found: str | None = session.scalar(select(EventRow.id).where(EventRow.index == 0))
+            return found
+
     def dispose(self) -> None:
         self.engine.dispose()

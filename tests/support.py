@@ -36,17 +36,21 @@ class World:
     operator: KeyChain
     chains: dict[str, KeyChain] = field(default_factory=dict)
     clock: datetime = T0
+    ledger: str | None = None
+    """The genesis id: what every event after the genesis names in ``ledger``."""
 
     @classmethod
     def create(cls, store: Store, operator: str = "operator") -> World:
         key = seeded_key(operator)
         chain = KeyChain(key, operator)
         world = cls(store, chain, {operator: chain})
-        world.append_genesis(chain.sign({
+        genesis = chain.sign({
             "type": "party.register", "time": world.tick(), "subject": operator,
             "name": "Test operator", "roles": ["operator"], "country": "ZZ",
             "public_key": public_b64(key),
-        }))
+        })
+        world.append_genesis(genesis)
+        chain.ledger = world.ledger = genesis.id
         return world
 
     def tick(self, minutes: int = 10) -> str:
@@ -57,7 +61,7 @@ class World:
     def register_envelope(self, party: str, roles: list[str], country: str = "PE",
                           **extra: Any) -> Envelope:
         key = seeded_key(party)
-        self.chains[party] = KeyChain(key, party)
+        self.chains[party] = KeyChain(key, party, ledger=self.ledger)
         return self.operator.sign({
             "type": "party.register", "time": self.tick(), "subject": party,
             "name": party.replace("-", " ").title(), "roles": roles, "country": country,

@@ -25,4 +25,5 @@ class Health(MethodView):
         if not ledger.schema_ready():
             raise Problem(503, "the ledger database is unreachable or not initialized",
                           slug="unavailable", database=False)
-        return {"status": "ok", "database": True, "events": ledger.size()}
+        return {"status": "ok", "database": True, "events": ledger.size(),
+                "ledger": ledger.genesis_id()}

@@ -7,11 +7,11 @@ from typing import ClassVar
 
 from ledger import fields
 from ledger.errors import NotAuthorized, UnknownReference
-from ledger.payload import COMMON_FIELDS, Event
+from ledger.payload import COMMON_FIELDS, LEDGER_FIELD, Event
 from ledger.schema import KeyRow
 from ledger.state import LedgerState, Party, RowKey
 
-COMMON = frozenset(COMMON_FIELDS)
+COMMON = frozenset((*COMMON_FIELDS, LEDGER_FIELD))
 
 
 class Rule:

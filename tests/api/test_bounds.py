@@ -29,7 +29,7 @@ def test_payload_with_a_huge_integer_is_422(world: World, client: FlaskClient) -
     from tests.support import seeded_key
 
     chain = KeyChain(seeded_key("operator"), "operator", seq=1,
-                     prev=world.operator.prev)
+                     prev=world.operator.prev, ledger=world.ledger)
     env = chain.sign({"type": "party.register", "time": world.tick(), "subject": "x",
                       "name": "X", "roles": ["spo"], "country": "PE", "public_key": "AA=="})
     payload = base64.b64decode(env.to_dict()["payload"])

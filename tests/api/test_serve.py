@@ -57,7 +57,7 @@ class Server:
     def operator(self) -> KeyChain:
         """The operator's key, its chain continued from the server's head of it."""
         key = load_private_key(self.keys / "operator.key")
-        chain = KeyChain(key, "operator")
+        chain = KeyChain(key, "operator", ledger=self.get("health")["ledger"])
         head = self.get(f"keys/{chain.keyid}/head")
         chain.seq, chain.prev = head["seq"], head["prev"]
         return chain
@@ -120,7 +120,7 @@ def _register(server: Server, parties: list[str]) -> dict[str, KeyChain]:
     }) for p in parties]
     status, body = server.post(registrations)
     assert status == 201, body
-    return {p: KeyChain(seeded_key(p), p) for p in parties}
+    return {p: KeyChain(seeded_key(p), p, ledger=operator.ledger) for p in parties}
 
 
 def _key_adds(chain: KeyChain, n: int) -> list[Envelope]:

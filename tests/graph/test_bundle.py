@@ -292,3 +292,40 @@ def test_the_conservation_step_finds_a_transform_beyond_its_yield(sqlite_world: 
     evidence = Evidence.from_envelopes([(size, harvest), (size + 1, milled)])
     found = _findings_of(_conservation, evidence, default_tables())
     assert [(check, event) for check, _, event in found] == [("conservation", milled.id)]
+
+
+# --- issue 22, hole 1: every event of a bundle names the bundle's genesis --------------------
+
+
+def test_a_bundle_without_its_genesis_is_a_ledger_finding(
+        blended: tuple[World, str, dict[str, Any]]) -> None:
+    _, _, bundle = blended
+    forged = copy.deepcopy(bundle)
+    forged["events"] = [e for e in forged["events"] if e["index"] != 0]
+    report = verify_bundle(forged, TRUSTED)
+    assert any(f.check == "ledger" and "no genesis" in f.message for f in report.findings)
+
+
+def test_the_ledger_step_finds_an_event_signed_for_another_ledger(
+        sqlite_world: World, tmp_path: Any) -> None:
+    """Events of two ledgers spliced into one bundle: each names its own genesis."""
+    from graph.evidence import Evidence
+    from graph.verify import _ledger
+    from tests.conftest import make_store
+
+    other = World.create(make_store("sqlite", tmp_path / "other"), operator="operator-2")
+    here = sqlite_world.store
+    with here.reading() as session:
+        from sqlalchemy import select
+
+        from ledger.envelope import Envelope
+        from ledger.schema import EventRow
+
+        genesis = Envelope.from_json(session.scalar(
+            select(EventRow.envelope).where(EventRow.index == 0)))
+    spliced = other.register_envelope("coop-x", ["spo"])  # signed for `other`
+    evidence = Evidence.from_envelopes([(0, genesis), (1, spliced)])
+    found: list[tuple[str, str, str | None]] = []
+    _ledger(evidence, lambda check, message, event=None: found.append((check, message, event)))
+    assert [(check, event) for check, _, event in found] == [("ledger", spliced.id)]
+    assert str(other.ledger) in found[0][1]

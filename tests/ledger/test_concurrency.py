@@ -40,7 +40,8 @@ def _worker(url: str, party: str, count: int, seed: int, barrier: Any, results: 
     try:
         store = Store(url)
         store.size()  # connect and import everything before the start signal
-        chain = KeyChain(seeded_key(party), party)  # registered by the operator: head 0
+        chain = KeyChain(seeded_key(party), party,  # registered by the operator: head 0
+                         ledger=store.genesis_id())
         rng = random.Random(seed)
         batches = []
         made = 0

@@ -23,9 +23,11 @@ class Cli:
         self.db = f"sqlite:///{tmp / 'ledger.db'}"
         self.keys = tmp / "trazo-keys"
         self.runner = CliRunner()
+        self.ledger: str | None = None  # the genesis id, once `trazo init` printed it
 
     def run(self, *args: str) -> str:
-        result = self.runner.invoke(main, [*args], catch_exceptions=False)
+        result = self.runner.invoke(main, [*args], catch_exceptions=False,
+                                    env={"TRAZO_LEDGER": self.ledger})
         assert result.exit_code == 0, result.output
         return result.output
 
@@ -52,6 +54,7 @@ def test_walkthrough_from_harvest_to_retail_pack(tmp_path: Path) -> None:
     keys = cli.keys
     out = cli.run("init", "--db", cli.db, "--keys", str(keys))
     genesis = out.strip().splitlines()[-1].split()[-1]
+    cli.ledger = genesis  # as the README's `export TRAZO_LEDGER=…`
     cli.run("keygen", COOP, "--dir", str(tmp_path))
     cli.run("keygen", ROASTER, "--dir", str(tmp_path))
     coop, roaster, operator = tmp_path / f"{COOP}.key", tmp_path / f"{ROASTER}.key", \

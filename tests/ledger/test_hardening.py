@@ -185,3 +185,63 @@ def test_audit_finds_the_latest_checkpoint_deleted(world: World) -> None:
     found = _checks(world)
     assert any(f"–{size - 1} are covered by no checkpoint" in m
                for m in found["checkpoint"]), found
+
+
+# --- hole 1: an event is bound to its ledger ------------------------------------------------
+
+
+def test_a_chain_cannot_be_replayed_into_another_ledger(world: World, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A party whose key is registered in two ledgers: its events from one are refused in
+    the other, although the chain, the key and the quantities would all fit."""
+    from ledger.errors import WrongLedger
+    from tests.conftest import make_store
+    from tests.ledger.custody_support import COOP, enroll_body, harvest_body
+
+    other = World.create(make_store("sqlite", tmp_path / "other"), operator="operator-2")
+    assert other.ledger != world.ledger
+    for w in (world, other):
+        w.register(COOP, ["spo"])
+    envelopes = [world.sign(COOP, enroll_body(f"{COOP}:m-1", [(f"{COOP}:p-1", "2.0")])),
+                 world.sign(COOP, harvest_body(f"{COOP}:h-1", "46", member=f"{COOP}:m-1",
+                                               plot=f"{COOP}:p-1"))]
+    assert all(e.new for e in world.append(*envelopes).events)
+    size = other.store.size()
+    with pytest.raises(WrongLedger) as err:
+        other.append(*envelopes)
+    assert err.value.field == "ledger" and err.value.index == 0
+    assert world.ledger in str(err.value) and str(other.ledger) in str(err.value)
+    assert other.store.size() == size
+
+
+def test_an_event_without_ledger_is_refused(world: World) -> None:
+    from ledger.errors import WrongLedger
+    from ledger.signer import KeyChain
+    from tests.support import public_b64, seeded_key
+
+    world.register("coop-a", ["spo"])
+    unbound = KeyChain(seeded_key("coop-a"), "coop-a")  # signs no `ledger`
+    envelope = unbound.sign({"type": "key.add", "subject": "coop-a", "time": world.tick(),
+                             "public_key": public_b64(seeded_key("coop-a-2"))})
+    with pytest.raises(WrongLedger, match="names no ledger"):
+        world.append(envelope)
+
+
+def test_trazo_sign_needs_the_ledger_once_and_remembers_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from ledger.errors import InvalidEvent
+    from ledger.keys import write_keypair
+    from ledger.payload import loads_strict
+    from ledger.signer import sign_payload
+
+    write_keypair(tmp_path, "coop")
+    raw = json.dumps({"type": "dispose", "party": "coop", "time": "2026-03-01T10:00:00-05:00",
+                      "lot": "coop:l", "event": "sha256:" + "1" * 64, "quantity": "1",
+                      "unit": "kg", "reason": "x"}).encode()
+    with pytest.raises(InvalidEvent, match="--ledger") as err:
+        sign_payload(raw, tmp_path / "coop.key")
+    assert err.value.field == "ledger"
+    ledger = "sha256:" + "a" * 64
+    first = loads_strict(sign_payload(raw, tmp_path / "coop.key", ledger=ledger).payload)
+    again = loads_strict(sign_payload(raw, tmp_path / "coop.key").payload)
+    assert first["ledger"] == again["ledger"] == ledger

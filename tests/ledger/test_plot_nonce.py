@@ -21,6 +21,7 @@ POINT = {"type": "Point", "coordinates": ["-74.493612", "-11.429711"]}
 def test_trazo_sign_adds_a_random_nonce_to_plot_map(tmp_path: Path) -> None:
     write_keypair(tmp_path, "coop")
     body = {"type": "plot.map", "party": "coop", "plot": "coop:p-1", "method": "gps-point",
+            "ledger": "sha256:" + "0" * 64,
             "geometry": POINT, "time": "2026-03-01T10:00:00-05:00"}
     raw = json.dumps(body).encode()
     first = loads_strict(sign_payload(raw, tmp_path / "coop.key").payload)

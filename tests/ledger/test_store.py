@@ -75,7 +75,7 @@ def chain_for(key: Ed25519PrivateKey, party: str, world: World) -> KeyChain:
     """A signer continuing ``key``'s chain from the head the ledger holds."""
     row = key_row(world.store, keyid_of(key.public_key()))
     seq, prev = (row.head_seq, row.head_event) if row else (0, None)
-    return KeyChain(key, party, seq=seq, prev=prev)
+    return KeyChain(key, party, seq=seq, prev=prev, ledger=world.ledger)
 
 
 def rejected(world: World, envelope: Envelope, error: type[ClientError], field: str | None,
@@ -248,10 +248,12 @@ def test_chain_gap_is_a_conflict(world: World) -> None:
 def test_fork_second_event_with_the_same_seq_is_a_conflict(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     key = seeded_key("coop-pangoa")
-    a = KeyChain(key, "coop-pangoa").sign({"type": "key.add", "subject": "coop-pangoa",
+    a = KeyChain(key, "coop-pangoa", ledger=world.ledger).sign({
+        "type": "key.add", "subject": "coop-pangoa",
                                            "time": world.tick(),
                                            "public_key": public_b64(fresh_key("a"))})
-    b = KeyChain(key, "coop-pangoa").sign({"type": "key.add", "subject": "coop-pangoa",
+    b = KeyChain(key, "coop-pangoa", ledger=world.ledger).sign({
+        "type": "key.add", "subject": "coop-pangoa",
                                            "time": world.tick(),
                                            "public_key": public_b64(fresh_key("b"))})
     assert a.id != b.id
@@ -266,7 +268,8 @@ def test_fork_second_event_with_the_same_seq_is_a_conflict(world: World) -> None
 def test_fork_in_one_batch_is_a_conflict(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     key = seeded_key("coop-pangoa")
-    a, b = (KeyChain(key, "coop-pangoa").sign({"type": "key.add", "subject": "coop-pangoa",
+    a, b = (KeyChain(key, "coop-pangoa", ledger=world.ledger).sign({
+        "type": "key.add", "subject": "coop-pangoa",
                                                "time": world.tick(),
                                                "public_key": public_b64(fresh_key(n))})
             for n in "ab")
@@ -282,7 +285,7 @@ def test_wrong_prev_is_a_conflict(world: World) -> None:
     first = world.record("coop-pangoa", {"type": "key.add", "subject": "coop-pangoa",
                                          "public_key": public_b64(fresh_key("1"))})
     chain = KeyChain(seeded_key("coop-pangoa"), "coop-pangoa", seq=1,
-                     prev="sha256:" + "0" * 64)
+                     prev="sha256:" + "0" * 64, ledger=world.ledger)
     env = chain.sign({"type": "key.add", "subject": "coop-pangoa", "time": world.tick(),
                       "public_key": public_b64(fresh_key("2"))})
     err = rejected(world, env, ChainConflict, "prev", f"expected seq 2 and prev {first}")
@@ -292,7 +295,7 @@ def test_wrong_prev_is_a_conflict(world: World) -> None:
 def test_first_event_of_a_key_must_be_seq_1(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     chain = KeyChain(seeded_key("coop-pangoa"), "coop-pangoa", seq=1,
-                     prev="sha256:" + "1" * 64)
+                     prev="sha256:" + "1" * 64, ledger=world.ledger)
     env = chain.sign({"type": "key.add", "subject": "coop-pangoa", "time": world.tick(),
                       "public_key": public_b64(fresh_key("x"))})
     err = rejected(world, env, ChainConflict, "seq", "expected seq 1 and prev None")
@@ -485,7 +488,7 @@ def test_event_more_than_five_minutes_in_the_future_is_refused(world: World) -> 
 def test_key_registered_to_another_party_is_refused(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     world.register("andes-trading", ["trader"])
-    impostor = KeyChain(seeded_key("coop-pangoa"), "andes-trading")
+    impostor = KeyChain(seeded_key("coop-pangoa"), "andes-trading", ledger=world.ledger)
     env = impostor.sign({"type": "key.add", "subject": "andes-trading", "time": world.tick(),
                          "public_key": public_b64(fresh_key("imp"))})
     rejected(world, env, NotAuthorized, "key", "registered to 'coop-pangoa', not 'andes-trading'")
@@ -493,7 +496,7 @@ def test_key_registered_to_another_party_is_refused(world: World) -> None:
 
 def test_unregistered_key_is_refused(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
-    stranger = KeyChain(fresh_key("stranger"), "coop-pangoa")
+    stranger = KeyChain(fresh_key("stranger"), "coop-pangoa", ledger=world.ledger)
     env = stranger.sign({"type": "key.add", "subject": "coop-pangoa", "time": world.tick(),
                          "public_key": public_b64(fresh_key("s2"))})
     err = rejected(world, env, UnknownKey, "key", "is not registered")
@@ -608,7 +611,7 @@ def test_init_creates_genesis(store: Store, tmp_path: Path) -> None:
         "log.key", "log.pub", "operator.chain.json", "operator.key", "operator.pub"}
     state = json.loads((tmp_path / "keys" / "operator.chain.json").read_text())
     assert state == {"keyid": result.operator_keyid, "party": "operator", "seq": 1,
-                     "prev": result.genesis_id}
+                     "prev": result.genesis_id, "ledger": result.genesis_id}
 
 
 def test_init_twice_with_the_same_keys_is_refused(store: Store, tmp_path: Path) -> None:
