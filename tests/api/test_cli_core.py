@@ -110,7 +110,9 @@ def test_readme_walkthrough(cli: CliRunner) -> None:
     assert envelope.signature.keyid == operator_keyid
     # the state file advanced: seq 2 after init's event 1, prev is the new event
     assert chain_state("operator") == {"keyid": operator_keyid, "party": "operator",
-                                       "seq": 2, "prev": envelope.id}
+                                       "seq": 2, "prev": envelope.id,
+                                       "ledger": genesis["ledger"]}
+    assert payload["ledger"] == genesis["ledger"]  # bound to this ledger, from init's state
 
     # trazo append
     Path("register.jsonl").write_text(line)
@@ -198,7 +200,8 @@ def test_rejected_append_names_file_and_line_and_appends_nothing(cli: CliRunner)
     run(cli, "keygen", "rogue")
     rogue = dict(coop_register_payload(Path("rogue.pub")), subject="rogue", party="coop")
     write_json("rogue.json", rogue)
-    bad = run(cli, "sign", "rogue.json", "--key", "coop.key").stdout
+    bad = run(cli, "sign", "rogue.json", "--key", "coop.key",
+              "--ledger", chain_state("operator")["ledger"]).stdout
     Path("bad.jsonl").write_text(good + "\n" + bad)  # a blank line between: line 3
 
     result = run(cli, "append", "bad.jsonl", code=1)

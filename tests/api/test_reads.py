@@ -64,9 +64,9 @@ def test_bad_party_query_is_422(client: FlaskClient) -> None:
     assert body["errors"][0]["field"] == "limit"
 
 
-def test_health_reports_the_database(client: FlaskClient) -> None:
+def test_health_reports_the_database(client: FlaskClient, world: World) -> None:
     assert client.get("/api/v1/health").get_json() == {
-        "status": "ok", "database": True, "events": 1}
+        "status": "ok", "database": True, "events": 1, "ledger": world.ledger}
 
 
 def test_health_is_503_without_a_ledger(tmp_path: object) -> None:
