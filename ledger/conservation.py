@@ -6,7 +6,7 @@ The append rule (``ledger.rules.transform``) and the offline bundle verifier bot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Context, Decimal, Inexact, InvalidOperation, Overflow
 from typing import Any
@@ -110,18 +110,10 @@ def check_yield(product: Product, inputs: Sequence[Flow], outputs: Sequence[Flow
         by_form.setdefault(o.form, []).append(o)
     share = ZERO
     for form, group in by_form.items():
-        claimed = ZERO
-        for o in group:
-            claimed = _EXACT.add(claimed, o.kg)
-        allowed = ZERO
-        for i in inputs:
-            best = product.max_yield(i.form, form)
-            if best is not None:
-                # The tolerance allows for scale error across a change of form only: on a
-                # split, blend or sort within one form it would compound, lot after lot.
-                factor = margin if i.form != form else Decimal(1)
-                allowed = _EXACT.add(allowed, _EXACT.multiply(_EXACT.multiply(i.kg, best),
-                                                              factor))
+        claimed = _total(group)
+        # The tolerance allows for scale error across a change of form only: on a split,
+        # blend or sort within one form it would compound, lot after lot.
+        allowed = _reachable(product, inputs, form, _step_factor(form, margin))
         if allowed == ZERO:
             from_forms = sorted({i.form for i in inputs})
             raise YieldExceeded(
@@ -152,20 +144,37 @@ def check_yield(product: Product, inputs: Sequence[Flow], outputs: Sequence[Flow
     return _check_path(product, inputs, by_form, margin)
 
 
+def _step_factor(form: str, margin: Decimal) -> Callable[[Flow], Decimal]:
+    def factor(i: Flow) -> Decimal:
+        return margin if i.form != form else ONE
+    return factor
+
+
+def _total(flows: Sequence[Flow]) -> Decimal:
+    total = ZERO
+    for f in flows:
+        total = _EXACT.add(total, f.kg)
+    return total
+
+
+def _reachable(product: Product, inputs: Sequence[Flow], form: str,
+               factor: Callable[[Flow], Decimal]) -> Decimal:
+    """Σ input kg × max yield(input form → ``form``) × ``factor(input)``, exactly."""
+    total = ZERO
+    for i in inputs:
+        best = product.max_yield(i.form, form)
+        if best is not None:
+            total = _EXACT.add(total, _EXACT.multiply(_EXACT.multiply(i.kg, best), factor(i)))
+    return total
+
+
 def _check_path(product: Product, inputs: Sequence[Flow], by_form: dict[str, list[Flow]],
                 margin: Decimal) -> Decimal:
     """The tolerance once per path: outputs ≤ the inputs' exact potential × (1 + tol)."""
     demand = ZERO  # how many times the exact potential of the inputs the outputs claim
     for form, group in by_form.items():
-        claimed = ZERO
-        for o in group:
-            claimed = _EXACT.add(claimed, o.kg)
-        exact = ZERO
-        for i in inputs:
-            best = product.max_yield(i.form, form)
-            if best is not None:
-                exact = _EXACT.add(exact, _EXACT.multiply(_EXACT.multiply(i.kg, i.potential),
-                                                          best))
+        claimed = _total(group)
+        exact = _reachable(product, inputs, form, lambda i: i.potential)
         if claimed == ZERO:
             continue
         if exact == ZERO:  # only inputs with no potential left at all
