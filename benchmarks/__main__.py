@@ -59,8 +59,18 @@ def run(names: list[str], quick: bool = False) -> int:
 
 
 def main(argv: list[str]) -> int:
+    if {"-h", "--help"} & set(argv):
+        print("python -m benchmarks [--quick] [NAME…]: run the benchmarks (default: all)")
+        print(f"benchmarks: {', '.join(available())}")
+        return 0
     quick = "--quick" in argv
-    return run([a for a in argv if a != "--quick"], quick)
+    names = [a for a in argv if a != "--quick"]
+    unknown = sorted(set(names) - set(available()))
+    if unknown:
+        print(f"no benchmark named {', '.join(unknown)}; known: {', '.join(available())}",
+              file=sys.stderr)
+        return 2
+    return run(names, quick)
 
 
 if __name__ == "__main__":
