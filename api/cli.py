@@ -94,11 +94,14 @@ def init(db: str, keys_dir: str, operator: str, name: str, country: str,
     """Create a ledger: schema, operator and log keys, and the operator's registration."""
     from ledger.genesis import initialize
 
+    store = open_store(db, must_exist=False)
     try:
-        result = initialize(open_store(db, must_exist=False), Path(keys_dir),
+        result = initialize(store, Path(keys_dir),
                             operator=operator, name=name, country=country, origin=origin)
     except LedgerError as e:
         fail(str(e))
+    finally:
+        store.dispose()  # close the connections: SQLite folds its WAL into the file now
     click.echo(f"ledger initialized at {db}")
     click.echo(f"operator {operator!r}: key {result.operator_keyid}  ({result.operator_key})")
     click.echo(f"log key: {result.log_keyid}  ({result.log_key})")
