@@ -114,7 +114,9 @@ class Transform(Rule):
                     field=line.where + "lot",
                 )
             forms.append((line, lot.form))
-            potentials.append(lot.potential if lot.potential is not None else Decimal(1))
+            # a projection: never trusted above 1 (all of the lot's mass real)
+            potentials.append(min(lot.potential, Decimal(1)) if lot.potential is not None
+                              else Decimal(1))
         potential = check_yield(
             product,
             [Flow(line.amount.kg, form, line.where, p)
