@@ -39,19 +39,19 @@ def test_replace_into_cannot_rewrite_a_stored_event(sqlite_world: World) -> None
             == row[10]
 
 
-def _malformed_recorded_at(store: Store) -> None:
+def _set_recorded_at(store: Store, index: int, value: str) -> None:
     """Alter a stored row the way an intruder who disables the triggers would."""
-    if store.dialect == "sqlite":
-        db = sqlite3.connect(_sqlite_path(store))
-        db.execute("DROP TRIGGER events_no_update")
-        db.execute("UPDATE events SET recorded_at = 'yesterday' WHERE idx = 1")
-        db.commit()
-        db.close()
-        return
     with store.engine.begin() as conn:
-        conn.execute(text("ALTER TABLE events DISABLE TRIGGER events_no_update_delete"))
-        conn.execute(text("UPDATE events SET recorded_at = 'yesterday' WHERE idx = 1"))
-        conn.execute(text("ALTER TABLE events ENABLE TRIGGER events_no_update_delete"))
+        if store.dialect == "sqlite":
+            conn.execute(text("DROP TRIGGER IF EXISTS events_no_update"))
+        else:
+            conn.execute(text("ALTER TABLE events DISABLE TRIGGER events_no_update_delete"))
+        conn.execute(text("UPDATE events SET recorded_at = :v WHERE idx = :i"),
+                     {"v": value, "i": index})
+
+
+def _malformed_recorded_at(store: Store) -> None:
+    _set_recorded_at(store, 1, "yesterday")
 
 
 def test_rebuild_reports_a_malformed_recorded_at(world: World) -> None:
@@ -159,12 +159,7 @@ def test_audit_finds_an_inflated_holding(world: World) -> None:
 
 def test_audit_finds_a_changed_recorded_at(world: World) -> None:
     _audited_chain(world)
-    if world.store.dialect == "sqlite":
-        _sql(world.store, "DROP TRIGGER events_no_update")
-    else:
-        _sql(world.store, "ALTER TABLE events DISABLE TRIGGER events_no_update_delete")
-    _sql(world.store, "UPDATE events SET recorded_at = '2001-01-01T00:00:00.000000Z'"
-                      " WHERE idx = 5")
+    _set_recorded_at(world.store, 5, "2001-01-01T00:00:00.000000Z")
     found = _checks(world)
     assert any("event 5 " in m and "before the previous event" in m
                for m in found["recorded_at"]), found
