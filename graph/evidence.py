@@ -16,12 +16,10 @@ from typing import Any
 from ledger import tables
 from ledger.envelope import Envelope
 from ledger.payload import Event, parse_payload
+from ledger.rules import EVENT_TYPES
 
-VOCABULARY = frozenset({
-    "party.register", "key.add", "key.revoke", "member.enroll", "member.leave", "plot.map",
-    "cert.issue", "cert.revoke", "harvest", "transform", "ship", "receive", "dispose", "void",
-})
-"""Schema 1's event types (``ledger.rules.EVENT_TYPES`` without importing the store)."""
+VOCABULARY = EVENT_TYPES
+"""Schema 1's event types: the ledger's own rule modules (which import no store)."""
 
 CUSTODY_TYPES = frozenset({"harvest", "transform", "ship", "receive", "dispose"})
 

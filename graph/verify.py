@@ -7,43 +7,47 @@ The verifier is told which log key to trust. It then checks, as a straight pipel
 2. ``checkpoint``  — the checkpoint note is signed by the trusted log key;
 3. ``envelopes``   — every envelope parses and its id is recomputed from its payload;
 4. ``inclusion``   — every event is in the log at its index, under the checkpoint's root;
-5. ``ledger``      — every event names the bundle's genesis (event 0), so events of
-                     another ledger cannot be spliced in;
-   ``signatures``  — every signature verifies with a key registered by an earlier event
-                     of the bundle (back to the operator's self-signed genesis), valid
-                     (not revoked) at the event's time;
-6. ``chains``      — where consecutive events of a key are both present, ``prev`` links;
+5. ``ledger``      — the bundle carries the genesis (event 0) its events name;
+6. ``rules``       — every event is admitted, in index order, by the ledger's own custody
+                     engine (``ledger.engine.admit``) over the bundle's evidence: its
+                     signing key registered by an earlier event of the bundle and valid
+                     (``signatures``), its chain (``chains``: gaps are events the bundle
+                     does not carry), the ledger it names (``ledger``), who may sign its
+                     type, its fields and custody rules (``rules``), and quantities —
+                     holdings, receipts, yields (``conservation``). What the bundle does
+                     not carry is "not in evidence", never taken as absent;
 7. ``references``  — every custody reference points at an earlier event in the bundle,
                      and an event is not dated before what it builds on;
-8. ``conservation``— transforms within their yields (the bundle's tables), receipts
-                     within shipments, no holding spent beyond what it gave;
-9. ``privacy``     — no ``plot.map`` event;
-10. ``verdict``    — attribution and verdict recomputed and compared with the claim.
-
+8. ``privacy``     — no ``plot.map`` event;
+9. ``verdict``     — attribution and verdict recomputed and compared with the claim.
 Every failure becomes a finding naming the event; the verifier does not stop early.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from graph.evidence import VOCABULARY, Evidence, Record, created_lots, line_kg
+from graph.evidence import VOCABULARY, Evidence, Record
 from graph.origin import OriginVerdict, UnknownLotError, origin_verdict
 from ledger import merkle
 from ledger.checkpoint import Checkpoint, LogKey
-from ledger.conservation import Flow, check_yield, given_kg
-from ledger.envelope import Envelope, b64decode_strict, keyid_of, leaf_input
-from ledger.errors import LedgerError
-from ledger.keys import public_key_from_raw
-from ledger.payload import check_ledger, parse_payload
+from ledger.engine import admit, keep_chain
+from ledger.envelope import Envelope, leaf_input
+from ledger.errors import (
+    ClientError,
+    InsufficientQuantity,
+    LedgerError,
+    LedgerFault,
+    YieldExceeded,
+)
+from ledger.payload import parse_payload
 from ledger.tables import RuleTables, default_tables
+from ledger.view import MemoryView, NotInEvidence, stored_event
 
 FORMAT = "trazo.bundle"
 VERSION = 1
@@ -100,10 +104,8 @@ def verify_bundle(bundle: Any, log_key: LogKey) -> BundleReport:
     report.events = len(evidence.records)
     steps: list[tuple[str, Callable[[], None]]] = [
         ("ledger", lambda: _ledger(evidence, find)),
-        ("signatures", lambda: _signatures(evidence, find)),
-        ("chains", lambda: _chains(evidence, find)),
+        ("rules", lambda: _rules(evidence, find)),
         ("references", lambda: _references(evidence, find)),
-        ("conservation", lambda: _conservation(evidence, rules, find)),
         ("privacy", lambda: _privacy(evidence, find)),
     ]
     if isinstance(report.lot, str):
@@ -143,17 +145,46 @@ def _bundle_schema() -> dict[str, Any]:
 
 
 def _ledger(evidence: Evidence, find: Any) -> None:
-    """Every event names the bundle's genesis (event 0), as the ledger checked on append."""
-    genesis = next((r for r in evidence if r.index == 0), None)
-    if genesis is None:
+    """The bundle carries its ledger's genesis: which ledger its events name is known."""
+    if not any(r.index == 0 for r in evidence):
         find("ledger", "the bundle carries no genesis (event 0): which ledger its events"
                        " belong to cannot be checked")
-        return
+
+
+CONSERVATION = (InsufficientQuantity, YieldExceeded)
+"""Refusals reported under ``conservation`` (ReceiptExceedsShipment is one of the first)."""
+_CHECKS = {"key": "signatures", "signature": "signatures", "key validity": "signatures",
+           "chain": "chains", "ledger": "ledger"}
+OPTIONAL = frozenset({"void", "cert.revoke"})
+"""Types a bundle carries even when what they act on is outside it (every void and
+revocation is in a bundle, so that none can be hidden): "not in evidence" is no finding."""
+
+
+def _rules(evidence: Evidence, find: Any) -> None:
+    """Run every event through the ledger's custody engine, over the bundle alone."""
+    view = MemoryView(complete=False)
     for record in evidence:
+        event = record.event
+        view.size = record.index
+        view.begin()
         try:
-            check_ledger(record.event, None if record is genesis else genesis.id)
-        except LedgerError as e:
-            find("ledger", e.message, record.id)
+            admit(event, view, None, genesis=record.index == 0)
+            view.put_event(stored_event(event, record.index))
+        except NotInEvidence as e:
+            view.rollback()
+            if record.type not in OPTIONAL:
+                find("references", f"cannot be checked from the bundle: {e.message}",
+                     record.id)
+        except (ClientError, LedgerFault) as e:
+            view.rollback()
+            check = ("conservation" if isinstance(e, CONSERVATION)
+                     else _CHECKS.get(e.step or "", "rules"))
+            find(check, f"refused by the ledger's rules ({type(e).__name__}"
+                        + (f", field {e.field}" if e.field else "") + f"): {e.message}",
+                 record.id)
+            keep_chain(event, view)
+        else:
+            view.commit()
 
 
 def _checkpoint(bundle: dict[str, Any], log_key: LogKey, find: Any) -> Checkpoint | None:
@@ -217,77 +248,6 @@ def _envelopes(bundle: dict[str, Any], checkpoint: Checkpoint | None, find: Any)
     return evidence
 
 
-@dataclass
-class _Key:
-    party: str
-    raw: bytes
-    added: Any
-    revoked: Any = None
-
-
-def _signatures(evidence: Evidence, find: Any) -> None:
-    keys: dict[str, _Key] = {}
-    operator: str | None = None
-    for record in evidence:
-        event, body = record.event, record.body
-        if operator is None:
-            if record.index == 0 and record.type == "party.register" and \
-                    body.get("subject") == record.party:
-                operator = record.party
-                raw = b64decode_strict(body.get("public_key"), field="public_key")
-                keys[keyid_of(raw)] = _Key(record.party, raw, record.time)
-            else:
-                find("signatures", "the bundle does not start with the operator's"
-                                   " self-signed registration (event 0)", record.id)
-                operator = ""
-        key = keys.get(event.key)
-        if key is None:
-            find("signatures", f"key {event.key[:16]}… is not registered by any earlier event"
-                               " in the bundle", record.id)
-        else:
-            try:
-                event.envelope.verify(public_key_from_raw(key.raw))
-            except LedgerError as e:
-                find("signatures", str(e), record.id)
-            if key.party != record.party:
-                find("signatures", f"key belongs to {key.party}, not {record.party}", record.id)
-            if key.revoked is not None:
-                find("signatures", "signed by a key revoked earlier in the log", record.id)
-            elif record.time < key.added:
-                find("signatures", "signed when the key was not valid", record.id)
-        if record.type == "party.register" and record.index != 0 and record.party != operator:
-            find("signatures", f"a party registered by {record.party}, not the operator",
-                 record.id)
-        if record.type in ("party.register", "key.add") and record.index != 0:
-            try:
-                raw = b64decode_strict(body.get("public_key"), field="public_key")
-                keys.setdefault(keyid_of(raw), _Key(body["subject"], raw, record.time))
-            except (LedgerError, KeyError):
-                find("signatures", "key event without a valid public key", record.id)
-        elif record.type == "key.revoke" and body.get("keyid") in keys:
-            keys[body["keyid"]].revoked = record.time
-
-
-def _chains(evidence: Evidence, find: Any) -> None:
-    by_key: dict[str, dict[int, Record]] = defaultdict(dict)
-    for record in evidence:
-        chain = by_key[record.event.key]
-        if record.event.seq in chain:
-            find("chains", f"a fork: two events of one key at seq {record.event.seq}"
-                           f" ({chain[record.event.seq].id})", record.id)
-            continue
-        chain[record.event.seq] = record
-    for chain in by_key.values():
-        for seq, record in chain.items():
-            before = chain.get(seq - 1)
-            if before is not None and record.event.prev != before.id:
-                find("chains", f"seq {seq} names prev {record.event.prev}, but seq {seq - 1}"
-                               f" is {before.id}", record.id)
-            if before is not None and record.time < before.time:
-                find("chains", f"dated before the key's previous event {before.id}",
-                     record.id)
-
-
 def _references(evidence: Evidence, find: Any) -> None:
     for record in evidence.of_type("transform", "ship", "receive", "dispose"):
         for ref in evidence.references(record):
@@ -299,56 +259,6 @@ def _references(evidence: Evidence, find: Any) -> None:
                 find("references", f"builds on a later event {ref.parent}", record.id)
             elif record.time < parent.time:
                 find("references", f"dated before {ref.parent}, which it builds on", record.id)
-
-
-def _conservation(evidence: Evidence, rules: RuleTables, find: Any) -> None:
-    spent: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    potentials: dict[str, Decimal] = {}  # lot → its potential, as the ledger records it
-    for record in evidence.of_type("transform", "ship", "receive", "dispose"):
-        refs = evidence.references(record)
-        for ref in refs:
-            spent[(ref.parent, ref.lot)] += ref.kg
-        if record.type == "transform":
-            _transform_yield(record, refs, evidence, rules, potentials, find)
-    for (parent_id, lot), kg in spent.items():
-        parent = evidence.get(parent_id)
-        if parent is None:
-            continue
-        given = given_kg(parent.type, parent.body, lot)
-        if given is not None and kg > given:
-            find("conservation", f"{kg} kg of {lot} spent from an event that gave {given} kg",
-                 parent_id)
-
-
-
-
-def _transform_yield(record: Record, refs: list[Any], evidence: Evidence, rules: RuleTables,
-                     potentials: dict[str, Decimal], find: Any) -> None:
-    """The ledger's own yield check, with each input's potential from its path so far."""
-    outputs = record.body.get("outputs", [])
-    try:
-        product = rules.product(outputs[0]["product"])
-        inputs = []
-        for ref in refs:
-            form = _form_of(evidence, ref.lot)
-            if form is None:
-                return  # a missing creator is already a references finding
-            inputs.append(Flow(ref.kg, form, potential=potentials.get(ref.lot, Decimal(1))))
-        flows = [Flow(line_kg(o), o["form"], f"outputs[{i}].") for i, o in enumerate(outputs)]
-        potential = check_yield(product, inputs, flows)
-    except LedgerError as e:
-        find("conservation", str(e), record.id)
-        return
-    for o in outputs:
-        potentials[o["lot"]] = potential
-
-
-def _form_of(evidence: Evidence, lot: str) -> str | None:
-    creator = evidence.creator(lot)
-    if creator is None:
-        return None
-    form: str = created_lots(creator)[lot]["form"]
-    return form
 
 
 def _privacy(evidence: Evidence, find: Any) -> None:

@@ -3,44 +3,43 @@
 The audit trusts no projection. It checks, reporting every inconsistency it finds (it
 does not stop at the first):
 
-- every event: index, id, envelope, columns, signature, key validity, chain, and
-  ``recorded_at`` (format and order);
-- every projection row: the events are replayed through the append path's own rules
-  (``ledger.rebuild.replay``, in a rolled-back write transaction) and the derived rows
-  compared with the stored ones — a row inflated, added or deleted is named, and a
-  stored event the rules refuse is a finding;
+- every stored event's storage: index, id, envelope, columns and ``recorded_at``
+  (format and order);
+- every event against the rules: the stored bytes are replayed, in order, through the
+  append path's own ``ledger.engine.admit`` into a ``MemoryView`` — signing key,
+  signature, key validity, chain, ledger binding, who may sign the type, its fields and
+  custody rules — and each event it refuses is a finding (the replay goes on after it);
+- every projection row: the rows the replay derived are compared with the stored ones
+  — a row inflated, added or deleted is named;
 - the log: every stored Merkle node against the tree recomputed from the events, every
   node a proof needs present, every checkpoint's root and signature, and events that no
   checkpoint covers.
 
-Events are read in ledger order, in pages; the projection comparison holds the stored
-and the derived projection rows in memory.
+The events and projections are read in the ledger's write transaction (rolled back), so
+appends wait and the two agree; the replayed and the stored projections are held in
+memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, select
 
-from ledger.envelope import Envelope, event_id, keyid_of, leaf_input
-from ledger.errors import IntegrityError, LedgerError
+from ledger.envelope import Envelope, event_id, leaf_input
+from ledger.errors import IntegrityError, LedgerError, UnknownKey
 from ledger.fields import from_utc_text, utc_text
-from ledger.keys import public_key_from_raw
 from ledger.log import CheckpointRow, LogKey, MerkleNodeRow, consistency
 from ledger.merkle import MemoryTree, leaf_hash, verify_consistency
-from ledger.payload import Event, parse_payload
-from ledger.rebuild import REPLAYED_META, replay
+from ledger.payload import parse_payload
+from ledger.rebuild import REPLAYED_META, replay, stored_rows
+from ledger.records import PROJECTIONS, Key, Meta
 from ledger.rules import EVENT_TYPES
-from ledger.rules.party_register import public_key_field
-from ledger.schema import PROJECTIONS, EventRow, MetaRow
+from ledger.sqlview import TABLES
 from ledger.store import Store
-
-PAGE = 2000
+from ledger.view import MemoryView
 
 
 @dataclass(frozen=True)
@@ -71,33 +70,9 @@ class AuditReport:
         return not self.findings
 
 
-@dataclass
-class _KeyState:
-    party: str
-    public_key: bytes
-    added: datetime
-    revoked: datetime | None = None
-    seq: int = 0
-    head: str | None = None
-    last_time: datetime | None = None
-
-
-def _rows(store: Store) -> Iterator[EventRow]:
-    last = -1
-    while True:
-        with store.reading() as session:
-            page = list(
-                session.scalars(
-                    select(EventRow)
-                    .where(EventRow.index > last)
-                    .order_by(EventRow.index)
-                    .limit(PAGE)
-                )
-            )
-        if not page:
-            return
-        yield from page
-        last = page[-1].index
+CHECKS = {"key": "key", "signature": "signature", "key validity": "key", "chain": "chain",
+          "ledger": "ledger"}
+"""The finding's check for each step of ``admit`` (the others are "rules")."""
 
 
 def audit(
@@ -113,37 +88,92 @@ def audit(
     old checkpoint note an auditor kept) the current log is proved consistent with it.
     """
     report = AuditReport()
-    keys: dict[str, _KeyState] = {}
     tree = MemoryTree()
-    expected_index = 0
-    last_recorded: str | None = None
-    for row in _rows(store):
-        report.events += 1
-        if progress:
-            progress(1)
-        findings = _audit_event(row, expected_index, keys)
-        findings.extend(_audit_recorded_at(row, last_recorded))
-        report.findings.extend(findings)
-        tree.append(leaf_hash(leaf_input(bytes(row.payload))))
-        expected_index = row.index + 1
-        last_recorded = row.recorded_at if isinstance(row.recorded_at, str) else last_recorded
-    report.keys = len(keys)
+    view = MemoryView()
+    event_findings: list[Finding] = []
+
+    def refused(e: IntegrityError) -> None:
+        check = CHECKS.get(e.step or "", "rules")
+        if isinstance(e.__cause__, UnknownKey):
+            check = "signature"
+        event_findings.append(Finding(e.index, e.details.get("event"), check, e.message))
+
+    def checked(rows: Iterator[Any]) -> Iterator[Any]:
+        expected_index = 0
+        last_recorded: str | None = None
+        for row in rows:
+            report.events += 1
+            if progress:
+                progress(1)
+            event_findings.extend(_audit_storage(row, expected_index))
+            event_findings.extend(_audit_recorded_at(row, last_recorded))
+            tree.append(leaf_hash(leaf_input(bytes(row.payload))))
+            expected_index = row.idx + 1
+            if isinstance(row.recorded_at, str):
+                last_recorded = row.recorded_at
+            yield row
+
+    with store.trial() as session:
+        conn = session.connection()
+        replay(checked(stored_rows(conn)), view, refused=refused)
+        stored = _projection_rows(conn)
+    report.findings.extend(sorted(event_findings, key=lambda f: f.index or 0))
+    report.keys = len(view.all(Key))
     report.findings.extend(_audit_log(store, tree, log_key, report))
-    report.findings.extend(_audit_projections(store))
+    report.findings.extend(_compare_projections(stored, _derived_rows(view)))
     if since is not None:
         report.findings.extend(_audit_since(store, tree, since, log_key))
     return report
 
 
-def _audit_recorded_at(row: EventRow, previous: str | None) -> list[Finding]:
+def _audit_storage(row: Any, expected_index: int) -> list[Finding]:
+    """The stored row against its own bytes: index, id, envelope, indexed columns."""
+    out: list[Finding] = []
+
+    def find(check: str, message: str) -> None:
+        out.append(Finding(row.idx, row.id, check, message))
+
+    if row.idx != expected_index:
+        find("index", f"expected index {expected_index}: events are missing before this one")
+    payload = bytes(row.payload)
+    if event_id(payload) != row.id:
+        find("id", f"payload hashes to {event_id(payload)}, not the stored id")
+    try:
+        envelope = Envelope.from_json(row.envelope)
+    except LedgerError as e:
+        find("envelope", f"stored envelope does not parse: {e}")
+        return out
+    if envelope.payload != payload:
+        find("envelope", "the stored envelope's payload differs from the stored payload bytes")
+    try:
+        event = parse_payload(Envelope(payload, envelope.signature), EVENT_TYPES)
+    except LedgerError as e:
+        find("payload", f"stored payload does not parse: {e}")
+        return out
+    columns = {
+        "type": event.type,
+        "party": event.party,
+        "keyid": event.key,
+        "seq": event.seq,
+        "prev": event.prev,
+        "time": utc_text(event.time),
+    }
+    for name, value in columns.items():
+        stored = getattr(row, name)
+        if stored != value:
+            find("columns", f"column {name}={stored!r} but the payload says {value!r}")
+    return out
+
+
+def _audit_recorded_at(row: Any, previous: str | None) -> list[Finding]:
     """``recorded_at`` is the ledger's clock at append: well-formed and never going back."""
     try:
         from_utc_text(row.recorded_at)
     except (TypeError, ValueError):
-        return [Finding(row.index, row.id, "recorded_at",
+        return [Finding(row.idx, row.id, "recorded_at",
                         f"recorded_at {row.recorded_at!r} is not a UTC time as trazo stores it")]
     if previous is not None and row.recorded_at < previous:
-        return [Finding(row.index, row.id, "recorded_at",
+        return [Finding(row.idx, row.id, "recorded_at",
                         f"recorded at {row.recorded_at}, before the previous event"
                         f" ({previous}): events are recorded in ledger order")]
     return []
@@ -152,23 +182,11 @@ def _audit_recorded_at(row: EventRow, previous: str | None) -> list[Finding]:
 SHOWN_ROWS = 5
 """Differing rows listed per projection table; the rest are counted."""
 
+_Rows = dict[str, dict[tuple[Any, ...], dict[str, Any]]]
 
-def _audit_projections(store: Store) -> list[Finding]:
-    """Every projection row, derived again by the append path's own rules, against storage.
 
-    The replay runs inside the ledger's write transaction and is rolled back: the audit
-    changes nothing, and appends wait while it runs. A stored event that the rules refuse
-    (inserted behind the append path's back) is a finding; the replay goes on after it.
-    """
+def _compare_projections(stored: _Rows, derived: _Rows) -> list[Finding]:
     out: list[Finding] = []
-
-    def refused(e: IntegrityError) -> None:
-        out.append(Finding(e.index, e.details.get("event"), "rules", e.message))
-
-    with store.trial() as session:
-        stored = _projection_rows(session)
-        replay(session, refused=refused)
-        derived = _projection_rows(session)
     for table, rows in stored.items():
         out.extend(_compare_table(table, rows, derived[table]))
     return out
@@ -197,19 +215,29 @@ def _compare_table(table: str, stored: dict[tuple[Any, ...], dict[str, Any]],
     return out
 
 
-def _projection_rows(session: Session) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
-    """Each projection table's rows by primary key (keys shortened for messages)."""
-    out: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
-    for model in PROJECTIONS:
-        table = cast(Table, model.__table__)
-        query = select(*table.columns)
-        if model is MetaRow:
+def _projection_rows(conn: Connection) -> _Rows:
+    """Each stored projection table's rows by primary key."""
+    out: _Rows = {}
+    for kind in PROJECTIONS:
+        table = TABLES[kind]
+        query = select(table)
+        if kind is Meta:
             query = query.where(table.c.name.in_(REPLAYED_META))
-        key_columns = [c.name for c in table.primary_key]
         rows = out[table.name] = {}
-        for r in session.execute(query).mappings():
-            rows[tuple(r[c] for c in key_columns)] = {
-                c: v for c, v in r.items() if c not in key_columns}
+        for r in conn.execute(query).mappings():
+            values = dict(r)
+            if "public_key" in values:
+                values["public_key"] = bytes(values["public_key"])
+            rows[tuple(values[c] for c in kind.KEY)] = {
+                c: v for c, v in values.items() if c not in kind.KEY}
+    return out
+
+
+def _derived_rows(view: MemoryView) -> _Rows:
+    out: _Rows = {}
+    for kind in PROJECTIONS:
+        out[kind.TABLE] = {r.key(): {c: v for c, v in r.values().items() if c not in kind.KEY}
+                           for r in view.all(kind)}
     return out
 
 
@@ -317,82 +345,6 @@ def _audit_since(
     except LedgerError as e:
         return [Finding(None, None, "since", f"the stored log cannot prove consistency: {e}")]
     return []
-
-
-def _audit_event(row: EventRow, expected_index: int, keys: dict[str, _KeyState]) -> list[Finding]:
-    out: list[Finding] = []
-
-    def find(check: str, message: str) -> None:
-        out.append(Finding(row.index, row.id, check, message))
-
-    if row.index != expected_index:
-        find("index", f"expected index {expected_index}: events are missing before this one")
-    payload = bytes(row.payload)
-    if event_id(payload) != row.id:
-        find("id", f"payload hashes to {event_id(payload)}, not the stored id")
-    try:
-        envelope = Envelope.from_json(row.envelope)
-    except LedgerError as e:
-        find("envelope", f"stored envelope does not parse: {e}")
-        return out
-    if envelope.payload != payload:
-        find("envelope", "the stored envelope's payload differs from the stored payload bytes")
-    try:
-        event = parse_payload(Envelope(payload, envelope.signature), EVENT_TYPES)
-    except LedgerError as e:
-        find("payload", f"stored payload does not parse: {e}")
-        return out
-    columns = {
-        "type": event.type,
-        "party": event.party,
-        "keyid": event.key,
-        "seq": event.seq,
-        "prev": event.prev,
-        "time": utc_text(event.time),
-    }
-    for name, value in columns.items():
-        if getattr(row, name) != value:
-            find("columns", f"column {name}={getattr(row, name)!r} but the payload says {value!r}")
-    _replay_key_event(event, keys, find)
-    key = keys.get(event.key)
-    if key is None:
-        find("signature", f"key {event.key[:16]}… was not registered by any earlier event")
-        return out
-    try:
-        Envelope(payload, envelope.signature).verify(public_key_from_raw(key.public_key))
-    except LedgerError as e:
-        find("signature", str(e))
-    if key.party != event.party:
-        find("key", f"key belongs to {key.party!r}, event claims {event.party!r}")
-    if key.revoked is not None:
-        find("key", "signed by a key that an earlier event revoked")
-    elif event.time < key.added:
-        find("key", "dated before its key was registered")
-    if key.last_time is not None and event.time < key.last_time:
-        find("chain", "dated before the key's previous event")
-    if event.seq != key.seq + 1 or event.prev != key.head:
-        find(
-            "chain",
-            f"seq {event.seq}/prev {event.prev} does not follow"
-            f" seq {key.seq}/{key.head} of key {event.key[:16]}…",
-        )
-    key.seq, key.head, key.last_time = event.seq, event.id, event.time
-    if event.type == "key.revoke" and event.body.get("keyid") in keys:
-        keys[event.body["keyid"]].revoked = event.time  # after its own signature is checked
-    return out
-
-
-def _replay_key_event(
-    event: Event, keys: dict[str, _KeyState], find: Callable[[str, str], None]
-) -> None:
-    body = event.body
-    try:
-        if event.type in ("party.register", "key.add"):
-            raw = public_key_field(body)
-            owner = body["subject"]
-            keys.setdefault(keyid_of(raw), _KeyState(owner, raw, event.time))
-    except LedgerError as e:
-        find("key", f"key event does not parse: {e}")
 
 
 __all__ = ["AuditReport", "Finding", "audit"]

@@ -86,7 +86,8 @@ def given_kg(kind: str, body: dict[str, Any], lot: str) -> Decimal | None:
     return None
 
 
-def _kg_text(kg: Decimal) -> str:
+def kg_text(kg: Decimal) -> str:
+    """Kilograms for a message: "36.5 kg" (the one formatting every rule uses)."""
     return f"{format(kg.normalize(), 'f')} kg"
 
 
@@ -125,8 +126,8 @@ def check_yield(product: Product, inputs: Sequence[Flow], outputs: Sequence[Flow
             )
         if claimed > allowed:
             raise YieldExceeded(
-                f"outputs of {product.name} {form} total {_kg_text(claimed)}; the inputs"
-                f" allow at most {_kg_text(allowed)} (maximum yield with"
+                f"outputs of {product.name} {form} total {kg_text(claimed)}; the inputs"
+                f" allow at most {kg_text(allowed)} (maximum yield with"
                 f" {product.tolerance} tolerance)",
                 field=group[0].where + "quantity",
                 allowed=allowed,

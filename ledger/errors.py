@@ -18,6 +18,8 @@ class LedgerError(Exception):
     """Root of every error trazo raises on purpose."""
 
     title = "Ledger error"
+    step: str | None = None
+    """The step of ``ledger.engine.admit`` that raised it (``signature``, ``chain``…)."""
 
     def __init__(
         self,

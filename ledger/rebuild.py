@@ -1,12 +1,12 @@
 """Derive every projection again from the events table alone.
 
-``rebuild`` empties the projection tables (``schema.PROJECTIONS``; the events table is
-never touched — its triggers refuse it anyway) and replays every stored event, in index
-order, through the same ``admit()`` the append pipeline runs, with the ledger clock set
-to the time the event was recorded. It all happens in the ledger's one write
-transaction: readers see the old projections until the new ones are committed, and a
-failure leaves the old ones in place. Events are read in pages and the session is
-cleared between pages, so memory stays bounded however long the ledger is.
+``rebuild`` replays every stored event, in index order, through the same
+``ledger.engine.admit`` the append path runs — over a ``MemoryView`` instead of the
+database, with the ledger clock set to the time the event was recorded — then empties
+the projection tables (the events table is never touched; its triggers refuse it
+anyway) and writes the derived rows with executemany. It all happens in the ledger's
+one write transaction: readers see the old projections until the new ones are
+committed, and a failure leaves the old ones in place.
 
 An event that does not pass on replay means the stored ledger and the rules disagree:
 that is the ledger's fault (``IntegrityError``), not a client's.
@@ -14,21 +14,25 @@ that is the ledger's fault (``IntegrityError``), not a client's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, delete, select
 
-from ledger.append import admit, parse
+from ledger.append import parse
+from ledger.engine import admit, keep_chain
 from ledger.envelope import Envelope
 from ledger.errors import ClientError, IntegrityError
 from ledger.fields import from_utc_text
-from ledger.schema import PROJECTIONS, EventRow, MetaRow
-from ledger.state import LedgerState
+from ledger.payload import Event
+from ledger.records import PROJECTIONS, Meta
+from ledger.sqlview import EVENTS, TABLES
 from ledger.store import Store
+from ledger.view import MemoryView, stored_event
 
 PAGE = 2000
+WRITE_CHUNK = 5000
 REPLAYED_META = ("operator",)
 """The ``meta`` rows a replay sets again; other ledger-wide facts are left alone."""
 
@@ -45,66 +49,100 @@ def rebuild(store: Store, *, page: int = PAGE,
     if page < 1:
         raise ValueError("page must be at least 1")
     with store.writing() as session:
-        replayed = replay(session, page=page, progress=progress)
-    return RebuildResult(events=replayed, tables=[m.__tablename__ for m in PROJECTIONS])
+        conn = session.connection()
+        view = MemoryView()
+        replayed = replay(stored_rows(conn, page=page, progress=progress), view)
+        write_projections(conn, view)
+    return RebuildResult(events=replayed, tables=[TABLES[k].name for k in PROJECTIONS])
 
 
-def replay(session: Session, *, page: int = PAGE,
-           progress: Callable[[int], None] | None = None,
-           refused: Callable[[IntegrityError], None] | None = None) -> int:
-    """Inside the caller's write transaction: empty the projections and replay every event.
-
-    A stored event that is malformed or does not pass the rules raises ``IntegrityError``
-    naming it; with ``refused``, it is passed there instead and the replay goes on with
-    the next event. ``trazo rebuild`` commits the result; ``trazo audit`` compares it with
-    what was stored and rolls it back.
-    """
-    replayed = 0
-    for model in PROJECTIONS:
-        if model is MetaRow:
-            session.execute(delete(MetaRow).where(MetaRow.name.in_(REPLAYED_META)))
-        else:
-            session.execute(delete(model))
+def stored_rows(conn: Connection, *, page: int = PAGE,
+                progress: Callable[[int], None] | None = None) -> Iterator[Any]:
+    """Every stored event row (index, id, envelope, recorded_at…), in pages, in order."""
     after = -1
     while True:
-        rows = list(session.scalars(
-            select(EventRow).where(EventRow.index > after).order_by(EventRow.index)
-            .limit(page)
-        ))
+        rows = list(conn.execute(
+            select(EVENTS).where(EVENTS.c.idx > after).order_by(EVENTS.c.idx).limit(page)))
         if not rows:
-            break
-        state = LedgerState(session)
-        for row in rows:
-            state.size = row.index  # the index this event has: rules record it
-            try:
-                _replay_one(row, state)
-            except IntegrityError as e:
-                if refused is None:
-                    raise
-                refused(e)
-        replayed += len(rows)
-        after = rows[-1].index
-        session.flush()
-        session.expunge_all()
+            return
+        yield from rows
+        after = rows[-1].idx
         if progress is not None:
             progress(len(rows))
+
+
+def replay(rows: Iterator[Any], view: MemoryView, *,
+           refused: Callable[[IntegrityError], None] | None = None) -> int:
+    """Admit every stored event into ``view``, as the append path admitted it.
+
+    A stored event that is malformed or does not pass the rules raises ``IntegrityError``
+    naming it; with ``refused``, it is passed there instead (its partial effects undone)
+    and the replay goes on with the next event. ``trazo rebuild`` writes the result;
+    ``trazo audit`` compares it with what is stored.
+    """
+    replayed = 0
+    for row in rows:
+        replayed += 1
+        view.size = row.idx  # the index this event has: rules record it
+        view.begin()
+        try:
+            _replay_one(row, view)
+        except IntegrityError as e:
+            view.rollback()
+            if refused is None:
+                raise
+            refused(e)
+            _keep_chain(row, view)
+        else:
+            view.commit()
     return replayed
 
 
-def _replay_one(row: EventRow, state: LedgerState) -> None:
+def _replay_one(row: Any, view: MemoryView) -> None:
     try:
         recorded = from_utc_text(row.recorded_at)
     except (TypeError, ValueError) as e:
         raise IntegrityError(
-            f"stored event {row.index} ({row.id}) has a malformed recorded_at"
+            f"stored event {row.idx} ({row.id}) has a malformed recorded_at"
             f" {row.recorded_at!r}: {e}; the events table was altered",
-            index=row.index, event=row.id,
+            index=row.idx, event=row.id,
         ) from e
     try:
-        admit(parse(Envelope.from_json(row.envelope)), state, recorded,
-              genesis=row.index == 0)
+        event = _stored_event(row)
+        admit(event, view, recorded, genesis=row.idx == 0)
     except ClientError as e:
-        raise IntegrityError(
-            f"stored event {row.index} ({row.id}) does not pass on replay: {e.message}",
-            index=row.index, event=row.id,
-        ) from e
+        error = IntegrityError(
+            f"stored event {row.idx} ({row.id}) does not pass on replay: {e.message}",
+            index=row.idx, event=row.id,
+        )
+        error.step = e.step
+        raise error from e
+    view.put_event(stored_event(event, row.idx))
+
+
+def _keep_chain(row: Any, view: MemoryView) -> None:
+    """After a reported refusal the key's chain still moves to the refused event."""
+    try:
+        keep_chain(_stored_event(row), view)
+    except ClientError:
+        return
+
+
+def _stored_event(row: Any) -> Event:
+    """The stored payload bytes (hashed into the log) with the envelope's signature."""
+    envelope = Envelope.from_json(row.envelope)
+    return parse(Envelope(bytes(row.payload), envelope.signature))
+
+
+def write_projections(conn: Connection, view: MemoryView) -> None:
+    """Replace the stored projections with ``view``'s records (children deleted first)."""
+    for kind in reversed(PROJECTIONS):
+        table = TABLES[kind]
+        if kind is Meta:
+            conn.execute(delete(table).where(table.c.name.in_(REPLAYED_META)))
+        else:
+            conn.execute(delete(table))
+    for kind in PROJECTIONS:
+        rows = [r.values() for r in view.all(kind)]
+        for start in range(0, len(rows), WRITE_CHUNK):
+            conn.execute(TABLES[kind].insert(), rows[start:start + WRITE_CHUNK])

@@ -1,14 +1,15 @@
 """The event vocabulary: one rule module per event type, plugged in by ``RULES``.
 
 A rule module defines a ``Rule`` subclass with the type's name, its allowed fields, a
-stateless ``check_fields`` and a stateful ``apply`` that enforces the custody rules
-against the ledger and records the event's effect on the projections. Adding a type
+stateless ``from_body`` that reads them into a typed body, and a pure ``apply`` that
+enforces the custody rules against a ``LedgerView`` and records the event's effect. Adding a type
 means adding a module and naming it in ``_MODULES``; the append pipeline does not change.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
+from typing import Any
 
 from ledger.rules.base import Rule
 
@@ -30,18 +31,18 @@ _MODULES = (
 )
 
 
-def _load() -> dict[str, Rule]:
-    rules: dict[str, Rule] = {}
+def _load() -> dict[str, Rule[Any]]:
+    rules: dict[str, Rule[Any]] = {}
     for name in _MODULES:
         module = import_module(f"ledger.rules.{name}")
-        rule: Rule = module.RULE
+        rule: Rule[Any] = module.RULE
         if rule.type in rules:
             raise RuntimeError(f"event type {rule.type!r} has two rule modules")
         rules[rule.type] = rule
     return rules
 
 
-RULES: dict[str, Rule] = _load()
+RULES: dict[str, Rule[Any]] = _load()
 EVENT_TYPES: frozenset[str] = frozenset(RULES)
 
 __all__ = ["EVENT_TYPES", "RULES", "Rule"]

@@ -1,81 +1,114 @@
-"""What every rule module provides, and the checks they share."""
+"""What every rule module provides, and the checks they share.
+
+A rule is pure: ``from_body`` reads an event's own fields into a typed, frozen body (or
+raises ``InvalidEvent`` naming the field), and ``apply`` enforces the type's rules
+against a ``LedgerView`` and records the event's effects on it. No rule imports
+SQLAlchemy; the same code runs on append, rebuild, audit and offline verification.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
 
 from ledger import fields
 from ledger.errors import NotAuthorized, UnknownReference
 from ledger.payload import COMMON_FIELDS, LEDGER_FIELD, Event
-from ledger.schema import KeyRow
-from ledger.state import LedgerState, Party, RowKey
+from ledger.records import Key, Party
+from ledger.view import LedgerView, RowKey, operator
 
 COMMON = frozenset((*COMMON_FIELDS, LEDGER_FIELD))
 
+B = TypeVar("B")
 
-class Rule:
+
+class Rule(Generic[B]):
     """One event type. Subclasses set ``type`` and ``fields`` and override the hooks."""
 
     type: ClassVar[str]
     fields: ClassVar[frozenset[str]] = frozenset()
 
-    def check_fields(self, event: Event) -> None:
-        """Stateless checks of the type's own fields (shape, ids, quantities)."""
+    def check_fields(self, event: Event) -> B:
+        """Stateless checks of the type's own fields; the typed body they give."""
         fields.reject_unknown(event.body, COMMON | self.fields)
+        return self.from_body(event)
 
-    def bootstrap_key(self, event: Event, state: LedgerState) -> bytes | None:
+    def from_body(self, event: Event) -> B:
+        raise NotImplementedError
+
+    def bootstrap_key(self, event: Event, body: B, view: LedgerView) -> bytes | None:
         """A raw public key for an event whose signing key is not registered yet.
 
         Only the genesis ``party.register`` (the operator registering itself) uses this.
         """
         return None
 
-    def prefetch(self, event: Event) -> Iterable[RowKey]:
-        """Rows ``apply`` will read by primary key, so a batch loads them in a few queries.
+    def prefetch(self, event: Event, body: B) -> Iterable[RowKey]:
+        """Records ``apply`` will read by key, so that a SQL view loads a batch's together.
 
-        Only an optimization: a row not named here is read when it is needed. Called
-        before the event is checked, so the payload may be malformed: the pipeline
-        ignores any error raised here (the checks report it properly later).
+        Only an optimization: a record not named here is read when it is needed.
         """
         return ()
 
-    def apply(self, event: Event, state: LedgerState) -> None:
+    def apply(self, event: Event, body: B, view: LedgerView) -> None:
         """Enforce the type's rules against the ledger and record its effect."""
         raise NotImplementedError
 
 
-def signer(event: Event, state: LedgerState) -> Party:
-    """The party that signed; the pipeline has already checked the key belongs to it."""
-    party = state.party(event.party)
-    if party is None:  # pragma: no cover - the key check runs first
+AnyRule = Rule[Any]
+
+
+def signer(event: Event, view: LedgerView) -> Party:
+    """The party that signed; the pipeline has already checked the key belongs to it.
+
+    Parties and keys are never "not in evidence": a bundle carries every registration.
+    """
+    party = view.get(Party, event.party)
+    if party is None:
         raise UnknownReference(f"party {event.party!r} is not registered", field="party")
     return party
 
 
-def require_role(event: Event, state: LedgerState, *roles: str) -> Party:
-    party = signer(event, state)
-    if not party.roles & set(roles):
+def require_role(event: Event, view: LedgerView, *roles: str) -> Party:
+    """Who may sign this type: the signer has one of ``roles``."""
+    party = signer(event, view)
+    if not party.role_set & set(roles):
         raise NotAuthorized(
-            f"party {party.id!r} has roles {sorted(party.roles)}; a {event.type} must be"
+            f"party {party.id!r} has roles {sorted(party.role_set)}; a {event.type} must be"
             f" signed by a party with role {' or '.join(roles)}",
             field="party",
         )
     return party
 
 
-def require_operator_or(event: Event, state: LedgerState, subject: str) -> None:
-    """For key events: the subject party itself, or the ledger operator."""
-    if event.party not in (subject, state.operator()):
+def require_operator_or(event: Event, view: LedgerView, subject: str) -> None:
+    """Who may sign a key event: the subject party itself, or the ledger operator."""
+    if event.party not in (subject, operator(view)):
         raise NotAuthorized(
             f"{event.type} for {subject!r} must be signed by {subject!r} or the operator"
-            f" {state.operator()!r}, not {event.party!r}",
+            f" {operator(view)!r}, not {event.party!r}",
             field="party",
         )
 
 
-def existing_key(state: LedgerState, keyid: str, *, field: str) -> KeyRow:
-    key = state.key(keyid)
+def registered_party(view: LedgerView, party_id: str, *, field: str) -> Party:
+    party = view.get(Party, party_id)
+    if party is None:
+        raise UnknownReference(f"party {party_id!r} is not registered", field=field)
+    return party
+
+
+def existing_key(view: LedgerView, keyid: str, *, field: str) -> Key:
+    key = view.get(Key, keyid)
     if key is None:
         raise UnknownReference(f"no key {keyid[:16]}… is registered", field=field)
     return key
+
+
+def time_text(event: Event) -> str:
+    return fields.utc_text(event.time)
+
+
+def moment(text: str) -> datetime:
+    return fields.from_utc_text(text)

@@ -2,46 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from ledger import fields
 from ledger.errors import InvalidEvent, NotAuthorized, UnknownReference
 from ledger.payload import Event
-from ledger.rules.base import Rule, require_role
+from ledger.records import Certificate
+from ledger.rules.base import Rule, require_role, time_text
 from ledger.rules.custody import not_before
-from ledger.schema import CertificateRow
-from ledger.state import LedgerState
+from ledger.view import LedgerView, RowKey, absent
 
 
-class CertRevoke(Rule):
+@dataclass(frozen=True)
+class Revocation:
+    certificate: str
+    reason: str
+
+
+class CertRevoke(Rule[Revocation]):
     type = "cert.revoke"
     fields = frozenset({"certificate", "reason"})
 
-    def check_fields(self, event: Event) -> None:
-        super().check_fields(event)
-        fields.ident(event.body, "certificate", what="a certificate id")
-        fields.text(event.body, "reason", max_len=500)
+    def from_body(self, event: Event) -> Revocation:
+        return Revocation(fields.ident(event.body, "certificate", what="a certificate id"),
+                          fields.text(event.body, "reason", max_len=500))
 
-    def apply(self, event: Event, state: LedgerState) -> None:
-        require_role(event, state, "certifier")
-        certificate: str = event.body["certificate"]
-        row = state.get(CertificateRow, certificate)
+    def prefetch(self, event: Event, body: Revocation) -> Iterable[RowKey]:
+        return [(Certificate, body.certificate)]
+
+    def apply(self, event: Event, body: Revocation, view: LedgerView) -> None:
+        require_role(event, view, "certifier")
+        row = view.get(Certificate, body.certificate)
         if row is None or row.voided_by is not None:
-            raise UnknownReference(f"no certificate {certificate!r} was issued",
-                                   field="certificate")
+            error = UnknownReference(f"no certificate {body.certificate!r} was issued",
+                                     field="certificate")
+            raise absent(view, error) if row is None else error
         if row.certifier != event.party:
             raise NotAuthorized(
-                f"certificate {certificate!r} was issued by {row.certifier!r}; only it may"
-                f" revoke it, not {event.party!r}",
+                f"certificate {body.certificate!r} was issued by {row.certifier!r}; only it"
+                f" may revoke it, not {event.party!r}",
                 field="certificate",
             )
         if row.revoked_event is not None:
             raise InvalidEvent(
-                f"certificate {certificate!r} was already revoked by {row.revoked_event}",
+                f"certificate {body.certificate!r} was already revoked by"
+                f" {row.revoked_event}",
                 field="certificate",
             )
         not_before(event, row.time, what=f"the certificate's issue {row.event}", field="time")
-        row.revoked_event = event.id
-        row.revoked_time = fields.utc_text(event.time)
-        row.revoke_reason = event.body["reason"]
+        view.update(row, revoked_event=event.id, revoked_time=time_text(event),
+                    revoke_reason=body.reason)
 
 
 RULE = CertRevoke()

@@ -1,10 +1,10 @@
 """What the custody rules share: quantities, holdings, lots, custody edges and voids.
 
 A party holds a lot *through* the event that gave it custody (a harvest, a transform
-output or a receive); ``holdings`` has one row per (party, lot, event). Spending
-(``ship``, ``transform``, ``dispose``) names that event, takes from that row only, and
-adds a custody edge from the spending event to it. All arithmetic is exact ``Decimal``:
-an operation that would need rounding raises instead of losing a gram.
+output or a receive); there is one ``Holding`` per (party, lot, event). Spending
+(``ship``, ``transform``, ``dispose``) names that event, takes from that holding only,
+and adds a custody edge from the spending event to it. All arithmetic is exact
+``Decimal``: an operation that would need rounding raises instead of losing a gram.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 from typing import Any
 
-from sqlalchemy import select
-
 from ledger import fields
-from ledger.conservation import Amount, amount, given_kg
+from ledger.conservation import Amount, amount, given_kg, kg_text
 from ledger.errors import (
     DuplicateLot,
     InsufficientQuantity,
@@ -30,8 +28,8 @@ from ledger.errors import (
 )
 from ledger.fields import from_utc_text, utc_text
 from ledger.payload import Event, loads_strict
-from ledger.schema import CustodyEdgeRow, EventLotRow, HoldingRow, LotRow, VoidRow
-from ledger.state import LedgerState, RowKey
+from ledger.records import CustodyEdge, EventLot, Holding, Lot, Void
+from ledger.view import LedgerView, RowKey, absent
 
 EXACT = Context(prec=80, traps=[Inexact, InvalidOperation, Overflow])
 """Sums and differences of kilograms never round: a result that would is an error."""
@@ -40,6 +38,8 @@ ZERO = Decimal(0)
 
 LINE_FIELDS = frozenset({"lot", "event", "quantity", "unit"})
 
+__all__ = ["kg_text"]
+
 
 def add(a: Decimal, b: Decimal) -> Decimal:
     return EXACT.add(a, b)
@@ -47,16 +47,6 @@ def add(a: Decimal, b: Decimal) -> Decimal:
 
 def sub(a: Decimal, b: Decimal) -> Decimal:
     return EXACT.subtract(a, b)
-
-
-def mul(a: Decimal, b: Decimal) -> Decimal:
-    return EXACT.multiply(a, b)
-
-
-def kg_text(kg: Decimal) -> str:
-    """Kilograms for a message: "36.5 kg"."""
-    text = format(kg.normalize(), "f")
-    return f"{text} kg"
 
 
 # --- reading quantities -----------------------------------------------------------------
@@ -72,7 +62,8 @@ class Line:
     amount: Amount
 
 
-def holding_lines(body: dict[str, Any], name: str, *, max_items: int = 1000) -> list[Line]:
+def holding_lines(body: dict[str, Any], name: str, *,
+                  max_items: int = 1000) -> tuple[Line, ...]:
     """Read an array of holding lines (``ship.lots``, ``transform.inputs``).
 
     One line per (lot, event): naming the same holding twice in one event is refused,
@@ -96,15 +87,10 @@ def holding_lines(body: dict[str, Any], name: str, *, max_items: int = 1000) -> 
             )
         seen[(lot, via)] = f"{name}[{i}]"
         lines.append(line)
-    return lines
+    return tuple(lines)
 
 
 # --- the event being applied ------------------------------------------------------------
-
-
-def index_of(state: LedgerState) -> int:
-    """The ledger index the event under ``apply`` will get (the next one)."""
-    return state.size
 
 
 def event_time(event: Event) -> str:
@@ -122,37 +108,29 @@ def not_before(event: Event, earlier: str, *, what: str, field: str) -> None:
         )
 
 
-def mention(state: LedgerState, event: Event, lots: Iterable[str]) -> None:
+def mention(view: LedgerView, event: Event, lots: Iterable[str]) -> None:
     """Index the event under each of ``lots`` (for listing a lot's events in order)."""
-    index = index_of(state)
     for lot in dict.fromkeys(lots):
-        state.add(EventLotRow(event=event.id, lot=lot, idx=index))
+        view.add(EventLot(event=event.id, lot=lot, idx=view.size))
 
 
-def edge(state: LedgerState, event: Event, *, parent: str, lot: str, kg: Decimal) -> None:
-    state.add(
-        CustodyEdgeRow(child=event.id, parent=parent, lot=lot, kg=kg, kind=event.type)
-    )
+def edge(view: LedgerView, event: Event, *, parent: str, lot: str, kg: Decimal) -> None:
+    view.add(CustodyEdge(child=event.id, parent=parent, lot=lot, kg=kg, kind=event.type))
 
 
 # --- lots and holdings ------------------------------------------------------------------
 
 
-def spend_rows(party: str, lines: Iterable[Any]) -> list[RowKey]:
-    """For ``Rule.prefetch``: the holding and lot rows that spending ``lines`` reads."""
+def spend_rows(party: str, lines: Iterable[Line]) -> list[RowKey]:
+    """For ``Rule.prefetch``: the holding and lot records that spending ``lines`` reads."""
     wanted: list[RowKey] = []
     for line in lines:
-        if isinstance(line, dict):
-            wanted.append((HoldingRow, (party, line.get("lot"), line.get("event"))))
-            wanted.append((LotRow, line.get("lot")))
+        wanted.append((Holding, (party, line.lot, line.via)))
+        wanted.append((Lot, line.lot))
     return wanted
 
 
-def lot_row(state: LedgerState, lot: str) -> LotRow | None:
-    return state.get(LotRow, lot)
-
-
-def create_lot(state: LedgerState, event: Event, *, lot: str, product: str, form: str,
+def create_lot(view: LedgerView, event: Event, *, lot: str, product: str, form: str,
                amount: Amount, field: str, member: str | None = None,
                plot: str | None = None, potential: Decimal | None = None) -> None:
     """A new lot, held by the signer through this event. A lot id is created once.
@@ -160,7 +138,7 @@ def create_lot(state: LedgerState, event: Event, *, lot: str, product: str, form
     ``potential`` is what ``conservation.check_yield`` returned for a transform output
     (None for a harvest: all of its mass is real). The caller ``mention``s the lot.
     """
-    existing = lot_row(state, lot)
+    existing = view.get(Lot, lot)
     if existing is not None:
         raise DuplicateLot(
             f"lot {lot!r} was already created by {existing.kind} {existing.event}",
@@ -168,19 +146,19 @@ def create_lot(state: LedgerState, event: Event, *, lot: str, product: str, form
             lot=lot,
             created_by=existing.event,
         )
-    state.add(LotRow(
+    view.add(Lot(
         id=lot, product=product, form=form, party=event.party, event=event.id,
         kind=event.type, kg=amount.kg, quantity=amount.quantity, unit=amount.unit,
         member=member, plot=plot, time=event_time(event), voided_by=None,
         potential=potential,
     ))
-    state.add(HoldingRow(
+    view.add(Holding(
         party=event.party, lot=lot, via=event.id, kg=amount.kg, received_kg=amount.kg,
         time=event_time(event),
     ))
 
 
-def take(state: LedgerState, event: Event, line: Line) -> HoldingRow:
+def take(view: LedgerView, event: Event, line: Line) -> Holding:
     """Spend ``line`` from the signer's holding, with the checks a spend must pass.
 
     Unknown lot → ``UnknownLot``; unknown or voided event → ``UnknownReference``; the
@@ -188,10 +166,10 @@ def take(state: LedgerState, event: Event, line: Line) -> HoldingRow:
     asked → ``InsufficientQuantity``; spending before custody began → ``TimeError``.
     The caller ``mention``s the lot.
     """
-    holding = state.get(HoldingRow, (event.party, line.lot, line.via))
+    holding = view.get(Holding, (event.party, line.lot, line.via))
     if holding is None:
-        raise _why_not_held(state, event, line)
-    _check_against_signed(state, holding)
+        raise _why_not_held(view, event, line)
+    _check_against_signed(view, holding)
     asked = line.amount.kg
     if holding.kg < asked:
         raise InsufficientQuantity(
@@ -204,24 +182,24 @@ def take(state: LedgerState, event: Event, line: Line) -> HoldingRow:
             asked=asked,
         )
     not_before(event, holding.time, what=f"event {line.via}", field="time")
-    holding.kg = sub(holding.kg, asked)
-    edge(state, event, parent=line.via, lot=line.lot, kg=asked)
+    view.update(holding, kg=sub(holding.kg, asked))
+    edge(view, event, parent=line.via, lot=line.lot, kg=asked)
     return holding
 
 
-def _check_against_signed(state: LedgerState, holding: HoldingRow) -> None:
-    """Trust a holdings row only as far as the signed event behind it.
+def _check_against_signed(view: LedgerView, holding: Holding) -> None:
+    """Trust a holding only as far as the signed event behind it.
 
-    The row is a projection anyone with the database can edit: what its ``via`` event
-    gave is read from that event's stored bytes (insert-only), and the balance can be
-    neither negative nor above it. A row that disagrees is the ledger's fault, not the
+    A stored holding is a projection anyone with the database can edit: what its ``via``
+    event gave is read from that event's stored bytes (insert-only), and the balance can
+    be neither negative nor above it. A row that disagrees is the ledger's fault, not the
     client's: the batch is refused and the audit names the row.
     """
-    via = state.event(holding.via)
+    via = view.event(holding.via)
     given = None
     if via is not None:
         try:
-            given = given_kg(via.type, loads_strict(bytes(via.payload)), holding.lot)
+            given = given_kg(via.type, loads_strict(via.payload), holding.lot)
         except (InvalidEvent, KeyError, TypeError, AttributeError):
             given = None
     if given is None or holding.received_kg != given \
@@ -235,21 +213,21 @@ def _check_against_signed(state: LedgerState, holding: HoldingRow) -> None:
         )
 
 
-def _why_not_held(state: LedgerState, event: Event, line: Line) -> Exception:
-    lot = lot_row(state, line.lot)
+def _why_not_held(view: LedgerView, event: Event, line: Line) -> Exception:
+    lot = view.get(Lot, line.lot)
     if lot is None:
-        return UnknownLot(f"no lot {line.lot!r} exists in the ledger", field=line.where + "lot",
-                          lot=line.lot)
-    void = state.get(VoidRow, line.via)
+        return absent(view, UnknownLot(f"no lot {line.lot!r} exists in the ledger",
+                                       field=line.where + "lot", lot=line.lot))
+    void = view.get(Void, line.via)
     if void is not None:
         return UnknownReference(
             f"event {line.via} was voided by {void.void_event}; it gives no custody",
             field=line.where + "event",
         )
-    via = state.event(line.via)
+    via = view.event(line.via)
     if via is None:
-        return UnknownReference(f"no event {line.via} exists in the ledger",
-                                field=line.where + "event")
+        return absent(view, UnknownReference(f"no event {line.via} exists in the ledger",
+                                             field=line.where + "event"))
     return NotHolder(
         f"{event.party!r} holds nothing of lot {line.lot!r} through event {line.via}"
         f" (a {via.type} signed by {via.party!r}); custody comes from a harvest, a"
@@ -262,24 +240,17 @@ def _why_not_held(state: LedgerState, event: Event, line: Line) -> Exception:
     )
 
 
-def give_back(state: LedgerState, child: str, owner: str) -> None:
+def give_back(view: LedgerView, child: str, owner: str) -> None:
     """Undo the spends of a voided event of ``owner``: each edge's kg returns to its holding."""
-    session = state.session
-    query = (
-        select(CustodyEdgeRow)
-        .where(CustodyEdgeRow.child == child)
-        .order_by(CustodyEdgeRow.parent, CustodyEdgeRow.lot)
-    )
-    for e in list(session.scalars(query)):
-        holding = state.get(HoldingRow, (owner, e.lot, e.parent))
+    for e in view.find(CustodyEdge, child=child):
+        holding = view.get(Holding, (owner, e.lot, e.parent))
         if holding is None:  # pragma: no cover - a holding is never removed while spent
             raise UnknownReference(f"holding of lot {e.lot!r} through {e.parent} is gone")
-        holding.kg = add(holding.kg, e.kg)
-        state.delete(e)
+        view.update(holding, kg=add(holding.kg, e.kg))
+        view.delete(e)
 
 
-def builds_on(state: LedgerState, event_id: str) -> CustodyEdgeRow | None:
+def builds_on(view: LedgerView, event_id: str) -> CustodyEdge | None:
     """The first custody edge that builds on ``event_id`` (a later spend of its custody)."""
-    return state.session.scalar(
-        select(CustodyEdgeRow).where(CustodyEdgeRow.parent == event_id).limit(1)
-    )
+    found = view.find(CustodyEdge, parent=event_id)
+    return found[0] if found else None

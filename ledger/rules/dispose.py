@@ -3,44 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from ledger import fields
 from ledger.conservation import amount
 from ledger.payload import Event
 from ledger.rules.base import Rule
-from ledger.rules.custody import (
-    LINE_FIELDS,
-    Line,
-    mention,
-    spend_rows,
-    take,
-)
-from ledger.state import LedgerState, RowKey
+from ledger.rules.custody import LINE_FIELDS, Line, mention, spend_rows, take
+from ledger.view import LedgerView, RowKey
 
 
-def dispose_line(event: Event) -> Line:
-    body = event.body
-    lot = fields.ident(body, "lot", what="a lot id")
-    via = fields.event_ref(body, "event")
-    return Line(where="", lot=lot, via=via, amount=amount(body))
+@dataclass(frozen=True)
+class Disposal:
+    line: Line
+    reason: str
 
 
-class Dispose(Rule):
+class Dispose(Rule[Disposal]):
     type = "dispose"
     fields = LINE_FIELDS | {"reason"}
 
-    def check_fields(self, event: Event) -> None:
-        super().check_fields(event)
-        dispose_line(event)
-        fields.text(event.body, "reason", max_len=500)
+    def from_body(self, event: Event) -> Disposal:
+        body = event.body
+        lot = fields.ident(body, "lot", what="a lot id")
+        via = fields.event_ref(body, "event")
+        line = Line(where="", lot=lot, via=via, amount=amount(body))
+        return Disposal(line, fields.text(body, "reason", max_len=500))
 
-    def prefetch(self, event: Event) -> Iterable[RowKey]:
-        return spend_rows(event.party, [event.body])
+    def prefetch(self, event: Event, body: Disposal) -> Iterable[RowKey]:
+        return spend_rows(event.party, [body.line])
 
-    def apply(self, event: Event, state: LedgerState) -> None:
-        line = dispose_line(event)
-        take(state, event, line)
-        mention(state, event, [line.lot])
+    def apply(self, event: Event, body: Disposal, view: LedgerView) -> None:
+        take(view, event, body.line)
+        mention(view, event, [body.line.lot])
 
 
 RULE = Dispose()

@@ -3,40 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from ledger import fields
 from ledger.envelope import keyid_of
-from ledger.errors import DuplicateId, UnknownReference
+from ledger.errors import DuplicateId
 from ledger.payload import Event
-from ledger.rules.base import Rule, require_operator_or
-from ledger.rules.party_register import public_key_field
-from ledger.schema import KeyRow, PartyRow
-from ledger.state import LedgerState, RowKey
+from ledger.records import Key, Party
+from ledger.rules.base import Rule, registered_party, require_operator_or
+from ledger.rules.party_register import add_key, public_key_field
+from ledger.view import LedgerView, RowKey
 
 
-class KeyAdd(Rule):
+@dataclass(frozen=True)
+class KeyAddition:
+    subject: str
+    public_key: bytes
+
+    @property
+    def keyid(self) -> str:
+        return keyid_of(self.public_key)
+
+
+class KeyAdd(Rule[KeyAddition]):
     type = "key.add"
     fields = frozenset({"subject", "public_key"})
 
-    def check_fields(self, event: Event) -> None:
-        super().check_fields(event)
-        fields.party_id(event.body, "subject")
-        public_key_field(event.body)
+    def from_body(self, event: Event) -> KeyAddition:
+        return KeyAddition(fields.party_id(event.body, "subject"),
+                           public_key_field(event.body))
 
-    def prefetch(self, event: Event) -> Iterable[RowKey]:
-        raw = public_key_field(event.body)
-        return [(PartyRow, event.body.get("subject")), (KeyRow, keyid_of(raw))]
+    def prefetch(self, event: Event, body: KeyAddition) -> Iterable[RowKey]:
+        return [(Party, body.subject), (Key, body.keyid)]
 
-    def apply(self, event: Event, state: LedgerState) -> None:
-        subject: str = event.body["subject"]
-        require_operator_or(event, state, subject)
-        if state.party(subject) is None:
-            raise UnknownReference(f"party {subject!r} is not registered", field="subject")
-        raw = public_key_field(event.body)
-        keyid = keyid_of(raw)
-        if state.key(keyid) is not None:
-            raise DuplicateId(f"key {keyid[:16]}… is already registered", field="public_key")
-        state.add_key(event, party=subject, public_key=raw, keyid=keyid)
+    def apply(self, event: Event, body: KeyAddition, view: LedgerView) -> None:
+        require_operator_or(event, view, body.subject)
+        registered_party(view, body.subject, field="subject")
+        if view.get(Key, body.keyid) is not None:
+            raise DuplicateId(f"key {body.keyid[:16]}… is already registered",
+                              field="public_key")
+        add_key(view, event, party=body.subject, public_key=body.public_key)
 
 
 RULE = KeyAdd()

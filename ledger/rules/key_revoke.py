@@ -1,31 +1,43 @@
-"""``key.revoke``: a key signs nothing dated after the revocation's ``time``."""
+"""``key.revoke``: the key signs nothing appended after the revocation, whatever its time."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from ledger import fields
 from ledger.errors import InvalidEvent, NotAuthorized, TimeError
 from ledger.payload import Event
-from ledger.rules.base import Rule, existing_key, require_operator_or
-from ledger.state import LedgerState
+from ledger.records import Key
+from ledger.rules.base import Rule, existing_key, require_operator_or, time_text
+from ledger.view import LedgerView, RowKey
 
 
-class KeyRevoke(Rule):
+@dataclass(frozen=True)
+class KeyRevocation:
+    subject: str
+    keyid: str
+    reason: str
+
+
+class KeyRevoke(Rule[KeyRevocation]):
     type = "key.revoke"
     fields = frozenset({"subject", "keyid", "reason"})
 
-    def check_fields(self, event: Event) -> None:
-        super().check_fields(event)
-        fields.party_id(event.body, "subject")
-        fields.keyid(event.body, "keyid")
-        fields.text(event.body, "reason", max_len=500)
+    def from_body(self, event: Event) -> KeyRevocation:
+        body = event.body
+        return KeyRevocation(fields.party_id(body, "subject"), fields.keyid(body, "keyid"),
+                             fields.text(body, "reason", max_len=500))
 
-    def apply(self, event: Event, state: LedgerState) -> None:
-        subject: str = event.body["subject"]
-        require_operator_or(event, state, subject)
-        key = existing_key(state, event.body["keyid"], field="keyid")
-        if key.party != subject:
+    def prefetch(self, event: Event, body: KeyRevocation) -> Iterable[RowKey]:
+        return [(Key, body.keyid)]
+
+    def apply(self, event: Event, body: KeyRevocation, view: LedgerView) -> None:
+        require_operator_or(event, view, body.subject)
+        key = existing_key(view, body.keyid, field="keyid")
+        if key.party != body.subject:
             raise NotAuthorized(
-                f"key {key.keyid[:16]}… belongs to {key.party!r}, not {subject!r}",
+                f"key {key.keyid[:16]}… belongs to {key.party!r}, not {body.subject!r}",
                 field="keyid",
             )
         if key.revoked_event is not None:
@@ -34,15 +46,16 @@ class KeyRevoke(Rule):
                 field="keyid",
             )
         if key.head_event is not None:
-            last = state.event(key.head_event)
-            if last is not None and last.time > fields.utc_text(event.time):
+            last = view.event(key.head_event)
+            if last is not None and last.time > time_text(event):
                 raise TimeError(
                     f"key {key.keyid[:16]}… already signed {last.type} {last.id} dated"
                     f" {fields.from_utc_text(last.time).isoformat()}; a revocation cannot"
                     " reach back before what the key has signed",
                     field="time",
                 )
-        state.revoke_key(event, key, event.body["reason"])
+        view.update(key, revoked_event=event.id, revoked_time=time_text(event),
+                    revoke_reason=body.reason)
 
 
 RULE = KeyRevoke()

@@ -4,21 +4,37 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from ledger import fields, tables
 from ledger.errors import DuplicateId, InvalidEvent
 from ledger.payload import Event
+from ledger.records import Member, Plot
 from ledger.rules.base import Rule, require_role
-from ledger.schema import MemberRow, PlotRow
-from ledger.state import LedgerState, RowKey
+from ledger.view import LedgerView, RowKey
 
 PLOT_FIELDS = frozenset({"plot", "area_ha"})
 
 
-def plots_of(body: dict[str, Any], owner: str) -> list[tuple[str, Decimal]]:
-    plots: list[tuple[str, Decimal]] = []
+@dataclass(frozen=True)
+class EnrolledPlot:
+    plot: str
+    area_ha: Decimal
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    member: str
+    products: tuple[str, ...]
+    plots: tuple[EnrolledPlot, ...]
+    since: date
+
+
+def plots_of(body: dict[str, Any], owner: str) -> tuple[EnrolledPlot, ...]:
+    plots: list[EnrolledPlot] = []
     seen: set[str] = set()
     for i, item in enumerate(fields.array(body, "plots", max_items=500)):
         where = f"plots[{i}]."
@@ -31,51 +47,49 @@ def plots_of(body: dict[str, Any], owner: str) -> list[tuple[str, Decimal]]:
         if plot in seen:
             raise InvalidEvent(f"plot {plot!r} is listed twice", field=where + "plot")
         seen.add(plot)
-        plots.append((plot, area))
-    return plots
+        plots.append(EnrolledPlot(plot, area))
+    return tuple(plots)
 
 
-class MemberEnroll(Rule):
+class MemberEnroll(Rule[Enrolment]):
     type = "member.enroll"
     fields = frozenset({"member", "products", "plots", "since"})
 
-    def check_fields(self, event: Event) -> None:
-        super().check_fields(event)
+    def from_body(self, event: Event) -> Enrolment:
         body = event.body
-        fields.owned_id(body, "member", event.party)
-        for i, name in enumerate(fields.string_list(body, "products")):
+        member = fields.owned_id(body, "member", event.party)
+        products = fields.string_list(body, "products")
+        for i, name in enumerate(products):
             tables.product(name, field=f"products[{i}]")
-        plots_of(body, event.party)
-        fields.parse_date(fields.require(body, "since"), field="since")
-
-    def prefetch(self, event: Event) -> Iterable[RowKey]:
-        plots = event.body.get("plots") or []
-        return [(MemberRow, event.body.get("member")),
-                *((PlotRow, p.get("plot")) for p in plots if isinstance(p, dict))]
-
-    def apply(self, event: Event, state: LedgerState) -> None:
-        require_role(event, state, "spo")
-        body = event.body
-        member: str = body["member"]
-        existing = state.get(MemberRow, member)
-        if existing is not None:
-            raise DuplicateId(f"member {member!r} was already enrolled by {existing.event}",
-                              field="member")
         plots = plots_of(body, event.party)
-        for i, (plot, _area) in enumerate(plots):
-            taken = state.get(PlotRow, plot)
+        since = fields.parse_date(fields.require(body, "since"), field="since")
+        return Enrolment(member, tuple(products), plots, since)
+
+    def prefetch(self, event: Event, body: Enrolment) -> Iterable[RowKey]:
+        return [(Member, body.member), *((Plot, p.plot) for p in body.plots)]
+
+    def apply(self, event: Event, body: Enrolment, view: LedgerView) -> None:
+        require_role(event, view, "spo")
+        existing = view.get(Member, body.member)
+        if existing is not None:
+            raise DuplicateId(
+                f"member {body.member!r} was already enrolled by {existing.event}",
+                field="member")
+        for i, plot in enumerate(body.plots):
+            taken = view.get(Plot, plot.plot)
             if taken is not None:
                 raise DuplicateId(
-                    f"plot {plot!r} is already enrolled for member {taken.member!r}",
+                    f"plot {plot.plot!r} is already enrolled for member {taken.member!r}",
                     field=f"plots[{i}].plot",
                 )
-        state.add(MemberRow(
-            id=member, spo=event.party, products=json.dumps(body["products"]),
-            since=body["since"], until=None, event=event.id, left_event=None,
+        view.add(Member(
+            id=body.member, spo=event.party, products=json.dumps(list(body.products)),
+            since=body.since.isoformat(), until=None, event=event.id, left_event=None,
         ))
-        for plot, area in plots:
-            state.add(PlotRow(id=plot, member=member, spo=event.party, area_ha=area,
-                                event=event.id, geometry=None, method=None, map_event=None))
+        for plot in body.plots:
+            view.add(Plot(id=plot.plot, member=body.member, spo=event.party,
+                          area_ha=plot.area_ha, event=event.id, geometry=None, method=None,
+                          map_event=None))
 
 
 RULE = MemberEnroll()

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
 
 from ledger import fields
 from ledger.errors import InvalidEvent, NotAuthorized, TimeError, UnknownReference
-from ledger.payload import Event
+from ledger.payload import Event, loads_strict
+from ledger.records import Lot, Member
 from ledger.rules.base import Rule, require_role
-from ledger.schema import LotRow, MemberRow
-from ledger.state import LedgerState
+from ledger.view import LedgerView, RowKey, absent
 
 
-def enrolled_member(state: LedgerState, event: Event, member_id: str, *,
-                    field: str = "member") -> MemberRow:
+@dataclass(frozen=True)
+class Leaving:
+    member: str
+    until: date
+
+
+def enrolled_member(view: LedgerView, event: Event, member_id: str, *,
+                    field: str = "member") -> Member:
     """A member the signing SPO enrolled (and that was not voided)."""
-    member = state.get(MemberRow, member_id)
+    member = view.get(Member, member_id)
     if member is None:
-        raise UnknownReference(f"no member {member_id!r} is enrolled", field=field)
+        raise absent(view, UnknownReference(f"no member {member_id!r} is enrolled",
+                                            field=field))
     if member.spo != event.party:
         raise NotAuthorized(
             f"member {member_id!r} was enrolled by {member.spo!r}, not {event.party!r}",
@@ -26,19 +35,21 @@ def enrolled_member(state: LedgerState, event: Event, member_id: str, *,
     return member
 
 
-class MemberLeave(Rule):
+class MemberLeave(Rule[Leaving]):
     type = "member.leave"
     fields = frozenset({"member", "until"})
 
-    def check_fields(self, event: Event) -> None:
-        super().check_fields(event)
-        fields.ident(event.body, "member", what="a member id")
-        fields.parse_date(fields.require(event.body, "until"), field="until")
+    def from_body(self, event: Event) -> Leaving:
+        return Leaving(fields.ident(event.body, "member", what="a member id"),
+                       fields.parse_date(fields.require(event.body, "until"), field="until"))
 
-    def apply(self, event: Event, state: LedgerState) -> None:
-        require_role(event, state, "spo")
-        until: str = event.body["until"]
-        member = enrolled_member(state, event, event.body["member"])
+    def prefetch(self, event: Event, body: Leaving) -> Iterable[RowKey]:
+        return [(Member, body.member)]
+
+    def apply(self, event: Event, body: Leaving, view: LedgerView) -> None:
+        require_role(event, view, "spo")
+        until = body.until.isoformat()
+        member = enrolled_member(view, event, body.member)
         if member.left_event is not None:
             raise InvalidEvent(
                 f"member {member.id!r} already left on {member.until} ({member.left_event})",
@@ -49,8 +60,8 @@ class MemberLeave(Rule):
                 f"until {until} is before the member joined on {member.since}", field="until"
             )
         # every harvest of the member, each by its own local date (offsets may differ)
-        late = [(day, lot.id) for lot in state.find(LotRow, member=member.id)
-                if lot.voided_by is None and (day := _harvest_day(state, lot)) > until]
+        late = [(day, lot.id) for lot in view.find(Lot, member=member.id)
+                if lot.voided_by is None and (day := _harvest_day(view, lot)) > until]
         if late:
             day, lot_id = max(late)
             raise TimeError(
@@ -58,15 +69,15 @@ class MemberLeave(Rule):
                 f" {until}; void that harvest first",
                 field="until",
             )
-        member.until = until
-        member.left_event = event.id
+        view.update(member, until=until, left_event=event.id)
 
 
-def _harvest_day(state: LedgerState, lot: LotRow) -> str:
+def _harvest_day(view: LedgerView, lot: Lot) -> str:
     """The harvest's date in its own offset, as the harvest rule compared it."""
-    row = state.event(lot.event)
+    row = view.event(lot.event)
     assert row is not None
-    return fields.parse_time(json.loads(row.payload)["time"], field="time").date().isoformat()
+    return fields.parse_time(loads_strict(row.payload)["time"],
+                             field="time").date().isoformat()
 
 
 RULE = MemberLeave()

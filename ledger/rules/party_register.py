@@ -6,17 +6,19 @@ the key it registers (``trazo init`` writes it); after that only the operator re
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ledger import fields
 from ledger.envelope import b64decode_strict, keyid_of
 from ledger.errors import DuplicateId, InvalidEvent, NotAuthorized
 from ledger.payload import Event
-from ledger.rules.base import Rule
-from ledger.schema import KeyRow, PartyRow
-from ledger.state import LedgerState, RowKey
+from ledger.records import Key, Meta, Party
+from ledger.rules.base import Rule, time_text
+from ledger.view import LedgerView, RowKey, operator
 
 ROLES = frozenset(
     {"spo", "producer", "trader", "processor", "roaster", "brand", "certifier", "auditor"}
@@ -39,17 +41,36 @@ def public_key_field(body: dict[str, Any], name: str = "public_key") -> bytes:
     return raw
 
 
-class PartyRegister(Rule):
+@dataclass(frozen=True)
+class PartyRegistration:
+    subject: str
+    name: str
+    roles: tuple[str, ...]
+    country: str
+    identifiers: dict[str, str]
+    public_key: bytes
+
+    @property
+    def keyid(self) -> str:
+        return keyid_of(self.public_key)
+
+
+def add_key(view: LedgerView, event: Event, *, party: str, public_key: bytes) -> None:
+    """Register ``public_key`` to ``party``, valid from the event's time."""
+    view.add(Key(keyid=keyid_of(public_key), party=party, public_key=public_key,
+                 added_event=event.id, added_time=time_text(event)))
+
+
+class PartyRegister(Rule[PartyRegistration]):
     type = "party.register"
     fields = frozenset({"subject", "name", "roles", "country", "identifiers", "public_key"})
 
-    def check_fields(self, event: Event) -> None:
-        super().check_fields(event)
+    def from_body(self, event: Event) -> PartyRegistration:
         body = event.body
-        fields.party_id(body, "subject")
-        fields.text(body, "name", max_len=300)
-        fields.string_list(body, "roles", allowed=ROLES | {OPERATOR_ROLE})
-        fields.country(body, "country")
+        subject = fields.party_id(body, "subject")
+        name = fields.text(body, "name", max_len=300)
+        roles = fields.string_list(body, "roles", allowed=ROLES | {OPERATOR_ROLE})
+        country = fields.country(body, "country")
         identifiers = fields.obj(body, "identifiers", optional=True)
         for scheme, value in identifiers.items():
             where = f"identifiers.{scheme}"
@@ -57,52 +78,48 @@ class PartyRegister(Rule):
                 raise InvalidEvent("must be a non-empty string", field=where)
             if scheme == "gln" and not (_GLN.fullmatch(value) and gs1_check_digit_ok(value)):
                 raise InvalidEvent("a GLN is 13 digits with a valid GS1 check digit", field=where)
-        public_key_field(body)
+        return PartyRegistration(subject, name, tuple(roles), country, dict(identifiers),
+                                 public_key_field(body))
 
-    def bootstrap_key(self, event: Event, state: LedgerState) -> bytes | None:
-        if state.operator() is None and event.body.get("subject") == event.party:
-            return public_key_field(event.body)
+    def bootstrap_key(self, event: Event, body: PartyRegistration,
+                      view: LedgerView) -> bytes | None:
+        if operator(view) is None and body.subject == event.party:
+            return body.public_key
         return None
 
-    def prefetch(self, event: Event) -> Iterable[RowKey]:
-        raw = public_key_field(event.body)
-        return [(PartyRow, event.body.get("subject")), (KeyRow, keyid_of(raw))]
+    def prefetch(self, event: Event, body: PartyRegistration) -> Iterable[RowKey]:
+        return [(Party, body.subject), (Key, body.keyid)]
 
-    def apply(self, event: Event, state: LedgerState) -> None:
-        body = event.body
-        subject: str = body["subject"]
-        roles: list[str] = body["roles"]
-        raw = public_key_field(body)
-        keyid = keyid_of(raw)
-        genesis = state.operator() is None
+    def apply(self, event: Event, body: PartyRegistration, view: LedgerView) -> None:
+        subject = body.subject
+        the_operator = operator(view)
+        genesis = the_operator is None
         if genesis:
-            if keyid != event.key:
+            if body.keyid != event.key:
                 raise NotAuthorized(
                     "the ledger's first event must be the operator registering itself,"
                     " signed with the key it registers",
                     field="public_key",
                 )
-            state.set_operator(subject)
-        elif event.party != state.operator():
+            view.add(Meta(name="operator", value=subject))
+        elif event.party != the_operator:
             raise NotAuthorized(
-                f"only the operator {state.operator()!r} registers parties, not {event.party!r}",
+                f"only the operator {the_operator!r} registers parties, not {event.party!r}",
                 field="party",
             )
-        elif OPERATOR_ROLE in roles:
+        elif OPERATOR_ROLE in body.roles:
             raise NotAuthorized("a ledger has one operator", field="roles")
-        if not genesis and state.party(subject) is not None:
+        if not genesis and view.get(Party, subject) is not None:
             raise DuplicateId(f"party {subject!r} is already registered", field="subject")
-        if not genesis and state.key(keyid) is not None:
-            raise DuplicateId(f"key {keyid[:16]}… is already registered", field="public_key")
-        state.add_party(
-            event,
-            subject=subject,
-            name=body["name"],
-            roles=roles,
-            country=body["country"],
-            identifiers=body.get("identifiers", {}),
-        )
-        state.add_key(event, party=subject, public_key=raw, keyid=keyid)
+        if not genesis and view.get(Key, body.keyid) is not None:
+            raise DuplicateId(f"key {body.keyid[:16]}… is already registered",
+                              field="public_key")
+        view.add(Party(
+            id=subject, name=body.name, roles=json.dumps(sorted(body.roles)),
+            country=body.country, identifiers=json.dumps(body.identifiers, sort_keys=True),
+            event=event.id, time=time_text(event),
+        ))
+        add_key(view, event, party=subject, public_key=body.public_key)
 
 
 RULE = PartyRegister()

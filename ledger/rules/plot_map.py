@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ledger import fields, geometry
 from ledger.errors import InvalidEvent, NotAuthorized, UnknownReference
 from ledger.payload import Event
+from ledger.records import Plot
 from ledger.rules.base import Rule, require_role
-from ledger.schema import PlotRow
-from ledger.state import LedgerState
+from ledger.view import LedgerView, RowKey
 
 GEOMETRY_TYPES = geometry.GEOMETRY_TYPES
 NONCE = re.compile(r"[A-Za-z0-9_-]{22,128}")
@@ -52,23 +53,22 @@ def check_geometry(body: dict[str, Any], name: str = "geometry") -> geometry.Geo
         raise _invalid(body, e) from e
 
 
-def check_plot_area(body: dict[str, Any], area_ha: Decimal, name: str = "geometry") -> None:
-    """The area rule against the plot's enrolled area, or InvalidEvent naming the plot."""
-    parsed = check_geometry(body, name)
-    try:
-        geometry.check_area(parsed, area_ha, name)
-    except geometry.GeometryError as e:
-        raise _invalid(body, e) from e
+@dataclass(frozen=True)
+class Mapping:
+    plot: str
+    method: str
+    geojson: dict[str, Any]
+    parsed: geometry.Geometry
+    nonce: str
 
 
-class PlotMap(Rule):
+class PlotMap(Rule[Mapping]):
     type = "plot.map"
     fields = frozenset({"plot", "method", "geometry", "nonce"})
 
-    def check_fields(self, event: Event) -> None:
-        super().check_fields(event)
-        fields.ident(event.body, "plot", what="a plot id")
-        fields.text(event.body, "method", max_len=100)
+    def from_body(self, event: Event) -> Mapping:
+        plot = fields.ident(event.body, "plot", what="a plot id")
+        method = fields.text(event.body, "method", max_len=100)
         nonce = event.body.get("nonce")
         if not isinstance(nonce, str) or not NONCE.fullmatch(nonce):
             raise InvalidEvent(
@@ -77,24 +77,29 @@ class PlotMap(Rule):
                 " coordinates; `trazo sign` adds one",
                 field="nonce",
             )
-        check_geometry(event.body)
+        parsed = check_geometry(event.body)
+        return Mapping(plot, method, event.body["geometry"], parsed, nonce)
 
-    def apply(self, event: Event, state: LedgerState) -> None:
-        require_role(event, state, "spo")
-        plot_id: str = event.body["plot"]
-        plot = state.get(PlotRow, plot_id)
+    def prefetch(self, event: Event, body: Mapping) -> Iterable[RowKey]:
+        return [(Plot, body.plot)]
+
+    def apply(self, event: Event, body: Mapping, view: LedgerView) -> None:
+        require_role(event, view, "spo")
+        plot = view.get(Plot, body.plot)
         if plot is None:
-            raise UnknownReference(f"no plot {plot_id!r} is enrolled", field="plot")
+            raise UnknownReference(f"no plot {body.plot!r} is enrolled", field="plot")
         if plot.spo != event.party:
             raise NotAuthorized(
-                f"plot {plot_id!r} was enrolled by {plot.spo!r}, not {event.party!r}",
+                f"plot {body.plot!r} was enrolled by {plot.spo!r}, not {event.party!r}",
                 field="plot",
             )
-        check_plot_area(event.body, plot.area_ha)
-        plot.geometry = json.dumps(event.body["geometry"], sort_keys=True,
-                                   separators=(",", ":"))
-        plot.method = event.body["method"]
-        plot.map_event = event.id
+        try:
+            geometry.check_area(body.parsed, plot.area_ha, "geometry")
+        except geometry.GeometryError as e:
+            raise _invalid(event.body, e) from e
+        view.update(plot, geometry=json.dumps(body.geojson, sort_keys=True,
+                                              separators=(",", ":")),
+                    method=body.method, map_event=event.id)
 
 
 RULE = PlotMap()

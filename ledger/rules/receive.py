@@ -8,9 +8,10 @@ receipt does not list is lost whole. A shipment is received once.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from ledger import fields
-from ledger.conservation import Amount, amount
+from ledger.conservation import Amount, amount, kg_text
 from ledger.errors import (
     AlreadyReceived,
     InvalidEvent,
@@ -20,23 +21,29 @@ from ledger.errors import (
     UnknownReference,
 )
 from ledger.payload import Event
+from ledger.records import Holding, Shipment, ShipmentLot, Void
 from ledger.rules.base import Rule
-from ledger.rules.custody import (
-    ZERO,
-    edge,
-    event_time,
-    kg_text,
-    mention,
-    not_before,
-)
-from ledger.schema import HoldingRow, ShipmentLotRow, ShipmentRow, VoidRow
-from ledger.state import LedgerState, RowKey
+from ledger.rules.custody import ZERO, edge, event_time, mention, not_before
+from ledger.view import LedgerView, RowKey, absent
 
 LINE_FIELDS = frozenset({"lot", "quantity", "unit"})
 
 
-def receipt_lines(event: Event) -> list[tuple[str, str, Amount]]:
-    lines: list[tuple[str, str, Amount]] = []
+@dataclass(frozen=True)
+class Accepted:
+    where: str
+    lot: str
+    amount: Amount
+
+
+@dataclass(frozen=True)
+class Receipt:
+    shipment: str
+    lots: tuple[Accepted, ...]
+
+
+def receipt_lines(event: Event) -> tuple[Accepted, ...]:
+    lines: list[Accepted] = []
     seen: set[str] = set()
     for i, item in enumerate(fields.array(event.body, "lots", max_items=1000)):
         where = f"lots[{i}]."
@@ -47,29 +54,28 @@ def receipt_lines(event: Event) -> list[tuple[str, str, Amount]]:
         if lot in seen:
             raise InvalidEvent(f"lot {lot!r} is listed twice", field=where + "lot")
         seen.add(lot)
-        lines.append((where, lot, amount(item, prefix=where)))
-    return lines
+        lines.append(Accepted(where, lot, amount(item, prefix=where)))
+    return tuple(lines)
 
 
-class Receive(Rule):
+class Receive(Rule[Receipt]):
     type = "receive"
     fields = frozenset({"shipment", "lots"})
 
-    def check_fields(self, event: Event) -> None:
-        super().check_fields(event)
-        fields.event_ref(event.body, "shipment")
-        receipt_lines(event)
+    def from_body(self, event: Event) -> Receipt:
+        return Receipt(fields.event_ref(event.body, "shipment"), receipt_lines(event))
 
-    def prefetch(self, event: Event) -> Iterable[RowKey]:
-        return [(ShipmentRow, event.body.get("shipment"))]
+    def prefetch(self, event: Event, body: Receipt) -> Iterable[RowKey]:
+        return [(Shipment, body.shipment)]
 
-    def apply(self, event: Event, state: LedgerState) -> None:
-        shipment_id: str = event.body["shipment"]
-        shipment = state.get(ShipmentRow, shipment_id)
+    def apply(self, event: Event, body: Receipt, view: LedgerView) -> None:
+        shipment_id = body.shipment
+        shipment = view.get(Shipment, shipment_id)
         if shipment is None:
-            stored = state.event(shipment_id)
+            stored = view.event(shipment_id)
             what = f"is a {stored.type}, not a ship" if stored else "does not exist"
-            raise UnknownReference(f"shipment {shipment_id} {what}", field="shipment")
+            error = UnknownReference(f"shipment {shipment_id} {what}", field="shipment")
+            raise error if stored else absent(view, error)
         if shipment.receiver != event.party:
             raise NotAuthorized(
                 f"shipment {shipment_id} was addressed to {shipment.receiver!r}; only it"
@@ -77,7 +83,7 @@ class Receive(Rule):
                 field="party",
             )
         if shipment.status == "voided":
-            void = state.get(VoidRow, shipment_id)
+            void = view.get(Void, shipment_id)
             raise UnknownReference(
                 f"shipment {shipment_id} was voided"
                 + (f" by {void.void_event}" if void else ""),
@@ -90,35 +96,35 @@ class Receive(Rule):
                 received_by=shipment.receive_event,
             )
         not_before(event, shipment.time, what=f"shipment {shipment_id}", field="time")
-        shipped = {row.lot: row for row in state.find(ShipmentLotRow, shipment=shipment_id)}
-        for where, lot, accepted in receipt_lines(event):
-            row = shipped.get(lot)
+        shipped = {row.lot: row for row in view.find(ShipmentLot, shipment=shipment_id)}
+        for line in body.lots:
+            row = shipped.get(line.lot)
             if row is None:
                 raise UnknownLot(
-                    f"lot {lot!r} is not in shipment {shipment_id} (it holds"
+                    f"lot {line.lot!r} is not in shipment {shipment_id} (it holds"
                     f" {', '.join(sorted(shipped))})",
-                    field=where + "lot",
-                    lot=lot,
+                    field=line.where + "lot",
+                    lot=line.lot,
                 )
-            if accepted.kg > row.kg:
+            if line.amount.kg > row.kg:
                 raise ReceiptExceedsShipment(
-                    f"shipment {shipment_id} carried {kg_text(row.kg)} of lot {lot!r};"
-                    f" the receipt accepts {kg_text(accepted.kg)}",
-                    field=where + "quantity",
-                    lot=lot,
+                    f"shipment {shipment_id} carried {kg_text(row.kg)} of lot {line.lot!r};"
+                    f" the receipt accepts {kg_text(line.amount.kg)}",
+                    field=line.where + "quantity",
+                    lot=line.lot,
                     shipped=row.kg,
-                    claimed=accepted.kg,
+                    claimed=line.amount.kg,
                 )
-            row.received_kg = accepted.kg
-            state.add(HoldingRow(party=event.party, lot=lot, via=event.id, kg=accepted.kg,
-                                   received_kg=accepted.kg, time=event_time(event)))
-            edge(state, event, parent=shipment_id, lot=lot, kg=accepted.kg)
+            view.update(row, received_kg=line.amount.kg)
+            view.add(Holding(party=event.party, lot=line.lot, via=event.id,
+                             kg=line.amount.kg, received_kg=line.amount.kg,
+                             time=event_time(event)))
+            edge(view, event, parent=shipment_id, lot=line.lot, kg=line.amount.kg)
         for row in shipped.values():
             if row.received_kg is None:  # not listed: lost whole in transit
-                row.received_kg = ZERO
-        mention(state, event, shipped)
-        shipment.status = "received"
-        shipment.receive_event = event.id
+                view.update(row, received_kg=ZERO)
+        mention(view, event, shipped)
+        view.update(shipment, status="received", receive_event=event.id)
 
 
 RULE = Receive()

@@ -18,18 +18,10 @@ from ledger import fields, tables
 from ledger.conservation import Amount, Flow, amount, check_yield
 from ledger.errors import InvalidEvent
 from ledger.payload import Event
+from ledger.records import Lot
 from ledger.rules.base import Rule
-from ledger.rules.custody import (
-    Line,
-    create_lot,
-    holding_lines,
-    lot_row,
-    mention,
-    spend_rows,
-    take,
-)
-from ledger.schema import LotRow
-from ledger.state import LedgerState, RowKey
+from ledger.rules.custody import Line, create_lot, holding_lines, mention, spend_rows, take
+from ledger.view import LedgerView, RowKey
 
 OUTPUT_FIELDS = frozenset({"lot", "product", "form", "quantity", "unit"})
 
@@ -43,7 +35,7 @@ class Output:
     amount: Amount
 
 
-def outputs_of(body: dict[str, Any], owner: str) -> list[Output]:
+def outputs_of(body: dict[str, Any], owner: str) -> tuple[Output, ...]:
     outputs: list[Output] = []
     seen: set[str] = set()
     for i, item in enumerate(fields.array(body, "outputs", max_items=1000)):
@@ -60,15 +52,21 @@ def outputs_of(body: dict[str, Any], owner: str) -> list[Output]:
             raise InvalidEvent(f"output lot {lot!r} is listed twice", field=where + "lot")
         seen.add(lot)
         outputs.append(Output(where, lot, product.name, form, amount(item, prefix=where)))
-    return outputs
+    return tuple(outputs)
 
 
-class Transform(Rule):
+@dataclass(frozen=True)
+class TransformBody:
+    process: str
+    inputs: tuple[Line, ...]
+    outputs: tuple[Output, ...]
+
+
+class Transform(Rule[TransformBody]):
     type = "transform"
     fields = frozenset({"process", "inputs", "outputs"})
 
-    def check_fields(self, event: Event) -> None:
-        super().check_fields(event)
+    def from_body(self, event: Event) -> TransformBody:
         body = event.body
         process = fields.text(body, "process", max_len=64)
         known = tables.processes()
@@ -90,22 +88,18 @@ class Transform(Rule):
             if o.lot in names:
                 raise InvalidEvent(f"output lot {o.lot!r} is also an input; an output is a"
                                    " new lot", field=o.where + "lot")
+        return TransformBody(process, inputs, outputs)
 
-    def prefetch(self, event: Event) -> Iterable[RowKey]:
-        outputs = event.body.get("outputs") or []
-        return [*spend_rows(event.party, event.body.get("inputs") or []),
-                *((LotRow, o.get("lot")) for o in outputs if isinstance(o, dict))]
+    def prefetch(self, event: Event, body: TransformBody) -> Iterable[RowKey]:
+        return [*spend_rows(event.party, body.inputs), *((Lot, o.lot) for o in body.outputs)]
 
-    def apply(self, event: Event, state: LedgerState) -> None:
-        body = event.body
-        inputs = holding_lines(body, "inputs")
-        outputs = outputs_of(body, event.party)
-        product = tables.product(outputs[0].product, field="outputs[0].product")
+    def apply(self, event: Event, body: TransformBody, view: LedgerView) -> None:
+        product = tables.product(body.outputs[0].product, field="outputs[0].product")
         forms: list[tuple[Line, str]] = []
         potentials: list[Decimal] = []
-        for line in inputs:
-            take(state, event, line)  # holder, quantity, time
-            lot = lot_row(state, line.lot)
+        for line in body.inputs:
+            take(view, event, line)  # holder, quantity, time
+            lot = view.get(Lot, line.lot)
             assert lot is not None
             if lot.product != product.name:
                 raise InvalidEvent(
@@ -121,16 +115,16 @@ class Transform(Rule):
             product,
             [Flow(line.amount.kg, form, line.where, p)
              for (line, form), p in zip(forms, potentials, strict=True)],
-            [Flow(o.amount.kg, o.form, o.where) for o in outputs])
-        _check_process(body["process"], product, forms, outputs)
-        for o in outputs:
-            create_lot(state, event, lot=o.lot, product=o.product, form=o.form,
+            [Flow(o.amount.kg, o.form, o.where) for o in body.outputs])
+        _check_process(body.process, product, forms, body.outputs)
+        for o in body.outputs:
+            create_lot(view, event, lot=o.lot, product=o.product, form=o.form,
                        amount=o.amount, field=o.where + "lot", potential=potential)
-        mention(state, event, [line.lot for line in inputs] + [o.lot for o in outputs])
+        mention(view, event, [line.lot for line in body.inputs] + [o.lot for o in body.outputs])
 
 
 def _check_process(process: str, product: tables.Product, inputs: list[tuple[Line, str]],
-                   outputs: list[Output]) -> None:
+                   outputs: tuple[Output, ...]) -> None:
     for o in outputs:
         if not any(process in product.processes_for(form, o.form) for _line, form in inputs):
             moves = sorted({f"{form} → {o.form}" for _line, form in inputs})

@@ -9,36 +9,45 @@ shipment leaves transit. A voided lot keeps its id, which is never created again
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-
-from sqlalchemy import delete, select
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from ledger import fields
 from ledger.errors import NotAuthorized, UnknownReference, VoidRefused
-from ledger.payload import Event
-from ledger.rules.base import Rule
-from ledger.rules.custody import builds_on, event_time, give_back, index_of, not_before
-from ledger.schema import (
-    CertificateRow,
-    CustodyEdgeRow,
-    EventLotRow,
-    EventRow,
-    HoldingRow,
-    LotRow,
-    MemberRow,
-    PlotRow,
-    ShipmentLotRow,
-    ShipmentRow,
-    VoidRow,
+from ledger.payload import Event, loads_strict
+from ledger.records import (
+    Certificate,
+    CustodyEdge,
+    EventLot,
+    Holding,
+    Lot,
+    Member,
+    Plot,
+    Shipment,
+    ShipmentLot,
+    StoredEvent,
 )
-from ledger.state import LedgerState
+from ledger.records import Void as VoidRecord
+from ledger.rules.base import Rule
+from ledger.rules.custody import builds_on, event_time, give_back, not_before
+from ledger.view import LedgerView, RowKey, absent
 
-_Undo = Callable[[Event, EventRow, LedgerState], None]
+_Undo = Callable[[Event, StoredEvent, LedgerView], None]
 
 
-def _refuse_if_built_on(target: EventRow, state: LedgerState) -> None:
-    child = builds_on(state, target.id)
+@dataclass(frozen=True)
+class Voiding:
+    event: str
+    reason: str
+
+
+def _field(target: StoredEvent, name: str) -> str:
+    value: str = loads_strict(target.payload)[name]
+    return value
+
+
+def _refuse_if_built_on(target: StoredEvent, view: LedgerView) -> None:
+    child = builds_on(view, target.id)
     if child is not None:
         raise VoidRefused(
             f"{target.type} {target.id} is built on by {child.kind} {child.child}"
@@ -48,32 +57,31 @@ def _refuse_if_built_on(target: EventRow, state: LedgerState) -> None:
         )
 
 
-def _undo_harvest(event: Event, target: EventRow, state: LedgerState) -> None:
-    _refuse_if_built_on(target, state)
-    _drop_created_lots(event, target, state)
+def _undo_harvest(event: Event, target: StoredEvent, view: LedgerView) -> None:
+    _refuse_if_built_on(target, view)
+    _drop_created_lots(event, target, view)
 
 
-def _drop_created_lots(event: Event, target: EventRow, state: LedgerState) -> None:
-    session = state.session
-    for lot in session.scalars(select(LotRow).where(LotRow.event == target.id)):
-        holding = state.get(HoldingRow, (target.party, lot.id, target.id))
+def _drop_created_lots(event: Event, target: StoredEvent, view: LedgerView) -> None:
+    for lot in view.find(Lot, event=target.id):
+        holding = view.get(Holding, (target.party, lot.id, target.id))
         if holding is not None:
-            state.delete(holding)
-        lot.voided_by = event.id
+            view.delete(holding)
+        view.update(lot, voided_by=event.id)
 
 
-def _undo_transform(event: Event, target: EventRow, state: LedgerState) -> None:
-    _refuse_if_built_on(target, state)
-    give_back(state, target.id, target.party)
-    _drop_created_lots(event, target, state)
+def _undo_transform(event: Event, target: StoredEvent, view: LedgerView) -> None:
+    _refuse_if_built_on(target, view)
+    give_back(view, target.id, target.party)
+    _drop_created_lots(event, target, view)
 
 
-def _undo_spend(event: Event, target: EventRow, state: LedgerState) -> None:
-    give_back(state, target.id, target.party)
+def _undo_spend(event: Event, target: StoredEvent, view: LedgerView) -> None:
+    give_back(view, target.id, target.party)
 
 
-def _undo_ship(event: Event, target: EventRow, state: LedgerState) -> None:
-    shipment = state.get(ShipmentRow, target.id)
+def _undo_ship(event: Event, target: StoredEvent, view: LedgerView) -> None:
+    shipment = view.get(Shipment, target.id)
     assert shipment is not None
     if shipment.status == "received":
         raise VoidRefused(
@@ -82,36 +90,31 @@ def _undo_ship(event: Event, target: EventRow, state: LedgerState) -> None:
             field="event",
             built_on_by=shipment.receive_event,
         )
-    give_back(state, target.id, target.party)
-    shipment.status = "voided"
+    give_back(view, target.id, target.party)
+    view.update(shipment, status="voided")
 
 
-def _undo_receive(event: Event, target: EventRow, state: LedgerState) -> None:
-    _refuse_if_built_on(target, state)
-    session = state.session
-    shipment_id: str = json.loads(target.payload)["shipment"]
-    shipment = state.get(ShipmentRow, shipment_id)
+def _undo_receive(event: Event, target: StoredEvent, view: LedgerView) -> None:
+    _refuse_if_built_on(target, view)
+    shipment_id = _field(target, "shipment")
+    shipment = view.get(Shipment, shipment_id)
     assert shipment is not None
-    for row in session.scalars(
-        select(ShipmentLotRow).where(ShipmentLotRow.shipment == shipment_id)
-    ):
-        holding = state.get(HoldingRow, (target.party, row.lot, target.id))
+    for row in view.find(ShipmentLot, shipment=shipment_id):
+        holding = view.get(Holding, (target.party, row.lot, target.id))
         if holding is not None:
-            state.delete(holding)
-        row.received_kg = None
-    session.execute(delete(CustodyEdgeRow).where(CustodyEdgeRow.child == target.id))
-    shipment.status = "in-transit"
-    shipment.receive_event = None
+            view.delete(holding)
+        view.update(row, received_kg=None)
+    for e in view.find(CustodyEdge, child=target.id):
+        view.delete(e)
+    view.update(shipment, status="in-transit", receive_event=None)
 
 
-def _undo_enroll(event: Event, target: EventRow, state: LedgerState) -> None:
-    session = state.session
-    member = state.get(MemberRow, json.loads(target.payload)["member"])
+def _undo_enroll(event: Event, target: StoredEvent, view: LedgerView) -> None:
+    member = view.get(Member, _field(target, "member"))
     assert member is not None
-    plots = list(session.scalars(select(PlotRow).where(PlotRow.member == member.id)))
-    harvest = session.scalar(
-        select(LotRow).where(LotRow.member == member.id, LotRow.voided_by.is_(None)).limit(1)
-    )
+    plots = view.find(Plot, member=member.id)
+    harvest = next((lot for lot in view.find(Lot, member=member.id)
+                    if lot.voided_by is None), None)
     mapped = [p.map_event for p in plots if p.map_event is not None]
     later = harvest.event if harvest is not None else member.left_event
     if later is None and mapped:
@@ -123,19 +126,18 @@ def _undo_enroll(event: Event, target: EventRow, state: LedgerState) -> None:
             built_on_by=later,
         )
     for plot in plots:
-        state.delete(plot)
-    state.delete(member)
+        view.delete(plot)
+    view.delete(member)
 
 
-def _undo_leave(event: Event, target: EventRow, state: LedgerState) -> None:
-    member = state.get(MemberRow, json.loads(target.payload)["member"])
+def _undo_leave(event: Event, target: StoredEvent, view: LedgerView) -> None:
+    member = view.get(Member, _field(target, "member"))
     assert member is not None
-    member.until = None
-    member.left_event = None
+    view.update(member, until=None, left_event=None)
 
 
-def _undo_cert_issue(event: Event, target: EventRow, state: LedgerState) -> None:
-    certificate = state.get(CertificateRow, json.loads(target.payload)["certificate"])
+def _undo_cert_issue(event: Event, target: StoredEvent, view: LedgerView) -> None:
+    certificate = view.get(Certificate, _field(target, "certificate"))
     assert certificate is not None
     if certificate.revoked_event is not None:
         raise VoidRefused(
@@ -144,15 +146,13 @@ def _undo_cert_issue(event: Event, target: EventRow, state: LedgerState) -> None
             field="event",
             built_on_by=certificate.revoked_event,
         )
-    certificate.voided_by = event.id
+    view.update(certificate, voided_by=event.id)
 
 
-def _undo_cert_revoke(event: Event, target: EventRow, state: LedgerState) -> None:
-    certificate = state.get(CertificateRow, json.loads(target.payload)["certificate"])
+def _undo_cert_revoke(event: Event, target: StoredEvent, view: LedgerView) -> None:
+    certificate = view.get(Certificate, _field(target, "certificate"))
     assert certificate is not None
-    certificate.revoked_event = None
-    certificate.revoked_time = None
-    certificate.revoke_reason = None
+    view.update(certificate, revoked_event=None, revoked_time=None, revoke_reason=None)
 
 
 UNDO: dict[str, _Undo] = {
@@ -168,28 +168,30 @@ UNDO: dict[str, _Undo] = {
 }
 
 
-class Void(Rule):
+class Void(Rule[Voiding]):
     type = "void"
     fields = frozenset({"event", "reason"})
 
-    def check_fields(self, event: Event) -> None:
-        super().check_fields(event)
-        fields.event_ref(event.body, "event")
-        fields.text(event.body, "reason", max_len=500)
+    def from_body(self, event: Event) -> Voiding:
+        return Voiding(fields.event_ref(event.body, "event"),
+                       fields.text(event.body, "reason", max_len=500))
 
-    def apply(self, event: Event, state: LedgerState) -> None:
-        session = state.session
-        target_id: str = event.body["event"]
-        target = state.event(target_id)
+    def prefetch(self, event: Event, body: Voiding) -> Iterable[RowKey]:
+        return [(VoidRecord, body.event)]
+
+    def apply(self, event: Event, body: Voiding, view: LedgerView) -> None:
+        target_id = body.event
+        target = view.event(target_id)
         if target is None:
-            raise UnknownReference(f"no event {target_id} exists in the ledger", field="event")
+            raise absent(view, UnknownReference(f"no event {target_id} exists in the ledger",
+                                                field="event"))
         if target.party != event.party:
             raise NotAuthorized(
                 f"event {target_id} was signed by {target.party!r}; only it may void it,"
                 f" not {event.party!r}",
                 field="event",
             )
-        earlier = state.get(VoidRow, target_id)
+        earlier = view.get(VoidRecord, target_id)
         if earlier is not None:
             raise VoidRefused(f"event {target_id} was already voided by {earlier.void_event}",
                               field="event")
@@ -203,13 +205,11 @@ class Void(Rule):
                 voidable=sorted(UNDO),
             )
         not_before(event, target.time, what=f"event {target_id}", field="time")
-        undo(event, target, state)
-        for row in list(session.scalars(
-            select(EventLotRow).where(EventLotRow.event == target_id)
-        )):
-            state.add(EventLotRow(event=event.id, lot=row.lot, idx=index_of(state)))
-        state.add(VoidRow(event=target_id, void_event=event.id, party=event.party,
-                            reason=event.body["reason"], time=event_time(event)))
+        undo(event, target, view)
+        for row in view.find(EventLot, event=target_id):
+            view.add(EventLot(event=event.id, lot=row.lot, idx=view.size))
+        view.add(VoidRecord(event=target_id, void_event=event.id, party=event.party,
+                            reason=body.reason, time=event_time(event)))
 
 
 RULE = Void()

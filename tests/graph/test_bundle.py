@@ -220,13 +220,42 @@ def test_malformed_event_is_a_finding_not_a_crash(
 
 
 def test_fork_in_a_bundle_is_named(blended: tuple[World, str, dict[str, Any]]) -> None:
-    _, _, bundle = blended
+    """The signer itself signs a second event at a seq it already used (a fork)."""
+    world, _, bundle = blended
     forged = copy.deepcopy(bundle)
     twin = copy.deepcopy(_custody(forged, "harvest"))
     _edit_payload(twin, lambda p: p.update(lot=p["lot"] + "-twin"))
+    _resign(world, twin)
     twin["index"] = max(e["index"] for e in forged["events"]) + 1
     forged["events"].append(twin)
-    assert "chains" in checks(verify_bundle(forged, TRUSTED))
+    report = verify_bundle(forged, TRUSTED)
+    assert any(f.check == "chains" and "does not extend the chain" in f.message
+               for f in report.findings), [str(f) for f in report.findings]
+
+
+def _resign(world: World, event: dict[str, Any]) -> None:
+    """Sign an edited payload again with the key that signed it (the signer forging)."""
+    from ledger.envelope import sign
+
+    payload = base64.b64decode(event["envelope"]["payload"])
+    keyid = json.loads(payload)["key"]
+    chain = next(c for c in [world.operator, *world.chains.values()] if c.keyid == keyid)
+    event["envelope"] = sign(payload, chain.private_key).to_dict()
+
+
+def _ledger_evidence(world: World, *extra: Any) -> Any:
+    """Every stored event of ``world`` as evidence, then ``extra`` envelopes after them."""
+    from sqlalchemy import select
+
+    from graph.evidence import Evidence
+    from ledger.envelope import Envelope
+    from ledger.schema import EventRow
+
+    with world.store.reading() as session:
+        stored = [(i, Envelope.from_json(e)) for i, e in session.execute(
+            select(EventRow.index, EventRow.envelope).order_by(EventRow.index))]
+    size = len(stored)
+    return Evidence.from_envelopes([*stored, *((size + n, e) for n, e in enumerate(extra))])
 
 
 # --- issue 22, hole 7: the bundle's JSON Schema is checked before anything else -------------
@@ -273,11 +302,9 @@ def test_the_privacy_step_finds_a_plot_map(sqlite_world: World) -> None:
 
 def test_the_conservation_step_finds_a_transform_beyond_its_yield(sqlite_world: World) -> None:
     """Signed by the holder, never appended (the ledger refuses it): the verifier must too."""
-    from graph.evidence import Evidence
-    from graph.verify import _conservation
-    from ledger.tables import default_tables
+    from graph.verify import _rules
 
-    c = chains.base(sqlite_world)
+    chains.base(sqlite_world)
     world = sqlite_world
     lot = f"{chains.COOP}:h-x"
     harvest = world.sign(chains.COOP, {
@@ -288,10 +315,9 @@ def test_the_conservation_step_finds_a_transform_beyond_its_yield(sqlite_world: 
         "inputs": [{"lot": lot, "event": harvest.id, "quantity": "100", "unit": "kg"}],
         "outputs": [{"lot": f"{chains.COOP}:g-x", "product": "coffee", "form": "green",
                      "quantity": "95", "unit": "kg"}]})
-    size = c.store.size()
-    evidence = Evidence.from_envelopes([(size, harvest), (size + 1, milled)])
-    found = _findings_of(_conservation, evidence, default_tables())
+    found = _findings_of(_rules, _ledger_evidence(world, harvest, milled))
     assert [(check, event) for check, _, event in found] == [("conservation", milled.id)]
+    assert "YieldExceeded" in found[0][1]
 
 
 # --- issue 22, hole 1: every event of a bundle names the bundle's genesis --------------------
@@ -308,24 +334,13 @@ def test_a_bundle_without_its_genesis_is_a_ledger_finding(
 
 def test_the_ledger_step_finds_an_event_signed_for_another_ledger(
         sqlite_world: World, tmp_path: Any) -> None:
-    """Events of two ledgers spliced into one bundle: each names its own genesis."""
-    from graph.evidence import Evidence
-    from graph.verify import _ledger
+    """An event of this ledger's operator, signed for another ledger, spliced in."""
+    from graph.verify import _rules
     from tests.conftest import make_store
 
     other = World.create(make_store("sqlite", tmp_path / "other"), operator="operator-2")
-    here = sqlite_world.store
-    with here.reading() as session:
-        from sqlalchemy import select
-
-        from ledger.envelope import Envelope
-        from ledger.schema import EventRow
-
-        genesis = Envelope.from_json(session.scalar(
-            select(EventRow.envelope).where(EventRow.index == 0)))
-    spliced = other.register_envelope("coop-x", ["spo"])  # signed for `other`
-    evidence = Evidence.from_envelopes([(0, genesis), (1, spliced)])
-    found: list[tuple[str, str, str | None]] = []
-    _ledger(evidence, lambda check, message, event=None: found.append((check, message, event)))
+    sqlite_world.operator.ledger = other.ledger  # the same key, bound to the other ledger
+    spliced = sqlite_world.register_envelope("coop-x", ["spo"])
+    found = _findings_of(_rules, _ledger_evidence(sqlite_world, spliced))
     assert [(check, event) for check, _, event in found] == [("ledger", spliced.id)]
-    assert str(other.ledger) in found[0][1]
+    assert str(sqlite_world.ledger) in found[0][1]

@@ -8,9 +8,7 @@ from fractions import Fraction
 import pytest
 
 from graph.ancestry import LotNotFound, downstream_ids, gather, lot_row, upstream_ids
-from graph.evidence import VOCABULARY
 from graph.origin import origin_verdict
-from ledger.rules import EVENT_TYPES
 from tests.graph import chains
 from tests.support import World
 
@@ -21,10 +19,6 @@ def verdict(world: World, bag: str):  # type: ignore[no-untyped-def]
 
 def codes(share) -> list[str]:  # type: ignore[no-untyped-def]
     return [r.code for r in share.reasons]
-
-
-def test_vocabulary_matches_the_rules() -> None:
-    assert VOCABULARY == EVENT_TYPES
 
 
 def test_single_origin_is_100_percent(world: World) -> None:

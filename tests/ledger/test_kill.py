@@ -17,7 +17,7 @@ from ledger.audit import audit
 from tests.support import World, public_b64, seeded_key
 
 BATCH = 250
-EVENTS = 2000
+EVENTS = 8000
 
 _CHILD = """
 import sys
@@ -52,7 +52,7 @@ def test_kill_9_mid_batch_leaves_whole_batches_and_a_clean_audit(world: World,
             [sys.executable, "-c", _CHILD, world.store.url, str(batch_file), str(BATCH)],
             stdout=subprocess.PIPE, text=True, env=env)
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.05, 0.6))
+        time.sleep(rng.uniform(0.02, 0.4))
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
             killed += 1
