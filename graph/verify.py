@@ -102,15 +102,17 @@ def verify_bundle(bundle: Any, log_key: LogKey) -> BundleReport:
     rules = _tables(bundle, report, find)
     evidence = _envelopes(bundle, checkpoint, find)
     report.events = len(evidence.records)
+    refused: set[str] = set()  # events the custody rules refuse: they prove nothing
     steps: list[tuple[str, Callable[[], None]]] = [
         ("ledger", lambda: _ledger(evidence, find)),
-        ("rules", lambda: _rules(evidence, find)),
+        ("rules", lambda: refused.update(_rules(evidence, find))),
         ("references", lambda: _references(evidence, find)),
         ("privacy", lambda: _privacy(evidence, find)),
     ]
     if isinstance(report.lot, str):
         lot = report.lot
-        steps.append(("verdict", lambda: _verdict(bundle, lot, evidence, rules, report, find)))
+        steps.append(("verdict", lambda: _verdict(bundle, lot, evidence, refused, rules,
+                                                  report, find)))
     else:
         find("format", "the bundle names no lot")
     for check, step in steps:
@@ -160,9 +162,11 @@ OPTIONAL = frozenset({"void", "cert.revoke"})
 revocation is in a bundle, so that none can be hidden): "not in evidence" is no finding."""
 
 
-def _rules(evidence: Evidence, find: Any) -> None:
-    """Run every event through the ledger's custody engine, over the bundle alone."""
+def _rules(evidence: Evidence, find: Any) -> set[str]:
+    """Run every event through the ledger's custody engine, over the bundle alone; the
+    ids of the events it refuses (each also a finding)."""
     view = MemoryView(complete=False)
+    refused: set[str] = set()
     for record in evidence:
         event = record.event
         view.size = record.index
@@ -175,6 +179,7 @@ def _rules(evidence: Evidence, find: Any) -> None:
             if record.type not in OPTIONAL:
                 find("references", f"cannot be checked from the bundle: {e.message}",
                      record.id)
+                refused.add(record.id)
         except (ClientError, LedgerFault) as e:
             view.rollback()
             check = ("conservation" if isinstance(e, CONSERVATION)
@@ -182,9 +187,11 @@ def _rules(evidence: Evidence, find: Any) -> None:
             find(check, f"refused by the ledger's rules ({type(e).__name__}"
                         + (f", field {e.field}" if e.field else "") + f"): {e.message}",
                  record.id)
+            refused.add(record.id)
             keep_chain(event, view)
         else:
             view.commit()
+    return refused
 
 
 def _checkpoint(bundle: dict[str, Any], log_key: LogKey, find: Any) -> Checkpoint | None:
@@ -266,10 +273,16 @@ def _privacy(evidence: Evidence, find: Any) -> None:
         find("privacy", "a published bundle must not carry a plot's location", record.id)
 
 
-def _verdict(bundle: dict[str, Any], lot: str, evidence: Evidence, rules: RuleTables,
-             report: BundleReport, find: Any) -> None:
+def _verdict(bundle: dict[str, Any], lot: str, evidence: Evidence, refused: set[str],
+             rules: RuleTables, report: BundleReport, find: Any) -> None:
+    """The verdict recomputed from the events the rules admit (a refused event, such as
+    a harvest signed with an illegitimately added key, counts for nothing)."""
+    admitted = Evidence()
+    for record in evidence:
+        if record.id not in refused:
+            admitted.add(record)
     try:
-        verdict = origin_verdict(lot, evidence, rules)
+        verdict = origin_verdict(lot, admitted, rules)
     except (LedgerError, UnknownLotError) as e:
         find("verdict", f"cannot recompute the verdict: {e}")
         return

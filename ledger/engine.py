@@ -35,7 +35,7 @@ from ledger.errors import (
     TimeError,
     UnknownKey,
 )
-from ledger.fields import MAX_FUTURE, from_utc_text, utc_text
+from ledger.fields import MAX_FUTURE, from_utc_text
 from ledger.keys import public_key_from_raw
 from ledger.payload import Event, check_ledger
 from ledger.records import Key
@@ -201,7 +201,7 @@ def check_chain(event: Event, key: Key | None, view: LedgerView) -> None:
     gap = not view.complete and event.seq > head_seq + 1
     if previous is not None and (gap or (event.seq == head_seq + 1
                                          and event.prev == head_event)) \
-            and utc_text(event.time) < previous.time:
+            and event.time_text < previous.time:
         raise TimeError(
             f"time {event.time.isoformat()} is before the key's previous event"
             f" {head_event} ({from_utc_text(previous.time).isoformat()}): a key's events"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from ledger import fields
@@ -32,14 +33,17 @@ class _Duplicated(dict[str, Any]):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
+    out = dict(pairs)
+    if len(out) == len(pairs):
+        return out
+    seen: set[str] = set()
+    for key, _value in pairs:
+        if key in seen:
             marked = _Duplicated(out)
             marked.duplicate = key
             return marked
-        out[key] = value
-    return out
+        seen.add(key)
+    return out  # pragma: no cover - a shorter dict means a key was held twice
 
 
 def _duplicate_path(value: Any, path: str = "") -> str | None:
@@ -75,10 +79,18 @@ def loads_strict(data: bytes, *, what: str = "payload") -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InvalidEvent(f"{what} is not UTF-8: {e}") from e
+    duplicated: list[bool] = []
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = _no_duplicates(pairs)
+        if isinstance(out, _Duplicated):
+            duplicated.append(True)
+        return out
+
     try:
         value = json.loads(
             text,
-            object_pairs_hook=_no_duplicates,
+            object_pairs_hook=pairs_hook,
             parse_float=_no_float,
             parse_constant=_no_constant,
         )
@@ -88,6 +100,8 @@ def loads_strict(data: bytes, *, what: str = "payload") -> Any:
         raise InvalidEvent(f"{what} is nested too deeply") from e
     except ValueError as e:  # e.g. an integer of more than 4,300 digits
         raise InvalidEvent(f"{what} is not acceptable JSON: {e}") from e
+    if not duplicated:
+        return value
     try:
         duplicate = _duplicate_path(value)
     except RecursionError as e:
@@ -124,6 +138,11 @@ class Event:
     @property
     def payload(self) -> bytes:
         return self.envelope.payload
+
+    @cached_property
+    def time_text(self) -> str:
+        """``time`` as the ledger stores and compares it (fixed-width UTC text)."""
+        return fields.utc_text(self.time)
 
 
 def parse_payload(envelope: Envelope, known_types: frozenset[str]) -> Event:

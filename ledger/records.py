@@ -14,11 +14,41 @@ A record is changed only through ``LedgerView.update``, so a view knows what to 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, ClassVar, TypeVar
 
 R = TypeVar("R", bound="Record")
+
+
+_Getter = Callable[[Any], tuple[Any, ...]]
+_COLUMNS: dict[type[Any], tuple[str, ...]] = {}
+_KEYS: dict[type[Any], _Getter] = {}
+_ROWS: dict[type[Any], _Getter] = {}
+
+
+def _columns(kind: type[Any]) -> tuple[str, ...]:
+    found = _COLUMNS.get(kind)
+    if found is None:
+        found = _COLUMNS[kind] = tuple(f.name for f in fields(kind))
+    return found
+
+
+def _key_getter(kind: type[Any]) -> _Getter:
+    found = _KEYS.get(kind)
+    if found is None:
+        get = attrgetter(*kind.KEY)
+        found = _KEYS[kind] = (lambda r: (get(r),)) if len(kind.KEY) == 1 else get
+    return found
+
+
+def _row_getter(kind: type[Any]) -> _Getter:
+    found = _ROWS.get(kind)
+    if found is None:
+        found = _ROWS[kind] = attrgetter(*_columns(kind))
+    return found
 
 
 @dataclass(slots=True, eq=True)
@@ -31,14 +61,14 @@ class Record:
     INDEXED: ClassVar[frozenset[str]] = frozenset()
 
     def key(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.KEY)
+        return _key_getter(type(self))(self)
 
     def values(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return dict(zip(self.columns(), _row_getter(type(self))(self), strict=True))
 
     @classmethod
     def columns(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
+        return _columns(cls)
 
 
 @dataclass(slots=True)
@@ -250,6 +280,8 @@ class StoredEvent:
     party: str
     time: str  # UTC text
     payload: bytes
+    body: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    """The payload already parsed, for an event of this batch (None: parse ``payload``)."""
 
 
 def record_key(kind: type[Record], pk: Any) -> tuple[Any, ...]:

@@ -35,7 +35,7 @@ from ledger.schema import (
     ShipmentRow,
     VoidRow,
 )
-from ledger.view import RowKey, stored_event
+from ledger.view import Lookup, Wanted, stored_event
 
 R = TypeVar("R", bound=Record)
 _Key = tuple[Any, ...]
@@ -79,6 +79,8 @@ class SqlView:
         self._new: dict[type[Record], dict[_Key, Record]] = {k: {} for k in PROJECTIONS}
         self._changed: dict[type[Record], dict[_Key, Record]] = {k: {} for k in PROJECTIONS}
         self._gone: dict[type[Record], dict[_Key, Record]] = {k: {} for k in PROJECTIONS}
+        self._found: dict[tuple[type[Record], str], dict[Any, set[_Key]]] = {}
+        """For each (kind, field) looked up: value → keys of the stored records with it."""
         self._events: dict[str, StoredEvent | None] = {}
         self._new_events: list[dict[str, Any]] = []
         self._genesis: str | None = None
@@ -102,11 +104,17 @@ class SqlView:
         cache = self._cache[kind]
         if key not in cache:
             self.prefetch([(kind, key)])
-        return cast(R | None, cache[key])
+        return cast("R | None", cache[key])
 
-    def prefetch(self, wanted: Iterable[RowKey]) -> None:
+    def prefetch(self, wanted: Iterable[Wanted]) -> None:
         by_kind: dict[type[Record], set[_Key]] = {}
-        for kind, pk in wanted:
+        lookups: dict[tuple[type[Record], str], set[Any]] = {}
+        for item in wanted:
+            if isinstance(item, Lookup):
+                if item.value not in self._found.get((item.kind, item.field), {}):
+                    lookups.setdefault((item.kind, item.field), set()).add(item.value)
+                continue
+            kind, pk = item
             key = record_key(kind, pk)
             if None not in key and key not in self._cache[kind]:
                 by_kind.setdefault(kind, set()).add(key)
@@ -126,21 +134,34 @@ class SqlView:
                         self._loaded(kind, row)
                 for key in chunk:
                     self._cache[kind].setdefault(key, None)
+        for (kind, name), values in lookups.items():
+            self._look_up(kind, name, sorted(values))
+
+    def _look_up(self, kind: type[Record], name: str, values: list[Any]) -> None:
+        """Load every stored record whose ``name`` is one of ``values``; remember that."""
+        table = TABLES[kind]
+        found = self._found.setdefault((kind, name), {})
+        for value in values:
+            found[value] = set()
+        for start in range(0, len(values), _CHUNK):
+            chunk = values[start:start + _CHUNK]
+            for row in self.conn.execute(select(table).where(table.c[name].in_(chunk))):
+                key = tuple(getattr(row, n) for n in kind.KEY)
+                found[getattr(row, name)].add(key)
+                if key not in self._cache[kind]:
+                    self._loaded(kind, row)
 
     def find(self, kind: type[R], **equal: Any) -> list[R]:
         ((name, value),) = equal.items()
         if name not in kind.INDEXED:
             raise ValueError(f"{kind.__name__}.{name} is not an indexed field")
-        table = TABLES[kind]
+        if value not in self._found.get((kind, name), {}):
+            self._look_up(kind, name, [value])
         found: dict[_Key, R] = {}
-        for row in self.conn.execute(select(table).where(table.c[name] == value)):
-            key = tuple(getattr(row, n) for n in kind.KEY)
-            if key in self._cache[kind]:
-                held = self._cache[kind][key]
-                if held is not None:
-                    found[key] = cast(R, held)
-            else:
-                found[key] = self._loaded(kind, row)
+        for key in self._found[(kind, name)][value]:
+            held = self._cache[kind][key]
+            if held is not None:
+                found[key] = cast(R, held)
         for key, record in self._new[kind].items():
             if getattr(record, name) == value:
                 found[key] = cast(R, record)

@@ -23,13 +23,24 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from ledger.errors import LedgerError
-from ledger.fields import utc_text
-from ledger.payload import Event
+from ledger.payload import Event, loads_strict
 from ledger.records import PROJECTIONS, Meta, Record, StoredEvent, record_key
 
 R = TypeVar("R", bound=Record)
 RowKey = tuple[type[Record], Any]
 """A record named by its class and primary key (a value, or a tuple)."""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """For ``prefetch``: every record of ``kind`` whose indexed ``field`` is ``value``."""
+
+    kind: type[Record]
+    field: str
+    value: Any
+
+
+Wanted = RowKey | Lookup
 
 
 class NotInEvidence(LedgerError):
@@ -56,8 +67,8 @@ class LedgerView(Protocol):
 
     def delete(self, record: Record) -> None: ...
 
-    def prefetch(self, wanted: Iterable[RowKey]) -> None:
-        """A hint: records the batch will read by key (a SQL view loads them together)."""
+    def prefetch(self, wanted: Iterable[Wanted]) -> None:
+        """A hint: records the batch will read (a SQL view loads them together)."""
         ...
 
     def event(self, event_id: str) -> StoredEvent | None: ...
@@ -85,7 +96,15 @@ def absent(view: LedgerView, error: LedgerError) -> LedgerError:
 
 def stored_event(event: Event, index: int) -> StoredEvent:
     return StoredEvent(index=index, id=event.id, type=event.type, party=event.party,
-                       time=utc_text(event.time), payload=event.payload)
+                       time=event.time_text, payload=event.payload, body=event.body)
+
+
+def body_of(stored: StoredEvent) -> dict[str, Any]:
+    """A stored event's payload as a dict (its signed bytes, parsed strictly)."""
+    if stored.body is not None:
+        return stored.body
+    body: dict[str, Any] = loads_strict(stored.payload)
+    return body
 
 
 @dataclass
@@ -178,7 +197,7 @@ class MemoryView:
         index.remove(record)
         self._journal(lambda: index.put(record))
 
-    def prefetch(self, wanted: Iterable[RowKey]) -> None:
+    def prefetch(self, wanted: Iterable[Wanted]) -> None:
         return None
 
     # --- events ------------------------------------------------------------------------
@@ -207,4 +226,5 @@ class MemoryView:
         return self._genesis
 
 
-__all__ = ["LedgerView", "MemoryView", "NotInEvidence", "RowKey", "absent", "operator"]
+__all__ = ["LedgerView", "Lookup", "MemoryView", "NotInEvidence", "RowKey", "Wanted",
+           "absent", "body_of", "operator"]

@@ -9,14 +9,13 @@ SQLAlchemy; the same code runs on append, rebuild, audit and offline verificatio
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ledger import fields
 from ledger.errors import NotAuthorized, UnknownReference
 from ledger.payload import COMMON_FIELDS, LEDGER_FIELD, Event
 from ledger.records import Key, Party
-from ledger.view import LedgerView, RowKey, operator
+from ledger.view import LedgerView, Wanted, operator
 
 COMMON = frozenset((*COMMON_FIELDS, LEDGER_FIELD))
 
@@ -44,7 +43,7 @@ class Rule(Generic[B]):
         """
         return None
 
-    def prefetch(self, event: Event, body: B) -> Iterable[RowKey]:
+    def prefetch(self, event: Event, body: B) -> Iterable[Wanted]:
         """Records ``apply`` will read by key, so that a SQL view loads a batch's together.
 
         Only an optimization: a record not named here is read when it is needed.
@@ -107,8 +106,4 @@ def existing_key(view: LedgerView, keyid: str, *, field: str) -> Key:
 
 
 def time_text(event: Event) -> str:
-    return fields.utc_text(event.time)
-
-
-def moment(text: str) -> datetime:
-    return fields.from_utc_text(text)
+    return event.time_text

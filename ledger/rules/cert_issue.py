@@ -13,7 +13,7 @@ from ledger.errors import DuplicateId, InvalidEvent
 from ledger.payload import Event
 from ledger.records import Certificate, Party
 from ledger.rules.base import Rule, registered_party, require_role, time_text
-from ledger.view import LedgerView, RowKey
+from ledger.view import LedgerView, Wanted
 
 SCHEME = re.compile(r"[A-Z][A-Z0-9-]{0,31}")
 
@@ -54,7 +54,7 @@ class CertIssue(Rule[Issue]):
             )
         return Issue(certificate, subject, scheme, tuple(products), start, end)
 
-    def prefetch(self, event: Event, body: Issue) -> Iterable[RowKey]:
+    def prefetch(self, event: Event, body: Issue) -> Iterable[Wanted]:
         return [(Certificate, body.certificate), (Party, body.subject)]
 
     def apply(self, event: Event, body: Issue, view: LedgerView) -> None:

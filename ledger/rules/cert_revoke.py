@@ -11,7 +11,7 @@ from ledger.payload import Event
 from ledger.records import Certificate
 from ledger.rules.base import Rule, require_role, time_text
 from ledger.rules.custody import not_before
-from ledger.view import LedgerView, RowKey, absent
+from ledger.view import LedgerView, Wanted, absent
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class CertRevoke(Rule[Revocation]):
         return Revocation(fields.ident(event.body, "certificate", what="a certificate id"),
                           fields.text(event.body, "reason", max_len=500))
 
-    def prefetch(self, event: Event, body: Revocation) -> Iterable[RowKey]:
+    def prefetch(self, event: Event, body: Revocation) -> Iterable[Wanted]:
         return [(Certificate, body.certificate)]
 
     def apply(self, event: Event, body: Revocation, view: LedgerView) -> None:

@@ -26,10 +26,10 @@ from ledger.errors import (
     UnknownLot,
     UnknownReference,
 )
-from ledger.fields import from_utc_text, utc_text
-from ledger.payload import Event, loads_strict
+from ledger.fields import from_utc_text
+from ledger.payload import Event
 from ledger.records import CustodyEdge, EventLot, Holding, Lot, Void
-from ledger.view import LedgerView, RowKey, absent
+from ledger.view import LedgerView, RowKey, absent, body_of
 
 EXACT = Context(prec=80, traps=[Inexact, InvalidOperation, Overflow])
 """Sums and differences of kilograms never round: a result that would is an error."""
@@ -94,12 +94,12 @@ def holding_lines(body: dict[str, Any], name: str, *,
 
 
 def event_time(event: Event) -> str:
-    return utc_text(event.time)
+    return event.time_text
 
 
 def not_before(event: Event, earlier: str, *, what: str, field: str) -> None:
     """An event is not dated before an event it builds on."""
-    if utc_text(event.time) < earlier:
+    if event.time_text < earlier:
         raise TimeError(
             f"time {event.time.isoformat()} is before {what}"
             f" ({from_utc_text(earlier).isoformat()}), which this event builds on",
@@ -199,7 +199,7 @@ def _check_against_signed(view: LedgerView, holding: Holding) -> None:
     given = None
     if via is not None:
         try:
-            given = given_kg(via.type, loads_strict(via.payload), holding.lot)
+            given = given_kg(via.type, body_of(via), holding.lot)
         except (InvalidEvent, KeyError, TypeError, AttributeError):
             given = None
     if given is None or holding.received_kg != given \

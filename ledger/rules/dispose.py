@@ -10,7 +10,7 @@ from ledger.conservation import amount
 from ledger.payload import Event
 from ledger.rules.base import Rule
 from ledger.rules.custody import LINE_FIELDS, Line, mention, spend_rows, take
-from ledger.view import LedgerView, RowKey
+from ledger.view import LedgerView, Wanted
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Dispose(Rule[Disposal]):
         line = Line(where="", lot=lot, via=via, amount=amount(body))
         return Disposal(line, fields.text(body, "reason", max_len=500))
 
-    def prefetch(self, event: Event, body: Disposal) -> Iterable[RowKey]:
+    def prefetch(self, event: Event, body: Disposal) -> Iterable[Wanted]:
         return spend_rows(event.party, [body.line])
 
     def apply(self, event: Event, body: Disposal, view: LedgerView) -> None:

@@ -19,7 +19,7 @@ from ledger.records import Lot, Member, Plot
 from ledger.rules.base import Rule, require_role
 from ledger.rules.custody import create_lot, mention
 from ledger.rules.member_leave import enrolled_member
-from ledger.view import LedgerView, RowKey
+from ledger.view import LedgerView, Wanted
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Harvest(Rule[HarvestBody]):
             plot = fields.ident(body, "plot", what="a plot id")
         return HarvestBody(lot, product.name, form, quantity, member, plot)
 
-    def prefetch(self, event: Event, body: HarvestBody) -> Iterable[RowKey]:
+    def prefetch(self, event: Event, body: HarvestBody) -> Iterable[Wanted]:
         return [(Lot, body.lot), (Member, body.member), (Plot, body.plot)]
 
     def apply(self, event: Event, body: HarvestBody, view: LedgerView) -> None:

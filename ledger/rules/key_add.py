@@ -12,7 +12,7 @@ from ledger.payload import Event
 from ledger.records import Key, Party
 from ledger.rules.base import Rule, registered_party, require_operator_or
 from ledger.rules.party_register import add_key, public_key_field
-from ledger.view import LedgerView, RowKey
+from ledger.view import LedgerView, Wanted
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class KeyAdd(Rule[KeyAddition]):
         return KeyAddition(fields.party_id(event.body, "subject"),
                            public_key_field(event.body))
 
-    def prefetch(self, event: Event, body: KeyAddition) -> Iterable[RowKey]:
+    def prefetch(self, event: Event, body: KeyAddition) -> Iterable[Wanted]:
         return [(Party, body.subject), (Key, body.keyid)]
 
     def apply(self, event: Event, body: KeyAddition, view: LedgerView) -> None:

@@ -10,7 +10,7 @@ from ledger.errors import InvalidEvent, NotAuthorized, TimeError
 from ledger.payload import Event
 from ledger.records import Key
 from ledger.rules.base import Rule, existing_key, require_operator_or, time_text
-from ledger.view import LedgerView, RowKey
+from ledger.view import LedgerView, Wanted
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class KeyRevoke(Rule[KeyRevocation]):
         return KeyRevocation(fields.party_id(body, "subject"), fields.keyid(body, "keyid"),
                              fields.text(body, "reason", max_len=500))
 
-    def prefetch(self, event: Event, body: KeyRevocation) -> Iterable[RowKey]:
+    def prefetch(self, event: Event, body: KeyRevocation) -> Iterable[Wanted]:
         return [(Key, body.keyid)]
 
     def apply(self, event: Event, body: KeyRevocation, view: LedgerView) -> None:

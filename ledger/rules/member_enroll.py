@@ -14,7 +14,7 @@ from ledger.errors import DuplicateId, InvalidEvent
 from ledger.payload import Event
 from ledger.records import Member, Plot
 from ledger.rules.base import Rule, require_role
-from ledger.view import LedgerView, RowKey
+from ledger.view import LedgerView, Wanted
 
 PLOT_FIELDS = frozenset({"plot", "area_ha"})
 
@@ -65,7 +65,7 @@ class MemberEnroll(Rule[Enrolment]):
         since = fields.parse_date(fields.require(body, "since"), field="since")
         return Enrolment(member, tuple(products), plots, since)
 
-    def prefetch(self, event: Event, body: Enrolment) -> Iterable[RowKey]:
+    def prefetch(self, event: Event, body: Enrolment) -> Iterable[Wanted]:
         return [(Member, body.member), *((Plot, p.plot) for p in body.plots)]
 
     def apply(self, event: Event, body: Enrolment, view: LedgerView) -> None:

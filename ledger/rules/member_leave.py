@@ -8,10 +8,10 @@ from datetime import date
 
 from ledger import fields
 from ledger.errors import InvalidEvent, NotAuthorized, TimeError, UnknownReference
-from ledger.payload import Event, loads_strict
+from ledger.payload import Event
 from ledger.records import Lot, Member
 from ledger.rules.base import Rule, require_role
-from ledger.view import LedgerView, RowKey, absent
+from ledger.view import LedgerView, Lookup, Wanted, absent, body_of
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ class MemberLeave(Rule[Leaving]):
         return Leaving(fields.ident(event.body, "member", what="a member id"),
                        fields.parse_date(fields.require(event.body, "until"), field="until"))
 
-    def prefetch(self, event: Event, body: Leaving) -> Iterable[RowKey]:
-        return [(Member, body.member)]
+    def prefetch(self, event: Event, body: Leaving) -> Iterable[Wanted]:
+        return [(Member, body.member), Lookup(Lot, "member", body.member)]
 
     def apply(self, event: Event, body: Leaving, view: LedgerView) -> None:
         require_role(event, view, "spo")
@@ -76,8 +76,7 @@ def _harvest_day(view: LedgerView, lot: Lot) -> str:
     """The harvest's date in its own offset, as the harvest rule compared it."""
     row = view.event(lot.event)
     assert row is not None
-    return fields.parse_time(loads_strict(row.payload)["time"],
-                             field="time").date().isoformat()
+    return fields.parse_time(body_of(row)["time"], field="time").date().isoformat()
 
 
 RULE = MemberLeave()

@@ -18,7 +18,7 @@ from ledger.errors import DuplicateId, InvalidEvent, NotAuthorized
 from ledger.payload import Event
 from ledger.records import Key, Meta, Party
 from ledger.rules.base import Rule, time_text
-from ledger.view import LedgerView, RowKey, operator
+from ledger.view import LedgerView, Wanted, operator
 
 ROLES = frozenset(
     {"spo", "producer", "trader", "processor", "roaster", "brand", "certifier", "auditor"}
@@ -87,7 +87,7 @@ class PartyRegister(Rule[PartyRegistration]):
             return body.public_key
         return None
 
-    def prefetch(self, event: Event, body: PartyRegistration) -> Iterable[RowKey]:
+    def prefetch(self, event: Event, body: PartyRegistration) -> Iterable[Wanted]:
         return [(Party, body.subject), (Key, body.keyid)]
 
     def apply(self, event: Event, body: PartyRegistration, view: LedgerView) -> None:

@@ -29,7 +29,7 @@ from ledger.errors import InvalidEvent, NotAuthorized, UnknownReference
 from ledger.payload import Event
 from ledger.records import Plot
 from ledger.rules.base import Rule, require_role
-from ledger.view import LedgerView, RowKey
+from ledger.view import LedgerView, Wanted
 
 GEOMETRY_TYPES = geometry.GEOMETRY_TYPES
 NONCE = re.compile(r"[A-Za-z0-9_-]{22,128}")
@@ -80,7 +80,7 @@ class PlotMap(Rule[Mapping]):
         parsed = check_geometry(event.body)
         return Mapping(plot, method, event.body["geometry"], parsed, nonce)
 
-    def prefetch(self, event: Event, body: Mapping) -> Iterable[RowKey]:
+    def prefetch(self, event: Event, body: Mapping) -> Iterable[Wanted]:
         return [(Plot, body.plot)]
 
     def apply(self, event: Event, body: Mapping, view: LedgerView) -> None:

@@ -24,7 +24,7 @@ from ledger.payload import Event
 from ledger.records import Holding, Shipment, ShipmentLot, Void
 from ledger.rules.base import Rule
 from ledger.rules.custody import ZERO, edge, event_time, mention, not_before
-from ledger.view import LedgerView, RowKey, absent
+from ledger.view import LedgerView, Lookup, Wanted, absent
 
 LINE_FIELDS = frozenset({"lot", "quantity", "unit"})
 
@@ -65,8 +65,8 @@ class Receive(Rule[Receipt]):
     def from_body(self, event: Event) -> Receipt:
         return Receipt(fields.event_ref(event.body, "shipment"), receipt_lines(event))
 
-    def prefetch(self, event: Event, body: Receipt) -> Iterable[RowKey]:
-        return [(Shipment, body.shipment)]
+    def prefetch(self, event: Event, body: Receipt) -> Iterable[Wanted]:
+        return [(Shipment, body.shipment), Lookup(ShipmentLot, "shipment", body.shipment)]
 
     def apply(self, event: Event, body: Receipt, view: LedgerView) -> None:
         shipment_id = body.shipment

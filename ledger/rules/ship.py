@@ -22,7 +22,7 @@ from ledger.rules.custody import (
     spend_rows,
     take,
 )
-from ledger.view import LedgerView, RowKey
+from ledger.view import LedgerView, Wanted
 
 TRANSACTION_FIELDS = frozenset({"type", "id"})
 
@@ -70,7 +70,7 @@ class Ship(Rule[ShipBody]):
         claims = fields.string_list(body, "claims", min_items=0, optional=True)
         return ShipBody(to, lots, transactions, tuple(claims))
 
-    def prefetch(self, event: Event, body: ShipBody) -> Iterable[RowKey]:
+    def prefetch(self, event: Event, body: ShipBody) -> Iterable[Wanted]:
         return [*spend_rows(event.party, body.lots), (Party, body.to)]
 
     def apply(self, event: Event, body: ShipBody, view: LedgerView) -> None:

@@ -21,7 +21,7 @@ from ledger.payload import Event
 from ledger.records import Lot
 from ledger.rules.base import Rule
 from ledger.rules.custody import Line, create_lot, holding_lines, mention, spend_rows, take
-from ledger.view import LedgerView, RowKey
+from ledger.view import LedgerView, Wanted
 
 OUTPUT_FIELDS = frozenset({"lot", "product", "form", "quantity", "unit"})
 
@@ -90,7 +90,7 @@ class Transform(Rule[TransformBody]):
                                    " new lot", field=o.where + "lot")
         return TransformBody(process, inputs, outputs)
 
-    def prefetch(self, event: Event, body: TransformBody) -> Iterable[RowKey]:
+    def prefetch(self, event: Event, body: TransformBody) -> Iterable[Wanted]:
         return [*spend_rows(event.party, body.inputs), *((Lot, o.lot) for o in body.outputs)]
 
     def apply(self, event: Event, body: TransformBody, view: LedgerView) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ledger import fields
 from ledger.errors import NotAuthorized, UnknownReference, VoidRefused
-from ledger.payload import Event, loads_strict
+from ledger.payload import Event
 from ledger.records import (
     Certificate,
     CustodyEdge,
@@ -30,7 +30,7 @@ from ledger.records import (
 from ledger.records import Void as VoidRecord
 from ledger.rules.base import Rule
 from ledger.rules.custody import builds_on, event_time, give_back, not_before
-from ledger.view import LedgerView, RowKey, absent
+from ledger.view import LedgerView, Lookup, Wanted, absent, body_of
 
 _Undo = Callable[[Event, StoredEvent, LedgerView], None]
 
@@ -42,7 +42,7 @@ class Voiding:
 
 
 def _field(target: StoredEvent, name: str) -> str:
-    value: str = loads_strict(target.payload)[name]
+    value: str = body_of(target)[name]
     return value
 
 
@@ -176,8 +176,10 @@ class Void(Rule[Voiding]):
         return Voiding(fields.event_ref(event.body, "event"),
                        fields.text(event.body, "reason", max_len=500))
 
-    def prefetch(self, event: Event, body: Voiding) -> Iterable[RowKey]:
-        return [(VoidRecord, body.event)]
+    def prefetch(self, event: Event, body: Voiding) -> Iterable[Wanted]:
+        return [(VoidRecord, body.event), Lookup(EventLot, "event", body.event),
+                Lookup(CustodyEdge, "parent", body.event),
+                Lookup(CustodyEdge, "child", body.event), Lookup(Lot, "event", body.event)]
 
     def apply(self, event: Event, body: Voiding, view: LedgerView) -> None:
         target_id = body.event
