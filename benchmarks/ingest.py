@@ -226,7 +226,7 @@ def in_process(tmp: Path, events: int, batch: int) -> tuple[float, float, int]:
 def over_http(tmp: Path, db: str | None, events: int, batch: int,
               workers: int) -> tuple[float, int, str]:
     """(ingest rate, events, dialect): the streams posted concurrently to ``trazo serve``."""
-    url_db, keys, operator = _fresh(db, tmp, "http")
+    url_db, keys, operator = _fresh(db, tmp, "http-" + ("sqlite" if db is None else "pg"))
     setup, streams = custody_mix(operator, events, streams=workers)
     process, url = start_server(url_db, keys, workers)
     try:
