@@ -28,7 +28,8 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from ledger import tables
-from ledger.fields import parse_time
+from ledger.certificates import Certificate, Judgement, judge
+from ledger.fields import from_utc_text, parse_time
 from ledger.schema import CertificateRow, EventLotRow, EventRow, LotRow, VoidRow
 
 CHUNK = 1000
@@ -209,31 +210,6 @@ def _shipments(session: Session, ids: set[str]) -> dict[str, _Shipment]:
 # --- certificates ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Certificate:
-    id: str
-    event: str
-    subject: str
-    scheme: str
-    products: frozenset[str]
-    valid_from: date
-    valid_until: date
-    revoked_utc: str | None
-    revoked_event: str | None
-    voided_by: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Judgement:
-    """Whether ``subject`` held a valid certificate at a moment; why not, if it did not."""
-
-    certificate: Certificate | None
-    reason: str | None
-
-    def __bool__(self) -> bool:
-        return self.certificate is not None
-
-
 class CertificateBook:
     """Certificates by subject, loaded once per subject (or all at once for a sweep)."""
 
@@ -251,12 +227,12 @@ class CertificateBook:
             query = query.where(CertificateRow.subject == subject)
         return [
             Certificate(
-                id=row.id, event=row.event, subject=row.subject, scheme=row.scheme,
-                products=frozenset(json.loads(row.products)),
+                id=row.id, event=row.event, certifier=row.certifier, subject=row.subject,
+                scheme=row.scheme, products=frozenset(json.loads(row.products)),
                 valid_from=date.fromisoformat(row.valid_from),
                 valid_until=date.fromisoformat(row.valid_until),
-                revoked_utc=row.revoked_time, revoked_event=row.revoked_event,
-                voided_by=row.voided_by,
+                revoked_at=from_utc_text(row.revoked_time) if row.revoked_time else None,
+                revoked_by=row.revoked_event, voided_by=row.voided_by,
             )
             for row in self._session.scalars(query.order_by(CertificateRow.id))
         ]
@@ -274,35 +250,6 @@ class CertificateBook:
     def judge(self, subject: str, scheme: str, product: str, when: datetime,
               when_utc: str, what: str) -> Judgement:
         """Did ``subject`` hold a ``scheme`` certificate covering ``product`` at ``when``?
-
-        Valid means: not voided; ``valid_from <= day <= valid_until`` where ``day`` is the
-        date of ``when`` in its own offset (as the signer dated the event); and not
-        revoked at or before ``when``.
-        """
-        relevant = [c for c in self.of(subject) if c.scheme == scheme and product in c.products]
-        standing = [c for c in relevant if c.voided_by is None]
-        day = when.date()
-        if not standing:
-            if relevant:
-                c = relevant[0]
-                return Judgement(None, f"{subject}'s {scheme} certificate {c.id} was voided"
-                                       f" by {c.voided_by}")
-            return Judgement(None, f"{subject} holds no {scheme} certificate for {product}"
-                                   f" ({what} on {day})")
-        current = [c for c in standing if c.valid_from <= day <= c.valid_until]
-        live = [c for c in current if c.revoked_utc is None or c.revoked_utc > when_utc]
-        if live:
-            return Judgement(live[0], None)
-        if current:
-            c = current[0]
-            return Judgement(None, f"{subject}'s {scheme} certificate {c.id} was revoked on"
-                                   f" {(c.revoked_utc or '')[:10]} by {c.revoked_event},"
-                                   f" before {what} on {day}")
-        past = [c for c in standing if c.valid_until < day]
-        if past:
-            c = max(past, key=lambda c: c.valid_until)
-            return Judgement(None, f"{subject}'s {scheme} certificate {c.id} expired on"
-                                   f" {c.valid_until}, before {what} on {day}")
-        c = min(standing, key=lambda c: c.valid_from)
-        return Judgement(None, f"{subject}'s {scheme} certificate {c.id} was not yet valid"
-                               f" (from {c.valid_from}) for {what} on {day}")
+        (``ledger.certificates.judge`` decides; ``when_utc`` is kept for callers.)"""
+        return judge(self.of(subject), subject=subject, scheme=scheme, product=product,
+                     when=when, what=what)

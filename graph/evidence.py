@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledger import tables
+from ledger.certificates import Certificate
 from ledger.envelope import Envelope
 from ledger.payload import Event, parse_payload
 from ledger.rules import EVENT_TYPES
@@ -85,20 +86,6 @@ class MemberFacts:
     products: frozenset[str]
     plots: dict[str, Decimal]
     event: str
-
-
-@dataclass(frozen=True)
-class CertificateFacts:
-    id: str
-    certifier: str
-    subject: str
-    scheme: str
-    products: frozenset[str]
-    valid_from: date
-    valid_until: date
-    event: str
-    revoked_at: datetime | None
-    revoked_by: str | None
 
 
 @dataclass
@@ -187,7 +174,7 @@ class Evidence:
             )
         return out
 
-    def certificates(self) -> list[CertificateFacts]:
+    def certificates(self) -> list[Certificate]:
         voided = self.voided()
         revoked = {r.body["certificate"]: r for r in self.of_type("cert.revoke")
                    if r.id not in voided}
@@ -197,7 +184,7 @@ class Evidence:
                 continue
             body = r.body
             rev = revoked.get(body["certificate"])
-            out.append(CertificateFacts(
+            out.append(Certificate(
                 id=body["certificate"], certifier=r.party, subject=body["subject"],
                 scheme=body["scheme"], products=frozenset(body["products"]),
                 valid_from=date.fromisoformat(body["valid_from"]),

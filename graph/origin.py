@@ -27,7 +27,8 @@ from decimal import ROUND_FLOOR, Decimal
 from fractions import Fraction
 from typing import Any
 
-from graph.evidence import CertificateFacts, Evidence, Record, created_lots, line_kg
+from graph.evidence import Evidence, Record, created_lots, line_kg
+from ledger.certificates import Certificate, judge
 from ledger.tables import Product, RuleTables, default_tables
 
 SCHEME = "SPP"
@@ -161,7 +162,7 @@ class _Attribution:
         self.parties = evidence.parties()
         self.members = evidence.members()
         self.voided = evidence.voided()
-        self.certs: dict[str, list[CertificateFacts]] = defaultdict(list)
+        self.certs: dict[str, list[Certificate]] = defaultdict(list)
         for cert in evidence.certificates():
             if cert.scheme == SCHEME and product.name in cert.products:
                 self.certs[cert.subject].append(cert)
@@ -250,27 +251,9 @@ class _Attribution:
 
     def _certificate_problem(self, party: str, record: Record) -> str | None:
         """None when ``party`` held a valid SPP certificate for the product at ``record``."""
-        certs = self.certs.get(party, [])
-        day, when = record.day, record.time
-        what = f"the {record.type} on {day}"
-        if not certs:
-            return f"{party} holds no {SCHEME} certificate for {self.product.name} ({what})"
-        current = [c for c in certs if c.valid_from <= day <= c.valid_until]
-        live = [c for c in current if c.revoked_at is None or c.revoked_at > when]
-        if live:
-            return None
-        if current:
-            c = current[0]
-            return (f"{party}'s {SCHEME} certificate {c.id} was revoked on"
-                    f" {c.revoked_at.date() if c.revoked_at else '?'}, before {what}")
-        past = [c for c in certs if c.valid_until < day]
-        if past:
-            c = max(past, key=lambda c: c.valid_until)
-            return (f"{party}'s {SCHEME} certificate {c.id} expired on {c.valid_until},"
-                    f" before {what}")
-        c = min(certs, key=lambda c: c.valid_from)
-        return (f"{party}'s {SCHEME} certificate {c.id} was not yet valid ({c.valid_from})"
-                f" for {what}")
+        return judge(self.certs.get(party, []), subject=party, scheme=SCHEME,
+                     product=self.product.name, when=record.time,
+                     what=f"the {record.type}").reason
 
 
 def _shares(mix: dict[_Key, Fraction], evidence: Evidence, lot_kg: Decimal) -> list[Share]:
