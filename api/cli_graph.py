@@ -124,11 +124,15 @@ def verify(bundle_file: str, log_key: str) -> None:
         key = LogKey.load(log_key)
     except LedgerError as e:
         fail(str(e))
+    from ledger.payload import loads_strict
+
     try:
-        with click.open_file(bundle_file, "r", encoding="utf-8") as f:
-            document = json.load(f)
-    except ValueError as e:
-        fail(f"{bundle_file} is not JSON: {e}")
+        with click.open_file(bundle_file, "rb") as f:
+            # as strictly as a signed payload: a key held twice could show two readers
+            # two different bundles
+            document = loads_strict(f.read(), what=f"{bundle_file}")
+    except LedgerError as e:
+        fail(f"{bundle_file} is not a JSON document trazo reads: {e}")
     report = verify_bundle(document, key)
     for finding in report.findings:
         click.secho(f"FAIL {finding}", fg="red")

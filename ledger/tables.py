@@ -53,6 +53,7 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from ledger.errors import InvalidEvent, LedgerError
+from ledger.payload import loads_strict
 
 __all__ = [
     "InvalidTables",
@@ -509,16 +510,13 @@ def _bad(message: str) -> NoReturn:
 
 
 def _load_json(text: str, name: str) -> Any:
-    def no_float(value: str) -> NoReturn:
-        _bad(f"{name}: numbers must be decimal strings, found {value}")
-
-    def no_constant(value: str) -> NoReturn:
-        _bad(f"{name}: {value} is not allowed")
-
+    """The tables are read as strictly as a signed payload (``payload.loads_strict``): no
+    duplicate keys, no floating-point numbers, no NaN."""
     try:
-        return json.loads(text, parse_float=no_float, parse_constant=no_constant)
-    except json.JSONDecodeError as e:
-        raise InvalidTables(f"{name}: not valid JSON: {e}") from e
+        return loads_strict(text.encode("utf-8"), what=name)
+    except InvalidEvent as e:
+        where = f" (at {e.field})" if e.field else ""
+        raise InvalidTables(f"{name}: {e.message}{where}") from e
 
 
 def _as_object(value: Any, where: str) -> Mapping[str, Any]:

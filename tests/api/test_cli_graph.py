@@ -56,6 +56,14 @@ def test_origin_trace_bundle_verify(sqlite_world: World, tmp_path: Path) -> None
     out = runner.invoke(main, ["verify", str(bundle), "--log-key", str(pub)])
     assert out.exit_code == 1 and "[verdict]" in out.output
 
+    # a key held twice: one reader would see the honest verdict, another the forged one
+    text = bundle.read_text()
+    honest = json.dumps(doc["verdict"] | {"certified_percent": "60.00"})
+    bundle.write_text(text.replace('"verdict": ', f'"verdict": {honest}, "verdict": ', 1))
+    out = runner.invoke(main, ["verify", str(bundle), "--log-key", str(pub)])
+    assert out.exit_code == 1, out.output
+    assert "duplicate key 'verdict'" in out.output and "Traceback" not in out.output
+
 
 def test_unknown_lot_is_a_clear_error(sqlite_world: World) -> None:
     out = CliRunner().invoke(main, ["origin", "nobody:nothing", "--db", _db(sqlite_world)])
