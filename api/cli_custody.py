@@ -74,9 +74,9 @@ def lots(lot: str | None, db: str, after: str | None, limit: int, as_json: bool)
 
 
 def _kg(value: Decimal) -> str:
-    from ledger.schema import decimal_text
+    from ledger.conservation import kg_text
 
-    return f"{decimal_text(value)} kg"
+    return kg_text(value)
 
 
 def _show(v: LotView) -> None:

@@ -12,6 +12,7 @@ streams — two cooperatives, each with its exporter and roaster):
 
     python -m benchmarks.ingest [--quick] [--events 20000] [--batch 1000] [--workers 2]
                                 [--postgres URL]
+    python -m benchmarks.ingest --load 1000000   # the rate and memory as a ledger grows
 
 Each stream's mix, per round of ten events: four harvests, a dry-mill transform of them,
 a shipment to an exporter and its receipt, a shipment on to a roaster and its receipt,
@@ -32,7 +33,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,7 @@ from ledger.append import append_batch
 from ledger.envelope import PAYLOAD_TYPE, Envelope, b64encode, keyid_of, pae, raw_public_key
 from ledger.genesis import initialize
 from ledger.keys import load_private_key, public_key_from_raw
+from ledger.log import load_signer, resolve_origin
 from ledger.signer import KeyChain
 from ledger.store import Store, normalize_url
 
@@ -56,6 +60,15 @@ def custody_mix(operator: KeyChain, events: int,
     """About ``events`` signed envelopes in an order the ledger accepts: the parties'
     registrations and enrolments (``setup``), then ``streams`` independent chains."""
     now = datetime.now(UTC).isoformat()
+    setup, chains = parties(operator, streams, now)
+    per_stream = max(10, (events - len(setup)) // streams)
+    return setup, [list(_stream(*trio, per_stream, now)) for trio in chains]
+
+
+def parties(operator: KeyChain, streams: int,
+            now: str) -> tuple[list[Envelope], list[tuple[KeyChain, KeyChain, KeyChain]]]:
+    """Per stream a cooperative (with its members), an exporter and a roaster: the
+    events that register and enrol them, and their key chains."""
     setup: list[Envelope] = []
     chains = []
     for n in range(streams):
@@ -66,7 +79,9 @@ def custody_mix(operator: KeyChain, events: int,
                 "type": "party.register", "time": now, "subject": party, "name": party,
                 "roles": [role], "country": "PE",
                 "public_key": b64encode(raw_public_key(keys[party].public_key()))}))
-        chains.append([KeyChain(keys[p], p, ledger=operator.ledger) for p in names])
+        coop, exporter, roaster = (KeyChain(keys[p], p, ledger=operator.ledger)
+                                   for p in names)
+        chains.append((coop, exporter, roaster))
     for coop, _, _ in chains:
         for m in range(MEMBERS):
             setup.append(coop.sign({
@@ -74,20 +89,20 @@ def custody_mix(operator: KeyChain, events: int,
                 "products": ["coffee"], "plots": [{"plot": f"{coop.party}:p-{m}",
                                                    "area_ha": "2.5"}],
                 "since": "2019-05-01", "time": now}))
-    per_stream = max(10, (events - len(setup)) // streams)
-    return setup, [_stream(*parties, per_stream, now) for parties in chains]
+    return setup, chains
 
 
 def _stream(coop: KeyChain, exporter: KeyChain, roaster: KeyChain, events: int,
-            now: str) -> list[Envelope]:
+            now: str) -> Iterator[Envelope]:
+    """A cooperative's chain of rounds, signed as it is consumed (``events`` or more)."""
     out: list[Envelope] = []
 
     def sign(chain: KeyChain, body: dict[str, Any]) -> str:
         out.append(chain.sign({**body, "time": now}))
         return out[-1].id
 
-    r = 0
-    while len(out) < events:
+    r = made = 0
+    while made < events:
         harvests = []
         for i in range(4):
             m = (4 * r + i) % MEMBERS
@@ -113,7 +128,9 @@ def _stream(coop: KeyChain, exporter: KeyChain, roaster: KeyChain, events: int,
                        "inputs": [_line(green, got2, "150")],
                        "outputs": [_output(roasted, "roasted", "125")]})
         r += 1
-    return out
+        made += len(out)
+        yield from out
+        out.clear()
 
 
 def _line(lot: str, event: str, quantity: str) -> dict[str, str]:
@@ -245,6 +262,44 @@ def over_http(tmp: Path, db: str | None, events: int, batch: int,
     return total / elapsed, total, url_db.split(":", 1)[0]
 
 
+def load(tmp: Path, events: int, batch: int) -> dict[str, float]:
+    """Load ``events`` in-process, as ``trazo serve`` appends (a signed checkpoint per
+    batch), printing the rate and the resident memory as the ledger grows."""
+    db, keys, operator = _fresh(None, tmp, "load")
+    now = datetime.now(UTC).isoformat()
+    setup, chains = parties(operator, 1, now)
+    stream = _stream(*chains[0], events, now)
+    store = Store(db)
+    signer = load_signer(keys, resolve_origin(store, None))  # a checkpoint per batch
+    done, mark, since, window = 0, 10_000, 0, time.perf_counter()
+    figures: dict[str, float] = {}
+    try:
+        append_batch(store, setup, log_signer=signer)
+        while done < events:
+            chunk = list(islice(stream, batch))
+            if not chunk:
+                break
+            append_batch(store, chunk, log_signer=signer)
+            done += len(chunk)
+            if done >= mark or done >= events:
+                rate = (done - since) / (time.perf_counter() - window)
+                rss = _rss_mb()
+                print(f"load: {done:>9,} events  {rate:,.0f} events/s since {since:,}"
+                      f"  resident {rss:,.0f} MB", flush=True)
+                figures.setdefault("rss_mb_at_10k", rss)
+                figures.update(rss_mb_at_end=rss, events_per_s_at_end=rate)
+                since, window = done, time.perf_counter()
+                mark += 10_000 if done < 100_000 else 100_000
+    finally:
+        store.dispose()
+    return figures
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm", encoding="ascii") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _post_all(url: str, envelopes: list[Envelope], batch: int) -> None:
     for i in range(0, len(envelopes), batch):
         post(url, envelopes[i:i + batch])
@@ -257,11 +312,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, help="events per run (default 20000; quick 5000)")
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--load", type=int, metavar="N",
+                        help="instead: load N events in-process (e.g. 1000000), printing the"
+                             " rate and the resident memory as the ledger grows")
     parser.add_argument("--postgres", default=os.environ.get("TRAZO_BENCH_POSTGRES_URL"),
                         help="a PostgreSQL database to empty and ingest into as well")
     args = parser.parse_args(argv)
     args.events = args.events or (5000 if args.quick else 20_000)
 
+    if args.load:
+        with tempfile.TemporaryDirectory(prefix="trazo-bench-") as tmp:
+            figures = load(Path(tmp), args.load, args.batch)
+        print(f"resident memory: {figures['rss_mb_at_end'] / figures['rss_mb_at_10k']:.2f} ×"
+              " its size at 10,000 events (target ≤ 1.2 ×)")
+        print(f"results: {write_result('ingest_load', {'events': args.load, **figures}, argv)}")
+        return 0
     results: dict[str, Any] = {"events": args.events, "batch": args.batch,
                                "workers": args.workers}
     with tempfile.TemporaryDirectory(prefix="trazo-bench-") as tmp:

@@ -87,8 +87,9 @@ def given_kg(kind: str, body: dict[str, Any], lot: str) -> Decimal | None:
 
 
 def kg_text(kg: Decimal) -> str:
-    """Kilograms for a message: "36.5 kg" (the one formatting every rule uses)."""
-    return f"{format(kg.normalize(), 'f')} kg"
+    """Kilograms for a message: "36.5 kg" (the one formatting every rule and command uses)."""
+    text = format(kg.normalize(), "f")
+    return f"{'0' if text == '-0' else text} kg"
 
 
 def check_yield(product: Product, inputs: Sequence[Flow], outputs: Sequence[Flow]) -> Decimal:
