@@ -96,6 +96,8 @@ def append_batch(
     """
     events = parse_batch(envelopes)
     checked = precheck_batch(store, events)
+    for event in events:  # what can be made outside the lock is made here
+        _ = event.envelope_json, event.time_text
     with store.writing() as session:
         view = SqlView(session.connection())
         view.preload_events([e.id for e in events])

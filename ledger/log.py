@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import cast
 
-from sqlalchemy import BigInteger, LargeBinary, Table, Text, and_, insert, or_, select
+from sqlalchemy import BigInteger, LargeBinary, Table, Text, and_, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ledger import merkle
@@ -25,6 +25,7 @@ from ledger.errors import ProofError, UnknownReference
 from ledger.fields import utc_text
 from ledger.keys import load_private_key
 from ledger.schema import TIME, Base, EventRow, MetaRow
+from ledger.sqlview import insert_rows
 from ledger.store import Store
 
 Coord = tuple[int, int]
@@ -118,11 +119,9 @@ class LogAppender:
         self._new.extend(completed)
 
     def flush(self) -> None:
-        if self._new:  # insert-only rows: one Core INSERT, not the ORM unit of work
-            self.nodes.session.connection().execute(
-                insert(cast(Table, MerkleNodeRow.__table__)),
-                [{"level": lvl, "idx": idx, "hash": h} for lvl, idx, h in self._new],
-            )
+        if self._new:  # insert-only rows: one executemany, not the ORM unit of work
+            insert_rows(self.nodes.session.connection(), cast(Table, MerkleNodeRow.__table__),
+                        [{"level": lvl, "idx": idx, "hash": h} for lvl, idx, h in self._new])
             self._new.clear()
 
     def checkpoint(self, size: int, signer: NoteSigner, now: datetime) -> str:

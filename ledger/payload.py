@@ -140,6 +140,11 @@ class Event:
         return self.envelope.payload
 
     @cached_property
+    def envelope_json(self) -> str:
+        """The envelope as the events table stores it (made once, before the lock)."""
+        return self.envelope.to_json()
+
+    @cached_property
     def time_text(self) -> str:
         """``time`` as the ledger stores and compares it (fixed-width UTC text)."""
         return fields.utc_text(self.time)

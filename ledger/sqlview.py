@@ -52,6 +52,35 @@ _EVENT_COLUMNS = (EVENTS.c.idx, EVENTS.c.id, EVENTS.c.type, EVENTS.c.party, EVEN
 _CHUNK = 400
 
 
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """One executemany of ``table``'s INSERT (compiled by Core once per table). On
+    SQLite the rows go to the driver as tuples, converted by the columns' own bind
+    processors (``DecimalText``…), which saves SQLAlchemy's per-row bookkeeping."""
+    dialect = conn.dialect
+    if dialect.paramstyle != "qmark":
+        conn.execute(table.insert(), rows)
+        return
+    sql, names, processors = _insert_plan(table, dialect)
+    conn.exec_driver_sql(sql, [
+        tuple(row[n] if p is None else p(row[n]) for n, p in zip(names, processors, strict=True))
+        for row in rows])
+
+
+_PLANS: dict[tuple[str, str], tuple[str, list[str], list[Any]]] = {}
+
+
+def _insert_plan(table: Table, dialect: Any) -> tuple[str, list[str], list[Any]]:
+    """The positional INSERT of every column of ``table``, its column order, and each
+    column's bind processor (None: the value goes as it is)."""
+    key = (table.name, dialect.name)
+    if key not in _PLANS:
+        compiled = table.insert().compile(dialect=dialect)
+        names = list(compiled.positiontup or [])
+        processors = [table.c[n].type._cached_bind_processor(dialect) for n in names]
+        _PLANS[key] = (str(compiled), names, processors)
+    return _PLANS[key]
+
+
 def _record(kind: type[R], row: Any) -> R:
     values = dict(row._mapping)
     if "public_key" in values:
@@ -214,7 +243,7 @@ class SqlView:
         stored = stored_event(event, self.size)
         self._new_events.append({
             "idx": stored.index, "id": stored.id, "payload": stored.payload,
-            "envelope": event.envelope.to_json(), "type": stored.type,
+            "envelope": event.envelope_json, "type": stored.type,
             "party": stored.party, "keyid": event.key, "seq": event.seq,
             "prev": event.prev, "time": stored.time,
             "recorded_at": utc_text(recorded_at),
@@ -235,7 +264,7 @@ class SqlView:
     def flush(self) -> None:
         """Write the batch: events, then each table's deletes, inserts and updates."""
         if self._new_events:
-            self.conn.execute(EVENTS.insert(), self._new_events)
+            insert_rows(self.conn, EVENTS, self._new_events)
             self._new_events = []
         for kind in PROJECTIONS:
             table = TABLES[kind]
@@ -245,8 +274,7 @@ class SqlView:
                     {f"k_{n}": v for n, v in zip(kind.KEY, key, strict=True)}
                     for key in self._gone[kind]])
             if self._new[kind]:
-                self.conn.execute(table.insert(),
-                                  [r.values() for r in self._new[kind].values()])
+                insert_rows(self.conn, table, [r.values() for r in self._new[kind].values()])
             changed = [r for k, r in self._changed[kind].items()
                        if self._cache[kind].get(k) is r]
             if changed:
@@ -263,4 +291,4 @@ class SqlView:
             self._changed[kind].clear()
 
 
-__all__ = ["TABLES", "SqlView"]
+__all__ = ["TABLES", "SqlView", "insert_rows"]
