@@ -13,18 +13,15 @@ batch is rolled back. Re-submitting an event already stored returns the stored o
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy import select
 
 from ledger.checkpoint import NoteSigner
-from ledger.engine import Prechecked, admit, precheck
+from ledger.engine import Prechecked, admit, precheck_many
 from ledger.envelope import Envelope
 from ledger.errors import ClientError
 from ledger.log import LogAppender
@@ -142,22 +139,7 @@ def precheck_batch(store: Store, events: list[Event]) -> dict[int, Prechecked]:
             for keyid, raw in conn.execute(select(KEYS.c.keyid, KEYS.c.public_key).where(
                     KEYS.c.keyid.in_(keyids[start:start + 500]))):
                 raws[keyid] = bytes(raw)
-    known = [(i, e) for i, e in enumerate(events) if e.key in raws]
-    parts = [known[n::WORKERS] for n in range(WORKERS)]
-    checked: dict[int, Prechecked] = {}
-    # Ed25519 verification releases the GIL: a batch's signatures use every core
-    for part in _pool().map(lambda items: [(i, precheck(e, raws[e.key])) for i, e in items],
-                            parts):
-        checked.update(part)
-    return checked
-
-
-WORKERS = max(1, min(4, os.cpu_count() or 1))
-
-
-@cache
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(WORKERS, thread_name_prefix="trazo-verify")
+    return precheck_many(events, raws)
 
 
 def _wanted(events: list[Event], checked: dict[int, Prechecked]) -> list[Wanted]:

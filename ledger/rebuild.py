@@ -14,19 +14,20 @@ that is the ledger's fault (``IntegrityError``), not a client's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
 from ledger.append import parse
-from ledger.engine import admit, keep_chain
+from ledger.engine import Prechecked, admit, keep_chain, precheck_many
 from ledger.envelope import Envelope
 from ledger.errors import ClientError, IntegrityError
 from ledger.fields import from_utc_text
 from ledger.payload import Event
-from ledger.records import PROJECTIONS, Meta
+from ledger.records import PROJECTIONS, Key, Meta
 from ledger.sqlview import EVENTS, TABLES
 from ledger.store import Store
 from ledger.view import MemoryView, stored_event
@@ -71,34 +72,54 @@ def stored_rows(conn: Connection, *, page: int = PAGE,
             progress(len(rows))
 
 
-def replay(rows: Iterator[Any], view: MemoryView, *,
+def replay(rows: Iterable[Any], view: MemoryView, *,
            refused: Callable[[IntegrityError], None] | None = None) -> int:
     """Admit every stored event into ``view``, as the append path admitted it.
 
     A stored event that is malformed or does not pass the rules raises ``IntegrityError``
     naming it; with ``refused``, it is passed there instead (its partial effects undone)
     and the replay goes on with the next event. ``trazo rebuild`` writes the result;
-    ``trazo audit`` compares it with what is stored.
+    ``trazo audit`` compares it with what is stored. Events are taken a page at a time:
+    the signatures of a page whose keys are already known are verified on every core
+    first (``engine.precheck_many``), as the append path does before its lock.
     """
     replayed = 0
-    for row in rows:
-        replayed += 1
-        view.size = row.idx  # the index this event has: rules record it
-        view.begin()
-        try:
-            _replay_one(row, view)
-        except IntegrityError as e:
-            view.rollback()
-            if refused is None:
-                raise
-            refused(e)
-            _keep_chain(row, view)
-        else:
-            view.commit()
+    it = iter(rows)
+    while chunk := list(islice(it, PAGE)):
+        parsed: list[Event | ClientError] = [_parsed(row) for row in chunk]
+        good = [(n, p) for n, p in enumerate(parsed) if isinstance(p, Event)]
+        raws = {e.key: key.public_key for _, e in good
+                if (key := view.get(Key, e.key)) is not None}
+        checked = precheck_many([e for _, e in good], raws)
+        prechecked = {good[i][0]: c for i, c in checked.items()}
+        for n, row in enumerate(chunk):
+            replayed += 1
+            view.size = row.idx  # the index this event has: rules record it
+            view.begin()
+            try:
+                _replay_one(row, parsed[n], prechecked.get(n), view)
+            except IntegrityError as e:
+                view.rollback()
+                if refused is None:
+                    raise
+                refused(e)
+                event = parsed[n]
+                if isinstance(event, Event):
+                    keep_chain(event, view)
+            else:
+                view.commit()
     return replayed
 
 
-def _replay_one(row: Any, view: MemoryView) -> None:
+def _parsed(row: Any) -> Event | ClientError:
+    try:
+        return _stored_event(row)
+    except ClientError as e:
+        return e
+
+
+def _replay_one(row: Any, event: Event | ClientError, prechecked: Prechecked | None,
+                view: MemoryView) -> None:
     try:
         recorded = from_utc_text(row.recorded_at)
     except (TypeError, ValueError) as e:
@@ -108,8 +129,9 @@ def _replay_one(row: Any, view: MemoryView) -> None:
             index=row.idx, event=row.id,
         ) from e
     try:
-        event = _stored_event(row)
-        admit(event, view, recorded, genesis=row.idx == 0)
+        if isinstance(event, ClientError):
+            raise event
+        admit(event, view, recorded, genesis=row.idx == 0, prechecked=prechecked)
     except ClientError as e:
         error = IntegrityError(
             f"stored event {row.idx} ({row.id}) does not pass on replay: {e.message}",
@@ -118,14 +140,6 @@ def _replay_one(row: Any, view: MemoryView) -> None:
         error.step = e.step
         raise error from e
     view.put_event(stored_event(event, row.idx))
-
-
-def _keep_chain(row: Any, view: MemoryView) -> None:
-    """After a reported refusal the key's chain still moves to the refused event."""
-    try:
-        keep_chain(_stored_event(row), view)
-    except ClientError:
-        return
 
 
 def _stored_event(row: Any) -> Event:
