@@ -105,6 +105,11 @@ def append_batch(
         for i, event in enumerate(events):
             stored = view.event(event.id)
             if stored is not None:
+                done = checked.get(i)
+                if done is not None and done.error is not None and done.error.step == "signature":
+                    # the payload is stored, but this envelope's signature is forged: the
+                    # ledger does not confirm it as "already appended"
+                    raise done.error.at(i)
                 results.append(Appended(stored.id, stored.index, new=False))
                 continue
             try:

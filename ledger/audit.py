@@ -105,6 +105,14 @@ def audit(
             report.events += 1
             if progress:
                 progress(1)
+            wrong = _wrong_types(row)
+            if wrong:  # neither hashed into the tree nor replayed: nothing here is usable
+                event_findings.append(Finding(
+                    row.idx if isinstance(row.idx, int) else None,
+                    row.id if isinstance(row.id, str) else None, "columns",
+                    f"stored columns of the wrong type ({wrong}): the events table was"
+                    " altered"))
+                continue
             event_findings.extend(_audit_storage(row, expected_index))
             event_findings.extend(_audit_recorded_at(row, last_recorded))
             tree.append(leaf_hash(leaf_input(bytes(row.payload))))
@@ -124,6 +132,16 @@ def audit(
     if since is not None:
         report.findings.extend(_audit_since(store, tree, since, log_key))
     return report
+
+
+_TYPES = {"idx": (int,), "id": (str,), "payload": (bytes, memoryview), "envelope": (str,)}
+
+
+def _wrong_types(row: Any) -> str:
+    """The columns a tampered row holds in the wrong type (SQLite stores any type)."""
+    return ", ".join(f"{name} is {type(getattr(row, name)).__name__}"
+                     for name, types in _TYPES.items()
+                     if not isinstance(getattr(row, name), types))
 
 
 def _audit_storage(row: Any, expected_index: int) -> list[Finding]:

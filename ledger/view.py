@@ -18,7 +18,7 @@ A memory view also undoes one event's partial effects when a rule refuses it
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -209,7 +209,9 @@ class MemoryView:
         return self.put_event(stored_event(event, self.size))
 
     def put_event(self, stored: StoredEvent) -> StoredEvent:
-        """Record an event at its own index (a bundle's indexes have gaps)."""
+        """Record an event at its own index (a bundle's indexes have gaps). Its parsed
+        body is not kept: a whole ledger's would outweigh everything else held here."""
+        stored = replace(stored, body=None)
         self._events[stored.id] = stored
         size, genesis = self.size, self._genesis
         self.size = stored.index + 1

@@ -343,3 +343,20 @@ def test_every_finding_is_reported(world: World) -> None:
     assert {f.index for f in event_findings(report)} == {2, 4, 7}
     assert all(f.check == "columns" for f in event_findings(report))
     assert report.events == 8
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE events SET payload = 'not bytes' WHERE idx = 4",
+    "UPDATE events SET idx = 'four' WHERE idx = 4",
+], ids=["text-payload", "text-index"])
+def test_a_row_of_the_wrong_types_is_a_finding_not_a_crash(sqlite_world: World,
+                                                            sql: str) -> None:
+    """SQLite stores any type in any column: a tampered row must be reported, and the
+    audit must go on to the rest of the ledger."""
+    ledger = build(sqlite_world)
+    drop_triggers(ledger.store)
+    tamper(ledger.store, sql)
+    report = audit(ledger.store)
+    wrong = [f for f in report.findings if "of the wrong type" in f.message]
+    assert len(wrong) == 1 and wrong[0].check == "columns", [str(f) for f in report.findings]
+    assert wrong[0].event == ledger.ids[4]

@@ -7,9 +7,11 @@ import sqlite3
 import pytest
 from sqlalchemy import text
 
+from ledger.append import Appended
 from ledger.errors import IntegrityError
 from ledger.rebuild import rebuild
 from ledger.store import Store
+from tests.graph import chains
 from tests.support import World
 
 
@@ -240,3 +242,25 @@ def test_trazo_sign_needs_the_ledger_once_and_remembers_it(tmp_path) -> None:  #
     first = loads_strict(sign_payload(raw, tmp_path / "coop.key", ledger=ledger).payload)
     again = loads_strict(sign_payload(raw, tmp_path / "coop.key").payload)
     assert first["ledger"] == again["ledger"] == ledger
+
+
+def test_a_stored_payload_with_a_forged_signature_is_not_confirmed(world: World) -> None:
+    """Re-submitting a stored event is idempotent, but only with a signature that verifies:
+    the ledger must not answer "already appended" to a forged envelope."""
+    from ledger.append import append_batch
+    from ledger.envelope import Envelope, Signature
+    from ledger.errors import SignatureError
+
+    chains.base(world)
+    envelope = world.sign(chains.COOP, {
+        "type": "harvest", "lot": f"{chains.COOP}:h-dup", "product": "coffee",
+        "form": "parchment", "quantity": "10", "unit": "kg", "member": chains.M1,
+        "plot": chains.P1})
+    first = append_batch(world.store, [envelope]).events[0]
+    assert append_batch(world.store, [envelope]).events[0] == Appended(first.id, first.index,
+                                                                        new=False)
+    forged = Envelope(envelope.payload, Signature(envelope.signature.keyid, bytes(64)))
+    size = world.store.size()
+    with pytest.raises(SignatureError) as info:
+        append_batch(world.store, [forged])
+    assert info.value.index == 0 and world.store.size() == size
