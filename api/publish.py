@@ -306,7 +306,7 @@ def page_model(store: Store, lot: str, *, log_key: str | None = None,
     except LotNotFound as e:
         raise NotPublished(str(e)) from e
     creator = evidence.creator(lot)
-    if creator is None or created_lots(creator)[lot]["form"] not in CONSUMER_FORMS:
+    if creator is None or created_lots(creator)[lot].form not in CONSUMER_FORMS:
         raise NotPublished(f"lot {lot!r} is not in a form sold to consumers")
     verdict = origin_verdict(lot, evidence)
     return build_page_model(verdict, evidence, store, log_key=log_key, today=today)

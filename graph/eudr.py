@@ -46,7 +46,7 @@ from decimal import ROUND_FLOOR, Decimal
 from fractions import Fraction
 from typing import Any
 
-from graph.evidence import Evidence, Record, line_kg
+from graph.evidence import Evidence, Record
 from graph.origin import Share, origin_verdict
 from ledger import geometry
 from ledger.geometry import Geometry, GeometryError
@@ -415,10 +415,9 @@ def _customers(lot: str, downstream: Evidence, parties: _PartyIndex) -> list[Cus
     """Parties the lot itself was shipped to (EUDR Art. 9(1)(f)), in ledger order."""
     out = []
     for r in downstream.of_type("ship"):
-        kg = sum((line_kg(line) for line in r.body["lots"] if line["lot"] == lot),
-                 Decimal(0))
+        kg = sum((line.amount.kg for line in r.typed.lots if line.lot == lot), Decimal(0))
         if kg:
-            out.append(Customer(parties.ref(r.body["to"]), r.id, r.day.isoformat(), kg))
+            out.append(Customer(parties.ref(r.typed.to), r.id, r.day.isoformat(), kg))
     return out
 
 

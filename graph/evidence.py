@@ -11,13 +11,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from functools import cached_property
+from typing import Any, Protocol
 
-from ledger import tables
 from ledger.certificates import Certificate
+from ledger.conservation import Amount
 from ledger.envelope import Envelope
+from ledger.errors import InvalidEvent
 from ledger.payload import Event, parse_payload
-from ledger.rules import EVENT_TYPES
+from ledger.rules import EVENT_TYPES, typed_body
 
 VOCABULARY = EVENT_TYPES
 """Schema 1's event types: the ledger's own rule modules (which import no store)."""
@@ -56,6 +58,13 @@ class Record:
     @property
     def time(self) -> datetime:
         return self.event.time
+
+    @cached_property
+    def typed(self) -> Any:
+        """The payload's own fields as the event type's typed body (``ledger.rules``):
+        what every reader of evidence reads, instead of the raw dict. ``InvalidEvent``
+        for a body the rules refuse (only in a forged bundle)."""
+        return typed_body(self.type, self.body, self.party)
 
 
 @dataclass(frozen=True)
@@ -119,90 +128,102 @@ class Evidence:
     def of_type(self, *types: str) -> Iterator[Record]:
         return (r for r in self if r.type in types)
 
+    def typed(self, *types: str) -> Iterator[tuple[Record, Any]]:
+        """(record, typed body) of the events of ``types`` whose bodies the rules read;
+        a malformed one (only in a forged bundle, where the rules report it) states
+        nothing."""
+        for record in self.of_type(*types):
+            try:
+                yield record, record.typed
+            except InvalidEvent:
+                continue
+
     # --- custody ------------------------------------------------------------------------
 
     def references(self, record: Record) -> list[Reference]:
-        """The custody references a custody event makes, with quantities in kg."""
-        body = record.body
-        if record.type in ("transform",):
-            lines = body.get("inputs", [])
-        elif record.type == "ship":
-            lines = body.get("lots", [])
-        elif record.type == "dispose":
-            lines = [body]
-        elif record.type == "receive":
-            return [
-                Reference(record.id, body["shipment"], line["lot"], line_kg(line))
-                for line in body.get("lots", [])
-            ]
-        else:
+        """The custody references a custody event makes, with quantities in kg (none for
+        a malformed body: the rules report it)."""
+        if record.type not in ("transform", "ship", "dispose", "receive"):
             return []
-        return [Reference(record.id, line["event"], line["lot"], line_kg(line)) for line in lines]
+        try:
+            body = record.typed
+        except InvalidEvent:
+            return []
+        if record.type == "receive":
+            return [Reference(record.id, body.shipment, line.lot, line.amount.kg)
+                    for line in body.lots]
+        lines = (body.inputs if record.type == "transform" else body.lots
+                 if record.type == "ship" else (body.line,))
+        return [Reference(record.id, line.via, line.lot, line.amount.kg) for line in lines]
 
     def creator(self, lot: str) -> Record | None:
         """The harvest or transform that created ``lot``, if it is in the evidence."""
         if self._creators is None:  # indexed once: verifiers ask for every input lot
             self._creators = {}
-            for record in self.of_type("harvest", "transform"):
+            for record, _ in self.typed("harvest", "transform"):
                 for created in created_lots(record):
                     self._creators.setdefault(created, record)
         return self._creators.get(lot)
 
     def voided(self) -> dict[str, Record]:
         """Voided event id → the void event that declared it erroneous."""
-        return {r.body["event"]: r for r in self.of_type("void")}
+        return {body.event: r for r, body in self.typed("void")}
 
     # --- master data --------------------------------------------------------------------
 
     def parties(self) -> dict[str, PartyFacts]:
-        return {
-            r.body["subject"]: PartyFacts(r.body["subject"], r.body["name"],
-                                          frozenset(r.body["roles"]), r.body["country"], r.id)
-            for r in self.of_type("party.register")
-        }
+        out = {}
+        for r, body in self.typed("party.register"):
+            out[body.subject] = PartyFacts(body.subject, body.name, frozenset(body.roles),
+                                           body.country, r.id)
+        return out
 
     def members(self) -> dict[str, MemberFacts]:
-        left = {r.body["member"]: date.fromisoformat(r.body["until"])
-                for r in self.of_type("member.leave")}
+        left = {body.member: body.until for _, body in self.typed("member.leave")}
         out = {}
-        for r in self.of_type("member.enroll"):
-            body = r.body
-            out[body["member"]] = MemberFacts(
-                id=body["member"], spo=r.party, since=date.fromisoformat(body["since"]),
-                until=left.get(body["member"]), products=frozenset(body["products"]),
-                plots={p["plot"]: Decimal(p["area_ha"]) for p in body["plots"]}, event=r.id,
+        for r, body in self.typed("member.enroll"):
+            out[body.member] = MemberFacts(
+                id=body.member, spo=r.party, since=body.since, until=left.get(body.member),
+                products=frozenset(body.products),
+                plots={p.plot: p.area_ha for p in body.plots}, event=r.id,
             )
         return out
 
     def certificates(self) -> list[Certificate]:
         voided = self.voided()
-        revoked = {r.body["certificate"]: r for r in self.of_type("cert.revoke")
+        revoked = {body.certificate: r for r, body in self.typed("cert.revoke")
                    if r.id not in voided}
         out = []
-        for r in self.of_type("cert.issue"):
+        for r, body in self.typed("cert.issue"):
             if r.id in voided:
                 continue
-            body = r.body
-            rev = revoked.get(body["certificate"])
+            rev = revoked.get(body.certificate)
             out.append(Certificate(
-                id=body["certificate"], certifier=r.party, subject=body["subject"],
-                scheme=body["scheme"], products=frozenset(body["products"]),
-                valid_from=date.fromisoformat(body["valid_from"]),
-                valid_until=date.fromisoformat(body["valid_until"]), event=r.id,
+                id=body.certificate, certifier=r.party, subject=body.subject,
+                scheme=body.scheme, products=frozenset(body.products),
+                valid_from=body.valid_from, valid_until=body.valid_until, event=r.id,
                 revoked_at=rev.time if rev else None, revoked_by=rev.id if rev else None,
             ))
         return out
 
 
-def created_lots(record: Record) -> dict[str, dict[str, Any]]:
-    """Lots a harvest or transform creates: lot id → its line (product, form, quantity)."""
+class CreatedLot(Protocol):
+    """A lot as its harvest or transform output created it."""
+
+    @property
+    def lot(self) -> str: ...
+    @property
+    def product(self) -> str: ...
+    @property
+    def form(self) -> str: ...
+    @property
+    def amount(self) -> Amount: ...
+
+
+def created_lots(record: Record) -> dict[str, CreatedLot]:
+    """Lots a harvest or transform creates: lot id → how it was created."""
     if record.type == "harvest":
-        return {record.body["lot"]: record.body}
+        return {record.typed.lot: record.typed}
     if record.type == "transform":
-        return {o["lot"]: o for o in record.body["outputs"]}
+        return {o.lot: o for o in record.typed.outputs}
     return {}
-
-
-def line_kg(line: dict[str, Any]) -> Decimal:
-    """A signed quantity line (``quantity`` + ``unit``) in kilograms."""
-    return tables.to_kg(Decimal(line["quantity"]), line["unit"])

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from graph.evidence import CUSTODY_TYPES, Evidence, Record, created_lots, line_kg
+from graph.evidence import CUSTODY_TYPES, CreatedLot, Evidence, Record, created_lots
 from ledger.schema import decimal_text
 from ledger.store import Store
 
@@ -89,7 +89,7 @@ def trace_rows(lot: str, upstream: Evidence, downstream: Evidence) -> list[Trace
 class _Context:
     def __init__(self, *evidence: Evidence) -> None:
         self.parties: dict[str, Record] = {}
-        self.lines: dict[str, dict[str, Any]] = {}
+        self.lines: dict[str, CreatedLot] = {}
         self.records: dict[str, Record] = {}
         self.voided: dict[str, str] = {}
         for ev in evidence:
@@ -109,7 +109,6 @@ class _Context:
                                                               if r else "")
 
     def row(self, record: Record, direction: str) -> dict[str, Any]:
-        body = record.body
         out: dict[str, Any] = {
             "event_index": record.index, "event_date": record.time.isoformat(),
             "event_type": record.type, "direction": direction, "event_id": record.id,
@@ -117,48 +116,51 @@ class _Context:
             "plot": "", "transactions": "", "reason": "",
         }
         sender, receiver = record.party, record.party
+        body = record.typed
+        lines: list[Any]
         if record.type in ("harvest", "transform"):
             lines = list(created_lots(record).values())
             if record.type == "harvest":
-                out["plot"] = body.get("plot", "")
+                out["plot"] = body.plot or ""
             else:
-                out["process"] = body["process"]
+                out["process"] = body.process
                 out["input_lots"] = "; ".join(
-                    f"{i['lot']} ({i['quantity']} {i['unit']})" for i in body["inputs"])
+                    f"{i.lot} ({i.amount.quantity} {i.amount.unit})" for i in body.inputs)
         elif record.type == "ship":
-            lines = list(body["lots"])
-            receiver = body["to"]
+            lines = list(body.lots)
+            receiver = body.to
             out["transactions"] = _transactions(body)
         elif record.type == "receive":
-            lines = list(body["lots"])
-            shipment = self.records.get(body["shipment"])
+            lines = list(body.lots)
+            shipment = self.records.get(body.shipment)
             sender = shipment.party if shipment else ""
-            out["transactions"] = _transactions(shipment.body) if shipment else ""
+            out["transactions"] = _transactions(shipment.typed) if shipment else ""
         else:  # dispose
-            lines = [body]
+            lines = [body.line]
             receiver = ""
-            out["reason"] = body.get("reason", "")
-        lots = list(dict.fromkeys(line["lot"] for line in lines))
-        units = {line["unit"] for line in lines}
+            out["reason"] = body.reason
+        lots = list(dict.fromkeys(line.lot for line in lines))
+        units = {line.amount.unit for line in lines}
         out["lot"] = "; ".join(lots)
-        out["quantity_kg"] = decimal_text(sum((line_kg(x) for x in lines), Decimal(0)))
+        out["quantity_kg"] = decimal_text(sum((x.amount.kg for x in lines), Decimal(0)))
         if len(units) == 1:
             out["unit"] = units.pop()
-            out["quantity"] = decimal_text(sum((Decimal(x["quantity"]) for x in lines),
+            out["quantity"] = decimal_text(sum((Decimal(x.amount.quantity) for x in lines),
                                                Decimal(0)))
         else:
             out["unit"], out["quantity"] = "", ""
         out["product"] = "; ".join(dict.fromkeys(
-            self.lines[lot]["product"] for lot in lots if lot in self.lines))
+            self.lines[lot].product for lot in lots if lot in self.lines))
         out["form"] = "; ".join(dict.fromkeys(
-            self.lines[lot]["form"] for lot in lots if lot in self.lines))
+            self.lines[lot].form for lot in lots if lot in self.lines))
         out["from_party"], out["from_name"], out["from_country"] = self.party(sender)
         out["to_party"], out["to_name"], out["to_country"] = self.party(receiver)
         return out
 
 
-def _transactions(body: dict[str, Any]) -> str:
-    return "; ".join(f"{t['type']}:{t['id']}" for t in body.get("transactions", []))
+def _transactions(ship: Any) -> str:
+    """A shipment's business documents (``ship.ShipBody.transactions``), as text."""
+    return "; ".join(f"{t.type}:{t.id}" for t in getattr(ship, "transactions", ()))
 
 
 def lot_trace_rows(store: Store, lot: str) -> list[TraceRow]:

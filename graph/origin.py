@@ -27,7 +27,7 @@ from decimal import ROUND_FLOOR, Decimal
 from fractions import Fraction
 from typing import Any
 
-from graph.evidence import Evidence, Record, created_lots, line_kg
+from graph.evidence import Evidence, Record, created_lots
 from ledger.certificates import Certificate, judge
 from ledger.tables import Product, RuleTables, default_tables
 
@@ -143,13 +143,13 @@ def origin_verdict(lot: str, evidence: Evidence, rules: RuleTables | None = None
     if creator is None:
         raise UnknownLotError(f"no event in the evidence creates lot {lot!r}")
     line = created_lots(creator)[lot]
-    product = rules.product(line["product"])
+    product = rules.product(line.product)
     mix = _Attribution(evidence, product).mix(creator.id, lot)
-    lot_kg = line_kg(line)
+    lot_kg = line.amount.kg
     shares = _shares(mix, evidence, lot_kg)
     certified = sum((s.fraction for s in shares if s.certified), Fraction(0))
     return OriginVerdict(
-        lot=lot, product=product.name, form=line["form"], kg=lot_kg, shares=tuple(shares),
+        lot=lot, product=product.name, form=line.form, kg=lot_kg, shares=tuple(shares),
         certified_fraction=certified, tables_digest=rules.digest,
         summary=_summary(shares, lot_kg, certified),
     )

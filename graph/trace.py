@@ -12,7 +12,7 @@ from typing import Any
 import networkx as nx
 
 from graph.ancestry import gather
-from graph.evidence import CUSTODY_TYPES, Evidence, created_lots, line_kg
+from graph.evidence import CUSTODY_TYPES, Evidence, created_lots
 from ledger.store import Store
 
 
@@ -23,8 +23,8 @@ def custody_graph(evidence: Evidence) -> nx.DiGraph[str]:
         graph.add_node(record.id, kind="event", type=record.type, party=record.party,
                        time=record.time.isoformat(), index=record.index)
         for lot, line in created_lots(record).items():
-            graph.add_node(lot, kind="lot", product=line["product"], form=line["form"])
-            graph.add_edge(record.id, lot, kind="creates", kg=str(line_kg(line)))
+            graph.add_node(lot, kind="lot", product=line.product, form=line.form)
+            graph.add_edge(record.id, lot, kind="creates", kg=str(line.amount.kg))
     for record in custody:
         for ref in evidence.references(record):
             if ref.parent in graph:

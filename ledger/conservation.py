@@ -63,29 +63,6 @@ def amount(body: dict[str, Any], *, prefix: str = "") -> Amount:
     return Amount(quantity=raw, unit=unit, kg=kg)
 
 
-def given_kg(kind: str, body: dict[str, Any], lot: str) -> Decimal | None:
-    """What an event gave of ``lot`` to spend, read from its signed body.
-
-    A harvest or a transform output creates it; a receipt (or, for the shipper's view, a
-    shipment) moves it. None when an event of this kind gives nothing of the lot. The
-    append path and the bundle verifier both read custody quantities through here.
-    """
-    if kind == "harvest":
-        return amount(body).kg if body.get("lot") == lot else None
-    if kind == "transform":
-        for output in body.get("outputs", []):
-            if output.get("lot") == lot:
-                return amount(output).kg
-        return None
-    if kind in ("receive", "ship"):
-        total = ZERO
-        for item in body.get("lots", []):
-            if item.get("lot") == lot:
-                total = _EXACT.add(total, amount(item).kg)
-        return total
-    return None
-
-
 def kg_text(kg: Decimal) -> str:
     """Kilograms for a message: "36.5 kg" (the one formatting every rule and command uses)."""
     text = format(kg.normalize(), "f")

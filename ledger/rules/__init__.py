@@ -45,4 +45,10 @@ def _load() -> dict[str, Rule[Any]]:
 RULES: dict[str, Rule[Any]] = _load()
 EVENT_TYPES: frozenset[str] = frozenset(RULES)
 
-__all__ = ["EVENT_TYPES", "RULES", "Rule"]
+
+def typed_body(kind: str, body: dict[str, Any], party: str) -> Any:
+    """A signed body of an event type, read into that type's typed body (the one reading
+    of payload fields every consumer uses); ``InvalidEvent`` if it does not pass."""
+    return RULES[kind].from_body(body, party)
+
+__all__ = ["EVENT_TYPES", "RULES", "Rule", "typed_body"]

@@ -31,9 +31,11 @@ class Rule(Generic[B]):
     def check_fields(self, event: Event) -> B:
         """Stateless checks of the type's own fields; the typed body they give."""
         fields.reject_unknown(event.body, COMMON | self.fields)
-        return self.from_body(event)
+        return self.from_body(event.body, event.party)
 
-    def from_body(self, event: Event) -> B:
+    def from_body(self, body: dict[str, Any], party: str) -> B:
+        """The type's own fields of a signed ``body`` (signed by ``party``), typed; or
+        ``InvalidEvent`` naming the field. Unknown fields are ``check_fields``' job."""
         raise NotImplementedError
 
     def bootstrap_key(self, event: Event, body: B, view: LedgerView) -> bytes | None:

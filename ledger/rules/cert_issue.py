@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from ledger import fields, tables
 from ledger.errors import DuplicateId, InvalidEvent
@@ -34,8 +35,7 @@ class CertIssue(Rule[Issue]):
         {"certificate", "subject", "scheme", "products", "valid_from", "valid_until"}
     )
 
-    def from_body(self, event: Event) -> Issue:
-        body = event.body
+    def from_body(self, body: dict[str, Any], party: str) -> Issue:
         certificate = fields.ident(body, "certificate", what="a certificate id")
         subject = fields.party_id(body, "subject")
         scheme = fields.require(body, "scheme")

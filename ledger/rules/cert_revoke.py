@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ledger import fields
 from ledger.errors import InvalidEvent, NotAuthorized, UnknownReference
@@ -24,9 +25,9 @@ class CertRevoke(Rule[Revocation]):
     type = "cert.revoke"
     fields = frozenset({"certificate", "reason"})
 
-    def from_body(self, event: Event) -> Revocation:
-        return Revocation(fields.ident(event.body, "certificate", what="a certificate id"),
-                          fields.text(event.body, "reason", max_len=500))
+    def from_body(self, body: dict[str, Any], party: str) -> Revocation:
+        return Revocation(fields.ident(body, "certificate", what="a certificate id"),
+                          fields.text(body, "reason", max_len=500))
 
     def prefetch(self, event: Event, body: Revocation) -> Iterable[Wanted]:
         return [(Certificate, body.certificate)]

@@ -15,7 +15,7 @@ from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 from typing import Any
 
 from ledger import fields
-from ledger.conservation import Amount, amount, given_kg, kg_text
+from ledger.conservation import Amount, amount, kg_text
 from ledger.errors import (
     DuplicateLot,
     InsufficientQuantity,
@@ -195,12 +195,15 @@ def _check_against_signed(view: LedgerView, holding: Holding) -> None:
     be neither negative nor above it. A row that disagrees is the ledger's fault, not the
     client's: the batch is refused and the audit names the row.
     """
+    from ledger.rules import typed_body  # the registry imports this module
+
     via = view.event(holding.via)
     given = None
     if via is not None:
         try:
-            given = given_kg(via.type, body_of(via), holding.lot)
-        except (InvalidEvent, KeyError, TypeError, AttributeError):
+            gives = getattr(typed_body(via.type, body_of(via), via.party), "gives", None)
+            given = gives(holding.lot) if gives is not None else None
+        except InvalidEvent:
             given = None
     if given is None or holding.received_kg != given \
             or not ZERO <= holding.kg <= holding.received_kg:

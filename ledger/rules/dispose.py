@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ledger import fields
 from ledger.conservation import amount
@@ -23,8 +24,7 @@ class Dispose(Rule[Disposal]):
     type = "dispose"
     fields = LINE_FIELDS | {"reason"}
 
-    def from_body(self, event: Event) -> Disposal:
-        body = event.body
+    def from_body(self, body: dict[str, Any], party: str) -> Disposal:
         lot = fields.ident(body, "lot", what="a lot id")
         via = fields.event_ref(body, "event")
         line = Line(where="", lot=lot, via=via, amount=amount(body))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 from ledger import fields, tables
 from ledger.conservation import Amount, amount
@@ -31,14 +33,17 @@ class HarvestBody:
     member: str | None
     plot: str | None
 
+    def gives(self, lot: str) -> Decimal | None:
+        """What the harvest gave of ``lot`` to spend (its holder's custody)."""
+        return self.amount.kg if lot == self.lot else None
+
 
 class Harvest(Rule[HarvestBody]):
     type = "harvest"
     fields = frozenset({"lot", "product", "form", "quantity", "unit", "member", "plot"})
 
-    def from_body(self, event: Event) -> HarvestBody:
-        body = event.body
-        lot = fields.owned_id(body, "lot", event.party)
+    def from_body(self, body: dict[str, Any], party: str) -> HarvestBody:
+        lot = fields.owned_id(body, "lot", party)
         product = tables.product(fields.require(body, "product"))
         form = product.require_form(fields.require(body, "form"))
         quantity = amount(body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ledger import fields
 from ledger.envelope import keyid_of
@@ -29,9 +30,9 @@ class KeyAdd(Rule[KeyAddition]):
     type = "key.add"
     fields = frozenset({"subject", "public_key"})
 
-    def from_body(self, event: Event) -> KeyAddition:
-        return KeyAddition(fields.party_id(event.body, "subject"),
-                           public_key_field(event.body))
+    def from_body(self, body: dict[str, Any], party: str) -> KeyAddition:
+        return KeyAddition(fields.party_id(body, "subject"),
+                           public_key_field(body))
 
     def prefetch(self, event: Event, body: KeyAddition) -> Iterable[Wanted]:
         return [(Party, body.subject), (Key, body.keyid)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ledger import fields
 from ledger.errors import InvalidEvent, NotAuthorized, TimeError
@@ -24,8 +25,7 @@ class KeyRevoke(Rule[KeyRevocation]):
     type = "key.revoke"
     fields = frozenset({"subject", "keyid", "reason"})
 
-    def from_body(self, event: Event) -> KeyRevocation:
-        body = event.body
+    def from_body(self, body: dict[str, Any], party: str) -> KeyRevocation:
         return KeyRevocation(fields.party_id(body, "subject"), fields.keyid(body, "keyid"),
                              fields.text(body, "reason", max_len=500))
 

@@ -55,13 +55,12 @@ class MemberEnroll(Rule[Enrolment]):
     type = "member.enroll"
     fields = frozenset({"member", "products", "plots", "since"})
 
-    def from_body(self, event: Event) -> Enrolment:
-        body = event.body
-        member = fields.owned_id(body, "member", event.party)
+    def from_body(self, body: dict[str, Any], party: str) -> Enrolment:
+        member = fields.owned_id(body, "member", party)
         products = fields.string_list(body, "products")
         for i, name in enumerate(products):
             tables.product(name, field=f"products[{i}]")
-        plots = plots_of(body, event.party)
+        plots = plots_of(body, party)
         since = fields.parse_date(fields.require(body, "since"), field="since")
         return Enrolment(member, tuple(products), plots, since)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from ledger import fields
 from ledger.errors import InvalidEvent, NotAuthorized, TimeError, UnknownReference
@@ -39,9 +40,9 @@ class MemberLeave(Rule[Leaving]):
     type = "member.leave"
     fields = frozenset({"member", "until"})
 
-    def from_body(self, event: Event) -> Leaving:
-        return Leaving(fields.ident(event.body, "member", what="a member id"),
-                       fields.parse_date(fields.require(event.body, "until"), field="until"))
+    def from_body(self, body: dict[str, Any], party: str) -> Leaving:
+        return Leaving(fields.ident(body, "member", what="a member id"),
+                       fields.parse_date(fields.require(body, "until"), field="until"))
 
     def prefetch(self, event: Event, body: Leaving) -> Iterable[Wanted]:
         return [(Member, body.member), Lookup(Lot, "member", body.member)]

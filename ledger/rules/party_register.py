@@ -65,8 +65,7 @@ class PartyRegister(Rule[PartyRegistration]):
     type = "party.register"
     fields = frozenset({"subject", "name", "roles", "country", "identifiers", "public_key"})
 
-    def from_body(self, event: Event) -> PartyRegistration:
-        body = event.body
+    def from_body(self, body: dict[str, Any], party: str) -> PartyRegistration:
         subject = fields.party_id(body, "subject")
         name = fields.text(body, "name", max_len=300)
         roles = fields.string_list(body, "roles", allowed=ROLES | {OPERATOR_ROLE})

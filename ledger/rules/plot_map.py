@@ -66,10 +66,10 @@ class PlotMap(Rule[Mapping]):
     type = "plot.map"
     fields = frozenset({"plot", "method", "geometry", "nonce"})
 
-    def from_body(self, event: Event) -> Mapping:
-        plot = fields.ident(event.body, "plot", what="a plot id")
-        method = fields.text(event.body, "method", max_len=100)
-        nonce = event.body.get("nonce")
+    def from_body(self, body: dict[str, Any], party: str) -> Mapping:
+        plot = fields.ident(body, "plot", what="a plot id")
+        method = fields.text(body, "method", max_len=100)
+        nonce = body.get("nonce")
         if not isinstance(nonce, str) or not NONCE.fullmatch(nonce):
             raise InvalidEvent(
                 "a plot.map needs a nonce of 22 to 128 base64url characters (at least 128"
@@ -77,8 +77,8 @@ class PlotMap(Rule[Mapping]):
                 " coordinates; `trazo sign` adds one",
                 field="nonce",
             )
-        parsed = check_geometry(event.body)
-        return Mapping(plot, method, event.body["geometry"], parsed, nonce)
+        parsed = check_geometry(body)
+        return Mapping(plot, method, body["geometry"], parsed, nonce)
 
     def prefetch(self, event: Event, body: Mapping) -> Iterable[Wanted]:
         return [(Plot, body.plot)]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 from ledger import fields
 from ledger.conservation import Amount, amount, kg_text
@@ -41,11 +43,15 @@ class Receipt:
     shipment: str
     lots: tuple[Accepted, ...]
 
+    def gives(self, lot: str) -> Decimal | None:
+        """What the receipt gave its receiver of ``lot`` (a lot is listed once)."""
+        return next((line.amount.kg for line in self.lots if line.lot == lot), None)
 
-def receipt_lines(event: Event) -> tuple[Accepted, ...]:
+
+def receipt_lines(body: dict[str, Any]) -> tuple[Accepted, ...]:
     lines: list[Accepted] = []
     seen: set[str] = set()
-    for i, item in enumerate(fields.array(event.body, "lots", max_items=1000)):
+    for i, item in enumerate(fields.array(body, "lots", max_items=1000)):
         where = f"lots[{i}]."
         if not isinstance(item, dict):
             raise InvalidEvent("must be an object", field=f"lots[{i}]")
@@ -62,8 +68,8 @@ class Receive(Rule[Receipt]):
     type = "receive"
     fields = frozenset({"shipment", "lots"})
 
-    def from_body(self, event: Event) -> Receipt:
-        return Receipt(fields.event_ref(event.body, "shipment"), receipt_lines(event))
+    def from_body(self, body: dict[str, Any], party: str) -> Receipt:
+        return Receipt(fields.event_ref(body, "shipment"), receipt_lines(body))
 
     def prefetch(self, event: Event, body: Receipt) -> Iterable[Wanted]:
         return [(Shipment, body.shipment), Lookup(ShipmentLot, "shipment", body.shipment)]

@@ -60,10 +60,9 @@ class Ship(Rule[ShipBody]):
     type = "ship"
     fields = frozenset({"to", "lots", "transactions", "claims"})
 
-    def from_body(self, event: Event) -> ShipBody:
-        body = event.body
+    def from_body(self, body: dict[str, Any], party: str) -> ShipBody:
         to = fields.party_id(body, "to")
-        if to == event.party:
+        if to == party:
             raise InvalidEvent("a party does not ship to itself", field="to")
         lots = holding_lines(body, "lots")
         transactions = _transactions(body)

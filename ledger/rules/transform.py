@@ -61,13 +61,16 @@ class TransformBody:
     inputs: tuple[Line, ...]
     outputs: tuple[Output, ...]
 
+    def gives(self, lot: str) -> Decimal | None:
+        """What the transform gave of ``lot`` to spend: an output's quantity."""
+        return next((o.amount.kg for o in self.outputs if o.lot == lot), None)
+
 
 class Transform(Rule[TransformBody]):
     type = "transform"
     fields = frozenset({"process", "inputs", "outputs"})
 
-    def from_body(self, event: Event) -> TransformBody:
-        body = event.body
+    def from_body(self, body: dict[str, Any], party: str) -> TransformBody:
         process = fields.text(body, "process", max_len=64)
         known = tables.processes()
         if process not in known:
@@ -76,7 +79,7 @@ class Transform(Rule[TransformBody]):
                 field="process",
             )
         inputs = holding_lines(body, "inputs")
-        outputs = outputs_of(body, event.party)
+        outputs = outputs_of(body, party)
         products = {o.product for o in outputs}
         if len(products) > 1:
             raise InvalidEvent(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ledger import fields
 from ledger.errors import NotAuthorized, UnknownReference, VoidRefused
@@ -172,9 +173,9 @@ class Void(Rule[Voiding]):
     type = "void"
     fields = frozenset({"event", "reason"})
 
-    def from_body(self, event: Event) -> Voiding:
-        return Voiding(fields.event_ref(event.body, "event"),
-                       fields.text(event.body, "reason", max_len=500))
+    def from_body(self, body: dict[str, Any], party: str) -> Voiding:
+        return Voiding(fields.event_ref(body, "event"),
+                       fields.text(body, "reason", max_len=500))
 
     def prefetch(self, event: Event, body: Voiding) -> Iterable[Wanted]:
         return [(VoidRecord, body.event), Lookup(EventLot, "event", body.event),
