@@ -490,13 +490,13 @@ def _journey(evidence: Evidence, verdict: OriginVerdict, parties: _Parties,
         if r.type == "harvest":
             groups[("harvest", r.party)].append(r)
         elif r.type == "transform":
-            groups[("process", r.party, r.body.get("process", ""))].append(r)
+            groups[("process", r.party, r.typed.process)].append(r)
         elif r.type == "ship":
-            to = r.body.get("to", "")
+            to = r.typed.to
             if parties[r.party].country != parties[to].country:
                 groups[("export", r.party, to)].append(r)
         elif r.type == "receive":
-            shipment = evidence.get(r.body.get("shipment", ""))
+            shipment = evidence.get(r.typed.shipment)
             sender = shipment.party if shipment else ""
             kind = "import" if parties[sender].country != parties[r.party].country \
                 else "transfer"

@@ -118,7 +118,7 @@ def gather(store: Store, lot: str, *, keys: bool = False,
 def _master_data(session: Session, rows: list[EventRow]) -> set[str]:
     evidence = to_evidence(rows)
     parties = {r.party for r in evidence if r.type in CUSTODY_TYPES}
-    members = {r.body["member"] for r in evidence.of_type("harvest") if "member" in r.body}
+    members = {body.member for _, body in evidence.typed("harvest") if body.member}
     ids: set[str] = set()
     for row in _rows_in(session, PartyRow, PartyRow.id, parties):
         ids.add(row.event)

@@ -92,9 +92,9 @@ class PlotMap:
 
     @classmethod
     def from_record(cls, record: Record) -> PlotMap:
-        body = record.body
-        return cls(plot=body["plot"], spo=record.party, event=record.id,
-                   method=body["method"], raw=body["geometry"])
+        body = record.typed
+        return cls(plot=body.plot, spo=record.party, event=record.id,
+                   method=body.method, raw=body.geojson)
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -393,22 +393,21 @@ class _PartyIndex:
         self.records: dict[str, Record] = {}
         for ev in evidence:
             if ev is not None:
-                for r in ev.of_type("party.register"):
-                    self.records[r.body["subject"]] = r
+                for r, body in ev.typed("party.register"):
+                    self.records[body.subject] = r
 
     def ref(self, party: str) -> PartyRef:
         record = self.records.get(party)
         if record is None:
             return PartyRef(party, None, None, (), {})
-        body = record.body
-        return PartyRef(party, body.get("name"), body.get("country"),
-                        tuple(sorted(body.get("roles", []))),
-                        dict(sorted(body.get("identifiers", {}).items())))
+        body = record.typed
+        return PartyRef(party, body.name, body.country, tuple(sorted(body.roles)),
+                        dict(sorted(body.identifiers.items())))
 
 
 def _suppliers(evidence: Evidence, holder: str) -> list[str]:
     """Parties that shipped goods in the lot's ancestry to its holder (EUDR Art. 9(1)(e))."""
-    return sorted({r.party for r in evidence.of_type("ship") if r.body["to"] == holder})
+    return sorted({r.party for r, ship in evidence.typed("ship") if ship.to == holder})
 
 
 def _customers(lot: str, downstream: Evidence, parties: _PartyIndex) -> list[Customer]:
@@ -438,16 +437,16 @@ def parse_dds(value: str) -> tuple[str, str | None, str | None]:
 def _statements(evidence: Evidence) -> list[Statement]:
     voided = evidence.voided()
     out: dict[tuple[str, str | None, str], Statement] = {}
-    for r in evidence.of_type("ship"):
+    for r, ship in evidence.typed("ship"):
         if r.id in voided:
             continue
-        for item in r.body.get("transactions", []):
-            if item["type"] != DDS_TRANSACTION:
+        for item in ship.transactions:
+            if item.type != DDS_TRANSACTION:
                 continue
-            reference, verification, problem = parse_dds(item["id"])
-            lots = tuple(sorted({line["lot"] for line in r.body["lots"]}))
+            reference, verification, problem = parse_dds(item.id)
+            lots = tuple(sorted({line.lot for line in ship.lots}))
             out.setdefault((reference, verification, r.id), Statement(
-                reference, verification, r.id, r.party, r.body["to"], r.day.isoformat(),
+                reference, verification, r.id, r.party, ship.to, r.day.isoformat(),
                 lots, problem))
     return list(out.values())
 
@@ -548,9 +547,9 @@ def current_maps(store: Store, plots: Iterable[str]) -> dict[str, PlotMap]:
                 ids[row.map_event] = plot
         evidence = to_evidence(load_events(session, ids))
     out = {}
-    for record in evidence.of_type("plot.map"):
-        if record.body.get("plot") == ids.get(record.id):
-            out[record.body["plot"]] = PlotMap.from_record(record)
+    for record, body in evidence.typed("plot.map"):
+        if body.plot == ids.get(record.id):
+            out[body.plot] = PlotMap.from_record(record)
     return out
 
 
@@ -560,6 +559,6 @@ def lot_eudr(store: Store, lot: str) -> EudrReport:
 
     upstream = gather(store, lot)
     downstream = gather(store, lot, direction="downstream")
-    plots = {r.body["plot"] for r in upstream.of_type("harvest") if r.body.get("plot")}
+    plots = {body.plot for _, body in upstream.typed("harvest") if body.plot}
     return eudr_report(lot, upstream, current_maps(store, plots), downstream=downstream)
 

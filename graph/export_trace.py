@@ -96,7 +96,7 @@ class _Context:
             for r in ev:
                 self.records.setdefault(r.id, r)
                 if r.type == "party.register":
-                    self.parties[r.body["subject"]] = r
+                    self.parties[r.typed.subject] = r
                 for lot, line in created_lots(r).items():
                     self.lines.setdefault(lot, line)
             self.voided.update({k: v.id for k, v in ev.voided().items()})
@@ -105,8 +105,7 @@ class _Context:
         if not party:
             return "", "", ""
         r = self.parties.get(party)
-        return party, (r.body.get("name", "") if r else ""), (r.body.get("country", "")
-                                                              if r else "")
+        return party, (r.typed.name if r else ""), (r.typed.country if r else "")
 
     def row(self, record: Record, direction: str) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -216,9 +216,9 @@ class _Attribution:
         return dict(out)
 
     def _harvest_reasons(self, record: Record) -> list[Reason]:
-        body, day = record.body, record.day
+        body, day = record.typed, record.day
         source = self.parties.get(record.party)
-        member_id = body.get("member")
+        member_id = body.member
         if source is None or "spo" not in source.roles or member_id is None:
             roles = ", ".join(sorted(source.roles)) if source else "unregistered"
             return [Reason("non-member-source",
@@ -234,14 +234,14 @@ class _Attribution:
                 reasons.append(Reason("not-enrolled", f"member {member_id} was not enrolled"
                                                       f" in {record.party} on {day}",
                                       record.id))
-            area = member.plots.get(body.get("plot", ""))
+            area = member.plots.get(body.plot or "")
             limit = self.product.area_limit_ha
             if area is None:
-                reasons.append(Reason("not-enrolled", f"plot {body.get('plot')} is not a plot"
+                reasons.append(Reason("not-enrolled", f"plot {body.plot} is not a plot"
                                                       f" of member {member_id}", record.id))
             elif limit is not None and area > limit:
                 reasons.append(Reason(
-                    "oversize-plot", f"plot {body['plot']} is {area} ha, above the"
+                    "oversize-plot", f"plot {body.plot} is {area} ha, above the"
                                      f" small-producer limit of {limit} ha for"
                                      f" {self.product.name}", record.id))
         problem = self._certificate_problem(record.party, record)
@@ -265,11 +265,11 @@ def _shares(mix: dict[_Key, Fraction], evidence: Evidence, lot_kg: Decimal) -> l
     out = []
     for ((harvest_id, reasons), fraction), g, bp in zip(ordered, grams, basis, strict=True):
         record = evidence.get(harvest_id) if harvest_id else None
-        body = record.body if record else {}
+        body = record.typed if record else None
         source = record.party if record else None
         out.append(Share(
-            harvest=harvest_id, lot=body.get("lot"), source=source,
-            member=body.get("member"), plot=body.get("plot"),
+            harvest=harvest_id, lot=body.lot if body else None, source=source,
+            member=body.member if body else None, plot=body.plot if body else None,
             country=parties[source].country if source in parties else None,
             harvest_date=record.day.isoformat() if record else None,
             fraction=fraction, kg=Decimal(g) * GRAM, percent=(Decimal(bp) / 100).quantize(CENT),
