@@ -27,9 +27,10 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from ledger import tables
 from ledger.certificates import Certificate, Judgement, judge
 from ledger.fields import from_utc_text, parse_time
+from ledger.payload import loads_strict
+from ledger.rules import typed_body
 from ledger.schema import CertificateRow, EventLotRow, EventRow, LotRow, VoidRow
 
 CHUNK = 1000
@@ -117,65 +118,73 @@ def stream_flows(
 
 
 def _chunk_flows(session: Session, rows: Iterable[Any], product: str | None) -> Iterator[Flow]:
-    parsed = [(row, json.loads(row.payload)) for row in rows]
+    parsed = [(row, _typed(row.type, row.payload)) for row in rows]
     lot_ids: set[str] = set()
     shipment_ids: set[str] = set()
-    for row, body in parsed:
-        lot_ids.update(line["lot"] for line in _lines(row.type, body))
+    for row, (_, body) in parsed:
+        lot_ids.update(line.lot for line in _lines(row.type, body))
         if row.type == "receive":
-            shipment_ids.add(body["shipment"])
+            shipment_ids.add(body.shipment)
     lots = _lots(session, lot_ids)
     shipments = _shipments(session, shipment_ids)
-    for row, body in parsed:
-        yield from _event_flows(row, body, lots, shipments, product)
+    for row, (signed, body) in parsed:
+        yield from _event_flows(row, signed, body, lots, shipments, product)
 
 
-def _lines(kind: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-    if kind == "harvest" or kind == "dispose":
+def _typed(kind: str, payload: bytes) -> tuple[dict[str, Any], Any]:
+    """A stored payload: its common fields and its typed body (``ledger.rules``)."""
+    signed: dict[str, Any] = loads_strict(bytes(payload))
+    return signed, typed_body(kind, signed, signed["party"])
+
+
+def _lines(kind: str, body: Any) -> list[Any]:
+    """The quantity lines of a custody event's typed body (each has ``lot``, ``amount``)."""
+    if kind == "harvest":
         return [body]
+    if kind == "dispose":
+        return [body.line]
     if kind == "transform":
-        return [*body["inputs"], *body["outputs"]]
-    return list(body["lots"])  # ship, receive
+        return [*body.inputs, *body.outputs]
+    return list(body.lots)  # ship, receive
 
 
-def _event_flows(row: Any, body: dict[str, Any], lots: dict[str, tuple[str, str]],
+def _event_flows(row: Any, signed: dict[str, Any], body: Any, lots: dict[str, tuple[str, str]],
                  shipments: dict[str, _Shipment], product: str | None) -> Iterator[Flow]:
     kind: str = row.type
     common: dict[str, Any] = {
         "index": row.index, "event": row.id, "type": kind, "time": row.time,
-        "signed_time": parse_time(body["time"], field="time"), "party": body["party"],
+        "signed_time": parse_time(signed["time"], field="time"), "party": signed["party"],
         "voided_by": row.void_event,
     }
     if kind == "receive":
-        ship = shipments.get(body["shipment"])
-        common.update(shipment=body["shipment"], counterparty=ship.shipper if ship else None,
+        ship = shipments.get(body.shipment)
+        common.update(shipment=body.shipment, counterparty=ship.shipper if ship else None,
                       claims=ship.claims if ship else (), shipped_at=ship.time if ship else None,
                       shipped_utc=ship.utc if ship else None)
-        tagged = [("in", line) for line in body["lots"]]
+        tagged = [("in", line) for line in body.lots]
     elif kind == "ship":
-        common.update(counterparty=body["to"], claims=tuple(body.get("claims", ())))
-        tagged = [("out", line) for line in body["lots"]]
+        common.update(counterparty=body.to, claims=body.claims)
+        tagged = [("out", line) for line in body.lots]
     elif kind == "harvest":
         common.update(counterparty=None, claims=())
         tagged = [("in", body)]
     elif kind == "transform":
         common.update(counterparty=None, claims=())
-        tagged = ([("transform-in", line) for line in body["inputs"]]
-                  + [("transform-out", line) for line in body["outputs"]])
+        tagged = ([("transform-in", line) for line in body.inputs]
+                  + [("transform-out", line) for line in body.outputs])
     else:  # dispose
         common.update(counterparty=None, claims=())
-        tagged = [("dispose", body)]
+        tagged = [("dispose", body.line)]
     for direction, line in tagged:
-        known = lots.get(line["lot"])
+        known = lots.get(line.lot)
         if known is None:  # pragma: no cover - every named lot exists (custody rules)
             continue
         lot_product, lot_form = known
         if product is not None and lot_product != product:
             continue
-        quantity, unit = line["quantity"], line["unit"]
-        yield Flow(direction=direction, lot=line["lot"], product=lot_product,
-                   form=line.get("form", lot_form), quantity=quantity, unit=unit,
-                   kg=tables.to_kg(Decimal(quantity), unit), **common)
+        yield Flow(direction=direction, lot=line.lot, product=lot_product,
+                   form=getattr(line, "form", lot_form), quantity=line.amount.quantity,
+                   unit=line.amount.unit, kg=line.amount.kg, **common)
 
 
 def _batches(ids: Iterable[str]) -> Iterator[list[str]]:
@@ -201,9 +210,9 @@ def _shipments(session: Session, ids: set[str]) -> dict[str, _Shipment]:
             select(EventRow.id, EventRow.party, EventRow.time, EventRow.payload)
             .where(EventRow.id.in_(batch), EventRow.type == "ship")
         ):
-            body = json.loads(payload)
-            out[event_id] = _Shipment(party, parse_time(body["time"], field="time"), utc,
-                                      tuple(body.get("claims", ())))
+            signed, ship = _typed("ship", payload)
+            out[event_id] = _Shipment(party, parse_time(signed["time"], field="time"), utc,
+                                      ship.claims)
     return out
 
 
