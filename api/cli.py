@@ -273,9 +273,11 @@ def events(db: str, party: str | None, type_: str | None, after: int, limit: int
 @click.option("--since", "since_file", type=click.Path(dir_okay=False, exists=True),
               help="An old checkpoint you kept: prove the ledger only appended since.")
 def audit(db: str, log_key: str | None, keys_dir: str, since_file: str | None) -> None:
-    """Check the whole ledger: ids, signatures, key chains, Merkle log, checkpoints.
+    """Check the whole ledger: ids, signatures, key chains, rules, projections, Merkle log.
 
-    Recomputes everything from the stored event bytes. Exit status 0 only when
+    Recomputes everything from the stored event bytes: every event is replayed through
+    the append path's own custody engine (who may sign it, its fields, custody rules) and
+    every projection row is compared with the replay. Exit status 0 only when
     everything holds; otherwise every finding is printed and the exit status is 1.
     """
     from ledger.audit import audit as run_audit
