@@ -179,9 +179,15 @@ class Evidence:
         return out
 
     def members(self) -> dict[str, MemberFacts]:
-        left = {body.member: body.until for _, body in self.typed("member.leave")}
+        """Members as enrolled; a leave counts unless it was voided (as the ledger undid
+        it), and a voided enrolment enrolled no one."""
+        voided = self.voided()
+        left = {body.member: body.until for r, body in self.typed("member.leave")
+                if r.id not in voided}
         out = {}
         for r, body in self.typed("member.enroll"):
+            if r.id in voided:
+                continue
             out[body.member] = MemberFacts(
                 id=body.member, spo=r.party, since=body.since, until=left.get(body.member),
                 products=frozenset(body.products),

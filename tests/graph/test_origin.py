@@ -116,3 +116,18 @@ def test_rounding_adds_up_exactly(world: World) -> None:
     assert sum(s.kg for s in v.shares) == Decimal("1.001")
     assert sum(s.percent for s in v.shares) == Decimal("100.00")
     assert sorted(str(s.percent) for s in v.shares) == ["33.33", "33.33", "33.34"]
+
+
+def test_a_voided_member_leave_does_not_end_the_membership(world: World) -> None:
+    """The ledger undoes a voided member.leave: the verdict must not count it either."""
+    c = chains.base(world)
+    leave = c.append(chains.COOP, {"type": "member.leave", "member": chains.M1,
+                                   "until": "2026-03-01"})
+    c.append(chains.COOP, {"type": "void", "event": leave, "reason": "recorded in error"})
+    world.clock = world.clock.replace(month=6)  # a harvest after the voided `until`
+    h = c.harvest(chains.COOP, f"{chains.COOP}:h-late", "100", chains.M1, chains.P1)
+    rec = chains.to_roaster(c, chains.COOP, f"{chains.COOP}:h-late", h, "100")
+    bag = chains.roast_and_pack(c, [(f"{chains.COOP}:h-late", rec, "100")], "100")
+    v = verdict(world, bag)
+    assert v.certified_percent == Decimal("100.00"), [r.message for s in v.shares
+                                                      for r in s.reasons]
