@@ -128,6 +128,10 @@ def test_a_voided_member_leave_does_not_end_the_membership(world: World) -> None
     h = c.harvest(chains.COOP, f"{chains.COOP}:h-late", "100", chains.M1, chains.P1)
     rec = chains.to_roaster(c, chains.COOP, f"{chains.COOP}:h-late", h, "100")
     bag = chains.roast_and_pack(c, [(f"{chains.COOP}:h-late", rec, "100")], "100")
-    v = verdict(world, bag)
+    assert verdict(world, bag).certified_percent == Decimal("100.00")
+    # evidence that carries the leave and its void (gather leaves out what was voided)
+    from tests.graph.test_bundle import _ledger_evidence
+
+    v = origin_verdict(bag, _ledger_evidence(world))
     assert v.certified_percent == Decimal("100.00"), [r.message for s in v.shares
                                                       for r in s.reasons]
