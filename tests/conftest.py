@@ -18,7 +18,6 @@ from ledger.store import Store, normalize_url
 from tests.support import World
 
 PG_URL = os.environ.get("TRAZO_TEST_POSTGRES_URL")
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "testdata"
 
 
 def _fresh_postgres(url: str) -> None:
@@ -66,9 +65,3 @@ def world(store: Store) -> World:
 def sqlite_world(sqlite_store: Store) -> World:
     return World.create(sqlite_store)
 
-
-@pytest.fixture
-def shared_testdata() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"shared test vectors not found at {SHARED}")
-    return SHARED

@@ -26,7 +26,7 @@ from ledger.checkpoint import (
 from ledger.errors import ProofError
 from ledger.merkle import MemoryTree, leaf_hash
 
-TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
+TESTDATA = Path(__file__).resolve().parents[1] / "vectors"  # see tests/vectors/README.md
 NOTE_VECTORS = TESTDATA / "note" / "note_vectors.json"
 
 EM = "\N{EM DASH}"
@@ -35,8 +35,7 @@ ORIGIN = "trazo.test/log"
 
 @pytest.fixture(scope="module")
 def vectors() -> dict[str, dict[str, Any]]:
-    if not NOTE_VECTORS.is_file():
-        pytest.skip(f"shared test vectors not found at {NOTE_VECTORS}")
+    assert NOTE_VECTORS.is_file(), f"the signed-note vectors are missing: {NOTE_VECTORS}"
     data = json.loads(NOTE_VECTORS.read_text())
     return {v["id"]: v for v in data["vectors"]}
 

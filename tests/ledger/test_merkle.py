@@ -33,7 +33,7 @@ from ledger.merkle import (
     verify_inclusion,
 )
 
-TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata"
+TESTDATA = Path(__file__).resolve().parents[1] / "vectors"  # see tests/vectors/README.md
 MERKLE = TESTDATA / "merkle"
 PROBES = MERKLE / "testdata"
 
@@ -41,8 +41,7 @@ Coord = tuple[int, int]
 
 
 def _need_testdata() -> None:
-    if not MERKLE.is_dir():
-        pytest.skip(f"shared test vectors not found at {MERKLE}")
+    assert MERKLE.is_dir(), f"the Merkle test vectors are missing from {MERKLE}"
 
 
 @pytest.fixture(scope="module")
