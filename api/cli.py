@@ -59,17 +59,79 @@ def log_signer(store: Any, keys_dir: str, origin: str | None) -> Any:
 
 
 def open_store(url: str, *, must_exist: bool = True) -> Any:
+    """The ledger at ``url``. Reading commands (``must_exist``) never create a file;
+    ``trazo init`` may create the SQLite file, but a server must be reachable."""
+    from ledger.errors import StoreError
     from ledger.store import Store
 
-    store = Store(url)
-    if must_exist and not store.schema_ready():
-        fail(f"no trazo ledger at {url}: run `trazo init --db {url}` first")
+    try:
+        store = Store(url)
+        if must_exist and not store.schema_ready():
+            fail(f"no trazo ledger at {url}: run `trazo init --db {url}` first")
+        if not must_exist and store.sqlite_file is None:
+            store.check_connection()
+    except StoreError as e:
+        fail(str(e), 2)
     return store
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+ENVIRONMENT = frozenset({
+    "TRAZO_DATABASE_URL", "TRAZO_KEYS", "TRAZO_READ_TOKEN", "TRAZO_PUBLIC_URL",
+    "TRAZO_LOG_ORIGIN", "TRAZO_LEDGER", "TRAZO_SERVER", "TRAZO_SUBMIT_TIMEOUT",
+    "TRAZO_TEST_POSTGRES_URL", "TRAZO_BENCH_POSTGRES_URL",
+})
+"""Every ``TRAZO_*`` variable trazo reads (the server's, the CLI's, the tests')."""
+
+
+def check_environment(environ: dict[str, str]) -> None:
+    """A misspelt ``TRAZO_*`` variable would silently fall back to a default: refuse it."""
+    import difflib
+
+    for name in sorted(environ):
+        if name.startswith("TRAZO_") and name not in ENVIRONMENT:
+            near = difflib.get_close_matches(name, sorted(ENVIRONMENT), n=1)
+            fail(f"unknown environment variable {name}"
+                 + (f" — did you mean {near[0]}?" if near else "")
+                 + f" (trazo reads {', '.join(sorted(ENVIRONMENT))})", 2)
+
+
+def explain(error: Exception) -> tuple[str, int]:
+    """The one line a user sees for an error a command did not handle, and the exit code."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, LedgerError):
+        return f"{type(error).__name__}: {error}", 1
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"cannot use {error.filename}: {error.strerror or error}", 2
+    if isinstance(error, DBAPIError):
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        return f"the database refused: {reason}", 2
+    return (f"unexpected {type(error).__name__}: {error} (rerun as `trazo --debug …` for the"
+            " traceback)", 1)
+
+
+class _Trazo(click.Group):
+    """The command group: one place turns an error into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        if not ctx.params.get("debug"):
+            check_environment(dict(os.environ))
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit,
+                click.exceptions.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as e:
+            if ctx.params.get("debug"):
+                raise
+            message, code = explain(e)
+            fail(message, code)
+
+
+@click.group(cls=_Trazo, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="trazo")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show Python tracebacks (for reporting a bug).")
+def main(debug: bool) -> None:
     """trazo — a signed, append-only custody ledger that proves small-producer origin.
 
     Every command that touches a ledger takes --db (or $TRAZO_DATABASE_URL).

@@ -15,8 +15,8 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, create_engine, event, func, make_url, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from ledger.errors import StoreError
@@ -39,18 +39,19 @@ class Store:
     """An open ledger database. Create one per process; it is safe to share across threads."""
 
     def __init__(self, url: str = DEFAULT_URL, *, echo: bool = False) -> None:
+        if "://" not in url:
+            raise StoreError(f"{url!r} is a path, not a database URL: for that SQLite file"
+                             f" write sqlite:///{url}")
         self.url = normalize_url(url)
         self.dialect = self.url.split(":", 1)[0].split("+", 1)[0]
         if self.dialect not in ("sqlite", "postgresql"):
-            raise StoreError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+            raise StoreError(f"unsupported database URL {url!r}: trazo keeps a ledger in"
+                             " SQLite (sqlite:///FILE) or PostgreSQL (postgresql://…)")
         self.engine = self._make_engine(echo)
 
     def _make_engine(self, echo: bool) -> Engine:
         if self.dialect == "postgresql":
             return create_engine(self.url, echo=echo, pool_pre_ping=True)
-        path = self.url.split("///", 1)[1] if "///" in self.url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             self.url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
@@ -74,11 +75,44 @@ class Store:
 
     # --- schema ------------------------------------------------------------------------
 
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database's file (None: PostgreSQL, or an in-memory database)."""
+        path = self.url.split("///", 1)[1] if self.dialect == "sqlite" and "///" in self.url \
+            else ""
+        return Path(path) if path and path != ":memory:" else None
+
+    def check_connection(self) -> None:
+        """Connect once; ``StoreError`` saying why not (no such database, no server…).
+
+        A SQLite file that does not exist is not created here: only ``migrate`` creates
+        a ledger.
+        """
+        if self.sqlite_file is not None and not self.sqlite_file.exists():
+            raise StoreError(f"no database file {self.sqlite_file}")
+        try:
+            with self.engine.connect():
+                pass
+        except DBAPIError as e:
+            raise StoreError(self._connect_problem(e)) from e
+
+    def _connect_problem(self, e: DBAPIError) -> str:
+        where = make_url(self.url).render_as_string(hide_password=True)
+        reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
+        if "does not exist" in reason and self.dialect == "postgresql":
+            u = make_url(self.url)
+            return (f"cannot open {where}: {reason}; create it first, e.g. `createdb -h"
+                    f" {u.host or 'localhost'} -p {u.port or 5432} -U {u.username or 'postgres'}"
+                    f" {u.database}`")
+        return f"cannot connect to {where}: {reason}"
+
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (creating it on an empty database)."""
         from alembic import command
         from alembic.config import Config
 
+        if self.sqlite_file is not None:
+            self.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
         with as_file(files("ledger") / "migrations") as script_dir:
             cfg = Config()
             cfg.set_main_option("script_location", str(script_dir))
@@ -90,13 +124,19 @@ class Store:
                 command.upgrade(cfg, "head")
 
     def schema_ready(self) -> bool:
+        """True when the database holds a trazo schema; ``StoreError`` when it cannot be
+        reached at all (that is not "no ledger yet")."""
+        if self.sqlite_file is not None and not self.sqlite_file.exists():
+            return False
         try:
-            with self.engine.connect() as conn:
+            conn = self.engine.connect()
+        except DBAPIError as e:
+            raise StoreError(self._connect_problem(e)) from e
+        with conn:
+            try:
                 conn.execute(text("SELECT 1 FROM alembic_version"))
-        except OperationalError:
-            return False
-        except Exception:  # psycopg's UndefinedTable is a ProgrammingError
-            return False
+            except DBAPIError:  # no such table (psycopg's UndefinedTable: ProgrammingError)
+                return False
         return True
 
     # --- transactions ------------------------------------------------------------------
