@@ -177,14 +177,20 @@ def init(db: str, keys_dir: str, operator: str, name: str, country: str,
 @click.option("--dir", "directory", default=".", show_default=True,
               type=click.Path(file_okay=False), help="Where to write NAME.key and NAME.pub.")
 def keygen(name: str, directory: str) -> None:
-    """Make a new Ed25519 key pair (NAME.key, mode 0600, and NAME.pub); print its keyid."""
-    from ledger.keys import write_keypair
+    """Make a new Ed25519 key pair (NAME.key, mode 0600, and NAME.pub).
+
+    Prints its keyid, then `public_key BASE64`: the value a party.register or key.add
+    takes as its public_key.
+    """
+    from ledger.envelope import b64encode, raw_public_key
+    from ledger.keys import load_public_key, write_keypair
 
     try:
         pair = write_keypair(Path(directory), name)
     except LedgerError as e:
         fail(str(e))
     click.echo(pair.keyid)
+    click.echo(f"public_key {b64encode(raw_public_key(load_public_key(pair.public_path)))}")
     click.echo(f"private key: {pair.private_path}  public key: {pair.public_path}", err=True)
 
 

@@ -55,15 +55,19 @@ def test_walkthrough_from_harvest_to_retail_pack(tmp_path: Path) -> None:
     out = cli.run("init", "--db", cli.db, "--keys", str(keys))
     genesis = out.strip().splitlines()[-1].split()[-1]
     cli.ledger = genesis  # as the README's `export TRAZO_LEDGER=…`
-    cli.run("keygen", COOP, "--dir", str(tmp_path))
-    cli.run("keygen", ROASTER, "--dir", str(tmp_path))
+    printed = {}  # the public key as `trazo keygen` prints it (no openssl needed)
+    for party in (COOP, ROASTER):
+        out = cli.run("keygen", party, "--dir", str(tmp_path))
+        printed[party] = next(line.split()[1] for line in out.splitlines()
+                              if line.startswith("public_key "))
     coop, roaster, operator = tmp_path / f"{COOP}.key", tmp_path / f"{ROASTER}.key", \
         keys / "operator.key"
+    assert printed[COOP] == _public(coop) and printed[ROASTER] == _public(roaster)
 
     def register(party: str, roles: list[str], key: Path, *extra: str) -> str:
         return cli.record(operator, {"type": "party.register", "party": "operator",
                                      "subject": party, "name": party, "roles": roles,
-                                     "country": "PE", "public_key": _public(key)}, *extra)
+                                     "country": "PE", "public_key": printed[party]}, *extra)
 
     register(COOP, ["spo"], coop, "--seq", "1", "--prev", genesis)
     register(ROASTER, ["roaster"], roaster)
