@@ -270,6 +270,9 @@ def collect_envelopes(paths: tuple[str, ...]) -> tuple[list[_Source], list[Any]]
     """Every envelope of the files, with where each came from; fails when there is none."""
     sources, envelopes = [], []
     for source, envelope in read_envelopes(paths):
+        if isinstance(envelope, dict) and "type" in envelope and "signatures" not in envelope:
+            fail(f"{source}: this looks like a payload (it has a type, no signatures):"
+                 " sign it first with `trazo sign PAYLOAD --key NAME.key`", 2)
         sources.append(source)
         envelopes.append(envelope)
     if not envelopes:
@@ -318,7 +321,10 @@ def events(db: str, party: str | None, type_: str | None, after: int, limit: int
            as_json: bool) -> None:
     """List events in ledger order (oldest first)."""
     from ledger.query import list_events
+    from ledger.rules import EVENT_TYPES
 
+    if type_ is not None and type_ not in EVENT_TYPES:
+        fail(f"no event type {type_!r}; the types are {', '.join(sorted(EVENT_TYPES))}", 2)
     store = open_store(db)
     rows = list_events(store, party=party, type=type_, after=after, limit=limit)
     for row in rows:

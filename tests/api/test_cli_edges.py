@@ -93,3 +93,15 @@ def test_an_unexpected_error_is_one_line_with_a_debug_hint(
                    "--debug")
     debug = run("--debug", "events", "--db", db)
     assert isinstance(debug.exception, RuntimeError)  # the traceback, for a bug report
+
+
+def test_an_unknown_event_type_lists_the_known_ones(tmp_path: Path) -> None:
+    one_line_error(run("events", "--type", "harvst", "--db", f"sqlite:///{tmp_path}/l.db"),
+                   2, "'harvst'", "harvest", "transform", "void")
+
+
+def test_appending_an_unsigned_payload_says_to_sign_it(tmp_path: Path) -> None:
+    payload = tmp_path / "p.json"
+    payload.write_text('{"type": "harvest", "lot": "coop:h-1"}')
+    one_line_error(run("append", str(payload), "--db", f"sqlite:///{tmp_path}/l.db"), 2,
+                   "looks like a payload", "trazo sign")
