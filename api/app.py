@@ -120,7 +120,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-GENESIS_FREE = ("/api/v1/health", "/api/v1/openapi.json")
+GENESIS_FREE = ("/", "/api/v1", "/api/v1/", "/api/v1/health", "/api/v1/openapi.json")
 """What a server answers before its ledger has a genesis (so operators can see why)."""
 
 

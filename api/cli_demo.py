@@ -100,7 +100,7 @@ def _guide(db: str, folder: Path, facts: Any, host: str, port: int) -> None:
         f"  SPOs    {', '.join(facts.spos)}",
         "",
         click.style("Open", bold=True),
-        f"  the API               {base}/api/v1/openapi.json",
+        f"  the API               {base}/api/v1/  (its OpenAPI: {base}/api/v1/openapi.json)",
         f"  a 100% SPP bag        {base}/p/{single}",
         f"     its origin (JSON)  {base}/api/v1/lots/{single}/origin",
         f"     its proof bundle   {base}/api/v1/lots/{single}/bundle",

@@ -20,6 +20,14 @@ from graph.bundle import BundleError, build_bundle
 bp = Blueprint("pages", __name__)
 
 
+@bp.get("/")
+def root() -> Response:
+    """The server's front door: the same index of links as ``/api/v1/``."""
+    from api.blueprints.index import index
+
+    return Response(json.dumps(index(), indent=1), mimetype="application/json")
+
+
 def _language() -> str:
     return publish.negotiate(request.args.get("lang"), request.accept_languages)
 

@@ -295,6 +295,13 @@ class LotSchema(_Strict):
 
 
 
+class IndexSchema(_Strict):
+    name = fields.String(required=True)
+    description = fields.String(required=True)
+    links = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                        metadata={"description": "Entry points by name; `{…}` are templates"})
+
+
 class HealthSchema(_Strict):
     status = fields.String(required=True, validate=validate.OneOf(["ok"]))
     database = fields.Boolean(required=True)

@@ -34,7 +34,7 @@ def problems(blp: Blueprint, *statuses: int) -> Callable[[Any], Any]:
 def all_blueprints() -> list[Blueprint]:
     """The API's blueprints (imported here, after ``problems`` exists, to avoid a cycle)."""
     from api import eudr_views, mass_balance_views
-    from api.blueprints import events, health, keys, log, lots, parties, provenance
+    from api.blueprints import events, health, index, keys, log, lots, parties, provenance
 
-    return [events.blp, keys.blp, parties.blp, lots.blp, provenance.blp, eudr_views.blp,
-            mass_balance_views.blp, log.blp, health.blp]
+    return [index.blp, events.blp, keys.blp, parties.blp, lots.blp, provenance.blp,
+            eudr_views.blp, mass_balance_views.blp, log.blp, health.blp]
