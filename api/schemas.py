@@ -126,7 +126,8 @@ class AppendResultSchema(_Strict):
     size = fields.Integer(required=True, metadata={"description": "Events in the ledger now"})
     checkpoint = fields.String(allow_none=True, metadata={
         "description": "The signed checkpoint (C2SP signed note) of the log including this"
-                       " batch; null when nothing was new or the server has no log key"})
+                       " batch (for a re-submission, the newest checkpoint, which includes"
+                       " it); null when the server has no log key"})
 
 
 class EventSchema(_Strict):

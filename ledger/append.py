@@ -24,7 +24,7 @@ from ledger.checkpoint import NoteSigner
 from ledger.engine import Prechecked, admit, precheck_many
 from ledger.envelope import Envelope
 from ledger.errors import ClientError
-from ledger.log import LogAppender
+from ledger.log import LogAppender, latest_note
 from ledger.payload import Event, parse_payload
 from ledger.records import Key, Party
 from ledger.rules import EVENT_TYPES, RULES
@@ -126,6 +126,9 @@ def append_batch(
             log.flush()
             if log_signer is not None and any(r.new for r in results):
                 note = log.checkpoint(view.size, log_signer, clock)
+            elif log_signer is not None and results:
+                # a re-submission: the latest checkpoint includes every stored event
+                note = latest_note(session)
         return AppendResult(results, view.size, note)
 
 

@@ -150,6 +150,13 @@ class ConsistencyProof:
     hashes: list[bytes]
 
 
+def latest_note(session: Session) -> str | None:
+    """The newest signed checkpoint's note, in the caller's transaction."""
+    note: str | None = session.scalar(
+        select(CheckpointRow.note).order_by(CheckpointRow.size.desc()).limit(1))
+    return note
+
+
 def latest_checkpoint(store: Store) -> CheckpointRow | None:
     with store.reading() as session:
         return session.scalar(select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1))

@@ -43,7 +43,8 @@ def test_resubmission_is_idempotent_with_200(client: FlaskClient, world: World) 
     assert again.get_json()["events"] == [
         {"id": e.id, "index": i, "new": False} for i, e in enumerate(batch, start=1)
     ]
-    assert again.get_json()["checkpoint"] is None
+    # the checkpoint that includes them (the newest: nothing was appended since)
+    assert again.get_json()["checkpoint"] == first.get_json()["checkpoint"]
     assert _size(world) == 4
 
 
