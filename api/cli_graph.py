@@ -143,7 +143,8 @@ def verify(bundle_file: str, log_key: str) -> None:
     if not report.tables_match:
         click.secho("tables:      differ from this trazo's tables (the bundle's were used)",
                     fg="yellow")
-    if report.verdict is not None:
+    untrusted = {"format", "checkpoint", "envelopes", "inclusion", "signatures"}
+    if report.verdict is not None and not any(f.check in untrusted for f in report.findings):
         click.echo(f"verdict:     {report.verdict.certified_percent}% of certified"
                    f" small-producer origin ({report.verdict.certified_kg} of"
                    f" {report.verdict.kg} kg)")

@@ -287,15 +287,31 @@ def _verdict(bundle: dict[str, Any], lot: str, evidence: Evidence, refused: set[
         find("verdict", f"cannot recompute the verdict: {e}")
         return
     report.verdict = verdict
-    if verdict.to_dict() != bundle.get("verdict"):
-        claimed = bundle.get("verdict") or {}
-        find("verdict", "the claimed verdict differs from the one the events give:"
-                        f" claimed {claimed.get('certified_percent')} % certified,"
-                        f" recomputed {verdict.certified_percent} %")
+    differences = _differences(bundle.get("verdict"), verdict.to_dict(), "verdict")
+    if differences:
+        shown = "; ".join(differences[:5]) + (
+            f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
+        find("verdict", f"the claimed verdict differs from the one the events give: {shown}")
     needed = _needed(lot, evidence)
     for record in evidence:
         if record.id not in needed:
             find("references", "an event this lot's proof does not need (added)", record.id)
+
+
+def _differences(claimed: Any, recomputed: Any, path: str) -> list[str]:
+    """Where a claimed value differs from the recomputed one, each as "path: claimed …,
+    recomputed …" (members of an object and items of a list, recursively)."""
+    if isinstance(claimed, dict) and isinstance(recomputed, dict):
+        return [d for key in sorted(claimed.keys() | recomputed.keys(), key=str)
+                for d in _differences(claimed.get(key), recomputed.get(key), f"{path}.{key}")]
+    if isinstance(claimed, list) and isinstance(recomputed, list) \
+            and len(claimed) == len(recomputed):
+        return [d for i, (a, b) in enumerate(zip(claimed, recomputed, strict=True))
+                for d in _differences(a, b, f"{path}[{i}]")]
+    if claimed != recomputed:
+        return [f"{path}: claimed {json.dumps(claimed)[:80]},"
+                f" recomputed {json.dumps(recomputed)[:80]}"]
+    return []
 
 
 def _needed(lot: str, evidence: Evidence) -> set[str]:

@@ -51,10 +51,27 @@ def test_origin_trace_bundle_verify(sqlite_world: World, tmp_path: Path) -> None
     assert "bundle OK" in out.output and "60.00%" in out.output
 
     doc = json.loads(bundle.read_text())
-    doc["verdict"]["certified_percent"] = "100.00"
+    honest_kg = doc["verdict"]["certified_kg"]
+    doc["verdict"]["certified_kg"] = "80.000"  # the claimed figure an operator changed
     bundle.write_text(json.dumps(doc))
     out = runner.invoke(main, ["verify", str(bundle), "--log-key", str(pub)])
     assert out.exit_code == 1 and "[verdict]" in out.output
+    assert f'verdict.certified_kg: claimed "80.000", recomputed "{honest_kg}"' in out.output
+
+    doc["verdict"]["certified_kg"] = honest_kg
+    doc["verdict"]["certified_percent"] = "100.00"
+    bundle.write_text(json.dumps(doc))
+    out = runner.invoke(main, ["verify", str(bundle), "--log-key", str(pub)])
+    assert out.exit_code == 1 and "verdict.certified_percent" in out.output
+
+    other = tmp_path / "other.pub"  # a log key that did not sign the checkpoint
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    other.write_bytes(Ed25519PrivateKey.generate().public_key().public_bytes(
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    out = runner.invoke(main, ["verify", str(bundle), "--log-key", str(other)])
+    assert out.exit_code == 1 and "[checkpoint]" in out.output
+    assert "verdict:" not in out.output  # no figure is shown from an untrusted bundle
 
     # a key held twice: one reader would see the honest verdict, another the forged one
     text = bundle.read_text()
