@@ -79,7 +79,7 @@ def _gunicorn(config: dict[str, Any], options: dict[str, Any]) -> Any:
     """gunicorn driven from Python: each worker builds its own app (and database pool)."""
     from gunicorn.app.base import BaseApplication
 
-    class Server(BaseApplication):  # type: ignore[misc]
+    class Server(BaseApplication):
         def load_config(self) -> None:
             for name, value in options.items():
                 if value is not None and name in self.cfg.settings:

@@ -603,7 +603,7 @@ def _flow(verdict: OriginVerdict, evidence: Evidence, parties: _Parties
     for s in verdict.shares:
         if s.certified and s.source:
             certified[s.source] += s.fraction
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     for (a, b), value in flows.items():
         graph.add_edge(a, b, value=value)
     if not nx.is_directed_acyclic_graph(graph):  # goods went back and forth: sources only
@@ -748,7 +748,7 @@ _MAP_PAD = 26
 
 def map_panels(model: PageModel) -> list[MapPanel]:
     """One equirectangular panel per country, fitted to its areas; no tiles, no borders."""
-    panels = []
+    panels: list[MapPanel] = []
     for origin in model.origins:
         if not origin.areas:
             continue

@@ -32,7 +32,7 @@ SUBMISSION_DOC = {
     ]}}},
 }
 PLOT_MAP = "plot.map"
-READ_SECURITY = [{}, {"readToken": []}]
+READ_SECURITY: list[dict[str, list[str]]] = [{}, {"readToken": []}]
 
 
 @blp.route("")
