@@ -11,13 +11,11 @@ from api.cli import db_option, fail, main, open_store
 
 
 def _for_lot(fn: Any, *args: Any) -> Any:
-    from graph.ancestry import LotNotFound
-    from graph.origin import UnknownLotError
     from ledger.errors import LedgerError
 
     try:
         return fn(*args)
-    except (LotNotFound, UnknownLotError, LedgerError) as e:
+    except LedgerError as e:
         fail(str(e))
 
 

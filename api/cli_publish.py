@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from api.cli import db_option, fail, keys_option, log_signer, main, open_store, origin_option
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, NotPublished
 
 
 @main.command()
@@ -49,7 +49,7 @@ def publish(lot: str, out_dir: str, db: str, keys_dir: str, origin: str | None,
         model = pub.page_model(store, lot,
                                log_key=signer.verifier_key() if signer else None)
         bundle = build_bundle(store, lot)
-    except pub.NotPublished as e:
+    except NotPublished as e:
         fail(f"{e}: no public page to publish")
     except LedgerError as e:
         fail(str(e))

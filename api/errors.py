@@ -9,6 +9,7 @@ Every error response of the API is a problem document::
 Mapping of the ledger's error hierarchy (``ledger.errors``), by class, most specific first:
 
 =================================================  ======
+``NotFound`` (``LotNotFound``, ``NotPublished``)    404
 ``ChainConflict``, ``DuplicateId``,                 409
 ``AlreadyReceived`` (and their subclasses)
 any other ``ClientError`` (``InvalidEvent``,        422
@@ -17,6 +18,8 @@ any other ``ClientError`` (``InvalidEvent``,        422
 ``TimeError``, custody rule breaches, …)
 ``LedgerFault`` and anything else                   500 (no details unless debug)
 =================================================  ======
+
+Each class states its status (``LedgerError.http_status``); a subclass inherits it.
 
 HTTP-level problems raised by the views (``Problem``) or by Werkzeug (404, 405, 413, …)
 keep their status; a request that does not match its marshmallow schema is a 422 whose
@@ -32,17 +35,11 @@ from typing import Any
 from flask import Flask, Response, current_app
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ledger.errors import ClientError, LedgerError
+from ledger.errors import LedgerError
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "tag:trazo.dev,2026:problem/"
 
-_CONFLICTS = frozenset({"ChainConflict", "DuplicateId", "AlreadyReceived"})
-"""Client errors that conflict with the ledger's current state, by class name (409).
-
-Named rather than imported so that a rule module may add such a class without touching
-the API; subclasses inherit their parent's status through the MRO walk in ``status_of``.
-"""
 
 
 class Problem(Exception):
@@ -62,15 +59,8 @@ class Problem(Exception):
 
 
 def status_of(error: LedgerError) -> int:
-    """The HTTP status for a ledger error: by its class hierarchy, not a list of leaves."""
-    if not isinstance(error, ClientError):
-        return 500
-    for cls in type(error).__mro__:
-        if cls.__name__ in _CONFLICTS:
-            return 409
-        if cls is ClientError:
-            break
-    return 422
+    """The HTTP status a ledger error knows (``LedgerError.http_status``, inherited)."""
+    return int(error.http_status)
 
 
 def problem_response(status: int, *, title: str | None = None, detail: str | None = None,

@@ -31,11 +31,10 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def _for_lot(lot: str, compute: Callable[[], Any]) -> Any:
     from graph.ancestry import LotNotFound
-    from graph.origin import UnknownLotError
 
     try:
         return compute()
-    except (LotNotFound, UnknownLotError) as e:
+    except LotNotFound as e:
         raise Problem(404, f"no lot {lot!r} in the ledger", slug="unknown-lot") from e
 
 

@@ -16,6 +16,7 @@ from api import publish
 from api.app import log_signer, store
 from graph.ancestry import LotNotFound
 from graph.bundle import BundleError, build_bundle
+from ledger.errors import NotPublished
 
 bp = Blueprint("pages", __name__)
 
@@ -63,7 +64,7 @@ def page(lot: str) -> Response:
     lang = _language()
     try:
         model = publish.page_model(store(), lot, log_key=_log_key())
-    except publish.NotPublished:
+    except NotPublished:
         return _not_found(lot)
     return _html(publish.render_page(model, lang, _links(lot)), lang)
 
@@ -72,7 +73,7 @@ def page(lot: str) -> Response:
 def product_jsonld(lot: str) -> Response:
     try:
         model = publish.page_model(store(), lot)
-    except publish.NotPublished:
+    except NotPublished:
         return _not_found(lot)
     return Response(publish.jsonld_text(model, _links(lot)), mimetype="application/ld+json")
 

@@ -39,9 +39,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy import select
 
-from graph.ancestry import LotNotFound, gather
+from graph.ancestry import gather
 from graph.evidence import CUSTODY_TYPES, Evidence, PartyFacts, Record, created_lots
 from graph.origin import OriginVerdict, origin_verdict
+from ledger.errors import LotNotFound, NotPublished
 from ledger.log import latest_checkpoint
 from ledger.schema import PlotRow
 from ledger.store import Store
@@ -100,10 +101,6 @@ PRODUCT_LABELS = {
     "coffee": N_("Coffee"), "cacao": N_("Cacao"), "honey": N_("Honey"),
     "sugar": N_("Sugar"), "panela": N_("Panela"),
 }
-
-
-class NotPublished(LookupError):
-    """The lot has no public page: not in the ledger, or not in a consumer-facing form."""
 
 
 # --- the model -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from graph.evidence import CUSTODY_TYPES, Evidence, Record
 from ledger.envelope import Envelope
+from ledger.errors import LotNotFound
 from ledger.schema import (
     CertificateRow,
     EventRow,
@@ -48,10 +49,6 @@ WITH RECURSIVE des(id) AS (
 )
 SELECT id FROM des
 """)
-
-
-class LotNotFound(LookupError):
-    """No lot with this id was ever created in the ledger."""
 
 
 @dataclass(frozen=True)

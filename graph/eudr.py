@@ -322,7 +322,7 @@ def eudr_report(lot: str, evidence: Evidence, maps: Mapping[str, PlotMap], *,
 
     ``maps`` holds the current ``plot.map`` per plot (plot id → map); ``downstream``,
     the lot's downstream evidence, names its customers. Raises
-    :class:`graph.origin.UnknownLotError` if no event in ``evidence`` creates ``lot``.
+    :class:`ledger.errors.LotNotFound` if no event in ``evidence`` creates ``lot``.
     """
     verdict = origin_verdict(lot, evidence, rules)
     creator = evidence.creator(lot)

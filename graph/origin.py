@@ -29,6 +29,7 @@ from typing import Any
 
 from graph.evidence import Evidence, Record, created_lots
 from ledger.certificates import Certificate, judge
+from ledger.errors import LotNotFound
 from ledger.tables import Product, RuleTables, default_tables
 
 SCHEME = "SPP"
@@ -131,17 +132,13 @@ class OriginVerdict:
         }
 
 
-class UnknownLotError(LookupError):
-    pass
-
-
 def origin_verdict(lot: str, evidence: Evidence, rules: RuleTables | None = None
                    ) -> OriginVerdict:
     """Attribute ``lot`` to its harvests and judge each share; raises if ``lot`` is unknown."""
     rules = rules or default_tables()
     creator = evidence.creator(lot)
     if creator is None:
-        raise UnknownLotError(f"no event in the evidence creates lot {lot!r}")
+        raise LotNotFound(f"no event in the evidence creates lot {lot!r}")
     line = created_lots(creator)[lot]
     product = rules.product(line.product)
     mix = _Attribution(evidence, product).mix(creator.id, lot)

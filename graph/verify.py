@@ -33,7 +33,7 @@ from importlib.resources import files
 from typing import Any
 
 from graph.evidence import VOCABULARY, Evidence, Record
-from graph.origin import OriginVerdict, UnknownLotError, origin_verdict
+from graph.origin import OriginVerdict, origin_verdict
 from ledger import merkle
 from ledger.checkpoint import Checkpoint, LogKey
 from ledger.engine import admit, keep_chain
@@ -283,7 +283,7 @@ def _verdict(bundle: dict[str, Any], lot: str, evidence: Evidence, refused: set[
             admitted.add(record)
     try:
         verdict = origin_verdict(lot, admitted, rules)
-    except (LedgerError, UnknownLotError) as e:
+    except LedgerError as e:
         find("verdict", f"cannot recompute the verdict: {e}")
         return
     report.verdict = verdict

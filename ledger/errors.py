@@ -18,6 +18,9 @@ class LedgerError(Exception):
     """Root of every error trazo raises on purpose."""
 
     title = "Ledger error"
+    http_status = 500
+    """The HTTP status this error answers with (``api/errors.py`` renders it); a subclass
+    inherits its parent's."""
     step: str | None = None
     """The step of ``ledger.engine.admit`` that raised it (``signature``, ``chain``…)."""
 
@@ -75,6 +78,7 @@ def _plain(value: Any) -> Any:
 
 class ClientError(LedgerError):
     title = "Rejected"
+    http_status = 422
 
 
 class InvalidEvent(ClientError):
@@ -111,6 +115,7 @@ class ChainConflict(ClientError):
     """``seq``/``prev`` do not extend the key's hash chain; names what was expected."""
 
     title = "Chain conflict"
+    http_status = 409
 
 
 class UnknownReference(ClientError):
@@ -123,6 +128,7 @@ class DuplicateId(ClientError):
     """An id that may be created once (party, lot, certificate, key) already exists."""
 
     title = "Duplicate id"
+    http_status = 409
 
 
 class TimeError(ClientError):
@@ -146,6 +152,25 @@ class IntegrityError(LedgerFault):
     """The stored ledger does not verify (found by ``trazo audit``)."""
 
     title = "Integrity failure"
+
+
+class NotFound(LedgerError):
+    """What was asked for is not in the ledger (a lot, a party, an event)."""
+
+    title = "Not found"
+    http_status = 404
+
+
+class LotNotFound(NotFound):
+    """No lot by that id — or none the evidence at hand creates."""
+
+    title = "Unknown lot"
+
+
+class NotPublished(NotFound):
+    """The lot has no public page (it is unknown, or not in a form sold to consumers)."""
+
+    title = "No public page"
 
 
 class ProofError(LedgerError):
@@ -197,6 +222,7 @@ class AlreadyReceived(ClientError):
     """A shipment can be received once."""
 
     title = "Already received"
+    http_status = 409
 
 
 class VoidRefused(ClientError):
