@@ -40,8 +40,9 @@ STORE = "trazo.store"
 
 API_DESCRIPTION = f"""\
 HTTP interface of a trazo ledger: a signed, append-only custody ledger for goods of
-small producers' organizations. See DESIGN.md for the wire format (DSSE envelopes),
-the event vocabulary and the custody rules.
+small producers' organizations. The repository's `docs/architecture.md` describes the
+wire format (DSSE envelopes), the three chains and the custody engine; `docs/bundle.md`
+the proof bundle; the README the event vocabulary and the commands.
 
 * **Writes need no account.** The Ed25519 signature on each event, by a key registered
   to its `party` and not revoked at its `time`, is the authorization; the custody rules
