@@ -10,6 +10,6 @@ if TYPE_CHECKING:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the HTTP app (see ``api.app``); imported lazily so the CLI starts fast."""
-    from api.app import create_app as _create_app
+    from api.http.app import create_app as _create_app
 
     return _create_app(config)

@@ -167,7 +167,7 @@ def _public_keys(operator: KeyChain, envelopes: list[Envelope]) -> dict[str, Any
 
 def start_server(db: str, keys: Path, workers: int) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-c", "from api.cli import main; main()", "serve", "--db", db,
+        [sys.executable, "-c", "from api.cli.core import main; main()", "serve", "--db", db,
          "--keys", str(keys), "--port", "0", "--workers", str(workers), "--no-access-log"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     banner: list[str] = []

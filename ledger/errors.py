@@ -19,7 +19,7 @@ class LedgerError(Exception):
 
     title = "Ledger error"
     http_status = 500
-    """The HTTP status this error answers with (``api/errors.py`` renders it); a subclass
+    """The HTTP status this error answers with (``api/http/errors.py`` renders it); a subclass
     inherits its parent's."""
     step: str | None = None
     """The step of ``ledger.engine.admit`` that raised it (``signature``, ``chain``…)."""

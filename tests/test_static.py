@@ -36,7 +36,7 @@ def test_the_documents_point_only_at_files_that_exist() -> None:
     the repository (a reader must not be sent to a file only the authors have)."""
     import re
 
-    from api.app import API_DESCRIPTION
+    from api.http.app import API_DESCRIPTION
 
     missing = []
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
@@ -47,3 +47,36 @@ def test_the_documents_point_only_at_files_that_exist() -> None:
         if not (ROOT / target).exists():
             missing.append(f"OpenAPI description → {target}")
     assert not missing, missing
+
+
+def test_the_interfaces_have_no_import_cycle() -> None:
+    """``api/`` is three rooms (http, cli, pages) whose modules import each other without a
+    cycle, at import time (imports inside functions are not counted: they run later)."""
+    import ast
+
+    modules = {}
+    for path in sorted((ROOT / "api").rglob("*.py")):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = path
+    edges: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.parse(path.read_text("utf-8")).body:
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            edges[name].update(t for t in targets if t in modules and t != name)
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            raise AssertionError("import cycle: " + " → ".join([*path[path.index(name):], name]))
+        if name in done:
+            return
+        for target in sorted(edges[name]):
+            visit(target, [*path, name])
+        done.add(name)
+
+    for name in sorted(modules):
+        visit(name, [])

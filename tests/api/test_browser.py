@@ -21,7 +21,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
-from api import publish
+from api.pages import publish
 from ledger.append import append_batch
 from ledger.checkpoint import NoteSigner
 from ledger.keys import write_keypair

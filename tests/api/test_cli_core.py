@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from api.cli import main
+from api.cli.core import main
 from ledger.envelope import Envelope, keyid_of, raw_public_key
 from ledger.keys import load_public_key
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from api.cli import main
+from api.cli.core import main
 from tests.graph import chains
 from tests.support import World
 

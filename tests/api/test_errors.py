@@ -7,7 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.exc import OperationalError
 
-from api.errors import status_of
+from api.http.errors import status_of
 from ledger import errors, query
 from tests.api.conftest import assert_problem
 

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
 
-from api import eudr_views
+from api.http import eudr as eudr_views
 from tests.api.conftest import READ_TOKEN, assert_problem
 from tests.graph import chains
 from tests.graph.test_eudr import (

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from api.blueprints.index import LINKS
+from api.http.index import LINKS
 
 
 def test_root_and_api_index_list_the_entry_points(client: FlaskClient) -> None:

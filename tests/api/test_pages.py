@@ -15,8 +15,9 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from api import create_app, publish
-from api.cli import main
+from api import create_app
+from api.cli.core import main
+from api.pages import publish
 from graph.verify import verify_bundle
 from ledger.append import append_batch
 from ledger.checkpoint import LogKey

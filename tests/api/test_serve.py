@@ -30,7 +30,7 @@ from tests.support import public_b64, seeded_key
 
 pytestmark = pytest.mark.slow
 
-TRAZO = [sys.executable, "-c", "from api.cli import main; main()"]
+TRAZO = [sys.executable, "-c", "from api.cli.core import main; main()"]
 STARTUP_SECONDS = 30
 
 

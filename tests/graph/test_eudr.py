@@ -325,7 +325,7 @@ def test_formula_like_text_is_neutralized() -> None:
 def test_cli_eudr_and_export_trace(sqlite_world: World, tmp_path: Any) -> None:
     from click.testing import CliRunner
 
-    from api.cli import main
+    from api.cli.core import main
 
     c = chains.base(sqlite_world)
     _map(c, P1, POINT_P1)

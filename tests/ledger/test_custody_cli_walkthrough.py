@@ -10,7 +10,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from api.cli import main
+from api.cli.core import main
 from ledger.envelope import raw_public_key
 from ledger.keys import load_private_key
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from click.testing import CliRunner
 from sqlalchemy import update
 
-from api.cli import main
+from api.cli.core import main
 from ledger.rebuild import rebuild
 from ledger.schema import HoldingRow, LotRow
 from tests.ledger.custody_support import (

@@ -1,0 +1,28 @@
+"""The ``trazo`` command line: one group, its commands registered here explicitly.
+
+Each module of this package holds a few commands (``COMMANDS``) that parse their
+options, call one core function and render; ``api.cli.core`` holds the group, the shared
+options and the one error handler (every error a user can make is one line).
+"""
+
+from __future__ import annotations
+
+from api.cli import (
+    core,
+    custody,
+    demo,
+    eudr,
+    fixtures,
+    graph,
+    log,
+    mass_balance,
+    publish,
+    serve,
+)
+from api.cli.core import main
+
+for _module in (core, serve, custody, demo, eudr, fixtures, graph, log, mass_balance, publish):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)
+
+__all__ = ["main"]

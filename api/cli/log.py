@@ -1,0 +1,180 @@
+"""``trazo checkpoint``, ``trazo log verify-*`` and ``trazo witness``: the log, checked offline."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from api.cli.core import db_option, fail, open_store
+from ledger.errors import LedgerError
+
+LOG_KEY_HELP = "The log public key to trust: log.pub (PEM) or a verifier key string."
+
+
+def _load_key(spec: str) -> Any:
+    from ledger.log import LogKey
+
+    try:
+        return LogKey.load(spec)
+    except LedgerError as e:
+        fail(str(e))
+
+
+def _read_proof(path: str, kind: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+        hashes = [bytes.fromhex(h) for h in data["hashes"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        fail(f"{path}: not a {kind} proof as the API serves it ({e})")
+    return dict(data, hashes=hashes)
+
+
+@click.command()
+@db_option
+@click.option("--size", type=int, help="The checkpoint at this size instead of the latest.")
+def checkpoint(db: str, size: int | None) -> None:
+    """Print the latest signed checkpoint of the log (a signed note)."""
+    from ledger.log import checkpoint_at, latest_checkpoint
+
+    store = open_store(db)
+    row = latest_checkpoint(store) if size is None else checkpoint_at(store, size)
+    if row is None:
+        fail("no checkpoint has been signed" + (f" at size {size}" if size else ""))
+    click.echo(row.note, nl=False)
+
+
+@click.group()
+def log() -> None:
+    """Verify Merkle log proofs offline against a signed checkpoint."""
+
+
+@log.command("verify-inclusion")
+@click.argument("envelope_file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--proof", "proof_file", required=True, type=click.Path(exists=True),
+              help='Inclusion proof JSON: {"index", "size", "hashes"}.')
+@click.option("--checkpoint", "checkpoint_file", required=True,
+              type=click.Path(exists=True), help="The signed checkpoint the proof is for.")
+@click.option("--log-key", required=True, help=LOG_KEY_HELP)
+def verify_inclusion(envelope_file: str, proof_file: str, checkpoint_file: str,
+                     log_key: str) -> None:
+    """Prove an event (an envelope file) is in the log a checkpoint commits to."""
+    from ledger.envelope import Envelope, leaf_input
+    from ledger.merkle import leaf_hash
+    from ledger.merkle import verify_inclusion as check
+
+    key = _load_key(log_key)
+    try:
+        cp = key.open(Path(checkpoint_file).read_bytes())
+        envelope = Envelope.from_json(Path(envelope_file).read_bytes())
+        proof = _read_proof(proof_file, "inclusion")
+        if proof["size"] != cp.size:
+            fail(f"the proof is for a tree of {proof['size']}, the checkpoint has {cp.size}")
+        check(leaf_hash(leaf_input(envelope.payload)), proof["index"], cp.size,
+              proof["hashes"], cp.root)
+    except LedgerError as e:
+        fail(f"inclusion NOT proved: {e}")
+    click.secho(f"OK: event {envelope.id} is leaf {proof['index']} of {cp.origin}"
+                f" at size {cp.size}", fg="green")
+
+
+@log.command("verify-consistency")
+@click.argument("old_checkpoint", type=click.Path(dir_okay=False, exists=True))
+@click.argument("new_checkpoint", type=click.Path(dir_okay=False, exists=True))
+@click.option("--proof", "proof_file", required=True, type=click.Path(exists=True),
+              help='Consistency proof JSON: {"from", "to", "hashes"}.')
+@click.option("--log-key", required=True, help=LOG_KEY_HELP)
+def verify_consistency(old_checkpoint: str, new_checkpoint: str, proof_file: str,
+                       log_key: str) -> None:
+    """Prove the log at NEW_CHECKPOINT only appended to the log at OLD_CHECKPOINT."""
+    from ledger.merkle import verify_consistency as check
+
+    key = _load_key(log_key)
+    try:
+        old = key.open(Path(old_checkpoint).read_bytes())
+        new = key.open(Path(new_checkpoint).read_bytes())
+        if old.origin != new.origin:
+            fail(f"checkpoints of two logs: {old.origin!r} and {new.origin!r}")
+        proof = _read_proof(proof_file, "consistency")
+        if (proof["from"], proof["to"]) != (old.size, new.size):
+            fail(f"the proof is from {proof['from']} to {proof['to']}; the checkpoints"
+                 f" are at {old.size} and {new.size}")
+        check(old.size, new.size, proof["hashes"], old.root, new.root)
+    except LedgerError as e:
+        fail(f"consistency NOT proved: {e}")
+    click.secho(f"OK: {new.origin} at size {new.size} extends size {old.size}", fg="green")
+
+
+def _get(url: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            body: bytes = response.read()
+            return body
+    except urllib.error.HTTPError as e:
+        fail(f"GET {url}: HTTP {e.code}: {e.read()[:500].decode('utf-8', 'replace')}")
+    except (urllib.error.URLError, OSError) as e:
+        fail(f"GET {url}: {e}")
+
+
+def api_base(server: str) -> str:
+    base = server.rstrip("/")
+    return base if base.endswith("/api/v1") else base + "/api/v1"
+
+
+@click.command()
+@click.option("--server", required=True, help="The ledger's base URL, e.g. http://host:8000.")
+@click.option("--state", "state_file", required=True, type=click.Path(dir_okay=False),
+              help="Where the last checkpoint seen is kept between runs.")
+@click.option("--log-key", required=True, help=LOG_KEY_HELP)
+def witness(server: str, state_file: str, log_key: str) -> None:
+    """Watch a ledger: check its latest checkpoint extends the last one seen, then keep it.
+
+    Run it from cron. Exit status 1 means the log could not prove it only appended
+    since the last run (a rewritten history or a split view), and the state is kept.
+    """
+    from ledger.merkle import verify_consistency as check
+
+    key = _load_key(log_key)
+    base = api_base(server)
+    note = _get(f"{base}/log/checkpoint").decode("utf-8")
+    try:
+        new = key.open(note)
+    except LedgerError as e:
+        fail(f"the served checkpoint does not verify with the log key: {e}")
+    state = Path(state_file)
+    if state.exists():
+        try:
+            old = key.open(state.read_text("utf-8"))
+        except LedgerError as e:
+            fail(f"{state_file} holds no valid checkpoint: {e}")
+        try:
+            if new.origin != old.origin:
+                fail(f"the server now serves log {new.origin!r}, not {old.origin!r}")
+            if new.size < old.size:
+                fail(f"the log shrank from {old.size} to {new.size}: history was cut")
+            if new.size == old.size:
+                if new.root != old.root:
+                    fail(f"two different roots at size {new.size}: a split view")
+            else:
+                query = urllib.parse.urlencode({"from": old.size, "to": new.size})
+                proof = json.loads(_get(f"{base}/log/proof/consistency?{query}"))
+                check(old.size, new.size, [bytes.fromhex(h) for h in proof["hashes"]],
+                      old.root, new.root)
+        except LedgerError as e:
+            fail(f"the log at {new.size} is NOT consistent with the one seen at"
+                 f" {old.size}: {e}")
+        click.echo(f"consistent: {old.size} → {new.size}", err=True)
+    tmp = state.with_name(state.name + ".tmp")
+    tmp.write_text(note, "utf-8")
+    tmp.replace(state)
+    click.secho(f"OK: {new.origin} at size {new.size}", fg="green", file=sys.stdout)
+
+
+COMMANDS = (checkpoint, log, witness)
+"""This module's commands, registered on ``trazo`` by ``api.cli``."""

@@ -1,0 +1,132 @@
+"""``/api/v1/events``: capture signed events, read them back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+
+from api.http import schemas
+from api.http.base import Blueprint, problems
+from api.http.context import log_signer, may_read_plots, store
+from api.http.errors import Problem
+from ledger import query
+from ledger.append import append_batch
+from ledger.schema import EventRow
+
+blp = Blueprint("events", __name__, url_prefix="/api/v1/events",
+                description="Signed custody events: append (all or nothing) and read")
+
+SUBMISSION_DOC = {
+    "description": "One DSSE envelope, or `{\"events\": [envelope, …]}` (at most"
+                   f" {schemas.MAX_BATCH_EVENTS} events, {schemas.MAX_BODY_BYTES} bytes)."
+                   " Each envelope is validated by the ledger core; the first event that"
+                   " fails rejects the whole batch.",
+    "required": True,
+    "content": {"application/json": {"schema": {"oneOf": [
+        {"$ref": "#/components/schemas/Envelope"},
+        {"$ref": "#/components/schemas/EventBatch"},
+    ]}}},
+}
+PLOT_MAP = "plot.map"
+READ_SECURITY: list[dict[str, list[str]]] = [{}, {"readToken": []}]
+
+
+@blp.route("")
+class Events(MethodView):
+    @blp.doc(requestBody=SUBMISSION_DOC)
+    @blp.response(201, schemas.AppendResultSchema,
+                  description="At least one event was new; all are now in the ledger")
+    @blp.alt_response(200, schema=schemas.AppendResultSchema,
+                      description="Every envelope was already stored (idempotent re-submission)")
+    @problems(blp, 400, 409, 413, 415, 422)
+    def post(self) -> Any:
+        """Append one envelope or a batch, atomically."""
+        envelopes = _read_submission()
+        result = append_batch(store(), envelopes, log_signer=log_signer())
+        body = {"events": result.events, "size": result.size, "checkpoint": result.checkpoint}
+        return body, 201 if result.created else 200
+
+    @blp.arguments(schemas.EventQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, schemas.EventPageSchema)
+    @blp.doc(security=READ_SECURITY)
+    @problems(blp, 401)
+    def get(self, after: int, limit: int, **filters: Any) -> Any:
+        """List events in ledger order (newest last), filtered, one page at a time."""
+        full = may_read_plots()
+        rows = query.list_events(store(), after=after, limit=limit, **filters)
+        next_after = rows[-1].index if len(rows) == limit else None
+        return {"events": [_event(r, full) for r in rows], "next_after": next_after}
+
+
+@blp.route("/<event_id>")
+class Event(MethodView):
+    @blp.response(200, schemas.EventSchema)
+    @blp.doc(security=READ_SECURITY)
+    @problems(blp, 401, 404)
+    def get(self, event_id: str) -> Any:
+        """One stored event: its envelope, ledger index, recording time and decoded payload."""
+        full = may_read_plots()
+        row = query.get_event(store(), event_id)
+        if row is None:
+            raise Problem(404, f"no event {event_id} in the ledger", slug="unknown-event")
+        return _event(row, full)
+
+
+def _event(row: EventRow, full: bool) -> dict[str, Any]:
+    payload = json.loads(row.payload)
+    out: dict[str, Any] = {
+        "id": row.id, "index": row.index, "type": row.type, "party": row.party,
+        "key": row.keyid, "seq": row.seq, "time": row.time, "recorded_at": row.recorded_at,
+        "redacted": False,
+    }
+    if row.type == PLOT_MAP and not full:
+        out.update(redacted=True, plot=payload.get("plot"))
+        return out
+    out.update(envelope=json.loads(row.envelope), payload=payload)
+    return out
+
+
+def _read_submission() -> list[Any]:
+    """The envelopes of a POST body: shape checks here, envelope checks in the core."""
+    if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
+        raise Problem(415, f"send JSON (Content-Type: application/json), not"
+                           f" {request.mimetype or 'no content type'!r}",
+                      slug="unsupported-media-type")
+    raw = request.get_data(cache=False)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise Problem(400, f"the body is not valid JSON: {reason}",
+                      slug="malformed-json") from e
+    if isinstance(body, dict) and "events" in body:
+        return _batch(body)
+    if isinstance(body, dict):
+        return [body]
+    raise Problem(422, 'the body must be an envelope object or {"events": [envelope, …]}',
+                  slug="invalid-request",
+                  errors=[{"index": None, "field": None, "message": "not an object"}])
+
+
+def _batch(body: dict[str, Any]) -> list[Any]:
+    unknown = sorted(set(body) - {"events"})
+    if unknown:
+        raise Problem(422, f"unknown field(s) beside events: {', '.join(unknown)}",
+                      slug="invalid-request",
+                      errors=[{"index": None, "field": f, "message": "unknown field"}
+                              for f in unknown])
+    events = body["events"]
+    if not isinstance(events, list) or not events:
+        raise Problem(422, "events must be a non-empty list of envelopes",
+                      slug="invalid-request",
+                      errors=[{"index": None, "field": "events",
+                               "message": "not a non-empty list"}])
+    if len(events) > schemas.MAX_BATCH_EVENTS:
+        raise Problem(422, f"a batch holds at most {schemas.MAX_BATCH_EVENTS} events, not"
+                           f" {len(events)}: split it", slug="invalid-request",
+                      errors=[{"index": None, "field": "events",
+                               "message": f"more than {schemas.MAX_BATCH_EVENTS} events"}])
+    return events

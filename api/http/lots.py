@@ -1,0 +1,28 @@
+"""``/api/v1/lots``: a lot's product, form, creating event, holdings and goods in transit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from api.http import schemas
+from api.http.base import Blueprint, problems
+from api.http.context import store
+from api.http.errors import Problem
+from ledger.lots import get_lot
+
+blp = Blueprint("lots", __name__, url_prefix="/api/v1/lots",
+                description="Product lots: what they are and who holds how much")
+
+
+@blp.route("/<lot>")
+class Lot(MethodView):
+    @blp.response(200, schemas.LotSchema)
+    @problems(blp, 404)
+    def get(self, lot: str) -> Any:
+        """A lot: product, form, creating event, holdings and in-transit quantities."""
+        view = get_lot(store(), lot)
+        if view is None:
+            raise Problem(404, f"no lot {lot!r} in the ledger", slug="unknown-lot")
+        return view.to_dict()
