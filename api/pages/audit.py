@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 from marshmallow import ValidationError
@@ -31,11 +32,32 @@ def audit_page(party_id: str) -> Response:
     try:
         args = MassBalanceQuerySchema().load(request.args)
     except ValidationError as e:
-        raise Problem(422, f"invalid query: {e.messages}", slug="invalid-request") from e
-    report = report_for(party_id, args)
+        return _error_page(422, "The report's query is not valid", _messages(e.messages))
+    try:
+        report = report_for(party_id, args)
+    except Problem as e:
+        return _error_page(e.status, "No such report", [e.detail])
     html = render_template("audit/mass_balance.html", r=report, chart=chart(report),
                            query=request.query_string.decode())
     return Response(html, mimetype="text/html",
+                    headers={"Content-Security-Policy": HTML_CSP})
+
+
+def _messages(messages: Any, where: str = "") -> list[str]:
+    """marshmallow's nested messages as lines: "period: Not a valid period."."""
+    if isinstance(messages, dict):
+        return [line for key, value in messages.items()
+                for line in _messages(value, f"{where}.{key}" if where else str(key))]
+    if isinstance(messages, list):
+        return [line for value in messages for line in _messages(value, where)]
+    return [f"{where}: {messages}" if where else str(messages)]
+
+
+def _error_page(status: int, title: str, lines: list[str]) -> Response:
+    """An auditor who mistypes a query reads what is wrong, as a page, not as JSON."""
+    html = render_template("audit/error.html", title=title, lines=lines,
+                           example="?product=coffee&scheme=SPP&period=2026-Q1")
+    return Response(html, status=status, mimetype="text/html",
                     headers={"Content-Security-Policy": HTML_CSP})
 
 

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -61,6 +62,7 @@ class Ledger:
     single_origin_bag: str
     blended_bag: str
     source: str
+    overselling_trader: str | None = None
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +84,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
                      genesis=True)
         write_keypair(folder / "keys", "log", chain.log_key)
         yield Ledger(store, folder / "keys", origin, chain.facts.single_origin_bag,
-                     chain.facts.blended_bag, "demo chain")
+                     chain.facts.blended_bag, "demo chain", chain.facts.overselling_trader)
     else:
         world = World.create(store)
         blended = mapped_blend(world)
@@ -97,6 +99,13 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     store.dispose()
 
 
+class _Threading(ThreadingMixIn, WSGIServer):
+    """One thread per connection: a browser's idle pre-connected socket must not hold up
+    another browser's request (wsgiref alone serves one connection at a time)."""
+
+    daemon_threads = True
+
+
 class _Quiet(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -105,7 +114,8 @@ class _Quiet(WSGIRequestHandler):
 @pytest.fixture(scope="module")
 def server(ledger: Ledger) -> Iterator[str]:
     """The app over real HTTP on 127.0.0.1; its public URL is the server's own."""
-    httpd: WSGIServer = make_server("127.0.0.1", 0, lambda e, s: [], handler_class=_Quiet)
+    httpd: WSGIServer = make_server("127.0.0.1", 0, lambda e, s: [], server_class=_Threading,
+                                    handler_class=_Quiet)
     base = f"http://127.0.0.1:{httpd.server_port}"
     app = make_app(ledger.store, ledger.keys)
     app.config.update(TRAZO_PUBLIC_URL=base, TRAZO_LOG_ORIGIN=ledger.origin)
@@ -204,3 +214,51 @@ def test_qr_code_in_the_browser_decodes_to_the_page(ledger: Ledger, server: str,
     assert [d.text for d in decoded] == [f"{server}/p/{bag}"]
     browser.get(decoded[0].text)
     assert bag in browser.title
+
+
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@pytest.fixture
+def desktop(tmp_path: Path, ledger: Ledger) -> Iterator[Any]:
+    """Chromium as an auditor's laptop: 1280 px wide, no emulation."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM if Path(CHROMIUM).exists() else str(
+        shutil.which("chromium"))
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-desktop'}")
+    options.add_argument(f"--window-size={DESKTOP['width']},{DESKTOP['height']}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def test_the_auditors_report_fits_1280_px(ledger: Ledger, server: str, desktop: Any) -> None:
+    """The balance column is on screen at 1280 px, ids are short links, times to the second."""
+    from selenium.webdriver.common.by import By
+
+    if ledger.overselling_trader is None:
+        pytest.skip("the demo chain (with its overselling trader) is not importable")
+    desktop.get(f"{server}/audit/{ledger.overselling_trader}/mass-balance"
+                "?product=coffee&scheme=SPP&period=2026")
+    assert "Overselling" in desktop.find_element(By.TAG_NAME, "body").text
+    inner = desktop.execute_script("return window.innerWidth")
+    balances = desktop.find_elements(By.CSS_SELECTOR, "td.bal")
+    assert balances, "no ledger lines"
+    header = desktop.find_elements(By.XPATH, "//th[normalize-space()='Balance']")[0]
+    for cell in [header, *balances[:20]]:
+        box = cell.rect
+        assert box["x"] >= 0 and box["x"] + box["width"] <= inner, (
+            f"the balance column ends at {box['x'] + box['width']:.0f} px of {inner}")
+    link = desktop.find_elements(By.CSS_SELECTOR, "a.ev")[0]
+    assert link.get_attribute("href").split("/api/v1/events/")[1].startswith("sha256:")
+    assert len(link.text) <= 14
+    time_cell = balances[0].find_element(By.XPATH, "../td[1]").text
+    assert len(time_cell) == 19 and "T" not in time_cell, time_cell  # YYYY-MM-DD HH:MM:SS
+    shot = _screenshot(desktop, "audit-report-1280.png")
+    assert shot.stat().st_size > 10_000

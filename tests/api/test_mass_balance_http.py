@@ -128,8 +128,15 @@ def test_audit_page_of_a_clean_party(world: World, mb_client: FlaskClient) -> No
                                     "from": "2026-01-01", "until": "2026-12-31"})
     assert r.status_code == 200
     assert "No overselling" in r.get_data(as_text=True)
-    assert_problem(mb_client.get(f"/audit/{COOP}/mass-balance",
-                                 query_string={"product": "coffee"}), 422)
+    # a mistyped query is a readable page, not JSON with a Python dict in it
+    bad = mb_client.get(f"/audit/{COOP}/mass-balance", query_string={"product": "coffee"})
+    assert bad.status_code == 422 and bad.mimetype == "text/html"
+    page = bad.get_data(as_text=True)
+    assert "<li>" in page and "scheme" in page and "{'" not in page
+    unknown = mb_client.get("/audit/nobody/mass-balance", query_string={
+        "product": "coffee", "scheme": "SPP", "period": "2026"})
+    assert unknown.status_code == 404 and "nobody" in unknown.get_data(as_text=True)
+    assert unknown.mimetype == "text/html"
 
 
 def test_the_openapi_document_describes_the_json_route(mb_client: FlaskClient) -> None:
