@@ -118,7 +118,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-GENESIS_FREE = ("/", "/api/v1", "/api/v1/", "/api/v1/health", "/api/v1/openapi.json")
+GENESIS_FREE = ("/", "/api/v1", "/api/v1/", "/api/v1/docs", "/api/v1/health",
+                "/api/v1/openapi.json")
 """What a server answers before its ledger has a genesis (so operators can see why)."""
 
 
@@ -148,6 +149,7 @@ def _register_pages(app: Flask) -> None:
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(pages.audit_bp)
+    app.register_blueprint(pages.apidocs_bp)
 
 
 def _spec_options(config: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ blp = Blueprint("index", __name__, url_prefix="/api/v1",
 
 LINKS: dict[str, str] = {
     "openapi": "/api/v1/openapi.json",
+    "docs": "/api/v1/docs",
     "health": "/api/v1/health",
     "events": "/api/v1/events",
     "event": "/api/v1/events/{event_id}",

@@ -13,13 +13,14 @@ import json
 from flask import Blueprint, Response, current_app, request
 
 from api.http.context import log_signer, store
-from api.pages import audit, publish
+from api.pages import apidocs, audit, publish
 from graph.ancestry import LotNotFound
 from graph.bundle import BundleError, build_bundle
 from ledger.errors import NotPublished
 
 bp = Blueprint("pages", __name__)
 audit_bp = audit.bp
+apidocs_bp = apidocs.bp
 
 
 @bp.get("/")
