@@ -129,6 +129,13 @@ def server(ledger: Ledger) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory, ledger: Ledger) -> Iterator[Any]:
+    driver = _chromium(tmp_path_factory.mktemp("chromium-profile"), PHONE, phone=True)
+    yield driver
+    driver.quit()
+
+
+def _chromium(profile: Path, size: dict[str, int], *, phone: bool) -> Any:
+    """Headless Chromium of ``size``: a phone (emulated, JavaScript off) or a laptop."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -137,15 +144,15 @@ def browser(tmp_path_factory: pytest.TempPathFactory, ledger: Ledger) -> Iterato
         shutil.which("chromium"))
     for flag in FLAGS:
         options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    options.add_argument(f"--window-size={PHONE['width']},{PHONE['height']}")
-    options.add_experimental_option("mobileEmulation", {"deviceMetrics": PHONE})
-    options.add_experimental_option("prefs", {
-        "profile.managed_default_content_settings.javascript": 2})  # JavaScript off
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_argument(f"--window-size={size['width']},{size['height']}")
+    if phone:
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": size})
+        options.add_experimental_option("prefs", {
+            "profile.managed_default_content_settings.javascript": 2})  # JavaScript off
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
+    driver.set_page_load_timeout(60)
+    return driver
 
 
 def _screenshot(driver: Any, name: str, *, full: bool = False) -> Path:
@@ -222,18 +229,7 @@ DESKTOP = {"width": 1280, "height": 900}
 @pytest.fixture
 def desktop(tmp_path: Path, ledger: Ledger) -> Iterator[Any]:
     """Chromium as an auditor's laptop: 1280 px wide, no emulation."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM if Path(CHROMIUM).exists() else str(
-        shutil.which("chromium"))
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-desktop'}")
-    options.add_argument(f"--window-size={DESKTOP['width']},{DESKTOP['height']}")
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    driver = _chromium(tmp_path / "chromium-desktop", DESKTOP, phone=False)
     yield driver
     driver.quit()
 
