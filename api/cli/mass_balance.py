@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from api.cli.core import db_option, fail, open_store
+from graph import DEFAULT_PRODUCT, DEFAULT_SCHEME
 from ledger.errors import LedgerError
 
 
@@ -28,9 +29,9 @@ def _period(period: str | None, start: str | None, until: str | None) -> Any:
 @click.command("mass-balance")
 @click.argument("party", required=False)
 @db_option
-@click.option("--product", default="coffee", show_default=True,
+@click.option("--product", default=DEFAULT_PRODUCT, show_default=True,
               help="The product (coffee, cacao, …): figures in its reference form.")
-@click.option("--scheme", default="SPP", show_default=True,
+@click.option("--scheme", default=DEFAULT_SCHEME, show_default=True,
               help="The certification scheme claimed (SPP, FT, …).")
 @click.option("--period", help="2026 (a year), 2026-Q1 (a quarter), 2026-03 (a month)"
                                " or 2026-03-15 (a day); UTC days.")

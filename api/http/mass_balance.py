@@ -21,6 +21,7 @@ from api.http.base import Blueprint, problems
 from api.http.context import store
 from api.http.errors import Problem
 from api.http.schemas import EVENT_ID, StrictSchema
+from graph import DEFAULT_PRODUCT, DEFAULT_SCHEME
 from graph.mass_balance import (
     MassBalanceReport,
     Period,
@@ -41,8 +42,10 @@ KG = {"description": "Reference-form kg, to the gram (decimal string)", "example
 
 
 class MassBalanceQuerySchema(StrictSchema):
-    product = fields.String(required=True, metadata={"example": "coffee"})
-    scheme = fields.String(required=True, metadata={"example": "SPP"})
+    product = fields.String(load_default=DEFAULT_PRODUCT, metadata={
+        "example": "coffee", "description": "The product; default as `trazo mass-balance`"})
+    scheme = fields.String(load_default=DEFAULT_SCHEME, metadata={
+        "example": "SPP", "description": "The scheme claimed; default as `trazo mass-balance`"})
     from_ = fields.Date(data_key="from", metadata={
         "description": "First day (UTC) of the period; with `until`"})
     until = fields.Date(metadata={"description": "Last day (UTC) of the period, inclusive"})
