@@ -24,8 +24,9 @@ QUICK_FALLBACK = {"mass_balance": ["--events", "5000"]}
 
 
 def available() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__)
-                  if not m.name.startswith("_"))
+    return sorted(
+        m.name for m in pkgutil.iter_modules(benchmarks.__path__) if not m.name.startswith("_")
+    )
 
 
 class _Tee(io.TextIOBase):
@@ -46,15 +47,16 @@ def run(names: list[str], quick: bool = False) -> int:
         module: Any = importlib.import_module(f"benchmarks.{name}")
         if not hasattr(module, "main"):
             continue
-        argv = (QUICK_FALLBACK.get(name, ["--quick"]) if quick else [])
+        argv = QUICK_FALLBACK.get(name, ["--quick"]) if quick else []
         print(f"== benchmarks.{name} {' '.join(argv)}".rstrip(), flush=True)
         tee = _Tee(sys.stdout)
         with contextlib.redirect_stdout(tee):  # type: ignore[type-var]
             code = module.main(argv)
         status |= code
         if name not in _common.written:
-            _common.write_result(name, {"output": tee.buffer.getvalue().splitlines(),
-                                        "exit_status": code}, argv)
+            _common.write_result(
+                name, {"output": tee.buffer.getvalue().splitlines(), "exit_status": code}, argv
+            )
     return status
 
 
@@ -67,8 +69,10 @@ def main(argv: list[str]) -> int:
     names = [a for a in argv if a != "--quick"]
     unknown = sorted(set(names) - set(available()))
     if unknown:
-        print(f"no benchmark named {', '.join(unknown)}; known: {', '.join(available())}",
-              file=sys.stderr)
+        print(
+            f"no benchmark named {', '.join(unknown)}; known: {', '.join(available())}",
+            file=sys.stderr,
+        )
         return 2
     return run(names, quick)
 

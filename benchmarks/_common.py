@@ -59,8 +59,13 @@ def percentile(values: Iterable[float], p: float) -> float:
 
 def summary(values: list[float]) -> dict[str, float]:
     """Median, p95, min and max of timings (seconds)."""
-    return {"median_s": statistics.median(values), "p95_s": percentile(values, 95),
-            "min_s": min(values), "max_s": max(values), "n": len(values)}
+    return {
+        "median_s": statistics.median(values),
+        "p95_s": percentile(values, 95),
+        "min_s": min(values),
+        "max_s": max(values),
+        "n": len(values),
+    }
 
 
 def peak_memory(fn: Callable[[], T]) -> tuple[int, T]:
@@ -99,8 +104,13 @@ def public_keys(envelopes: Iterable[Envelope]) -> dict[str, Any]:
     return found
 
 
-def ed25519_rate(envelopes: list[Envelope], keys: dict[str, Any] | None = None,
-                 *, at_least: int = 2000, repeat: int = 3) -> float:
+def ed25519_rate(
+    envelopes: list[Envelope],
+    keys: dict[str, Any] | None = None,
+    *,
+    at_least: int = 2000,
+    repeat: int = 3,
+) -> float:
     """Raw Ed25519 verifications per second on one core, over these envelopes' signatures.
 
     The PAE messages and key objects are prepared beforehand, so this is the cost of
@@ -108,12 +118,15 @@ def ed25519_rate(envelopes: list[Envelope], keys: dict[str, Any] | None = None,
     envelopes are cycled to at least ``at_least`` verifications; the best of ``repeat``.
     """
     keys = public_keys(envelopes) if keys is None else keys
-    work = [(keys[e.signature.keyid], e.signature.sig, pae(PAYLOAD_TYPE, e.payload))
-            for e in envelopes if e.signature.keyid in keys]
+    work = [
+        (keys[e.signature.keyid], e.signature.sig, pae(PAYLOAD_TYPE, e.payload))
+        for e in envelopes
+        if e.signature.keyid in keys
+    ]
     if not work:
         raise ValueError("no envelope is signed by a key the envelopes register")
     while len(work) < at_least:
-        work = work + work[:at_least - len(work)]
+        work = work + work[: at_least - len(work)]
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
@@ -127,9 +140,14 @@ def ed25519_rate(envelopes: list[Envelope], keys: dict[str, Any] | None = None,
 
 
 def machine() -> dict[str, Any]:
-    return {"platform": platform.platform(), "machine": platform.machine(),
-            "cpu_model": _cpu_model(), "cpu_count": os.cpu_count(),
-            "python": sys.version.split()[0], "implementation": platform.python_implementation()}
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+    }
 
 
 def _cpu_model() -> str:
@@ -156,7 +174,11 @@ def write_result(name: str, figures: dict[str, Any], argv: list[str] | None = No
     document["machine"] = info
     document["updated"] = now
     document.setdefault("benchmarks", {})[name] = {
-        "date": now, "argv": list(argv or []), "machine": info, "figures": figures}
+        "date": now,
+        "argv": list(argv or []),
+        "machine": info,
+        "figures": figures,
+    }
     tmp = RESULT_FILE.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
     tmp.replace(RESULT_FILE)
@@ -170,8 +192,12 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = []
     for n, row in enumerate(cells):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        lines.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)

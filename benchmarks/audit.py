@@ -24,11 +24,13 @@ from ledger.audit import audit
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.audit",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.audit", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: a 10k ledger")
-    parser.add_argument("--sizes", help="ledger sizes, comma-separated (default 100000;"
-                                        " quick 10000)")
+    parser.add_argument(
+        "--sizes", help="ledger sizes, comma-separated (default 100000; quick 10000)"
+    )
     args = parser.parse_args(argv)
     if args.sizes:
         sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
@@ -50,17 +52,30 @@ def main(argv: list[str]) -> int:
         verify_rate = c.ed25519_rate(sample)
         rate = report.events / seconds
         result: dict[str, Any] = {
-            "events": report.events, "keys": report.keys, "nodes": report.nodes,
-            "checkpoints": report.checkpoints, "findings": len(report.findings),
-            "audit_s": seconds, "events_per_s": rate,
-            "ed25519_verifications_per_s": verify_rate, "ratio_to_ed25519": rate / verify_rate}
+            "events": report.events,
+            "keys": report.keys,
+            "nodes": report.nodes,
+            "checkpoints": report.checkpoints,
+            "findings": len(report.findings),
+            "audit_s": seconds,
+            "events_per_s": rate,
+            "ed25519_verifications_per_s": verify_rate,
+            "ratio_to_ed25519": rate / verify_rate,
+        }
         results.append(result)
-        rows.append([f"{events:,}", f"{seconds:.1f} s", f"{rate:,.0f}", f"{verify_rate:,.0f}",
-                     f"{rate / verify_rate:.3f}", str(len(report.findings))])
+        rows.append(
+            [
+                f"{events:,}",
+                f"{seconds:.1f} s",
+                f"{rate:,.0f}",
+                f"{verify_rate:,.0f}",
+                f"{rate / verify_rate:.3f}",
+                str(len(report.findings)),
+            ]
+        )
         if report.findings:
             print(f"  unexpected findings: {[str(f) for f in report.findings[:3]]}")
-    print(c.table(rows, ["ledger", "audit", "events/s", "Ed25519/s (1 core)", "ratio",
-                         "findings"]))
+    print(c.table(rows, ["ledger", "audit", "events/s", "Ed25519/s (1 core)", "ratio", "findings"]))
     path = c.write_result("audit", {"runs": results}, argv)
     print(f"results: {path}")
     return 0

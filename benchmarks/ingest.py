@@ -55,8 +55,9 @@ COOP, EXPORTER, ROASTER = "coop-pangoa", "andes-trading", "tostaduria"
 MEMBERS = 20
 
 
-def custody_mix(operator: KeyChain, events: int,
-                streams: int = 2) -> tuple[list[Envelope], list[list[Envelope]]]:
+def custody_mix(
+    operator: KeyChain, events: int, streams: int = 2
+) -> tuple[list[Envelope], list[list[Envelope]]]:
     """About ``events`` signed envelopes in an order the ledger accepts: the parties'
     registrations and enrolments (``setup``), then ``streams`` independent chains."""
     now = datetime.now(UTC).isoformat()
@@ -65,8 +66,9 @@ def custody_mix(operator: KeyChain, events: int,
     return setup, [list(_stream(*trio, per_stream, now)) for trio in chains]
 
 
-def parties(operator: KeyChain, streams: int,
-            now: str) -> tuple[list[Envelope], list[tuple[KeyChain, KeyChain, KeyChain]]]:
+def parties(
+    operator: KeyChain, streams: int, now: str
+) -> tuple[list[Envelope], list[tuple[KeyChain, KeyChain, KeyChain]]]:
     """Per stream a cooperative (with its members), an exporter and a roaster: the
     events that register and enrol them, and their key chains."""
     setup: list[Envelope] = []
@@ -75,25 +77,41 @@ def parties(operator: KeyChain, streams: int,
         names = (f"{COOP}-{n}", f"{EXPORTER}-{n}", f"{ROASTER}-{n}")
         keys = {p: Ed25519PrivateKey.generate() for p in names}
         for party, role in zip(names, ("spo", "trader", "roaster"), strict=True):
-            setup.append(operator.sign({
-                "type": "party.register", "time": now, "subject": party, "name": party,
-                "roles": [role], "country": "PE",
-                "public_key": b64encode(raw_public_key(keys[party].public_key()))}))
-        coop, exporter, roaster = (KeyChain(keys[p], p, ledger=operator.ledger)
-                                   for p in names)
+            setup.append(
+                operator.sign(
+                    {
+                        "type": "party.register",
+                        "time": now,
+                        "subject": party,
+                        "name": party,
+                        "roles": [role],
+                        "country": "PE",
+                        "public_key": b64encode(raw_public_key(keys[party].public_key())),
+                    }
+                )
+            )
+        coop, exporter, roaster = (KeyChain(keys[p], p, ledger=operator.ledger) for p in names)
         chains.append((coop, exporter, roaster))
     for coop, _, _ in chains:
         for m in range(MEMBERS):
-            setup.append(coop.sign({
-                "type": "member.enroll", "member": f"{coop.party}:m-{m}",
-                "products": ["coffee"], "plots": [{"plot": f"{coop.party}:p-{m}",
-                                                   "area_ha": "2.5"}],
-                "since": "2019-05-01", "time": now}))
+            setup.append(
+                coop.sign(
+                    {
+                        "type": "member.enroll",
+                        "member": f"{coop.party}:m-{m}",
+                        "products": ["coffee"],
+                        "plots": [{"plot": f"{coop.party}:p-{m}", "area_ha": "2.5"}],
+                        "since": "2019-05-01",
+                        "time": now,
+                    }
+                )
+            )
     return setup, chains
 
 
-def _stream(coop: KeyChain, exporter: KeyChain, roaster: KeyChain, events: int,
-            now: str) -> Iterator[Envelope]:
+def _stream(
+    coop: KeyChain, exporter: KeyChain, roaster: KeyChain, events: int, now: str
+) -> Iterator[Envelope]:
     """A cooperative's chain of rounds, signed as it is consumed (``events`` or more)."""
     out: list[Envelope] = []
 
@@ -107,26 +125,72 @@ def _stream(coop: KeyChain, exporter: KeyChain, roaster: KeyChain, events: int,
         for i in range(4):
             m = (4 * r + i) % MEMBERS
             lot = f"{coop.party}:h-{r}-{i}"
-            harvests.append((lot, sign(coop, {
-                "type": "harvest", "lot": lot, "product": "coffee", "form": "parchment",
-                "quantity": "46", "unit": "kg", "member": f"{coop.party}:m-{m}",
-                "plot": f"{coop.party}:p-{m}"})))
+            harvests.append(
+                (
+                    lot,
+                    sign(
+                        coop,
+                        {
+                            "type": "harvest",
+                            "lot": lot,
+                            "product": "coffee",
+                            "form": "parchment",
+                            "quantity": "46",
+                            "unit": "kg",
+                            "member": f"{coop.party}:m-{m}",
+                            "plot": f"{coop.party}:p-{m}",
+                        },
+                    ),
+                )
+            )
         green, roasted = f"{coop.party}:g-{r}", f"{roaster.party}:r-{r}"
-        milled = sign(coop, {"type": "transform", "process": "dry-mill",
-                             "inputs": [_line(lot, e, "46") for lot, e in harvests],
-                             "outputs": [_output(green, "green", "150")]})
-        ship1 = sign(coop, {"type": "ship", "to": exporter.party,
-                            "lots": [_line(green, milled, "150")], "claims": ["SPP"],
-                            "transactions": [{"type": "po", "id": f"PO-{r}"}]})
-        got1 = sign(exporter, {"type": "receive", "shipment": ship1,
-                               "lots": [{"lot": green, "quantity": "150", "unit": "kg"}]})
-        ship2 = sign(exporter, {"type": "ship", "to": roaster.party,
-                                "lots": [_line(green, got1, "150")]})
-        got2 = sign(roaster, {"type": "receive", "shipment": ship2,
-                              "lots": [{"lot": green, "quantity": "150", "unit": "kg"}]})
-        sign(roaster, {"type": "transform", "process": "roast",
-                       "inputs": [_line(green, got2, "150")],
-                       "outputs": [_output(roasted, "roasted", "125")]})
+        milled = sign(
+            coop,
+            {
+                "type": "transform",
+                "process": "dry-mill",
+                "inputs": [_line(lot, e, "46") for lot, e in harvests],
+                "outputs": [_output(green, "green", "150")],
+            },
+        )
+        ship1 = sign(
+            coop,
+            {
+                "type": "ship",
+                "to": exporter.party,
+                "lots": [_line(green, milled, "150")],
+                "claims": ["SPP"],
+                "transactions": [{"type": "po", "id": f"PO-{r}"}],
+            },
+        )
+        got1 = sign(
+            exporter,
+            {
+                "type": "receive",
+                "shipment": ship1,
+                "lots": [{"lot": green, "quantity": "150", "unit": "kg"}],
+            },
+        )
+        ship2 = sign(
+            exporter, {"type": "ship", "to": roaster.party, "lots": [_line(green, got1, "150")]}
+        )
+        got2 = sign(
+            roaster,
+            {
+                "type": "receive",
+                "shipment": ship2,
+                "lots": [{"lot": green, "quantity": "150", "unit": "kg"}],
+            },
+        )
+        sign(
+            roaster,
+            {
+                "type": "transform",
+                "process": "roast",
+                "inputs": [_line(green, got2, "150")],
+                "outputs": [_output(roasted, "roasted", "125")],
+            },
+        )
         r += 1
         made += len(out)
         yield from out
@@ -143,8 +207,10 @@ def _output(lot: str, form: str, quantity: str) -> dict[str, str]:
 
 def verifications_per_second(envelopes: list[Envelope], public_keys: dict[str, Any]) -> float:
     """Raw Ed25519 verifications/s on one core (messages prepared beforehand)."""
-    work = [(public_keys[e.signature.keyid], e.signature.sig, pae(PAYLOAD_TYPE, e.payload))
-            for e in envelopes]
+    work = [
+        (public_keys[e.signature.keyid], e.signature.sig, pae(PAYLOAD_TYPE, e.payload))
+        for e in envelopes
+    ]
     start = time.perf_counter()
     for key, sig, message in work:
         key.verify(sig, message)
@@ -167,12 +233,31 @@ def _public_keys(operator: KeyChain, envelopes: list[Envelope]) -> dict[str, Any
 
 def start_server(db: str, keys: Path, workers: int) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-c", "from api.cli.core import main; main()", "serve", "--db", db,
-         "--keys", str(keys), "--port", "0", "--workers", str(workers), "--no-access-log"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        [
+            sys.executable,
+            "-c",
+            "from api.cli.core import main; main()",
+            "serve",
+            "--db",
+            db,
+            "--keys",
+            str(keys),
+            "--port",
+            "0",
+            "--workers",
+            str(workers),
+            "--no-access-log",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     banner: list[str] = []
-    reader = threading.Thread(target=lambda: banner.append(process.stdout.readline()),  # type: ignore[union-attr]
-                              daemon=True)
+    reader = threading.Thread(
+        target=lambda: banner.append(process.stdout.readline()),  # type: ignore[union-attr]
+        daemon=True,
+    )
     reader.start()
     reader.join(60)
     if not banner or " at " not in banner[0]:
@@ -191,10 +276,10 @@ def stop_server(process: subprocess.Popen[str]) -> None:
 
 
 def post(url: str, envelopes: list[Envelope]) -> Any:
-    data = json.dumps({"events": [e.to_dict() for e in envelopes]},
-                      separators=(",", ":")).encode()
-    request = urllib.request.Request(url + "events", data=data, method="POST",
-                                     headers={"Content-Type": "application/json"})
+    data = json.dumps({"events": [e.to_dict() for e in envelopes]}, separators=(",", ":")).encode()
+    request = urllib.request.Request(
+        url + "events", data=data, method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=600) as response:
             return json.loads(response.read())
@@ -219,8 +304,17 @@ def _fresh(db: str | None, tmp: Path, name: str) -> tuple[str, Path, KeyChain]:
     store = Store(db)
     init = initialize(store, keys)
     store.dispose()
-    return db, keys, KeyChain(load_private_key(init.operator_key), "operator", seq=1,
-                              prev=init.genesis_id, ledger=init.genesis_id)
+    return (
+        db,
+        keys,
+        KeyChain(
+            load_private_key(init.operator_key),
+            "operator",
+            seq=1,
+            prev=init.genesis_id,
+            ledger=init.genesis_id,
+        ),
+    )
 
 
 def in_process(tmp: Path, events: int, batch: int) -> tuple[float, float, int]:
@@ -233,15 +327,16 @@ def in_process(tmp: Path, events: int, batch: int) -> tuple[float, float, int]:
     try:
         start = time.perf_counter()
         for i in range(0, len(envelopes), batch):
-            append_batch(store, envelopes[i:i + batch])
+            append_batch(store, envelopes[i : i + batch])
         elapsed = time.perf_counter() - start
     finally:
         store.dispose()
     return len(envelopes) / elapsed, verify_rate, len(envelopes)
 
 
-def over_http(tmp: Path, db: str | None, events: int, batch: int,
-              workers: int) -> tuple[float, int, str]:
+def over_http(
+    tmp: Path, db: str | None, events: int, batch: int, workers: int
+) -> tuple[float, int, str]:
     """(ingest rate, events, dialect): the streams posted concurrently to ``trazo serve``."""
     url_db, keys, operator = _fresh(db, tmp, "http-" + ("sqlite" if db is None else "pg"))
     setup, streams = custody_mix(operator, events, streams=workers)
@@ -249,8 +344,9 @@ def over_http(tmp: Path, db: str | None, events: int, batch: int,
     try:
         start = time.perf_counter()
         post(url, setup)
-        threads = [threading.Thread(target=_post_all, args=(url, stream, batch))
-                   for stream in streams]
+        threads = [
+            threading.Thread(target=_post_all, args=(url, stream, batch)) for stream in streams
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -284,8 +380,11 @@ def load(tmp: Path, events: int, batch: int) -> dict[str, float]:
             if done >= mark or done >= events:
                 rate = (done - since) / (time.perf_counter() - window)
                 rss = _rss_mb()
-                print(f"load: {done:>9,} events  {rate:,.0f} events/s since {since:,}"
-                      f"  resident {rss:,.0f} MB", flush=True)
+                print(
+                    f"load: {done:>9,} events  {rate:,.0f} events/s since {since:,}"
+                    f"  resident {rss:,.0f} MB",
+                    flush=True,
+                )
                 figures.setdefault("rss_mb_at_10k", rss)
                 figures.update(rss_mb_at_end=rss, events_per_s_at_end=rate)
                 since, window = done, time.perf_counter()
@@ -302,46 +401,63 @@ def _rss_mb() -> float:
 
 def _post_all(url: str, envelopes: list[Envelope], batch: int) -> None:
     for i in range(0, len(envelopes), batch):
-        post(url, envelopes[i:i + batch])
+        post(url, envelopes[i : i + batch])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.ingest", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.ingest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: 5000 events")
     parser.add_argument("--events", type=int, help="events per run (default 20000; quick 5000)")
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--load", type=int, metavar="N",
-                        help="instead: load N events in-process (e.g. 1000000), printing the"
-                             " rate and the resident memory as the ledger grows")
-    parser.add_argument("--postgres", default=os.environ.get("TRAZO_BENCH_POSTGRES_URL"),
-                        help="a PostgreSQL database to empty and ingest into as well")
+    parser.add_argument(
+        "--load",
+        type=int,
+        metavar="N",
+        help="instead: load N events in-process (e.g. 1000000), printing the"
+        " rate and the resident memory as the ledger grows",
+    )
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("TRAZO_BENCH_POSTGRES_URL"),
+        help="a PostgreSQL database to empty and ingest into as well",
+    )
     args = parser.parse_args(argv)
     args.events = args.events or (5000 if args.quick else 20_000)
 
     if args.load:
         with tempfile.TemporaryDirectory(prefix="trazo-bench-") as tmp:
             figures = load(Path(tmp), args.load, args.batch)
-        print(f"resident memory: {figures['rss_mb_at_end'] / figures['rss_mb_at_10k']:.2f} ×"
-              " its size at 10,000 events (target ≤ 1.2 ×)")
+        print(
+            f"resident memory: {figures['rss_mb_at_end'] / figures['rss_mb_at_10k']:.2f} ×"
+            " its size at 10,000 events (target ≤ 1.2 ×)"
+        )
         print(f"results: {write_result('ingest_load', {'events': args.load, **figures}, argv)}")
         return 0
-    results: dict[str, Any] = {"events": args.events, "batch": args.batch,
-                               "workers": args.workers}
+    results: dict[str, Any] = {"events": args.events, "batch": args.batch, "workers": args.workers}
     with tempfile.TemporaryDirectory(prefix="trazo-bench-") as tmp:
         rate, verify_rate, n = in_process(Path(tmp), args.events, args.batch)
         print(f"verify:      {verify_rate:,.0f} Ed25519 verifications/s (one core)")
-        print(f"in-process:  {rate:,.0f} events/s ({n} events, batches of {args.batch})"
-              f"  ratio {rate / verify_rate:.3f} (target ≥ 0.5)")
-        results.update(ed25519_verifications_per_s=verify_rate, in_process_events_per_s=rate,
-                       in_process_ratio=rate / verify_rate)
+        print(
+            f"in-process:  {rate:,.0f} events/s ({n} events, batches of {args.batch})"
+            f"  ratio {rate / verify_rate:.3f} (target ≥ 0.5)"
+        )
+        results.update(
+            ed25519_verifications_per_s=verify_rate,
+            in_process_events_per_s=rate,
+            in_process_ratio=rate / verify_rate,
+        )
         for db in [None, *([args.postgres] if args.postgres else [])]:
-            rate, n, dialect = over_http(Path(tmp), db, args.events, args.batch,
-                                         args.workers)
-            print(f"http {dialect}: {rate:,.0f} events/s ({n} events, trazo serve --workers"
-                  f" {args.workers}, {args.workers} concurrent streams)"
-                  f"  ratio {rate / verify_rate:.3f} (target ≥ 1.0)")
+            rate, n, dialect = over_http(Path(tmp), db, args.events, args.batch, args.workers)
+            print(
+                f"http {dialect}: {rate:,.0f} events/s ({n} events, trazo serve --workers"
+                f" {args.workers}, {args.workers} concurrent streams)"
+                f"  ratio {rate / verify_rate:.3f} (target ≥ 1.0)"
+            )
             results[f"http_{dialect}_events_per_s"] = rate
             results[f"http_{dialect}_ratio"] = rate / verify_rate
     path = write_result("ingest", results, argv)

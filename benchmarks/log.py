@@ -58,7 +58,7 @@ def append_cost(events: int, batch: int) -> dict[str, Any]:
         ratios = []
         try:
             for n, start in enumerate(range(0, len(envelopes), batch)):
-                chunk = envelopes[start:start + batch]
+                chunk = envelopes[start : start + batch]
 
                 def with_log(chunk: list[Any] = chunk, start: int = start) -> Any:
                     return append_batch(on, chunk, log_signer=signer, genesis=start == 0)
@@ -80,9 +80,13 @@ def append_cost(events: int, batch: int) -> dict[str, Any]:
             off.dispose()
     rate_on, rate_off = len(envelopes) / t_on, len(envelopes) / t_off
     return {
-        "events": len(envelopes), "batch": batch, "batches": len(ratios),
-        "with_log_events_per_s": rate_on, "without_log_events_per_s": rate_off,
-        "with_log_s": t_on, "without_log_s": t_off,
+        "events": len(envelopes),
+        "batch": batch,
+        "batches": len(ratios),
+        "with_log_events_per_s": rate_on,
+        "without_log_events_per_s": rate_off,
+        "with_log_s": t_on,
+        "without_log_s": t_off,
         "log_cost_percent": (t_on / t_off - 1) * 100,
         "log_cost_percent_median_batch": (statistics.median(ratios) - 1) * 100,
         "ed25519_verifications_per_s": verify_rate,
@@ -102,8 +106,11 @@ class _Levels:
         self.levels: list[list[bytes]] = []
 
     def get_nodes(self, coords: Collection[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        return {(lv, i): self.levels[lv][i] for lv, i in coords
-                if lv < len(self.levels) and i < len(self.levels[lv])}
+        return {
+            (lv, i): self.levels[lv][i]
+            for lv, i in coords
+            if lv < len(self.levels) and i < len(self.levels[lv])
+        }
 
     def add(self, rows: list[tuple[int, int, bytes]]) -> None:
         for level, _idx, digest in rows:
@@ -218,23 +225,32 @@ def proof_latencies(sizes: list[int], proofs: int, rng: random.Random) -> list[d
                 merkle.verify_inclusion(synthetic_leaf(i), i, n, inclusion(n, i), roots[n])
             reads: dict[str, list[tuple[int, int, int]]] = {"inclusion": [], "consistency": []}
             with stores[n].reading() as session:
-                for kind, args, fn in (("inclusion", indexes[n], merkle.inclusion_proof),
-                                       ("consistency", sizes1[n], merkle.consistency_proof)):
+                for kind, args, fn in (
+                    ("inclusion", indexes[n], merkle.inclusion_proof),
+                    ("consistency", sizes1[n], merkle.consistency_proof),
+                ):
                     for a in args:
                         counter = _Counting(session)
                         proof = fn(a, n, counter)
                         reads[kind].append((counter.nodes, counter.queries, len(proof)))
-            r: dict[str, Any] = {"leaves": n, "nodes_stored": expected_nodes(n),
-                                 "build_s": built[n], "cached": built[n] is None}
+            r: dict[str, Any] = {
+                "leaves": n,
+                "nodes_stored": expected_nodes(n),
+                "build_s": built[n],
+                "cached": built[n] is None,
+            }
             for kind, times in (("inclusion", t_inc[n]), ("consistency", t_con[n])):
                 nodes = [x for x, _, _ in reads[kind]]
                 queries = [q for _, q, _ in reads[kind]]
                 hashes = [h for _, _, h in reads[kind]]
-                r[kind] = {**c.summary(times), "nodes_read_median": statistics.median(nodes),
-                           "nodes_read_max": max(nodes),
-                           "queries_median": statistics.median(queries),
-                           "queries_max": max(queries),
-                           "proof_hashes_median": statistics.median(hashes)}
+                r[kind] = {
+                    **c.summary(times),
+                    "nodes_read_median": statistics.median(nodes),
+                    "nodes_read_max": max(nodes),
+                    "queries_median": statistics.median(queries),
+                    "queries_max": max(queries),
+                    "proof_hashes_median": statistics.median(hashes),
+                }
             out.append(r)
         return out
     finally:
@@ -246,39 +262,64 @@ def proof_latencies(sizes: list[int], proofs: int, rng: random.Random) -> list[d
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.log",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 3000 events, 100 proofs per size")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.log", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 3000 events, 100 proofs per size"
+    )
     parser.add_argument("--events", type=int, help="events appended (default 20000; quick 3000)")
     parser.add_argument("--batch", type=int, default=500, help="events per append batch")
-    parser.add_argument("--sizes", default="10000,100000,1000000",
-                        help="log sizes for the proofs, comma-separated")
+    parser.add_argument(
+        "--sizes", default="10000,100000,1000000", help="log sizes for the proofs, comma-separated"
+    )
     parser.add_argument("--proofs", type=int, help="proofs per size (default 200; quick 100)")
     args = parser.parse_args(argv)
     events = args.events or (3000 if args.quick else 20_000)
     proofs = args.proofs or (100 if args.quick else 200)
     sizes = sorted(int(s) for s in args.sizes.split(",") if s.strip())
 
-    print(f"(a) append {events} generated events in batches of {args.batch},"
-          " two fresh SQLite ledgers, interleaved", flush=True)
+    print(
+        f"(a) append {events} generated events in batches of {args.batch},"
+        " two fresh SQLite ledgers, interleaved",
+        flush=True,
+    )
     a = append_cost(events, args.batch)
-    print(c.table([
-        ["log on (nodes + signed checkpoint)", f"{a['with_log_events_per_s']:,.0f}",
-         f"{a['with_log_ratio_to_ed25519']:.3f}"],
-        ["log off (merkle=False, no signer)", f"{a['without_log_events_per_s']:,.0f}",
-         f"{a['without_log_ratio_to_ed25519']:.3f}"],
-        ["Ed25519 verify, one core (baseline)", f"{a['ed25519_verifications_per_s']:,.0f}",
-         "1.000"],
-    ], ["append", "events/s", "÷ Ed25519/s"]))
+    print(
+        c.table(
+            [
+                [
+                    "log on (nodes + signed checkpoint)",
+                    f"{a['with_log_events_per_s']:,.0f}",
+                    f"{a['with_log_ratio_to_ed25519']:.3f}",
+                ],
+                [
+                    "log off (merkle=False, no signer)",
+                    f"{a['without_log_events_per_s']:,.0f}",
+                    f"{a['without_log_ratio_to_ed25519']:.3f}",
+                ],
+                [
+                    "Ed25519 verify, one core (baseline)",
+                    f"{a['ed25519_verifications_per_s']:,.0f}",
+                    "1.000",
+                ],
+            ],
+            ["append", "events/s", "÷ Ed25519/s"],
+        )
+    )
     verdict = "met" if a["log_cost_percent"] < 10 else "MISSED"
-    print(f"log cost: {a['log_cost_percent']:+.1f} % of append time"
-          f" (median per batch pair {a['log_cost_percent_median_batch']:+.1f} %);"
-          f" target < 10 %: {verdict}")
+    print(
+        f"log cost: {a['log_cost_percent']:+.1f} % of append time"
+        f" (median per batch pair {a['log_cost_percent_median_batch']:+.1f} %);"
+        f" target < 10 %: {verdict}"
+    )
 
-    print(f"\n(b) proofs: {proofs} random proofs per size through SqlNodes, one read session"
-          " each, sizes measured round-robin; merkle_nodes built directly for synthetic"
-          " leaves (nodes_completed_by + executemany), not through append_batch", flush=True)
+    print(
+        f"\n(b) proofs: {proofs} random proofs per size through SqlNodes, one read session"
+        " each, sizes measured round-robin; merkle_nodes built directly for synthetic"
+        " leaves (nodes_completed_by + executemany), not through append_batch",
+        flush=True,
+    )
     rng = random.Random(SEED)
     rows, results = [], proof_latencies(sizes, proofs, rng)
     for r in results:
@@ -286,21 +327,30 @@ def main(argv: list[str]) -> int:
         built = "cached" if r["cached"] else f"built {r['build_s']:.1f} s"
         for kind in ("inclusion", "consistency"):
             k = r[kind]
-            rows.append([f"{leaves:,} ({built})" if kind == "inclusion" else "", kind,
-                         c.ms(k["median_s"]), c.ms(k["p95_s"]),
-                         f"{k['nodes_read_median']:.0f} / {k['nodes_read_max']}",
-                         f"{k['queries_median']:.0f} / {k['queries_max']}"])
-    print(c.table(rows, ["leaves", "proof", "median", "p95", "nodes read med/max",
-                         "queries med/max"]))
+            rows.append(
+                [
+                    f"{leaves:,} ({built})" if kind == "inclusion" else "",
+                    kind,
+                    c.ms(k["median_s"]),
+                    c.ms(k["p95_s"]),
+                    f"{k['nodes_read_median']:.0f} / {k['nodes_read_max']}",
+                    f"{k['queries_median']:.0f} / {k['queries_max']}",
+                ]
+            )
+    print(
+        c.table(rows, ["leaves", "proof", "median", "p95", "nodes read med/max", "queries med/max"])
+    )
     figures: dict[str, Any] = {"append": a, "proofs": results}
     if len(results) > 1:
         first, last = results[0], results[-1]
         for kind in ("inclusion", "consistency"):
             ratio = last[kind]["median_s"] / first[kind]["median_s"]
             figures[f"{kind}_median_ratio_largest_to_smallest"] = ratio
-            print(f"{kind}: median at {last['leaves']:,} ÷ at {first['leaves']:,} ="
-                  f" {ratio:.2f}x (target: flat, O(log n);"
-                  f" log2 ratio {_log_ratio(last['leaves'], first['leaves']):.2f})")
+            print(
+                f"{kind}: median at {last['leaves']:,} ÷ at {first['leaves']:,} ="
+                f" {ratio:.2f}x (target: flat, O(log n);"
+                f" log2 ratio {_log_ratio(last['leaves'], first['leaves']):.2f})"
+            )
     path = c.write_result("log", figures, argv)
     print(f"results: {path}")
     return 0
@@ -312,4 +362,3 @@ def _log_ratio(big: int, small: int) -> float:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
-

@@ -61,17 +61,35 @@ class _Seeder:
         self.seq: dict[str, int] = {}
         self.rows: dict[type, list[dict[str, Any]]] = {}
 
-    def event(self, party: str, kind: str, when: datetime, body: dict[str, Any],
-              lots: list[str]) -> str:
-        body = {"type": kind, "schema": 1, "party": party, "key": _keyid(party),
-                "time": when.isoformat(), **body}
+    def event(
+        self, party: str, kind: str, when: datetime, body: dict[str, Any], lots: list[str]
+    ) -> str:
+        body = {
+            "type": kind,
+            "schema": 1,
+            "party": party,
+            "key": _keyid(party),
+            "time": when.isoformat(),
+            **body,
+        }
         payload = json.dumps(body, separators=(",", ":")).encode()
         event_id = "sha256:" + hashlib.sha256(payload).hexdigest()
         seq = self.seq[party] = self.seq.get(party, 0) + 1
         utc = when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        self.add(EventRow, index=self.index, id=event_id, payload=payload, envelope="{}",
-                 type=kind, party=party, keyid=_keyid(party), seq=seq, prev=None, time=utc,
-                 recorded_at=utc)
+        self.add(
+            EventRow,
+            index=self.index,
+            id=event_id,
+            payload=payload,
+            envelope="{}",
+            type=kind,
+            party=party,
+            keyid=_keyid(party),
+            seq=seq,
+            prev=None,
+            time=utc,
+            recorded_at=utc,
+        )
         for lot in lots:
             self.add(EventLotRow, event=event_id, lot=lot, idx=self.index)
         self.index += 1
@@ -84,8 +102,15 @@ class _Seeder:
 
     def flush(self) -> None:
         with self.store.writing() as session:
-            for table in (EventRow, LotRow, ShipmentRow, ShipmentLotRow, EventLotRow,
-                          PartyRow, CertificateRow):
+            for table in (
+                EventRow,
+                LotRow,
+                ShipmentRow,
+                ShipmentLotRow,
+                EventLotRow,
+                PartyRow,
+                CertificateRow,
+            ):
                 rows = self.rows.pop(table, [])
                 if rows:
                     session.execute(insert(table), rows)
@@ -100,14 +125,33 @@ def seed(store: Store, events: int, traders: int) -> list[str]:
     s = _Seeder(store)
     names = [f"trader-{i}" for i in range(traders + 1)]
     for party in [COOP, ROASTER, CERTIFIER, *names]:
-        s.add(PartyRow, id=party, name=party, roles="[]", country="PE", identifiers="{}",
-              event="sha256:" + "0" * 64, time="2025-01-01T00:00:00.000000Z")
+        s.add(
+            PartyRow,
+            id=party,
+            name=party,
+            roles="[]",
+            country="PE",
+            identifiers="{}",
+            event="sha256:" + "0" * 64,
+            time="2025-01-01T00:00:00.000000Z",
+        )
     for party in [COOP, *names]:
-        s.add(CertificateRow, id=f"SPP-{party}", certifier=CERTIFIER, subject=party,
-              scheme="SPP", products='["coffee"]', valid_from="2025-01-01",
-              valid_until="2027-12-31", event="sha256:" + "1" * 64,
-              time="2025-01-01T00:00:00.000000Z", revoked_event=None, revoked_time=None,
-              revoke_reason=None, voided_by=None)
+        s.add(
+            CertificateRow,
+            id=f"SPP-{party}",
+            certifier=CERTIFIER,
+            subject=party,
+            scheme="SPP",
+            products='["coffee"]',
+            valid_from="2025-01-01",
+            valid_until="2027-12-31",
+            event="sha256:" + "1" * 64,
+            time="2025-01-01T00:00:00.000000Z",
+            revoked_event=None,
+            revoked_time=None,
+            revoke_reason=None,
+            voided_by=None,
+        )
     rounds = max(events // 2, 1)
     step = timedelta(days=365) / rounds
     for r in range(rounds):
@@ -115,30 +159,77 @@ def seed(store: Store, events: int, traders: int) -> list[str]:
         for t, trader in enumerate(names):
             at = when + timedelta(seconds=t)
             lot = f"{COOP}:{t}-{r}"
-            harvest = s.event(COOP, "harvest", at, {
-                "lot": lot, "product": "coffee", "form": "green", "quantity": "1000",
-                "unit": "kg"}, [lot])
-            s.add(LotRow, id=lot, product="coffee", form="green", party=COOP, event=harvest,
-                  kind="harvest", kg=Decimal(1000), quantity="1000", unit="kg", member=None,
-                  plot=None,
-                  time=at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), voided_by=None)
-            ship = s.event(COOP, "ship", at + timedelta(minutes=1), {
-                "to": trader, "claims": ["SPP"],
-                "lots": [{"lot": lot, "event": harvest, "quantity": "1000", "unit": "kg"}]},
-                [lot])
-            s.add(ShipmentRow, id=ship, shipper=COOP, receiver=trader,
-                  time=(at + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                  status="received", receive_event=None)
-            s.add(ShipmentLotRow, shipment=ship, lot=lot, kg=Decimal(1000),
-                  received_kg=Decimal(1000))
-            receipt = s.event(trader, "receive", at + timedelta(minutes=2), {
-                "shipment": ship, "lots": [{"lot": lot, "quantity": "1000", "unit": "kg"}]},
-                [lot])
+            harvest = s.event(
+                COOP,
+                "harvest",
+                at,
+                {
+                    "lot": lot,
+                    "product": "coffee",
+                    "form": "green",
+                    "quantity": "1000",
+                    "unit": "kg",
+                },
+                [lot],
+            )
+            s.add(
+                LotRow,
+                id=lot,
+                product="coffee",
+                form="green",
+                party=COOP,
+                event=harvest,
+                kind="harvest",
+                kg=Decimal(1000),
+                quantity="1000",
+                unit="kg",
+                member=None,
+                plot=None,
+                time=at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                voided_by=None,
+            )
+            ship = s.event(
+                COOP,
+                "ship",
+                at + timedelta(minutes=1),
+                {
+                    "to": trader,
+                    "claims": ["SPP"],
+                    "lots": [{"lot": lot, "event": harvest, "quantity": "1000", "unit": "kg"}],
+                },
+                [lot],
+            )
+            s.add(
+                ShipmentRow,
+                id=ship,
+                shipper=COOP,
+                receiver=trader,
+                time=(at + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                status="received",
+                receive_event=None,
+            )
+            s.add(
+                ShipmentLotRow, shipment=ship, lot=lot, kg=Decimal(1000), received_kg=Decimal(1000)
+            )
+            receipt = s.event(
+                trader,
+                "receive",
+                at + timedelta(minutes=2),
+                {"shipment": ship, "lots": [{"lot": lot, "quantity": "1000", "unit": "kg"}]},
+                [lot],
+            )
             sold = "1010" if t == traders and traders else "990"  # the last one oversells
-            s.event(trader, "ship", at + timedelta(minutes=3), {
-                "to": ROASTER, "claims": ["SPP"],
-                "lots": [{"lot": lot, "event": receipt, "quantity": sold, "unit": "kg"}]},
-                [lot])
+            s.event(
+                trader,
+                "ship",
+                at + timedelta(minutes=3),
+                {
+                    "to": ROASTER,
+                    "claims": ["SPP"],
+                    "lots": [{"lot": lot, "event": receipt, "quantity": sold, "unit": "kg"}],
+                },
+                [lot],
+            )
     s.flush()
     return names
 
@@ -164,10 +255,11 @@ def _peak(fn: Callable[[], Any]) -> int:
 def _fetch_and_parse(store: Store, party: str) -> int:
     with store.reading() as session:
         rows = session.execute(
-            select(EventRow.payload).where(EventRow.party == party,
-                                           EventRow.time < YEAR.end_utc)
+            select(EventRow.payload)
+            .where(EventRow.party == party, EventRow.time < YEAR.end_utc)
             .order_by(EventRow.time, EventRow.index)
-            .execution_options(yield_per=1000, stream_results=True))
+            .execution_options(yield_per=1000, stream_results=True)
+        )
         return sum(1 for (payload,) in rows if json.loads(payload))
 
 
@@ -178,22 +270,41 @@ def run(store: Store, events: int, traders: int) -> dict[str, Any]:
     party = names[0]
     with store.reading() as session:
         total = session.scalar(select(func.count()).select_from(EventRow)) or 0
-        own = session.scalar(select(func.count()).select_from(EventRow)
-                             .where(EventRow.party == party)) or 0
+        own = (
+            session.scalar(
+                select(func.count()).select_from(EventRow).where(EventRow.party == party)
+            )
+            or 0
+        )
 
     def count_party() -> int:
         with store.reading() as session:
-            return session.scalar(
-                select(func.count()).select_from(EventRow).where(
-                    EventRow.party == party, EventRow.time >= YEAR.start_utc,
-                    EventRow.time < YEAR.end_utc)) or 0
+            return (
+                session.scalar(
+                    select(func.count())
+                    .select_from(EventRow)
+                    .where(
+                        EventRow.party == party,
+                        EventRow.time >= YEAR.start_utc,
+                        EventRow.time < YEAR.end_utc,
+                    )
+                )
+                or 0
+            )
 
     def count_sweep() -> int:
         with store.reading() as session:
-            return session.scalar(
-                select(func.count()).select_from(EventRow).where(
-                    EventRow.type.in_(("harvest", "receive", "ship")),
-                    EventRow.time < YEAR.end_utc)) or 0
+            return (
+                session.scalar(
+                    select(func.count())
+                    .select_from(EventRow)
+                    .where(
+                        EventRow.type.in_(("harvest", "receive", "ship")),
+                        EventRow.time < YEAR.end_utc,
+                    )
+                )
+                or 0
+            )
 
     t_count, _ = _timed(count_party)
     t_parse, _ = _timed(lambda: _fetch_and_parse(store, party))
@@ -203,19 +314,37 @@ def run(store: Store, events: int, traders: int) -> dict[str, Any]:
     t_sweep, swept = _timed(lambda: sweep(store, YEAR), 1)
     assert not report.in_deficit and len(report.lines) == own
     assert [e.party for e in swept.in_deficit] == ([names[-1]] if traders else [])
-    return {"seeded_s": seeded, "ledger_events": total, "party_events": own,
-            "count_s": t_count, "parse_s": t_parse, "report_s": t_report,
-            "report_peak_bytes": mem_report, "sweep_count_s": t_scount, "sweep_s": t_sweep,
-            "sweep_events": swept.events, "balances": len(swept.entries)}
+    return {
+        "seeded_s": seeded,
+        "ledger_events": total,
+        "party_events": own,
+        "count_s": t_count,
+        "parse_s": t_parse,
+        "report_s": t_report,
+        "report_peak_bytes": mem_report,
+        "sweep_count_s": t_scount,
+        "sweep_s": t_sweep,
+        "sweep_events": swept.events,
+        "balances": len(swept.entries),
+    }
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.mass_balance",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=20_000,
-                        help="events signed by the audited trader (default 20000)")
-    parser.add_argument("--traders", type=int, default=4,
-                        help="other traders of the same size, for the sweep (default 4)")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.mass_balance", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=20_000,
+        help="events signed by the audited trader (default 20000)",
+    )
+    parser.add_argument(
+        "--traders",
+        type=int,
+        default=4,
+        help="other traders of the same size, for the sweep (default 4)",
+    )
     parser.add_argument("--db", help="an EMPTY database URL (default: a temporary SQLite file)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -231,18 +360,26 @@ def main(argv: list[str]) -> int:
 
 
 def _lines(o: dict[str, Any], dialect: str) -> Iterator[str]:
-    yield (f"{dialect}: {o['ledger_events']} events seeded in {o['seeded_s']:.1f} s;"
-           f" audited party: {o['party_events']} events in 2026")
+    yield (
+        f"{dialect}: {o['ledger_events']} events seeded in {o['seeded_s']:.1f} s;"
+        f" audited party: {o['party_events']} events in 2026"
+    )
     per = o["report_s"] / max(o["party_events"], 1) * 1e6
-    yield (f"report (year, one party):  {o['report_s']:.3f} s  ({per:.1f} µs/event,"
-           f" {o['party_events'] / o['report_s']:,.0f} events/s)")
+    yield (
+        f"report (year, one party):  {o['report_s']:.3f} s  ({per:.1f} µs/event,"
+        f" {o['party_events'] / o['report_s']:,.0f} events/s)"
+    )
     ratio, parse_ratio = o["report_s"] / o["count_s"], o["report_s"] / o["parse_s"]
     yield f"  baseline SELECT count(*): {o['count_s']:.4f} s   ratio {ratio:.0f}x"
     yield f"  baseline fetch+parse:     {o['parse_s']:.3f} s   ratio {parse_ratio:.1f}x"
-    yield (f"  peak Python memory:       {o['report_peak_bytes'] / 2**20:.1f} MiB"
-           f" ({o['report_peak_bytes'] / max(o['party_events'], 1):,.0f} B/event)")
-    yield (f"sweep (year, whole ledger): {o['sweep_s']:.3f} s over {o['sweep_events']}"
-           f" events, {o['balances']} balances")
+    yield (
+        f"  peak Python memory:       {o['report_peak_bytes'] / 2**20:.1f} MiB"
+        f" ({o['report_peak_bytes'] / max(o['party_events'], 1):,.0f} B/event)"
+    )
+    yield (
+        f"sweep (year, whole ledger): {o['sweep_s']:.3f} s over {o['sweep_events']}"
+        f" events, {o['balances']} balances"
+    )
     sweep_ratio = o["sweep_s"] / o["sweep_count_s"]
     yield f"  baseline SELECT count(*): {o['sweep_count_s']:.4f} s   ratio {sweep_ratio:.0f}x"
 

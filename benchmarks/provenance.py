@@ -62,8 +62,11 @@ def _filler(chain: DemoChain, seed: int) -> Iterator[Envelope]:
     """Endless custody events of three new parties, after the demo chain, in append order."""
     operator = chain.facts.operator
     bodies = [json.loads(e.payload) for e in chain.events]
-    mine = [(b["seq"], e.id) for b, e in zip(bodies, chain.events, strict=True)
-            if b["party"] == operator]
+    mine = [
+        (b["seq"], e.id)
+        for b, e in zip(bodies, chain.events, strict=True)
+        if b["party"] == operator
+    ]
     seq, prev = max(mine)
     ledger = chain.events[0].id
     op = KeyChain(chain.operator_key, operator, seq=seq, prev=prev, ledger=ledger)
@@ -71,11 +74,20 @@ def _filler(chain: DemoChain, seed: int) -> Iterator[Envelope]:
     roles = {COOP: "spo", EXPORTER: "trader", ROASTER: "roaster"}
     keys = {p: party_key(seed, p) for p in roles}
     for party, role in roles.items():
-        yield op.sign({"type": "party.register", "time": when, "subject": party, "name": party,
-                       "roles": [role], "country": "PE",
-                       "public_key": b64encode(raw_public_key(keys[party].public_key()))})
-    coop, exporter, roaster = (KeyChain(keys[p], p, ledger=ledger)
-                               for p in (COOP, EXPORTER, ROASTER))
+        yield op.sign(
+            {
+                "type": "party.register",
+                "time": when,
+                "subject": party,
+                "name": party,
+                "roles": [role],
+                "country": "PE",
+                "public_key": b64encode(raw_public_key(keys[party].public_key())),
+            }
+        )
+    coop, exporter, roaster = (
+        KeyChain(keys[p], p, ledger=ledger) for p in (COOP, EXPORTER, ROASTER)
+    )
     last: list[str] = []
 
     def sign(signer: KeyChain, body: dict[str, Any]) -> Envelope:
@@ -84,34 +96,83 @@ def _filler(chain: DemoChain, seed: int) -> Iterator[Envelope]:
         return envelope
 
     for m in range(MEMBERS):
-        yield sign(coop, {"type": "member.enroll", "member": f"{COOP}:m-{m}",
-                          "products": ["coffee"], "since": "2019-05-01",
-                          "plots": [{"plot": f"{COOP}:p-{m}", "area_ha": "2.5"}]})
+        yield sign(
+            coop,
+            {
+                "type": "member.enroll",
+                "member": f"{COOP}:m-{m}",
+                "products": ["coffee"],
+                "since": "2019-05-01",
+                "plots": [{"plot": f"{COOP}:p-{m}", "area_ha": "2.5"}],
+            },
+        )
     r = 0
     while True:
         harvests = []
         for i in range(4):
             m = (4 * r + i) % MEMBERS
             lot = f"{COOP}:h-{r}-{i}"
-            yield sign(coop, {"type": "harvest", "lot": lot, "product": "coffee",
-                              "form": "parchment", "quantity": "46", "unit": "kg",
-                              "member": f"{COOP}:m-{m}", "plot": f"{COOP}:p-{m}"})
+            yield sign(
+                coop,
+                {
+                    "type": "harvest",
+                    "lot": lot,
+                    "product": "coffee",
+                    "form": "parchment",
+                    "quantity": "46",
+                    "unit": "kg",
+                    "member": f"{COOP}:m-{m}",
+                    "plot": f"{COOP}:p-{m}",
+                },
+            )
             harvests.append((lot, last[-1]))
         green, roasted = f"{COOP}:g-{r}", f"{ROASTER}:r-{r}"
-        yield sign(coop, {"type": "transform", "process": "dry-mill",
-                          "inputs": [_line(lot, e, "46") for lot, e in harvests],
-                          "outputs": [_output(green, "green", "150")]})
-        yield sign(coop, {"type": "ship", "to": EXPORTER, "lots": [_line(green, last[-1], "150")],
-                          "transactions": [{"type": "po", "id": f"PO-{r}"}]})
-        yield sign(exporter, {"type": "receive", "shipment": last[-1],
-                              "lots": [{"lot": green, "quantity": "150", "unit": "kg"}]})
-        yield sign(exporter, {"type": "ship", "to": ROASTER,
-                              "lots": [_line(green, last[-1], "150")]})
-        yield sign(roaster, {"type": "receive", "shipment": last[-1],
-                             "lots": [{"lot": green, "quantity": "150", "unit": "kg"}]})
-        yield sign(roaster, {"type": "transform", "process": "roast",
-                             "inputs": [_line(green, last[-1], "150")],
-                             "outputs": [_output(roasted, "roasted", "125")]})
+        yield sign(
+            coop,
+            {
+                "type": "transform",
+                "process": "dry-mill",
+                "inputs": [_line(lot, e, "46") for lot, e in harvests],
+                "outputs": [_output(green, "green", "150")],
+            },
+        )
+        yield sign(
+            coop,
+            {
+                "type": "ship",
+                "to": EXPORTER,
+                "lots": [_line(green, last[-1], "150")],
+                "transactions": [{"type": "po", "id": f"PO-{r}"}],
+            },
+        )
+        yield sign(
+            exporter,
+            {
+                "type": "receive",
+                "shipment": last[-1],
+                "lots": [{"lot": green, "quantity": "150", "unit": "kg"}],
+            },
+        )
+        yield sign(
+            exporter, {"type": "ship", "to": ROASTER, "lots": [_line(green, last[-1], "150")]}
+        )
+        yield sign(
+            roaster,
+            {
+                "type": "receive",
+                "shipment": last[-1],
+                "lots": [{"lot": green, "quantity": "150", "unit": "kg"}],
+            },
+        )
+        yield sign(
+            roaster,
+            {
+                "type": "transform",
+                "process": "roast",
+                "inputs": [_line(green, last[-1], "150")],
+                "outputs": [_output(roasted, "roasted", "125")],
+            },
+        )
         del last[:-1]
         r += 1
 
@@ -179,10 +240,12 @@ def _concat(first: list[Envelope], rest: Iterator[Envelope]) -> Iterator[Envelop
 # --- the measures ---------------------------------------------------------------------------
 
 
-def measure(stores: dict[int, Store], lots: dict[str, str], repeat: int
-            ) -> dict[int, dict[str, Any]]:
+def measure(
+    stores: dict[int, Store], lots: dict[str, str], repeat: int
+) -> dict[int, dict[str, Any]]:
     """Per ledger size and lot: origin and trace timings, measured round-robin across the
     sizes (so the machine's noise hits every size alike), then peak memory apart."""
+
     def origin(store: Store, lot: str) -> Any:
         evidence = gather(store, lot)
         return evidence, origin_verdict(lot, evidence)
@@ -196,23 +259,30 @@ def measure(stores: dict[int, Store], lots: dict[str, str], repeat: int
         for events, store in stores.items():
             for name, lot in lots.items():
                 times.setdefault((events, name, "origin"), []).append(
-                    c.timed(lambda store=store, lot=lot: origin(store, lot))[0])
+                    c.timed(lambda store=store, lot=lot: origin(store, lot))[0]
+                )
                 times.setdefault((events, name, "trace"), []).append(
-                    c.timed(lambda store=store, lot=lot: trace(store, lot))[0])
+                    c.timed(lambda store=store, lot=lot: trace(store, lot))[0]
+                )
     out: dict[int, dict[str, Any]] = {}
     for events, store in stores.items():
         for name, lot in lots.items():
             m_origin, (evidence, verdict) = c.peak_memory(
-                lambda store=store, lot=lot: origin(store, lot))
+                lambda store=store, lot=lot: origin(store, lot)
+            )
             m_trace, graph = c.peak_memory(lambda store=store, lot=lot: trace(store, lot))
             t_origin, t_trace = times[(events, name, "origin")], times[(events, name, "trace")]
             out.setdefault(events, {})[name] = {
-                "lot": lot, "evidence_events": len(evidence.records),
-                "trace_nodes": len(graph["nodes"]), "trace_edges": len(graph["edges"]),
+                "lot": lot,
+                "evidence_events": len(evidence.records),
+                "trace_nodes": len(graph["nodes"]),
+                "trace_edges": len(graph["edges"]),
                 "certified_percent": str(verdict.certified_percent),
-                "origin_median_s": statistics.median(t_origin), "origin_min_s": min(t_origin),
+                "origin_median_s": statistics.median(t_origin),
+                "origin_min_s": min(t_origin),
                 "origin_peak_bytes": m_origin,
-                "trace_median_s": statistics.median(t_trace), "trace_min_s": min(t_trace),
+                "trace_median_s": statistics.median(t_trace),
+                "trace_min_s": min(t_trace),
                 "trace_peak_bytes": m_trace,
             }
     return out
@@ -228,18 +298,25 @@ def bundle_figures(store: Store, chain: DemoChain, lot: str) -> dict[str, Any]:
     envelopes = [Envelope.from_dict(e["envelope"]) for e in bundle["events"]]
     verify_rate = c.ed25519_rate(envelopes)
     rate = report.events / t_verify
-    return {"lot": lot, "events": report.events,
-            "bytes": len(json.dumps(bundle, separators=(",", ":"))),
-            "build_s": t_build, "verify_s": t_verify, "verify_events_per_s": rate,
-            "ed25519_verifications_per_s": verify_rate, "ratio_to_ed25519": rate / verify_rate}
+    return {
+        "lot": lot,
+        "events": report.events,
+        "bytes": len(json.dumps(bundle, separators=(",", ":"))),
+        "build_s": t_build,
+        "verify_s": t_verify,
+        "verify_events_per_s": rate,
+        "ed25519_verifications_per_s": verify_rate,
+        "ratio_to_ed25519": rate / verify_rate,
+    }
 
 
 # --- the run ----------------------------------------------------------------------------------
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.provenance",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.provenance", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: 10k events only")
     parser.add_argument("--large", action="store_true", help="add a 1M-event ledger")
     parser.add_argument("--sizes", help="ledger sizes, comma-separated (default 10000,100000)")
@@ -255,8 +332,10 @@ def main(argv: list[str]) -> int:
     repeat = args.repeat or (3 if args.quick else 7)
 
     chain = demo_chain(SEED)
-    lots = {"blended bag": chain.facts.blended_bag,
-            "single-origin bag": chain.facts.single_origin_bag}
+    lots = {
+        "blended bag": chain.facts.blended_bag,
+        "single-origin bag": chain.facts.single_origin_bag,
+    }
     if sizes[0] < len(chain.events):
         raise SystemExit(f"the smallest ledger must hold the demo chain ({len(chain.events)})")
     stores: dict[int, Store] = {}
@@ -277,11 +356,20 @@ def main(argv: list[str]) -> int:
     rows = []
     for s in per_size:
         for name, m in s["lots"].items():
-            rows.append([f"{s['events']:,}", name, str(m["evidence_events"]),
-                         c.ms(m["origin_median_s"]), c.mib(m["origin_peak_bytes"]),
-                         c.ms(m["trace_median_s"]), c.mib(m["trace_peak_bytes"])])
-    print(c.table(rows, ["ledger", "lot", "evidence", "origin", "origin peak", "trace",
-                         "trace peak"]))
+            rows.append(
+                [
+                    f"{s['events']:,}",
+                    name,
+                    str(m["evidence_events"]),
+                    c.ms(m["origin_median_s"]),
+                    c.mib(m["origin_peak_bytes"]),
+                    c.ms(m["trace_median_s"]),
+                    c.mib(m["trace_peak_bytes"]),
+                ]
+            )
+    print(
+        c.table(rows, ["ledger", "lot", "evidence", "origin", "origin peak", "trace", "trace peak"])
+    )
     figures: dict[str, Any] = {"sizes": per_size, "repeat": repeat}
     first, last = per_size[0], per_size[-1]
     for name in lots:
@@ -289,21 +377,31 @@ def main(argv: list[str]) -> int:
         r_origin = b["origin_median_s"] / a["origin_median_s"]
         r_trace = b["trace_median_s"] / a["trace_median_s"]
         under = b["origin_median_s"] < 0.1
-        figures[name] = {"origin_ratio_largest_to_smallest": r_origin,
-                         "trace_ratio_largest_to_smallest": r_trace,
-                         "origin_under_100ms_at_largest": under}
+        figures[name] = {
+            "origin_ratio_largest_to_smallest": r_origin,
+            "trace_ratio_largest_to_smallest": r_trace,
+            "origin_under_100ms_at_largest": under,
+        }
         if len(per_size) > 1:
-            print(f"{name}: {last['events']:,} ÷ {first['events']:,} events: origin"
-                  f" {r_origin:.2f}x, trace {r_trace:.2f}x (target ≤ 1.5x:"
-                  f" {'met' if max(r_origin, r_trace) <= 1.5 else 'MISSED'})")
-        print(f"{name}: origin at {last['events']:,} events {c.ms(b['origin_median_s'])}"
-              f" (target < 100 ms: {'met' if under else 'MISSED'})")
-    print(f"bundle of the blended bag ({last['events']:,}-event ledger): {bundle['events']}"
-          f" events, {bundle['bytes'] / 1024:.0f} KiB, built in {c.ms(bundle['build_s'])}")
-    print(f"verify_bundle offline: {bundle['verify_events_per_s']:,.0f} events/s"
-          f" ({c.ms(bundle['verify_s'])}); Ed25519 one core"
-          f" {bundle['ed25519_verifications_per_s']:,.0f}/s; ratio"
-          f" {bundle['ratio_to_ed25519']:.3f}")
+            print(
+                f"{name}: {last['events']:,} ÷ {first['events']:,} events: origin"
+                f" {r_origin:.2f}x, trace {r_trace:.2f}x (target ≤ 1.5x:"
+                f" {'met' if max(r_origin, r_trace) <= 1.5 else 'MISSED'})"
+            )
+        print(
+            f"{name}: origin at {last['events']:,} events {c.ms(b['origin_median_s'])}"
+            f" (target < 100 ms: {'met' if under else 'MISSED'})"
+        )
+    print(
+        f"bundle of the blended bag ({last['events']:,}-event ledger): {bundle['events']}"
+        f" events, {bundle['bytes'] / 1024:.0f} KiB, built in {c.ms(bundle['build_s'])}"
+    )
+    print(
+        f"verify_bundle offline: {bundle['verify_events_per_s']:,.0f} events/s"
+        f" ({c.ms(bundle['verify_s'])}); Ed25519 one core"
+        f" {bundle['ed25519_verifications_per_s']:,.0f}/s; ratio"
+        f" {bundle['ratio_to_ed25519']:.3f}"
+    )
     figures["bundle"] = bundle
     path = c.write_result("provenance", figures, argv)
     print(f"results: {path}")

@@ -100,8 +100,14 @@ def stream_flows(
     included with ``voided_by`` set, so a report can show them as not counting.
     """
     query = (
-        select(EventRow.index, EventRow.id, EventRow.type, EventRow.time, EventRow.payload,
-               VoidRow.void_event)
+        select(
+            EventRow.index,
+            EventRow.id,
+            EventRow.type,
+            EventRow.time,
+            EventRow.payload,
+            VoidRow.void_event,
+        )
         .outerjoin(VoidRow, VoidRow.event == EventRow.id)
         .where(EventRow.type.in_(types), EventRow.time < before)
         .order_by(EventRow.time, EventRow.index)
@@ -109,9 +115,13 @@ def stream_flows(
     if party is not None:
         query = query.where(EventRow.party == party)
     if product is not None:
-        query = query.where(exists().where(
-            EventLotRow.event == EventRow.id, LotRow.id == EventLotRow.lot,
-            LotRow.product == product))
+        query = query.where(
+            exists().where(
+                EventLotRow.event == EventRow.id,
+                LotRow.id == EventLotRow.lot,
+                LotRow.product == product,
+            )
+        )
     result = session.execute(query.execution_options(yield_per=chunk, stream_results=True))
     for rows in result.partitions(chunk):
         yield from _chunk_flows(session, rows, product)
@@ -148,19 +158,33 @@ def _lines(kind: str, body: Any) -> list[Any]:
     return list(body.lots)  # ship, receive
 
 
-def _event_flows(row: Any, signed: dict[str, Any], body: Any, lots: dict[str, tuple[str, str]],
-                 shipments: dict[str, _Shipment], product: str | None) -> Iterator[Flow]:
+def _event_flows(
+    row: Any,
+    signed: dict[str, Any],
+    body: Any,
+    lots: dict[str, tuple[str, str]],
+    shipments: dict[str, _Shipment],
+    product: str | None,
+) -> Iterator[Flow]:
     kind: str = row.type
     common: dict[str, Any] = {
-        "index": row.index, "event": row.id, "type": kind, "time": row.time,
-        "signed_time": parse_time(signed["time"], field="time"), "party": signed["party"],
+        "index": row.index,
+        "event": row.id,
+        "type": kind,
+        "time": row.time,
+        "signed_time": parse_time(signed["time"], field="time"),
+        "party": signed["party"],
         "voided_by": row.void_event,
     }
     if kind == "receive":
         ship = shipments.get(body.shipment)
-        common.update(shipment=body.shipment, counterparty=ship.shipper if ship else None,
-                      claims=ship.claims if ship else (), shipped_at=ship.time if ship else None,
-                      shipped_utc=ship.utc if ship else None)
+        common.update(
+            shipment=body.shipment,
+            counterparty=ship.shipper if ship else None,
+            claims=ship.claims if ship else (),
+            shipped_at=ship.time if ship else None,
+            shipped_utc=ship.utc if ship else None,
+        )
         tagged = [("in", line) for line in body.lots]
     elif kind == "ship":
         common.update(counterparty=body.to, claims=body.claims)
@@ -170,8 +194,9 @@ def _event_flows(row: Any, signed: dict[str, Any], body: Any, lots: dict[str, tu
         tagged = [("in", body)]
     elif kind == "transform":
         common.update(counterparty=None, claims=())
-        tagged = ([("transform-in", line) for line in body.inputs]
-                  + [("transform-out", line) for line in body.outputs])
+        tagged = [("transform-in", line) for line in body.inputs] + [
+            ("transform-out", line) for line in body.outputs
+        ]
     else:  # dispose
         common.update(counterparty=None, claims=())
         tagged = [("dispose", body.line)]
@@ -182,15 +207,22 @@ def _event_flows(row: Any, signed: dict[str, Any], body: Any, lots: dict[str, tu
         lot_product, lot_form = known
         if product is not None and lot_product != product:
             continue
-        yield Flow(direction=direction, lot=line.lot, product=lot_product,
-                   form=getattr(line, "form", lot_form), quantity=line.amount.quantity,
-                   unit=line.amount.unit, kg=line.amount.kg, **common)
+        yield Flow(
+            direction=direction,
+            lot=line.lot,
+            product=lot_product,
+            form=getattr(line, "form", lot_form),
+            quantity=line.amount.quantity,
+            unit=line.amount.unit,
+            kg=line.amount.kg,
+            **common,
+        )
 
 
 def _batches(ids: Iterable[str]) -> Iterator[list[str]]:
     ordered = sorted(ids)
     for start in range(0, len(ordered), _IN_LIMIT):
-        yield ordered[start:start + _IN_LIMIT]
+        yield ordered[start : start + _IN_LIMIT]
 
 
 def _lots(session: Session, ids: set[str]) -> dict[str, tuple[str, str]]:
@@ -207,12 +239,14 @@ def _shipments(session: Session, ids: set[str]) -> dict[str, _Shipment]:
     out: dict[str, _Shipment] = {}
     for batch in _batches(ids):
         for event_id, party, utc, payload in session.execute(
-            select(EventRow.id, EventRow.party, EventRow.time, EventRow.payload)
-            .where(EventRow.id.in_(batch), EventRow.type == "ship")
+            select(EventRow.id, EventRow.party, EventRow.time, EventRow.payload).where(
+                EventRow.id.in_(batch), EventRow.type == "ship"
+            )
         ):
             signed, ship = _typed("ship", payload)
-            out[event_id] = _Shipment(party, parse_time(signed["time"], field="time"), utc,
-                                      ship.claims)
+            out[event_id] = _Shipment(
+                party, parse_time(signed["time"], field="time"), utc, ship.claims
+            )
     return out
 
 
@@ -236,12 +270,17 @@ class CertificateBook:
             query = query.where(CertificateRow.subject == subject)
         return [
             Certificate(
-                id=row.id, event=row.event, certifier=row.certifier, subject=row.subject,
-                scheme=row.scheme, products=frozenset(json.loads(row.products)),
+                id=row.id,
+                event=row.event,
+                certifier=row.certifier,
+                subject=row.subject,
+                scheme=row.scheme,
+                products=frozenset(json.loads(row.products)),
                 valid_from=date.fromisoformat(row.valid_from),
                 valid_until=date.fromisoformat(row.valid_until),
                 revoked_at=from_utc_text(row.revoked_time) if row.revoked_time else None,
-                revoked_by=row.revoked_event, voided_by=row.voided_by,
+                revoked_by=row.revoked_event,
+                voided_by=row.voided_by,
             )
             for row in self._session.scalars(query.order_by(CertificateRow.id))
         ]
@@ -253,12 +292,13 @@ class CertificateBook:
 
     def schemes(self, subject: str, product: str) -> set[str]:
         """Every scheme ``subject`` was ever certified in for ``product`` (not voided)."""
-        return {c.scheme for c in self.of(subject)
-                if product in c.products and c.voided_by is None}
+        return {c.scheme for c in self.of(subject) if product in c.products and c.voided_by is None}
 
-    def judge(self, subject: str, scheme: str, product: str, when: datetime,
-              when_utc: str, what: str) -> Judgement:
+    def judge(
+        self, subject: str, scheme: str, product: str, when: datetime, when_utc: str, what: str
+    ) -> Judgement:
         """Did ``subject`` hold a ``scheme`` certificate covering ``product`` at ``when``?
         (``ledger.certificates.judge`` decides; ``when_utc`` is kept for callers.)"""
-        return judge(self.of(subject), subject=subject, scheme=scheme, product=product,
-                     when=when, what=what)
+        return judge(
+            self.of(subject), subject=subject, scheme=scheme, product=product, when=when, what=what
+        )

@@ -80,20 +80,17 @@ def load_events(session: Session, ids: Collection[str]) -> list[EventRow]:
     ordered = sorted(ids)
     rows: list[EventRow] = []
     for i in range(0, len(ordered), _CHUNK):
-        rows.extend(session.scalars(
-            select(EventRow).where(EventRow.id.in_(ordered[i:i + _CHUNK]))
-        ))
+        rows.extend(
+            session.scalars(select(EventRow).where(EventRow.id.in_(ordered[i : i + _CHUNK])))
+        )
     return sorted(rows, key=lambda r: r.index)
 
 
 def to_evidence(rows: Iterable[EventRow]) -> Evidence:
-    return Evidence.from_envelopes(
-        (row.index, Envelope.from_json(row.envelope)) for row in rows
-    )
+    return Evidence.from_envelopes((row.index, Envelope.from_json(row.envelope)) for row in rows)
 
 
-def gather(store: Store, lot: str, *, keys: bool = False,
-           direction: str = "upstream") -> Evidence:
+def gather(store: Store, lot: str, *, keys: bool = False, direction: str = "upstream") -> Evidence:
     """The evidence for ``lot``: its custody subgraph plus the master data it relies on.
 
     With ``keys``, also every key event needed to verify every signature offline
@@ -161,12 +158,11 @@ def _key_events(session: Session, ids: set[str]) -> set[str]:
     return needed
 
 
-def _rows_in(session: Session, model: type[Any], column: Any, values: Collection[str]
-             ) -> list[Any]:
+def _rows_in(session: Session, model: type[Any], column: Any, values: Collection[str]) -> list[Any]:
     ordered = sorted(values)
     out: list[Any] = []
     for i in range(0, len(ordered), _CHUNK):
-        out.extend(session.scalars(select(model).where(column.in_(ordered[i:i + _CHUNK]))))
+        out.extend(session.scalars(select(model).where(column.in_(ordered[i : i + _CHUNK]))))
     return out
 
 

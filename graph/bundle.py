@@ -40,8 +40,7 @@ class BundleError(LedgerError):
 def build_bundle(store: Store, lot: str) -> dict[str, Any]:
     """The proof bundle of ``lot`` against the latest checkpoint of the log."""
     evidence = gather(store, lot, keys=True)
-    public = Evidence({i: r for i, r in evidence.records.items()
-                       if r.type not in PRIVATE_TYPES})
+    public = Evidence({i: r for i, r in evidence.records.items() if r.type not in PRIVATE_TYPES})
     verdict = origin_verdict(lot, public)
     with store.reading() as session:
         checkpoint = session.scalar(
@@ -60,8 +59,7 @@ def build_bundle(store: Store, lot: str) -> dict[str, Any]:
             {
                 "index": r.index,
                 "envelope": r.event.envelope.to_dict(),
-                "inclusion": [h.hex() for h in inclusion_proof(r.index, checkpoint.size,
-                                                               nodes)],
+                "inclusion": [h.hex() for h in inclusion_proof(r.index, checkpoint.size, nodes)],
             }
             for r in public
         ]

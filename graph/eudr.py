@@ -93,8 +93,9 @@ class PlotMap:
     @classmethod
     def from_record(cls, record: Record) -> PlotMap:
         body = record.typed
-        return cls(plot=body.plot, spo=record.party, event=record.id,
-                   method=body.method, raw=body.geojson)
+        return cls(
+            plot=body.plot, spo=record.party, event=record.id, method=body.method, raw=body.geojson
+        )
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -126,9 +127,15 @@ class EudrShare:
     def to_dict(self) -> dict[str, Any]:
         s = self.share
         return {
-            "harvest_event": s.harvest, "harvest_lot": s.lot, "source": s.source,
-            "plot": s.plot, "country": s.country, "harvest_date": s.harvest_date,
-            "kg": str(s.kg), "percent": str(s.percent), "geolocated": self.geolocated,
+            "harvest_event": s.harvest,
+            "harvest_lot": s.lot,
+            "source": s.source,
+            "plot": s.plot,
+            "country": s.country,
+            "harvest_date": s.harvest_date,
+            "kg": str(s.kg),
+            "percent": str(s.percent),
+            "geolocated": self.geolocated,
             "plot_map_event": self.plot_map.event if self.plot_map else None,
             "problem": self.problem.to_dict() if self.problem else None,
         }
@@ -148,10 +155,16 @@ class Statement:
     problem: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"reference": self.reference, "verification": self.verification,
-                "ship_event": self.ship_event, "shipper": self.shipper,
-                "receiver": self.receiver, "date": self.date, "lots": list(self.lots),
-                "problem": self.problem}
+        return {
+            "reference": self.reference,
+            "verification": self.verification,
+            "ship_event": self.ship_event,
+            "shipper": self.shipper,
+            "receiver": self.receiver,
+            "date": self.date,
+            "lots": list(self.lots),
+            "problem": self.problem,
+        }
 
 
 @dataclass(frozen=True)
@@ -163,8 +176,13 @@ class PartyRef:
     identifiers: dict[str, str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "country": self.country,
-                "roles": list(self.roles), "identifiers": self.identifiers}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "country": self.country,
+            "roles": list(self.roles),
+            "identifiers": self.identifiers,
+        }
 
 
 @dataclass(frozen=True)
@@ -175,8 +193,12 @@ class Customer:
     kg: Decimal
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.party.to_dict(), "ship_event": self.ship_event, "date": self.date,
-                "kg": str(self.kg)}
+        return {
+            **self.party.to_dict(),
+            "ship_event": self.ship_event,
+            "date": self.date,
+            "kg": str(self.kg),
+        }
 
 
 @dataclass(frozen=True)
@@ -221,7 +243,8 @@ class EudrReport:
         """Rounded down to 0.01 %: a readiness figure is never rounded up."""
         units = self.geolocated_fraction * 10_000
         return (Decimal(units.numerator // units.denominator) / 100).quantize(
-            CENT, rounding=ROUND_FLOOR)
+            CENT, rounding=ROUND_FLOOR
+        )
 
     def not_geolocated(self) -> list[EudrShare]:
         return [s for s in self.shares if not s.geolocated]
@@ -242,20 +265,26 @@ class EudrReport:
         """What does not block readiness but the filer should see."""
         out = []
         if not self.in_scope:
-            out.append(f"{self.product} is not a commodity of EUDR Annex I: no due"
-                       " diligence statement is required")
+            out.append(
+                f"{self.product} is not a commodity of EUDR Annex I: no due"
+                " diligence statement is required"
+            )
         for plot, shares in self.plots():
             g = shares[0].geometry
             if g is None:
                 continue
             if geometry.decimals(g) < MIN_DECIMALS:
-                out.append(f"plot {plot}: coordinates are signed with"
-                           f" {geometry.decimals(g)} decimals; the EUDR asks for at least"
-                           f" {MIN_DECIMALS} decimals (the export pads them with zeros,"
-                           " which adds no precision): map it again")
+                out.append(
+                    f"plot {plot}: coordinates are signed with"
+                    f" {geometry.decimals(g)} decimals; the EUDR asks for at least"
+                    f" {MIN_DECIMALS} decimals (the export pads them with zeros,"
+                    " which adds no precision): map it again"
+                )
             if any(len(polygon) > 1 for polygon in g.polygons):
-                out.append(f"plot {plot}: its polygon has a hole; the EU information"
-                           " system does not accept holes (split it into two polygons)")
+                out.append(
+                    f"plot {plot}: its polygon has a hole; the EU information"
+                    " system does not accept holes (split it into two polygons)"
+                )
         for st in self.statements:
             if st.problem:
                 out.append(f"statement {st.reference} on {st.ship_event}: {st.problem}")
@@ -267,17 +296,23 @@ class EudrReport:
         plots = []
         for plot, shares in self.plots():
             g, pm = shares[0].geometry, shares[0].plot_map
-            plots.append({
-                "plot": plot, "spo": shares[0].share.source,
-                "country": self.countries.get(plot), "area_ha": str(self.areas[plot]),
-                "geometry_type": g.type if g else None, "method": pm.method if pm else None,
-                "plot_map_event": pm.event if pm else None,
-                "member_since": self.member_since.get(plot),
-                "member_since_before_cutoff": (self.member_since.get(plot, "9999")
-                                               <= CUTOFF.isoformat()),
-                "kg": str(sum((s.share.kg for s in shares), Decimal(0))),
-                "percent": str(sum((s.share.percent for s in shares), Decimal(0))),
-            })
+            plots.append(
+                {
+                    "plot": plot,
+                    "spo": shares[0].share.source,
+                    "country": self.countries.get(plot),
+                    "area_ha": str(self.areas[plot]),
+                    "geometry_type": g.type if g else None,
+                    "method": pm.method if pm else None,
+                    "plot_map_event": pm.event if pm else None,
+                    "member_since": self.member_since.get(plot),
+                    "member_since_before_cutoff": (
+                        self.member_since.get(plot, "9999") <= CUTOFF.isoformat()
+                    ),
+                    "kg": str(sum((s.share.kg for s in shares), Decimal(0))),
+                    "percent": str(sum((s.share.percent for s in shares), Decimal(0))),
+                }
+            )
         return {
             "lot": self.lot,
             "eudr_ready": self.ready,
@@ -290,7 +325,7 @@ class EudrReport:
             "holder": self.holder,
             "geolocated_percent": str(self.geolocated_percent),
             "geolocated_fraction": f"{self.geolocated_fraction.numerator}/"
-                                   f"{self.geolocated_fraction.denominator}",
+            f"{self.geolocated_fraction.denominator}",
             "countries_of_production": sorted({c for c in self.countries.values()}),
             "harvest_period": {"from": first, "until": last},
             "cutoff_date": CUTOFF.isoformat(),
@@ -315,9 +350,14 @@ class EudrReport:
 # --- computing it ---------------------------------------------------------------------------
 
 
-def eudr_report(lot: str, evidence: Evidence, maps: Mapping[str, PlotMap], *,
-                downstream: Evidence | None = None, rules: RuleTables | None = None
-                ) -> EudrReport:
+def eudr_report(
+    lot: str,
+    evidence: Evidence,
+    maps: Mapping[str, PlotMap],
+    *,
+    downstream: Evidence | None = None,
+    rules: RuleTables | None = None,
+) -> EudrReport:
     """The EUDR report of ``lot`` from its upstream evidence and its plots' current maps.
 
     ``maps`` holds the current ``plot.map`` per plot (plot id → map); ``downstream``,
@@ -336,43 +376,70 @@ def eudr_report(lot: str, evidence: Evidence, maps: Mapping[str, PlotMap], *,
     parties = _PartyIndex(evidence, downstream)
     producers = sorted({s.share.source for s in shares if s.share.source})
     return EudrReport(
-        lot=lot, product=verdict.product, form=verdict.form, kg=verdict.kg,
-        holder=creator.party, shares=shares,
+        lot=lot,
+        product=verdict.product,
+        form=verdict.form,
+        kg=verdict.kg,
+        holder=creator.party,
+        shares=shares,
         producers=tuple(parties.ref(p) for p in producers),
         suppliers=tuple(parties.ref(p) for p in _suppliers(evidence, creator.party)),
         customers=tuple(_customers(lot, downstream, parties)) if downstream else (),
         statements=tuple(_statements(evidence)),
         areas={s.share.plot: areas[s.share.plot] for s in mapped if s.share.plot},
         countries={s.share.plot: s.share.country or "" for s in mapped if s.share.plot},
-        member_since={s.share.plot: since[s.share.plot] for s in mapped
-                      if s.share.plot in since},
+        member_since={s.share.plot: since[s.share.plot] for s in mapped if s.share.plot in since},
     )
 
 
-def _judge(share: Share, maps: Mapping[str, PlotMap], areas: Mapping[str, Decimal],
-           checked: dict[str, Geometry | GeometryError]) -> EudrShare:
+def _judge(
+    share: Share,
+    maps: Mapping[str, PlotMap],
+    areas: Mapping[str, Decimal],
+    checked: dict[str, Geometry | GeometryError],
+) -> EudrShare:
     def blocked(code: str, message: str) -> EudrShare:
         return EudrShare(share, None, None, None, Problem(code, message))
 
     codes = {r.code for r in share.reasons}
     if share.harvest is None or "broken-link" in codes:
-        return blocked("broken-link", "origin unknown: " + "; ".join(
-            r.message for r in share.reasons if r.code == "broken-link"))
+        return blocked(
+            "broken-link",
+            "origin unknown: "
+            + "; ".join(r.message for r in share.reasons if r.code == "broken-link"),
+        )
     if "voided-event" in codes:
-        return blocked("voided-event", "origin in doubt: " + "; ".join(
-            r.message for r in share.reasons if r.code == "voided-event"))
+        return blocked(
+            "voided-event",
+            "origin in doubt: "
+            + "; ".join(r.message for r in share.reasons if r.code == "voided-event"),
+        )
     if not share.plot:
-        return blocked("no-plot", f"harvest {share.harvest} ({share.lot}) by {share.source}"
-                                  " names no plot: the place of production is unknown")
+        return blocked(
+            "no-plot",
+            f"harvest {share.harvest} ({share.lot}) by {share.source}"
+            " names no plot: the place of production is unknown",
+        )
     area = areas.get(share.plot)
     if area is None:
-        return blocked("no-plot", f"plot {share.plot} of harvest {share.harvest} is not"
-                                  f" an enrolled plot of {share.source}")
+        return blocked(
+            "no-plot",
+            f"plot {share.plot} of harvest {share.harvest} is not"
+            f" an enrolled plot of {share.source}",
+        )
     plot_map = maps.get(share.plot)
     if plot_map is None or plot_map.spo != share.source:
-        return EudrShare(share, None, None, area, Problem(
-            "unmapped", f"plot {share.plot} ({share.source}, {area} ha, harvest"
-                        f" {share.lot}) has no plot.map: its geolocation is missing"))
+        return EudrShare(
+            share,
+            None,
+            None,
+            area,
+            Problem(
+                "unmapped",
+                f"plot {share.plot} ({share.source}, {area} ha, harvest"
+                f" {share.lot}) has no plot.map: its geolocation is missing",
+            ),
+        )
     if plot_map.event not in checked:  # several shares may come from one plot
         try:
             parsed = geometry.parse_geometry(plot_map.raw)
@@ -382,9 +449,17 @@ def _judge(share: Share, maps: Mapping[str, PlotMap], areas: Mapping[str, Decima
             checked[plot_map.event] = e
     result = checked[plot_map.event]
     if isinstance(result, GeometryError):
-        return EudrShare(share, plot_map, None, area, Problem(
-            "invalid-geometry", f"plot {share.plot}: the geometry of {plot_map.event} is"
-                                f" not valid: {result.message} ({result.field})"))
+        return EudrShare(
+            share,
+            plot_map,
+            None,
+            area,
+            Problem(
+                "invalid-geometry",
+                f"plot {share.plot}: the geometry of {plot_map.event} is"
+                f" not valid: {result.message} ({result.field})",
+            ),
+        )
     return EudrShare(share, plot_map, result, area, None)
 
 
@@ -401,8 +476,13 @@ class _PartyIndex:
         if record is None:
             return PartyRef(party, None, None, (), {})
         body = record.typed
-        return PartyRef(party, body.name, body.country, tuple(sorted(body.roles)),
-                        dict(sorted(body.identifiers.items())))
+        return PartyRef(
+            party,
+            body.name,
+            body.country,
+            tuple(sorted(body.roles)),
+            dict(sorted(body.identifiers.items())),
+        )
 
 
 def _suppliers(evidence: Evidence, holder: str) -> list[str]:
@@ -424,13 +504,18 @@ def parse_dds(value: str) -> tuple[str, str | None, str | None]:
     """``"REF:VER"`` → (reference, verification, problem); see the module docstring."""
     reference, colon, verification = value.partition(":")
     if not _DDS_PART.fullmatch(reference):
-        return value, None, ("not a DDS reference number (letters and digits, then ':'"
-                             " and the verification number)")
+        return (
+            value,
+            None,
+            (
+                "not a DDS reference number (letters and digits, then ':'"
+                " and the verification number)"
+            ),
+        )
     if not colon:
         return reference, None, "no verification number (write REFERENCE:VERIFICATION)"
     if not _DDS_PART.fullmatch(verification):
-        return reference, None, f"verification number {verification!r} is not letters and" \
-                                " digits"
+        return reference, None, f"verification number {verification!r} is not letters and digits"
     return reference, verification, None
 
 
@@ -445,9 +530,19 @@ def _statements(evidence: Evidence) -> list[Statement]:
                 continue
             reference, verification, problem = parse_dds(item.id)
             lots = tuple(sorted({line.lot for line in ship.lots}))
-            out.setdefault((reference, verification, r.id), Statement(
-                reference, verification, r.id, r.party, ship.to, r.day.isoformat(),
-                lots, problem))
+            out.setdefault(
+                (reference, verification, r.id),
+                Statement(
+                    reference,
+                    verification,
+                    r.id,
+                    r.party,
+                    ship.to,
+                    r.day.isoformat(),
+                    lots,
+                    problem,
+                ),
+            )
     return list(out.values())
 
 
@@ -473,18 +568,21 @@ def feature_collection(report: EudrReport, producer_names: bool = True) -> dict[
         properties: dict[str, Any] = {}
         if producer_names and names.get(spo):
             properties["ProducerName"] = names[spo]
-        properties.update(ProducerCountry=report.countries.get(plot), ProductionPlace=plot,
-                          Area=report.areas[plot])
-        features.append({"type": "Feature", "geometry": _geojson_geometry(g),
-                         "properties": properties})
+        properties.update(
+            ProducerCountry=report.countries.get(plot),
+            ProductionPlace=plot,
+            Area=report.areas[plot],
+        )
+        features.append(
+            {"type": "Feature", "geometry": _geojson_geometry(g), "properties": properties}
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
 def _padded(value: Decimal) -> Decimal:
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)
-    return value.quantize(Decimal(1).scaleb(-MIN_DECIMALS)) if -exponent < MIN_DECIMALS \
-        else value
+    return value.quantize(Decimal(1).scaleb(-MIN_DECIMALS)) if -exponent < MIN_DECIMALS else value
 
 
 def _geojson_geometry(g: Geometry) -> dict[str, Any]:
@@ -512,8 +610,7 @@ class _Writer:
         if isinstance(value, Decimal):
             return format(value, "f")
         if isinstance(value, dict):
-            items = [f"{json.dumps(str(k))}: {self.write(v, depth + 1)}"
-                     for k, v in value.items()]
+            items = [f"{json.dumps(str(k))}: {self.write(v, depth + 1)}" for k, v in value.items()]
             return self._wrap("{", "}", items, depth)
         if isinstance(value, list | tuple):
             if all(isinstance(v, Decimal) for v in value):
@@ -527,8 +624,7 @@ class _Writer:
         if self.indent is None:
             return open_ + ", ".join(items) + close
         pad = "\n" + " " * (self.indent * (depth + 1))
-        return open_ + pad + ("," + pad).join(items) + "\n" + " " * (self.indent * depth) \
-            + close
+        return open_ + pad + ("," + pad).join(items) + "\n" + " " * (self.indent * depth) + close
 
 
 # --- reading from a store --------------------------------------------------------------------
@@ -561,4 +657,3 @@ def lot_eudr(store: Store, lot: str) -> EudrReport:
     downstream = gather(store, lot, direction="downstream")
     plots = {body.plot for _, body in upstream.typed("harvest") if body.plot}
     return eudr_report(lot, upstream, current_maps(store, plots), downstream=downstream)
-

@@ -102,8 +102,7 @@ class Evidence:
     """Events by id, with the master data they state (parties, members, certificates)."""
 
     records: dict[str, Record] = field(default_factory=dict)
-    _creators: dict[str, Record] | None = field(default=None, init=False, repr=False,
-                                                compare=False)
+    _creators: dict[str, Record] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_envelopes(cls, items: Iterable[tuple[int, Envelope]]) -> Evidence:
@@ -150,10 +149,16 @@ class Evidence:
         except InvalidEvent:
             return []
         if record.type == "receive":
-            return [Reference(record.id, body.shipment, line.lot, line.amount.kg)
-                    for line in body.lots]
-        lines = (body.inputs if record.type == "transform" else body.lots
-                 if record.type == "ship" else (body.line,))
+            return [
+                Reference(record.id, body.shipment, line.lot, line.amount.kg) for line in body.lots
+            ]
+        lines = (
+            body.inputs
+            if record.type == "transform"
+            else body.lots
+            if record.type == "ship"
+            else (body.line,)
+        )
         return [Reference(record.id, line.via, line.lot, line.amount.kg) for line in lines]
 
     def creator(self, lot: str) -> Record | None:
@@ -174,42 +179,57 @@ class Evidence:
     def parties(self) -> dict[str, PartyFacts]:
         out = {}
         for r, body in self.typed("party.register"):
-            out[body.subject] = PartyFacts(body.subject, body.name, frozenset(body.roles),
-                                           body.country, r.id)
+            out[body.subject] = PartyFacts(
+                body.subject, body.name, frozenset(body.roles), body.country, r.id
+            )
         return out
 
     def members(self) -> dict[str, MemberFacts]:
         """Members as enrolled; a leave counts unless it was voided (as the ledger undid
         it), and a voided enrolment enrolled no one."""
         voided = self.voided()
-        left = {body.member: body.until for r, body in self.typed("member.leave")
-                if r.id not in voided}
+        left = {
+            body.member: body.until for r, body in self.typed("member.leave") if r.id not in voided
+        }
         out = {}
         for r, body in self.typed("member.enroll"):
             if r.id in voided:
                 continue
             out[body.member] = MemberFacts(
-                id=body.member, spo=r.party, since=body.since, until=left.get(body.member),
+                id=body.member,
+                spo=r.party,
+                since=body.since,
+                until=left.get(body.member),
                 products=frozenset(body.products),
-                plots={p.plot: p.area_ha for p in body.plots}, event=r.id,
+                plots={p.plot: p.area_ha for p in body.plots},
+                event=r.id,
             )
         return out
 
     def certificates(self) -> list[Certificate]:
         voided = self.voided()
-        revoked = {body.certificate: r for r, body in self.typed("cert.revoke")
-                   if r.id not in voided}
+        revoked = {
+            body.certificate: r for r, body in self.typed("cert.revoke") if r.id not in voided
+        }
         out = []
         for r, body in self.typed("cert.issue"):
             if r.id in voided:
                 continue
             rev = revoked.get(body.certificate)
-            out.append(Certificate(
-                id=body.certificate, certifier=r.party, subject=body.subject,
-                scheme=body.scheme, products=frozenset(body.products),
-                valid_from=body.valid_from, valid_until=body.valid_until, event=r.id,
-                revoked_at=rev.time if rev else None, revoked_by=rev.id if rev else None,
-            ))
+            out.append(
+                Certificate(
+                    id=body.certificate,
+                    certifier=r.party,
+                    subject=body.subject,
+                    scheme=body.scheme,
+                    products=frozenset(body.products),
+                    valid_from=body.valid_from,
+                    valid_until=body.valid_until,
+                    event=r.id,
+                    revoked_at=rev.time if rev else None,
+                    revoked_by=rev.id if rev else None,
+                )
+            )
         return out
 
 

@@ -48,10 +48,29 @@ from ledger.schema import decimal_text
 from ledger.store import Store
 
 COLUMNS = (
-    "event_index", "event_date", "event_type", "direction", "lot", "input_lots",
-    "quantity", "unit", "quantity_kg", "product", "form", "process",
-    "from_party", "from_name", "from_country", "to_party", "to_name", "to_country",
-    "plot", "transactions", "reason", "voided_by", "event_id",
+    "event_index",
+    "event_date",
+    "event_type",
+    "direction",
+    "lot",
+    "input_lots",
+    "quantity",
+    "unit",
+    "quantity_kg",
+    "product",
+    "form",
+    "process",
+    "from_party",
+    "from_name",
+    "from_country",
+    "to_party",
+    "to_name",
+    "to_country",
+    "plot",
+    "transactions",
+    "reason",
+    "voided_by",
+    "event_id",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -80,8 +99,13 @@ def trace_rows(lot: str, upstream: Evidence, downstream: Evidence) -> list[Trace
     ctx = _Context(upstream, downstream)
     rows = []
     for record in sorted(records.values(), key=lambda r: r.index):
-        direction = ("lot" if creator is not None and record.id == creator.id
-                     else "upstream" if record.id in up_ids else "downstream")
+        direction = (
+            "lot"
+            if creator is not None and record.id == creator.id
+            else "upstream"
+            if record.id in up_ids
+            else "downstream"
+        )
         rows.append(TraceRow(ctx.row(record, direction)))
     return rows
 
@@ -109,10 +133,17 @@ class _Context:
 
     def row(self, record: Record, direction: str) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "event_index": record.index, "event_date": record.time.isoformat(),
-            "event_type": record.type, "direction": direction, "event_id": record.id,
-            "voided_by": self.voided.get(record.id, ""), "input_lots": "", "process": "",
-            "plot": "", "transactions": "", "reason": "",
+            "event_index": record.index,
+            "event_date": record.time.isoformat(),
+            "event_type": record.type,
+            "direction": direction,
+            "event_id": record.id,
+            "voided_by": self.voided.get(record.id, ""),
+            "input_lots": "",
+            "process": "",
+            "plot": "",
+            "transactions": "",
+            "reason": "",
         }
         sender, receiver = record.party, record.party
         body = record.typed
@@ -124,7 +155,8 @@ class _Context:
             else:
                 out["process"] = body.process
                 out["input_lots"] = "; ".join(
-                    f"{i.lot} ({i.amount.quantity} {i.amount.unit})" for i in body.inputs)
+                    f"{i.lot} ({i.amount.quantity} {i.amount.unit})" for i in body.inputs
+                )
         elif record.type == "ship":
             lines = list(body.lots)
             receiver = body.to
@@ -144,14 +176,17 @@ class _Context:
         out["quantity_kg"] = decimal_text(sum((x.amount.kg for x in lines), Decimal(0)))
         if len(units) == 1:
             out["unit"] = units.pop()
-            out["quantity"] = decimal_text(sum((Decimal(x.amount.quantity) for x in lines),
-                                               Decimal(0)))
+            out["quantity"] = decimal_text(
+                sum((Decimal(x.amount.quantity) for x in lines), Decimal(0))
+            )
         else:
             out["unit"], out["quantity"] = "", ""
-        out["product"] = "; ".join(dict.fromkeys(
-            self.lines[lot].product for lot in lots if lot in self.lines))
-        out["form"] = "; ".join(dict.fromkeys(
-            self.lines[lot].form for lot in lots if lot in self.lines))
+        out["product"] = "; ".join(
+            dict.fromkeys(self.lines[lot].product for lot in lots if lot in self.lines)
+        )
+        out["form"] = "; ".join(
+            dict.fromkeys(self.lines[lot].form for lot in lots if lot in self.lines)
+        )
         out["from_party"], out["from_name"], out["from_country"] = self.party(sender)
         out["to_party"], out["to_name"], out["to_country"] = self.party(receiver)
         return out
@@ -180,8 +215,7 @@ def safe_cell(value: Any) -> Any:
 
     A plain decimal number such as ``-500.000`` stays as it is: it is data, not a formula.
     """
-    if (isinstance(value, str) and value.startswith(_FORMULA_START)
-            and not _NUMBER.fullmatch(value)):
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
         return "'" + value
     return value
 
@@ -218,7 +252,7 @@ def to_xlsx(rows: list[TraceRow], lot: str) -> bytes:
             else:
                 text = "" if value is None else str(value)
                 # openpyxl refuses control characters a signed free text may hold
-                cell.value = ILLEGAL_CHARACTERS_RE.sub("\uFFFD", text)
+                cell.value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
                 cell.data_type = "s"  # never a formula, whatever the text begins with
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{len(rows) + 1}"

@@ -100,8 +100,10 @@ GRAM = Decimal("0.001")
 ZERO = Decimal("0.000")
 _ROUND = Context(prec=60, rounding=ROUND_HALF_EVEN)
 _SUM = Context(prec=60, rounding=ROUND_HALF_EVEN)  # sums of gram figures: exact in practice
-ROUNDING = ("kg exact; reference-form kg per line rounded to the gram (0.001 kg),"
-            " ROUND_HALF_EVEN; totals and balances are exact sums of the line figures")
+ROUNDING = (
+    "kg exact; reference-form kg per line rounded to the gram (0.001 kg),"
+    " ROUND_HALF_EVEN; totals and balances are exact sums of the line figures"
+)
 
 
 class InvalidQuery(ClientError):
@@ -133,8 +135,9 @@ class Period:
 
     def __post_init__(self) -> None:
         if self.end < self.start:
-            raise InvalidQuery(f"the period ends ({self.end}) before it starts ({self.start})",
-                               field="until")
+            raise InvalidQuery(
+                f"the period ends ({self.end}) before it starts ({self.start})", field="until"
+            )
         if self.end >= LAST_DAY:
             raise InvalidQuery(f"the period must end before {LAST_DAY}", field="until")
 
@@ -143,8 +146,9 @@ class Period:
         """``2026`` (a year), ``2026-Q1`` (a quarter), ``2026-03`` (a month), ``2026-03-15``."""
         m = _PRESET.fullmatch(text.strip()) if isinstance(text, str) else None
         if m is None:
-            raise InvalidQuery(f"period {text!r} is not YYYY, YYYY-Qn, YYYY-MM or YYYY-MM-DD",
-                               field="period")
+            raise InvalidQuery(
+                f"period {text!r} is not YYYY, YYYY-Qn, YYYY-MM or YYYY-MM-DD", field="period"
+            )
         year = int(m.group(1))
         month, quarter, day_month, day = m.group(2), m.group(3), m.group(4), m.group(5)
         try:
@@ -179,9 +183,13 @@ class Period:
         return f"{(self.end + timedelta(days=1)).isoformat()}T00:00:00.000000Z"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "from": self.start.isoformat(),
-                "until": self.end.isoformat(), "starts_at": self.start_utc,
-                "ends_before": self.end_utc}
+        return {
+            "label": self.label,
+            "from": self.start.isoformat(),
+            "until": self.end.isoformat(),
+            "starts_at": self.start_utc,
+            "ends_before": self.end_utc,
+        }
 
 
 def _date(value: date | str, name: str) -> date:
@@ -190,8 +198,7 @@ def _date(value: date | str, name: str) -> date:
     try:
         return date.fromisoformat(value)
     except (TypeError, ValueError) as e:
-        raise InvalidQuery(f"{name} must be a date YYYY-MM-DD, got {value!r}",
-                           field=name) from e
+        raise InvalidQuery(f"{name} must be a date YYYY-MM-DD, got {value!r}", field=name) from e
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -230,22 +237,57 @@ class LedgerLine:
     """The certificate that made it certified (the shipper's, or the party's own)."""
     certificate_event: str | None
 
-    CSV_FIELDS = ("time", "signed_time", "event", "index", "type", "direction",
-                  "counterparty", "lot", "quantity", "unit", "kg", "form", "factor",
-                  "reference_kg", "certified", "counts", "reason", "note", "certified_delta",
-                  "balance", "shipment", "certificate", "certificate_event")
+    CSV_FIELDS = (
+        "time",
+        "signed_time",
+        "event",
+        "index",
+        "type",
+        "direction",
+        "counterparty",
+        "lot",
+        "quantity",
+        "unit",
+        "kg",
+        "form",
+        "factor",
+        "reference_kg",
+        "certified",
+        "counts",
+        "reason",
+        "note",
+        "certified_delta",
+        "balance",
+        "shipment",
+        "certificate",
+        "certificate_event",
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "time": self.time, "signed_time": self.signed_time, "event": self.event,
-            "index": self.index, "type": self.type, "direction": self.direction,
-            "counterparty": self.counterparty, "lot": self.lot, "quantity": self.quantity,
-            "unit": self.unit, "kg": decimal_text(self.kg), "form": self.form,
-            "factor": decimal_text(self.factor), "reference_kg": str(self.reference_kg),
-            "certified": self.certified, "counts": self.counts, "reason": self.reason,
-            "note": self.note, "certified_delta": str(self.certified_delta),
-            "balance": str(self.balance), "shipment": self.shipment,
-            "certificate": self.certificate, "certificate_event": self.certificate_event,
+            "time": self.time,
+            "signed_time": self.signed_time,
+            "event": self.event,
+            "index": self.index,
+            "type": self.type,
+            "direction": self.direction,
+            "counterparty": self.counterparty,
+            "lot": self.lot,
+            "quantity": self.quantity,
+            "unit": self.unit,
+            "kg": decimal_text(self.kg),
+            "form": self.form,
+            "factor": decimal_text(self.factor),
+            "reference_kg": str(self.reference_kg),
+            "certified": self.certified,
+            "counts": self.counts,
+            "reason": self.reason,
+            "note": self.note,
+            "certified_delta": str(self.certified_delta),
+            "balance": str(self.balance),
+            "shipment": self.shipment,
+            "certificate": self.certificate,
+            "certificate_event": self.certificate_event,
         }
 
 
@@ -269,11 +311,15 @@ class Deficit:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "started_at": self.started_at, "started_by": self.started_by,
+            "started_at": self.started_at,
+            "started_by": self.started_by,
             "started_before_period": self.started_before_period,
-            "oversold_kg": str(self.deepest_kg), "deepest_at": self.deepest_at,
-            "deepest_event": self.deepest_event, "ended_at": self.ended_at,
-            "ended_by": self.ended_by, "events": list(self.events),
+            "oversold_kg": str(self.deepest_kg),
+            "deepest_at": self.deepest_at,
+            "deepest_event": self.deepest_event,
+            "ended_at": self.ended_at,
+            "ended_by": self.ended_by,
+            "events": list(self.events),
         }
 
 
@@ -311,12 +357,17 @@ class Totals:
             self.voided_lines += 1
             return
         name = {
-            ("in", True): "certified_in", ("in", False): "non_certified_in",
-            ("out", True): "certified_out", ("out", False): "non_certified_out",
+            ("in", True): "certified_in",
+            ("in", False): "non_certified_in",
+            ("out", True): "certified_out",
+            ("out", False): "non_certified_out",
         }.get((line.direction, bool(line.certified)))
         if name is None:
-            name = {"transform-in": "transform_in", "transform-out": "transform_out",
-                    "dispose": "disposed"}[line.direction]
+            name = {
+                "transform-in": "transform_in",
+                "transform-out": "transform_out",
+                "dispose": "disposed",
+            }[line.direction]
         setattr(self, name, _SUM.add(getattr(self, name), line.reference_kg))
 
     def to_dict(self) -> dict[str, Any]:
@@ -325,9 +376,12 @@ class Totals:
             "non_certified_in": str(self.non_certified_in),
             "certified_out": str(self.certified_out),
             "non_certified_out": str(self.non_certified_out),
-            "transform_in": str(self.transform_in), "transform_out": str(self.transform_out),
-            "yield_loss": str(self.yield_loss), "disposed": str(self.disposed),
-            "lines": self.lines, "voided_lines": self.voided_lines,
+            "transform_in": str(self.transform_in),
+            "transform_out": str(self.transform_out),
+            "yield_loss": str(self.yield_loss),
+            "disposed": str(self.disposed),
+            "lines": self.lines,
+            "voided_lines": self.voided_lines,
         }
 
 
@@ -364,15 +418,22 @@ class MassBalanceReport:
 
     def to_dict(self, *, lines: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "party": self.party, "product": self.product, "scheme": self.scheme,
-            "period": self.period.to_dict(), "reference_form": self.reference_form,
+            "party": self.party,
+            "product": self.product,
+            "scheme": self.scheme,
+            "period": self.period.to_dict(),
+            "reference_form": self.reference_form,
             "unit": f"kg {self.reference_form} equivalent",
-            "opening_balance": str(self.opening), "totals": self.totals.to_dict(),
-            "closing_balance": str(self.closing), "lowest_balance": str(self.lowest),
-            "in_deficit": self.in_deficit, "oversold_kg": str(self.oversold_kg),
+            "opening_balance": str(self.opening),
+            "totals": self.totals.to_dict(),
+            "closing_balance": str(self.closing),
+            "lowest_balance": str(self.lowest),
+            "in_deficit": self.in_deficit,
+            "oversold_kg": str(self.oversold_kg),
             "deficits": [d.to_dict() for d in self.deficits],
             "factors": [f.to_dict() for f in self.factors],
-            "tables_digest": self.tables_digest, "rounding": ROUNDING,
+            "tables_digest": self.tables_digest,
+            "rounding": ROUNDING,
         }
         if lines:
             out["lines"] = [line.to_dict() for line in self.lines]
@@ -431,8 +492,7 @@ class _Account:
             self.lowest = self.balance
         if self.balance < 0:
             if self._open is None:
-                self._open = _Open(flow_time, event, not in_period, self.balance, flow_time,
-                                   event)
+                self._open = _Open(flow_time, event, not in_period, self.balance, flow_time, event)
             elif self.balance < self._open.deepest:
                 self._open.deepest = self.balance
                 self._open.deepest_at = flow_time
@@ -450,12 +510,19 @@ class _Account:
         assert o is not None
         if o.started_by is not None and o.started_by not in o.events and not o.before_period:
             o.events.insert(0, o.started_by)
-        self.deficits.append(Deficit(
-            started_at=o.started_at, started_by=o.started_by,
-            started_before_period=o.before_period, deepest_kg=-o.deepest,
-            deepest_at=o.deepest_at, deepest_event=o.deepest_event, ended_at=at,
-            ended_by=by, events=tuple(dict.fromkeys(o.events)),
-        ))
+        self.deficits.append(
+            Deficit(
+                started_at=o.started_at,
+                started_by=o.started_by,
+                started_before_period=o.before_period,
+                deepest_kg=-o.deepest,
+                deepest_at=o.deepest_at,
+                deepest_event=o.deepest_event,
+                ended_at=at,
+                ended_by=by,
+                events=tuple(dict.fromkeys(o.events)),
+            )
+        )
         self._open = None
 
     def finish(self) -> None:
@@ -472,8 +539,9 @@ def _reference_kg(product: Product, flow: Flow) -> Decimal:
     return product.to_reference(flow.kg, flow.form).quantize(GRAM, context=_ROUND)
 
 
-def _judge(flow: Flow, scheme: str, product: str, certs: CertificateBook
-           ) -> tuple[bool | None, str | None, str | None, Any]:
+def _judge(
+    flow: Flow, scheme: str, product: str, certs: CertificateBook
+) -> tuple[bool | None, str | None, str | None, Any]:
     """(certified, reason, note, certificate) for one counted flow."""
     if flow.direction == "in" and flow.type == "receive":
         if scheme not in flow.claims:
@@ -481,14 +549,21 @@ def _judge(flow: Flow, scheme: str, product: str, certs: CertificateBook
             return False, f"shipment {flow.shipment} does not claim {scheme}{made}", None, None
         if flow.counterparty is None or flow.shipped_at is None or flow.shipped_utc is None:
             return False, f"shipment {flow.shipment} is not in the ledger", None, None
-        verdict = certs.judge(flow.counterparty, scheme, product, flow.shipped_at,
-                              flow.shipped_utc, f"shipment {flow.shipment}")
+        verdict = certs.judge(
+            flow.counterparty,
+            scheme,
+            product,
+            flow.shipped_at,
+            flow.shipped_utc,
+            f"shipment {flow.shipment}",
+        )
         if not verdict:
             return False, verdict.reason, None, None
         return True, None, None, verdict.certificate
     if flow.direction == "in":  # own harvest
-        verdict = certs.judge(flow.party, scheme, product, flow.signed_time, flow.time,
-                              "the harvest")
+        verdict = certs.judge(
+            flow.party, scheme, product, flow.signed_time, flow.time, "the harvest"
+        )
         if not verdict:
             return False, verdict.reason, None, None
         return True, None, None, verdict.certificate
@@ -496,16 +571,23 @@ def _judge(flow: Flow, scheme: str, product: str, certs: CertificateBook
         if scheme not in flow.claims:
             made = f" (it claims {', '.join(flow.claims)})" if flow.claims else ""
             return False, f"the shipment does not claim {scheme}{made}", None, None
-        verdict = certs.judge(flow.party, scheme, product, flow.signed_time, flow.time,
-                              "the shipment")
-        note = None if verdict else f"claimed {scheme} without a valid certificate: " + str(
-            verdict.reason)
+        verdict = certs.judge(
+            flow.party, scheme, product, flow.signed_time, flow.time, "the shipment"
+        )
+        note = (
+            None
+            if verdict
+            else f"claimed {scheme} without a valid certificate: " + str(verdict.reason)
+        )
         return True, None, note, verdict.certificate
     if flow.direction == "dispose":
-        return None, "a disposal: a physical loss that makes no claim; certified balance" \
-                     " unchanged", None, None
-    return None, "a transform changes form within the party: neutral in reference form", \
-        None, None
+        return (
+            None,
+            "a disposal: a physical loss that makes no claim; certified balance unchanged",
+            None,
+            None,
+        )
+    return None, "a transform changes form within the party: neutral in reference form", None, None
 
 
 def _factors(product: Product, forms: Iterable[str]) -> tuple[Factor, ...]:
@@ -532,15 +614,22 @@ def _product(rules: RuleTables, name: str) -> Product:
 
 
 def _scheme(scheme: str) -> str:
-    if not isinstance(scheme, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}",
-                                                       scheme):
-        raise InvalidQuery(f"scheme {scheme!r} is not a scheme code such as SPP or FT",
-                           field="scheme")
+    if not isinstance(scheme, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}", scheme):
+        raise InvalidQuery(
+            f"scheme {scheme!r} is not a scheme code such as SPP or FT", field="scheme"
+        )
     return scheme
 
 
-def mass_balance(store: Store, party: str, product: str, scheme: str, period: Period,
-                 *, rules: RuleTables | None = None) -> MassBalanceReport:
+def mass_balance(
+    store: Store,
+    party: str,
+    product: str,
+    scheme: str,
+    period: Period,
+    *,
+    rules: RuleTables | None = None,
+) -> MassBalanceReport:
     """The mass-balance report of ``party`` for ``product`` and ``scheme`` over ``period``.
 
     Reads only the party's own custody events naming a lot of the product, dated before
@@ -557,8 +646,9 @@ def mass_balance(store: Store, party: str, product: str, scheme: str, period: Pe
         account = _Account(period)
         totals = Totals()
         lines: list[LedgerLine] = []
-        for flow in stream_flows(session, before=period.end_utc, types=PARTY_TYPES,
-                                 party=party, product=prod.name):
+        for flow in stream_flows(
+            session, before=period.end_utc, types=PARTY_TYPES, party=party, product=prod.name
+        ):
             line = _line(flow, prod, scheme, certs, account)
             if flow.time >= period.start_utc:
                 lines.append(line)
@@ -566,16 +656,25 @@ def mass_balance(store: Store, party: str, product: str, scheme: str, period: Pe
         account.finish()
     assert account.opening is not None and account.lowest is not None
     return MassBalanceReport(
-        party=party, product=prod.name, scheme=scheme, period=period,
-        reference_form=prod.reference_form, opening=account.opening, totals=totals,
-        closing=account.closing, lowest=account.lowest, deficits=tuple(account.deficits),
-        lines=tuple(lines), factors=_factors(prod, (line.form for line in lines)),
+        party=party,
+        product=prod.name,
+        scheme=scheme,
+        period=period,
+        reference_form=prod.reference_form,
+        opening=account.opening,
+        totals=totals,
+        closing=account.closing,
+        lowest=account.lowest,
+        deficits=tuple(account.deficits),
+        lines=tuple(lines),
+        factors=_factors(prod, (line.form for line in lines)),
         tables_digest=rules.digest,
     )
 
 
-def _line(flow: Flow, product: Product, scheme: str, certs: CertificateBook,
-          account: _Account) -> LedgerLine:
+def _line(
+    flow: Flow, product: Product, scheme: str, certs: CertificateBook, account: _Account
+) -> LedgerLine:
     reference = _reference_kg(product, flow)
     if flow.voided_by is not None:
         certified: bool | None = None
@@ -590,16 +689,31 @@ def _line(flow: Flow, product: Product, scheme: str, certs: CertificateBook,
         elif certified and flow.direction == "out":
             delta = -reference
     if delta or flow.time >= account.period.start_utc:
-        account.apply(flow.time, flow.event, delta,
-                      claimed_out=bool(certified) and flow.direction == "out")
+        account.apply(
+            flow.time, flow.event, delta, claimed_out=bool(certified) and flow.direction == "out"
+        )
     return LedgerLine(
-        time=flow.time, signed_time=flow.signed_time.isoformat(), event=flow.event,
-        index=flow.index, type=flow.type, direction=flow.direction,
-        counterparty=flow.counterparty, lot=flow.lot, quantity=flow.quantity,
-        unit=flow.unit, kg=flow.kg, form=flow.form,
-        factor=product.conversion_factor(flow.form), reference_kg=reference,
-        certified=certified, counts=flow.voided_by is None, reason=reason, note=note,
-        certified_delta=delta, balance=account.balance, shipment=flow.shipment,
+        time=flow.time,
+        signed_time=flow.signed_time.isoformat(),
+        event=flow.event,
+        index=flow.index,
+        type=flow.type,
+        direction=flow.direction,
+        counterparty=flow.counterparty,
+        lot=flow.lot,
+        quantity=flow.quantity,
+        unit=flow.unit,
+        kg=flow.kg,
+        form=flow.form,
+        factor=product.conversion_factor(flow.form),
+        reference_kg=reference,
+        certified=certified,
+        counts=flow.voided_by is None,
+        reason=reason,
+        note=note,
+        certified_delta=delta,
+        balance=account.balance,
+        shipment=flow.shipment,
         certificate=cert.id if cert else None,
         certificate_event=cert.event if cert else None,
     )
@@ -630,10 +744,15 @@ class SweepEntry:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "party": self.party, "product": self.product, "scheme": self.scheme,
-            "opening_balance": str(self.opening), "certified_in": str(self.certified_in),
-            "certified_out": str(self.certified_out), "closing_balance": str(self.closing),
-            "lowest_balance": str(self.lowest), "in_deficit": self.in_deficit,
+            "party": self.party,
+            "product": self.product,
+            "scheme": self.scheme,
+            "opening_balance": str(self.opening),
+            "certified_in": str(self.certified_in),
+            "certified_out": str(self.certified_out),
+            "closing_balance": str(self.closing),
+            "lowest_balance": str(self.lowest),
+            "in_deficit": self.in_deficit,
             "oversold_kg": str(self.oversold_kg),
             "deficits": [d.to_dict() for d in self.deficits],
         }
@@ -656,11 +775,13 @@ class SweepReport:
 
     def to_dict(self, *, all_entries: bool = False) -> dict[str, Any]:
         return {
-            "period": self.period.to_dict(), "checked": len(self.entries),
+            "period": self.period.to_dict(),
+            "checked": len(self.entries),
             "events_read": self.events,
             "in_deficit": [e.to_dict() for e in self.in_deficit],
             **({"entries": [e.to_dict() for e in self.entries]} if all_entries else {}),
-            "tables_digest": self.tables_digest, "rounding": ROUNDING,
+            "tables_digest": self.tables_digest,
+            "rounding": ROUNDING,
         }
 
 
@@ -685,8 +806,11 @@ def sweep(store: Store, period: Period, *, rules: RuleTables | None = None) -> S
             if flow.voided_by is not None or flow.product not in rules.products:
                 continue
             product = rules.products[flow.product]
-            schemes = (certs.schemes(flow.party, flow.product) if flow.type == "harvest"
-                       else set(flow.claims))
+            schemes = (
+                certs.schemes(flow.party, flow.product)
+                if flow.type == "harvest"
+                else set(flow.claims)
+            )
             for scheme in sorted(schemes):
                 certified, _reason, _note, _cert = _judge(flow, scheme, flow.product, certs)
                 if not certified:
@@ -696,16 +820,29 @@ def sweep(store: Store, period: Period, *, rules: RuleTables | None = None) -> S
                 if account is None:
                     account = accounts[key] = _Account(period)
                 ref = _reference_kg(product, flow)
-                account.apply(flow.time, flow.event, ref if flow.direction == "in" else -ref,
-                              claimed_out=flow.direction == "out")
+                account.apply(
+                    flow.time,
+                    flow.event,
+                    ref if flow.direction == "in" else -ref,
+                    claimed_out=flow.direction == "out",
+                )
     entries = []
     for (party, product_name, scheme), account in sorted(accounts.items()):
         account.finish()
         assert account.opening is not None and account.lowest is not None
-        entries.append(SweepEntry(
-            party=party, product=product_name, scheme=scheme, opening=account.opening,
-            certified_in=account.certified_in, certified_out=account.certified_out,
-            closing=account.closing, lowest=account.lowest, deficits=tuple(account.deficits)))
+        entries.append(
+            SweepEntry(
+                party=party,
+                product=product_name,
+                scheme=scheme,
+                opening=account.opening,
+                certified_in=account.certified_in,
+                certified_out=account.certified_out,
+                closing=account.closing,
+                lowest=account.lowest,
+                deficits=tuple(account.deficits),
+            )
+        )
     return SweepReport(period, tuple(entries), events, rules.digest)
 
 
@@ -714,6 +851,13 @@ def iter_csv_rows(report: MassBalanceReport) -> Iterator[list[str]]:
     yield list(LedgerLine.CSV_FIELDS)
     for line in report.lines:
         data = line.to_dict()
-        yield [safe_cell("" if data[name] is None else str(data[name]).lower()
-                         if isinstance(data[name], bool) else str(data[name]))
-               for name in LedgerLine.CSV_FIELDS]
+        yield [
+            safe_cell(
+                ""
+                if data[name] is None
+                else str(data[name]).lower()
+                if isinstance(data[name], bool)
+                else str(data[name])
+            )
+            for name in LedgerLine.CSV_FIELDS
+        ]

@@ -76,11 +76,17 @@ class Share:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "harvest_event": self.harvest, "harvest_lot": self.lot, "source": self.source,
-            "member": self.member, "plot": self.plot, "country": self.country,
+            "harvest_event": self.harvest,
+            "harvest_lot": self.lot,
+            "source": self.source,
+            "member": self.member,
+            "plot": self.plot,
+            "country": self.country,
             "harvest_date": self.harvest_date,
             "fraction": f"{self.fraction.numerator}/{self.fraction.denominator}",
-            "kg": str(self.kg), "percent": str(self.percent), "certified": self.certified,
+            "kg": str(self.kg),
+            "percent": str(self.percent),
+            "certified": self.certified,
             "reasons": [r.to_dict() for r in self.reasons],
         }
 
@@ -117,23 +123,25 @@ class OriginVerdict:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "lot": self.lot, "product": self.product, "form": self.form, "kg": str(self.kg),
+            "lot": self.lot,
+            "product": self.product,
+            "form": self.form,
+            "kg": str(self.kg),
             "scheme": self.scheme,
             "certified": bool(self),
             "certified_fraction": f"{self.certified_fraction.numerator}/"
-                                  f"{self.certified_fraction.denominator}",
+            f"{self.certified_fraction.denominator}",
             "certified_percent": str(self.certified_percent),
             "certified_kg": str(self.certified_kg),
             "summary": self.summary,
             "shares": [s.to_dict() for s in self.shares],
             "rounding": "exact fractions; kg to the gram and percent to 0.01 by largest"
-                        " remainder; the certified share rounded down",
+            " remainder; the certified share rounded down",
             "tables_digest": self.tables_digest,
         }
 
 
-def origin_verdict(lot: str, evidence: Evidence, rules: RuleTables | None = None
-                   ) -> OriginVerdict:
+def origin_verdict(lot: str, evidence: Evidence, rules: RuleTables | None = None) -> OriginVerdict:
     """Attribute ``lot`` to its harvests and judge each share; raises if ``lot`` is unknown."""
     rules = rules or default_tables()
     creator = evidence.creator(lot)
@@ -146,8 +154,13 @@ def origin_verdict(lot: str, evidence: Evidence, rules: RuleTables | None = None
     shares = _shares(mix, evidence, lot_kg)
     certified = sum((s.fraction for s in shares if s.certified), Fraction(0))
     return OriginVerdict(
-        lot=lot, product=product.name, form=line.form, kg=lot_kg, shares=tuple(shares),
-        certified_fraction=certified, tables_digest=rules.digest,
+        lot=lot,
+        product=product.name,
+        form=line.form,
+        kg=lot_kg,
+        shares=tuple(shares),
+        certified_fraction=certified,
+        tables_digest=rules.digest,
         summary=_summary(shares, lot_kg, certified),
     )
 
@@ -174,13 +187,17 @@ class _Attribution:
     def _mix(self, event_id: str, lot: str) -> dict[_Key, Fraction]:
         record = self.evidence.get(event_id)
         if record is None:
-            reason = Reason("broken-link", f"event {event_id} (for lot {lot}) is missing",
-                            event_id)
+            reason = Reason("broken-link", f"event {event_id} (for lot {lot}) is missing", event_id)
             return {(None, (reason,)): Fraction(1)}
         own: list[Reason] = []
         if record.id in self.voided:
-            own.append(Reason("voided-event", f"{record.type} {record.id} was voided by"
-                                              f" {self.voided[record.id].id}", record.id))
+            own.append(
+                Reason(
+                    "voided-event",
+                    f"{record.type} {record.id} was voided by {self.voided[record.id].id}",
+                    record.id,
+                )
+            )
         if record.type == "harvest":
             base: dict[_Key, Fraction] = {(record.id, ()): Fraction(1)}
             own.extend(self._harvest_reasons(record))
@@ -203,8 +220,7 @@ class _Attribution:
         total = sum((Fraction(r.kg) for r in refs), Fraction(0))
         out: dict[_Key, Fraction] = defaultdict(Fraction)
         if total == 0:
-            reason = Reason("broken-link", f"{record.type} {record.id} carries no {lot}",
-                            record.id)
+            reason = Reason("broken-link", f"{record.type} {record.id} carries no {lot}", record.id)
             return {(None, (reason,)): Fraction(1)}
         for ref in refs:
             weight = Fraction(ref.kg) / total
@@ -218,29 +234,53 @@ class _Attribution:
         member_id = body.member
         if source is None or "spo" not in source.roles or member_id is None:
             roles = ", ".join(sorted(source.roles)) if source else "unregistered"
-            return [Reason("non-member-source",
-                           f"harvested by {record.party} ({roles}) itself, not delivered by"
-                           " a member of a small producers' organization", record.id)]
+            return [
+                Reason(
+                    "non-member-source",
+                    f"harvested by {record.party} ({roles}) itself, not delivered by"
+                    " a member of a small producers' organization",
+                    record.id,
+                )
+            ]
         reasons = []
         member = self.members.get(member_id)
         if member is None or member.spo != record.party:
-            reasons.append(Reason("not-enrolled", f"member {member_id} is not enrolled in"
-                                                  f" {record.party}", record.id))
+            reasons.append(
+                Reason(
+                    "not-enrolled",
+                    f"member {member_id} is not enrolled in {record.party}",
+                    record.id,
+                )
+            )
         else:
             if day < member.since or (member.until is not None and day > member.until):
-                reasons.append(Reason("not-enrolled", f"member {member_id} was not enrolled"
-                                                      f" in {record.party} on {day}",
-                                      record.id))
+                reasons.append(
+                    Reason(
+                        "not-enrolled",
+                        f"member {member_id} was not enrolled in {record.party} on {day}",
+                        record.id,
+                    )
+                )
             area = member.plots.get(body.plot or "")
             limit = self.product.area_limit_ha
             if area is None:
-                reasons.append(Reason("not-enrolled", f"plot {body.plot} is not a plot"
-                                                      f" of member {member_id}", record.id))
+                reasons.append(
+                    Reason(
+                        "not-enrolled",
+                        f"plot {body.plot} is not a plot of member {member_id}",
+                        record.id,
+                    )
+                )
             elif limit is not None and area > limit:
-                reasons.append(Reason(
-                    "oversize-plot", f"plot {body.plot} is {area} ha, above the"
-                                     f" small-producer limit of {limit} ha for"
-                                     f" {self.product.name}", record.id))
+                reasons.append(
+                    Reason(
+                        "oversize-plot",
+                        f"plot {body.plot} is {area} ha, above the"
+                        f" small-producer limit of {limit} ha for"
+                        f" {self.product.name}",
+                        record.id,
+                    )
+                )
         problem = self._certificate_problem(record.party, record)
         if problem:
             reasons.append(Reason("certificate", problem, record.id))
@@ -248,9 +288,14 @@ class _Attribution:
 
     def _certificate_problem(self, party: str, record: Record) -> str | None:
         """None when ``party`` held a valid SPP certificate for the product at ``record``."""
-        return judge(self.certs.get(party, []), subject=party, scheme=SCHEME,
-                     product=self.product.name, when=record.time,
-                     what=f"the {record.type}").reason
+        return judge(
+            self.certs.get(party, []),
+            subject=party,
+            scheme=SCHEME,
+            product=self.product.name,
+            when=record.time,
+            what=f"the {record.type}",
+        ).reason
 
 
 def _shares(mix: dict[_Key, Fraction], evidence: Evidence, lot_kg: Decimal) -> list[Share]:
@@ -264,14 +309,21 @@ def _shares(mix: dict[_Key, Fraction], evidence: Evidence, lot_kg: Decimal) -> l
         record = evidence.get(harvest_id) if harvest_id else None
         body = record.typed if record else None
         source = record.party if record else None
-        out.append(Share(
-            harvest=harvest_id, lot=body.lot if body else None, source=source,
-            member=body.member if body else None, plot=body.plot if body else None,
-            country=parties[source].country if source in parties else None,
-            harvest_date=record.day.isoformat() if record else None,
-            fraction=fraction, kg=Decimal(g) * GRAM, percent=(Decimal(bp) / 100).quantize(CENT),
-            reasons=reasons,
-        ))
+        out.append(
+            Share(
+                harvest=harvest_id,
+                lot=body.lot if body else None,
+                source=source,
+                member=body.member if body else None,
+                plot=body.plot if body else None,
+                country=parties[source].country if source in parties else None,
+                harvest_date=record.day.isoformat() if record else None,
+                fraction=fraction,
+                kg=Decimal(g) * GRAM,
+                percent=(Decimal(bp) / 100).quantize(CENT),
+                reasons=reasons,
+            )
+        )
     return out
 
 
@@ -281,7 +333,7 @@ def _largest_remainder(fractions: list[Fraction], units: int) -> list[int]:
     floors = [int(e) for e in exact]
     left = units - sum(floors)
     order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - floors[i]), i))
-    for i in order[:max(left, 0)]:
+    for i in order[: max(left, 0)]:
         floors[i] += 1
     return floors
 
@@ -289,7 +341,8 @@ def _largest_remainder(fractions: list[Fraction], units: int) -> list[int]:
 def _floor(value: Fraction, quantum: Decimal) -> Decimal:
     units = value / Fraction(quantum)
     return (Decimal(units.numerator // units.denominator) * quantum).quantize(
-        quantum, rounding=ROUND_FLOOR)
+        quantum, rounding=ROUND_FLOOR
+    )
 
 
 def _summary(shares: list[Share], lot_kg: Decimal, certified: Fraction) -> dict[str, Any]:

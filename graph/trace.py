@@ -20,16 +20,21 @@ def custody_graph(evidence: Evidence) -> nx.DiGraph[str]:
     graph: nx.DiGraph[str] = nx.DiGraph()
     custody = [r for r in evidence if r.type in CUSTODY_TYPES]
     for record in custody:
-        graph.add_node(record.id, kind="event", type=record.type, party=record.party,
-                       time=record.time.isoformat(), index=record.index)
+        graph.add_node(
+            record.id,
+            kind="event",
+            type=record.type,
+            party=record.party,
+            time=record.time.isoformat(),
+            index=record.index,
+        )
         for lot, line in created_lots(record).items():
             graph.add_node(lot, kind="lot", product=line.product, form=line.form)
             graph.add_edge(record.id, lot, kind="creates", kg=str(line.amount.kg))
     for record in custody:
         for ref in evidence.references(record):
             if ref.parent in graph:
-                graph.add_edge(ref.parent, record.id, kind="custody", lot=ref.lot,
-                               kg=str(ref.kg))
+                graph.add_edge(ref.parent, record.id, kind="custody", lot=ref.lot, kg=str(ref.kg))
     return graph
 
 

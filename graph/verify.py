@@ -111,8 +111,9 @@ def verify_bundle(bundle: Any, log_key: LogKey) -> BundleReport:
     ]
     if isinstance(report.lot, str):
         lot = report.lot
-        steps.append(("verdict", lambda: _verdict(bundle, lot, evidence, refused, rules,
-                                                  report, find)))
+        steps.append(
+            ("verdict", lambda: _verdict(bundle, lot, evidence, refused, rules, report, find))
+        )
     else:
         find("format", "the bundle names no lot")
     for check, step in steps:
@@ -142,21 +143,30 @@ def schema_problems(bundle: Any) -> list[str]:
 @cache
 def _bundle_schema() -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(
-        (files("graph") / "data" / "bundle.schema.json").read_text("utf-8"))
+        (files("graph") / "data" / "bundle.schema.json").read_text("utf-8")
+    )
     return schema
 
 
 def _ledger(evidence: Evidence, find: Any) -> None:
     """The bundle carries its ledger's genesis: which ledger its events name is known."""
     if not any(r.index == 0 for r in evidence):
-        find("ledger", "the bundle carries no genesis (event 0): which ledger its events"
-                       " belong to cannot be checked")
+        find(
+            "ledger",
+            "the bundle carries no genesis (event 0): which ledger its events"
+            " belong to cannot be checked",
+        )
 
 
 CONSERVATION = (InsufficientQuantity, YieldExceeded)
 """Refusals reported under ``conservation`` (ReceiptExceedsShipment is one of the first)."""
-_CHECKS = {"key": "signatures", "signature": "signatures", "key validity": "signatures",
-           "chain": "chains", "ledger": "ledger"}
+_CHECKS = {
+    "key": "signatures",
+    "signature": "signatures",
+    "key validity": "signatures",
+    "chain": "chains",
+    "ledger": "ledger",
+}
 OPTIONAL = frozenset({"void", "cert.revoke"})
 """Types a bundle carries even when what they act on is outside it (every void and
 revocation is in a bundle, so that none can be hidden): "not in evidence" is no finding."""
@@ -177,16 +187,22 @@ def _rules(evidence: Evidence, find: Any) -> set[str]:
         except NotInEvidence as e:
             view.rollback()
             if record.type not in OPTIONAL:
-                find("references", f"cannot be checked from the bundle: {e.message}",
-                     record.id)
+                find("references", f"cannot be checked from the bundle: {e.message}", record.id)
                 refused.add(record.id)
         except (ClientError, LedgerFault) as e:
             view.rollback()
-            check = ("conservation" if isinstance(e, CONSERVATION)
-                     else _CHECKS.get(e.step or "", "rules"))
-            find(check, f"refused by the ledger's rules ({type(e).__name__}"
-                        + (f", field {e.field}" if e.field else "") + f"): {e.message}",
-                 record.id)
+            check = (
+                "conservation"
+                if isinstance(e, CONSERVATION)
+                else _CHECKS.get(e.step or "", "rules")
+            )
+            find(
+                check,
+                f"refused by the ledger's rules ({type(e).__name__}"
+                + (f", field {e.field}" if e.field else "")
+                + f"): {e.message}",
+                record.id,
+            )
             refused.add(record.id)
             keep_chain(event, view)
         else:
@@ -216,8 +232,11 @@ def _tables(bundle: dict[str, Any], report: BundleReport, find: Any) -> RuleTabl
     if not report.tables_match:
         # A bundle cannot loosen the rules it is judged by (a larger plot limit, a higher
         # yield): its tables must be the ones this verifier trusts.
-        find("tables", f"the bundle's tables (sha256 {rules.digest[:16]}…) are not this"
-                       f" trazo's tables (sha256 {default_tables().digest[:16]}…)")
+        find(
+            "tables",
+            f"the bundle's tables (sha256 {rules.digest[:16]}…) are not this"
+            f" trazo's tables (sha256 {default_tables().digest[:16]}…)",
+        )
     return rules
 
 
@@ -247,11 +266,19 @@ def _envelopes(bundle: dict[str, Any], checkpoint: Checkpoint | None, find: Any)
         evidence.add(Record(index, event))
         if checkpoint is not None:
             try:
-                merkle.verify_inclusion(merkle.leaf_hash(leaf_input(envelope.payload)), index,
-                                        checkpoint.size, proof, checkpoint.root)
+                merkle.verify_inclusion(
+                    merkle.leaf_hash(leaf_input(envelope.payload)),
+                    index,
+                    checkpoint.size,
+                    proof,
+                    checkpoint.root,
+                )
             except LedgerError as e:
-                find("inclusion", f"not in the log at index {index} under the checkpoint:"
-                                  f" {e}", event.id)
+                find(
+                    "inclusion",
+                    f"not in the log at index {index} under the checkpoint: {e}",
+                    event.id,
+                )
     return evidence
 
 
@@ -260,8 +287,11 @@ def _references(evidence: Evidence, find: Any) -> None:
         for ref in evidence.references(record):
             parent = evidence.get(ref.parent)
             if parent is None:
-                find("references", f"builds on {ref.parent} (lot {ref.lot}), which is not in"
-                                   " the bundle", record.id)
+                find(
+                    "references",
+                    f"builds on {ref.parent} (lot {ref.lot}), which is not in the bundle",
+                    record.id,
+                )
             elif parent.index >= record.index:
                 find("references", f"builds on a later event {ref.parent}", record.id)
             elif record.time < parent.time:
@@ -273,8 +303,15 @@ def _privacy(evidence: Evidence, find: Any) -> None:
         find("privacy", "a published bundle must not carry a plot's location", record.id)
 
 
-def _verdict(bundle: dict[str, Any], lot: str, evidence: Evidence, refused: set[str],
-             rules: RuleTables, report: BundleReport, find: Any) -> None:
+def _verdict(
+    bundle: dict[str, Any],
+    lot: str,
+    evidence: Evidence,
+    refused: set[str],
+    rules: RuleTables,
+    report: BundleReport,
+    find: Any,
+) -> None:
     """The verdict recomputed from the events the rules admit (a refused event, such as
     a harvest signed with an illegitimately added key, counts for nothing)."""
     admitted = Evidence()
@@ -290,7 +327,8 @@ def _verdict(bundle: dict[str, Any], lot: str, evidence: Evidence, refused: set[
     differences = _differences(bundle.get("verdict"), verdict.to_dict(), "verdict")
     if differences:
         shown = "; ".join(differences[:5]) + (
-            f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
+            f"; and {len(differences) - 5} more" if len(differences) > 5 else ""
+        )
         find("verdict", f"the claimed verdict differs from the one the events give: {shown}")
     needed = _needed(lot, evidence)
     for record in evidence:
@@ -302,15 +340,25 @@ def _differences(claimed: Any, recomputed: Any, path: str) -> list[str]:
     """Where a claimed value differs from the recomputed one, each as "path: claimed …,
     recomputed …" (members of an object and items of a list, recursively)."""
     if isinstance(claimed, dict) and isinstance(recomputed, dict):
-        return [d for key in sorted(claimed.keys() | recomputed.keys(), key=str)
-                for d in _differences(claimed.get(key), recomputed.get(key), f"{path}.{key}")]
-    if isinstance(claimed, list) and isinstance(recomputed, list) \
-            and len(claimed) == len(recomputed):
-        return [d for i, (a, b) in enumerate(zip(claimed, recomputed, strict=True))
-                for d in _differences(a, b, f"{path}[{i}]")]
+        return [
+            d
+            for key in sorted(claimed.keys() | recomputed.keys(), key=str)
+            for d in _differences(claimed.get(key), recomputed.get(key), f"{path}.{key}")
+        ]
+    if (
+        isinstance(claimed, list)
+        and isinstance(recomputed, list)
+        and len(claimed) == len(recomputed)
+    ):
+        return [
+            d
+            for i, (a, b) in enumerate(zip(claimed, recomputed, strict=True))
+            for d in _differences(a, b, f"{path}[{i}]")
+        ]
     if claimed != recomputed:
-        return [f"{path}: claimed {json.dumps(claimed)[:80]},"
-                f" recomputed {json.dumps(recomputed)[:80]}"]
+        return [
+            f"{path}: claimed {json.dumps(claimed)[:80]}, recomputed {json.dumps(recomputed)[:80]}"
+        ]
     return []
 
 
@@ -333,8 +381,9 @@ def _needed(lot: str, evidence: Evidence) -> set[str]:
     for record in evidence:
         body = record.body
         key_event = record.type in ("party.register", "key.add", "key.revoke")
-        membership = (record.type in ("member.enroll", "member.leave")
-                      and body.get("member") in members)
+        membership = (
+            record.type in ("member.enroll", "member.leave") and body.get("member") in members
+        )
         certificate = record.type == "cert.issue" and body.get("subject") in parties
         if key_event or membership or certificate or record.type in ("cert.revoke", "void"):
             needed.add(record.id)

@@ -144,8 +144,11 @@ def precheck_batch(store: Store, events: list[Event]) -> dict[int, Prechecked]:
     with store.reading() as session:
         conn = session.connection()
         for start in range(0, len(keyids), 500):
-            for keyid, raw in conn.execute(select(KEYS.c.keyid, KEYS.c.public_key).where(
-                    KEYS.c.keyid.in_(keyids[start:start + 500]))):
+            for keyid, raw in conn.execute(
+                select(KEYS.c.keyid, KEYS.c.public_key).where(
+                    KEYS.c.keyid.in_(keyids[start : start + 500])
+                )
+            ):
                 raws[keyid] = bytes(raw)
     return precheck_many(events, raws)
 
@@ -170,8 +173,9 @@ def append_one(
     log_signer: NoteSigner | None = None,
     genesis: bool = False,
 ) -> Appended:
-    return append_batch(store, [envelope], now=now, log_signer=log_signer,
-                        genesis=genesis).events[0]
+    return append_batch(store, [envelope], now=now, log_signer=log_signer, genesis=genesis).events[
+        0
+    ]
 
 
 __all__: Sequence[str] = ["AppendResult", "Appended", "append_batch", "parse_batch"]

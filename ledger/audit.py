@@ -70,8 +70,13 @@ class AuditReport:
         return not self.findings
 
 
-CHECKS = {"key": "key", "signature": "signature", "key validity": "key", "chain": "chain",
-          "ledger": "ledger"}
+CHECKS = {
+    "key": "key",
+    "signature": "signature",
+    "key validity": "key",
+    "chain": "chain",
+    "ledger": "ledger",
+}
 """The finding's check for each step of ``admit`` (the others are "rules")."""
 
 
@@ -107,11 +112,14 @@ def audit(
                 progress(1)
             wrong = _wrong_types(row)
             if wrong:  # neither hashed into the tree nor replayed: nothing here is usable
-                event_findings.append(Finding(
-                    row.idx if isinstance(row.idx, int) else None,
-                    row.id if isinstance(row.id, str) else None, "columns",
-                    f"stored columns of the wrong type ({wrong}): the events table was"
-                    " altered"))
+                event_findings.append(
+                    Finding(
+                        row.idx if isinstance(row.idx, int) else None,
+                        row.id if isinstance(row.id, str) else None,
+                        "columns",
+                        f"stored columns of the wrong type ({wrong}): the events table was altered",
+                    )
+                )
                 continue
             event_findings.extend(_audit_storage(row, expected_index))
             event_findings.extend(_audit_recorded_at(row, last_recorded))
@@ -139,9 +147,11 @@ _TYPES = {"idx": (int,), "id": (str,), "payload": (bytes, memoryview), "envelope
 
 def _wrong_types(row: Any) -> str:
     """The columns a tampered row holds in the wrong type (SQLite stores any type)."""
-    return ", ".join(f"{name} is {type(getattr(row, name)).__name__}"
-                     for name, types in _TYPES.items()
-                     if not isinstance(getattr(row, name), types))
+    return ", ".join(
+        f"{name} is {type(getattr(row, name)).__name__}"
+        for name, types in _TYPES.items()
+        if not isinstance(getattr(row, name), types)
+    )
 
 
 def _audit_storage(row: Any, expected_index: int) -> list[Finding]:
@@ -188,12 +198,24 @@ def _audit_recorded_at(row: Any, previous: str | None) -> list[Finding]:
     try:
         from_utc_text(row.recorded_at)
     except (TypeError, ValueError):
-        return [Finding(row.idx, row.id, "recorded_at",
-                        f"recorded_at {row.recorded_at!r} is not a UTC time as trazo stores it")]
+        return [
+            Finding(
+                row.idx,
+                row.id,
+                "recorded_at",
+                f"recorded_at {row.recorded_at!r} is not a UTC time as trazo stores it",
+            )
+        ]
     if previous is not None and row.recorded_at < previous:
-        return [Finding(row.idx, row.id, "recorded_at",
-                        f"recorded at {row.recorded_at}, before the previous event"
-                        f" ({previous}): events are recorded in ledger order")]
+        return [
+            Finding(
+                row.idx,
+                row.id,
+                "recorded_at",
+                f"recorded at {row.recorded_at}, before the previous event"
+                f" ({previous}): events are recorded in ledger order",
+            )
+        ]
     return []
 
 
@@ -210,8 +232,11 @@ def _compare_projections(stored: _Rows, derived: _Rows) -> list[Finding]:
     return out
 
 
-def _compare_table(table: str, stored: dict[tuple[Any, ...], dict[str, Any]],
-                   derived: dict[tuple[Any, ...], dict[str, Any]]) -> list[Finding]:
+def _compare_table(
+    table: str,
+    stored: dict[tuple[Any, ...], dict[str, Any]],
+    derived: dict[tuple[Any, ...], dict[str, Any]],
+) -> list[Finding]:
     differing: list[str] = []
     for key in sorted(stored.keys() | derived.keys(), key=repr):
         have, want = stored.get(key), derived.get(key)
@@ -222,14 +247,20 @@ def _compare_table(table: str, stored: dict[tuple[Any, ...], dict[str, Any]],
         elif have is None:
             differing.append(f"{table} row {key} is missing: the events give {want}")
         else:
-            changed = ", ".join(f"{c} {have[c]} (the events say {c} {want[c]})"
-                                for c in have if have[c] != want[c])
+            changed = ", ".join(
+                f"{c} {have[c]} (the events say {c} {want[c]})" for c in have if have[c] != want[c]
+            )
             differing.append(f"{table} row {key} has {changed}")
-    out = [Finding(None, None, "projection", f"{d}: run `trazo rebuild`")
-           for d in differing[:SHOWN_ROWS]]
+    out = [
+        Finding(None, None, "projection", f"{d}: run `trazo rebuild`")
+        for d in differing[:SHOWN_ROWS]
+    ]
     if len(differing) > SHOWN_ROWS:
-        out.append(Finding(None, None, "projection",
-                           f"{table}: {len(differing) - SHOWN_ROWS} more rows differ"))
+        out.append(
+            Finding(
+                None, None, "projection", f"{table}: {len(differing) - SHOWN_ROWS} more rows differ"
+            )
+        )
     return out
 
 
@@ -247,15 +278,18 @@ def _projection_rows(conn: Connection) -> _Rows:
             if "public_key" in values:
                 values["public_key"] = bytes(values["public_key"])
             rows[tuple(values[c] for c in kind.KEY)] = {
-                c: v for c, v in values.items() if c not in kind.KEY}
+                c: v for c, v in values.items() if c not in kind.KEY
+            }
     return out
 
 
 def _derived_rows(view: MemoryView) -> _Rows:
     out: _Rows = {}
     for kind in PROJECTIONS:
-        out[kind.TABLE] = {r.key(): {c: v for c, v in r.values().items() if c not in kind.KEY}
-                           for r in view.all(kind)}
+        out[kind.TABLE] = {
+            r.key(): {c: v for c, v in r.values().items() if c not in kind.KEY}
+            for r in view.all(kind)
+        }
     return out
 
 
@@ -288,13 +322,19 @@ def _audit_log(
         have = seen.get(level, set())
         gone = [i for i in range(tree.size >> level) if i not in have]
         if gone:
-            find("merkle", f"{len(gone)} node(s) of level {level} are missing (first: index"
-                           f" {gone[0]}): inclusion proofs through them fail")
+            find(
+                "merkle",
+                f"{len(gone)} node(s) of level {level} are missing (first: index"
+                f" {gone[0]}): inclusion proofs through them fail",
+            )
         level += 1
     if checkpoints and checkpoints[-1].size < tree.size:
-        find("checkpoint", f"events {checkpoints[-1].size}–{tree.size - 1} are covered by no"
-                           " checkpoint: the latest checkpoint was deleted, or the appends"
-                           " that followed it were not signed")
+        find(
+            "checkpoint",
+            f"events {checkpoints[-1].size}–{tree.size - 1} are covered by no"
+            " checkpoint: the latest checkpoint was deleted, or the appends"
+            " that followed it were not signed",
+        )
     for cp in checkpoints:
         report.checkpoints += 1
         where = f"checkpoint at size {cp.size}"

@@ -40,23 +40,35 @@ class Judgement:
         return self.certificate is not None
 
 
-def judge(certificates: Iterable[Certificate], *, subject: str, scheme: str, product: str,
-          when: datetime, what: str) -> Judgement:
+def judge(
+    certificates: Iterable[Certificate],
+    *,
+    subject: str,
+    scheme: str,
+    product: str,
+    when: datetime,
+    what: str,
+) -> Judgement:
     """Did ``subject`` hold a ``scheme`` certificate covering ``product`` at ``when``?
 
     ``what`` names the event for the reason ("the harvest"); its date is added.
     """
-    relevant = [c for c in certificates
-                if c.subject == subject and c.scheme == scheme and product in c.products]
+    relevant = [
+        c
+        for c in certificates
+        if c.subject == subject and c.scheme == scheme and product in c.products
+    ]
     standing = [c for c in relevant if c.voided_by is None]
     day = when.date()
     if not standing:
         if relevant:
             c = relevant[0]
-            return Judgement(None, f"{subject}'s {scheme} certificate {c.id} was voided by"
-                                   f" {c.voided_by}")
-        return Judgement(None, f"{subject} holds no {scheme} certificate for {product}"
-                               f" ({what} on {day})")
+            return Judgement(
+                None, f"{subject}'s {scheme} certificate {c.id} was voided by {c.voided_by}"
+            )
+        return Judgement(
+            None, f"{subject} holds no {scheme} certificate for {product} ({what} on {day})"
+        )
     current = [c for c in standing if c.valid_from <= day <= c.valid_until]
     live = [c for c in current if c.revoked_at is None or c.revoked_at > when]
     if live:
@@ -64,13 +76,22 @@ def judge(certificates: Iterable[Certificate], *, subject: str, scheme: str, pro
     if current:
         c = current[0]
         revoked = c.revoked_at.date() if c.revoked_at else "?"
-        return Judgement(None, f"{subject}'s {scheme} certificate {c.id} was revoked on"
-                               f" {revoked} by {c.revoked_by}, before {what} on {day}")
+        return Judgement(
+            None,
+            f"{subject}'s {scheme} certificate {c.id} was revoked on"
+            f" {revoked} by {c.revoked_by}, before {what} on {day}",
+        )
     past = [c for c in standing if c.valid_until < day]
     if past:
         c = max(past, key=lambda c: c.valid_until)
-        return Judgement(None, f"{subject}'s {scheme} certificate {c.id} expired on"
-                               f" {c.valid_until}, before {what} on {day}")
+        return Judgement(
+            None,
+            f"{subject}'s {scheme} certificate {c.id} expired on"
+            f" {c.valid_until}, before {what} on {day}",
+        )
     c = min(standing, key=lambda c: c.valid_from)
-    return Judgement(None, f"{subject}'s {scheme} certificate {c.id} was not yet valid"
-                           f" ({c.valid_from}) for {what} on {day}")
+    return Judgement(
+        None,
+        f"{subject}'s {scheme} certificate {c.id} was not yet valid"
+        f" ({c.valid_from}) for {what} on {day}",
+    )

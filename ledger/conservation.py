@@ -126,6 +126,7 @@ def check_yield(product: Product, inputs: Sequence[Flow], outputs: Sequence[Flow
 def _step_factor(form: str, margin: Decimal) -> Callable[[Flow], Decimal]:
     def factor(i: Flow) -> Decimal:
         return margin if i.form != form else ONE
+
     return factor
 
 
@@ -136,8 +137,9 @@ def _total(flows: Sequence[Flow]) -> Decimal:
     return total
 
 
-def _reachable(product: Product, inputs: Sequence[Flow], form: str,
-               factor: Callable[[Flow], Decimal]) -> Decimal:
+def _reachable(
+    product: Product, inputs: Sequence[Flow], form: str, factor: Callable[[Flow], Decimal]
+) -> Decimal:
     """Σ input kg × max yield(input form → ``form``) × ``factor(input)``, exactly."""
     total = ZERO
     for i in inputs:
@@ -147,8 +149,9 @@ def _reachable(product: Product, inputs: Sequence[Flow], form: str,
     return total
 
 
-def _check_path(product: Product, inputs: Sequence[Flow], by_form: dict[str, list[Flow]],
-                margin: Decimal) -> Decimal:
+def _check_path(
+    product: Product, inputs: Sequence[Flow], by_form: dict[str, list[Flow]], margin: Decimal
+) -> Decimal:
     """The tolerance once per path: outputs ≤ the inputs' exact potential × (1 + tol)."""
     demand = ZERO  # how many times the exact potential of the inputs the outputs claim
     for form, group in by_form.items():
@@ -172,4 +175,5 @@ def _check_path(product: Product, inputs: Sequence[Flow], by_form: dict[str, lis
     if demand <= ONE:
         return ONE
     return _POTENTIAL_CONTEXT.divide(ONE, demand).quantize(
-        _POTENTIAL, rounding=ROUND_CEILING, context=_POTENTIAL_CONTEXT)
+        _POTENTIAL, rounding=ROUND_CEILING, context=_POTENTIAL_CONTEXT
+    )

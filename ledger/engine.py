@@ -77,8 +77,7 @@ def precheck_many(events: list[Event], raws: dict[str, bytes]) -> dict[int, Prec
     known = [(i, e) for i, e in enumerate(events) if e.key in raws]
     parts = [known[n::WORKERS] for n in range(WORKERS)]
     checked: dict[int, Prechecked] = {}
-    for part in _pool().map(lambda items: [(i, precheck(e, raws[e.key])) for i, e in items],
-                            parts):
+    for part in _pool().map(lambda items: [(i, precheck(e, raws[e.key])) for i, e in items], parts):
         checked.update(part)
     return checked
 
@@ -91,8 +90,14 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(WORKERS, thread_name_prefix="trazo-verify")
 
 
-def admit(event: Event, view: LedgerView, now: datetime | None, *, genesis: bool = False,
-          prechecked: Prechecked | None = None) -> None:
+def admit(
+    event: Event,
+    view: LedgerView,
+    now: datetime | None,
+    *,
+    genesis: bool = False,
+    prechecked: Prechecked | None = None,
+) -> None:
     """Raise the first step that fails, or apply the event to ``view``.
 
     ``now`` is the ledger clock (None: not checked, for a bundle's evidence). Only with
@@ -111,8 +116,15 @@ STEPS = ("key", "signature", "fields", "key validity", "clock", "chain", "ledger
 """The names of ``admit``'s steps, as ``LedgerError.step`` gives them."""
 
 
-def _admit(event: Event, view: LedgerView, now: datetime | None, genesis: bool,
-           prechecked: Prechecked | None, rule: AnyRule, steps: list[str]) -> None:
+def _admit(
+    event: Event,
+    view: LedgerView,
+    now: datetime | None,
+    genesis: bool,
+    prechecked: Prechecked | None,
+    rule: AnyRule,
+    steps: list[str],
+) -> None:
     key = signing_key(event, view)
     body: Any = None
     if key is not None:
@@ -127,8 +139,11 @@ def _admit(event: Event, view: LedgerView, now: datetime | None, genesis: bool,
         if raw is None:
             raise UnknownKey(
                 f"key {event.key[:16]}… is not registered"
-                + (" (this ledger has no operator yet: a ledger is created only by"
-                   " `trazo init`)" if operator(view) is None else ""),
+                + (
+                    " (this ledger has no operator yet: a ledger is created only by `trazo init`)"
+                    if operator(view) is None
+                    else ""
+                ),
                 field="key",
             )
     steps.append("signature")
@@ -222,9 +237,11 @@ def check_chain(event: Event, key: Key | None, view: LedgerView) -> None:
     head_event = key.head_event if key is not None else None
     previous = view.event(head_event) if head_event is not None else None
     gap = not view.complete and event.seq > head_seq + 1
-    if previous is not None and (gap or (event.seq == head_seq + 1
-                                         and event.prev == head_event)) \
-            and event.time_text < previous.time:
+    if (
+        previous is not None
+        and (gap or (event.seq == head_seq + 1 and event.prev == head_event))
+        and event.time_text < previous.time
+    ):
         raise TimeError(
             f"time {event.time.isoformat()} is before the key's previous event"
             f" {head_event} ({from_utc_text(previous.time).isoformat()}): a key's events"

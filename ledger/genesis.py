@@ -86,8 +86,13 @@ def initialize(
     appended = append_one(store, envelope, now=moment, log_signer=signer, genesis=True)
     write_state(
         state_path_for(op_pair.private_path),
-        {"keyid": op_pair.keyid, "party": operator, "seq": 1, "prev": envelope.id,
-         "ledger": envelope.id},
+        {
+            "keyid": op_pair.keyid,
+            "party": operator,
+            "seq": 1,
+            "prev": envelope.id,
+            "ledger": envelope.id,
+        },
     )
     return Initialized(
         op_pair.private_path, op_pair.keyid, log_pair.private_path, log_pair.keyid, appended.id

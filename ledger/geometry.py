@@ -134,13 +134,15 @@ def parse_geometry(value: Any, name: str = "geometry") -> Geometry:
         raise GeometryError("a geometry is a GeoJSON object {type, coordinates}", name)
     unknown = sorted(set(value) - {"type", "coordinates"})
     if unknown:
-        raise GeometryError("unknown field; allowed here: coordinates, type",
-                            f"{name}.{unknown[0]}")
+        raise GeometryError(
+            "unknown field; allowed here: coordinates, type", f"{name}.{unknown[0]}"
+        )
     kind = value.get("type")
     if kind not in GEOMETRY_TYPES:
         raise GeometryError(
             f"geometry type must be one of {', '.join(GEOMETRY_TYPES)}, got {kind!r}",
-            f"{name}.type")
+            f"{name}.type",
+        )
     if "coordinates" not in value:
         raise GeometryError("missing field", f"{name}.coordinates")
     coordinates = value["coordinates"]
@@ -156,8 +158,9 @@ def parse_geometry(value: Any, name: str = "geometry") -> Geometry:
         polygons = tuple(_polygon(p, f"{where}[{i}]") for i, p in enumerate(coordinates))
     count = sum(len(ring) for polygon in polygons for ring in polygon)
     if count > MAX_VERTICES:
-        raise GeometryError(f"{count} positions; a plot geometry holds at most"
-                            f" {MAX_VERTICES}", where)
+        raise GeometryError(
+            f"{count} positions; a plot geometry holds at most {MAX_VERTICES}", where
+        )
     for i, polygon in enumerate(polygons):
         _check_polygon(polygon, where if kind == "Polygon" else f"{where}[{i}]")
     return Geometry(str(kind), None, polygons)
@@ -169,8 +172,9 @@ def _coordinate(value: Any, *, limit: int, field: str) -> Decimal:
         number = Decimal(value)
     else:
         raise GeometryError(
-            f'a coordinate is an integer or a decimal string such as "-74.493612", got'
-            f" {value!r}", field)
+            f'a coordinate is an integer or a decimal string such as "-74.493612", got {value!r}',
+            field,
+        )
     if abs(number) > limit:
         raise GeometryError(f"must lie within ±{limit} degrees, got {value}", field)
     return number
@@ -181,14 +185,17 @@ def _position(value: Any, field: str) -> Position:
         raise GeometryError("a position is [longitude, latitude] (WGS 84)", field)
     if len(value) == 3:
         _altitude(value[2], f"{field}[2]")
-    return (_coordinate(value[0], limit=180, field=f"{field}[0]"),
-            _coordinate(value[1], limit=90, field=f"{field}[1]"))
+    return (
+        _coordinate(value[0], limit=180, field=f"{field}[0]"),
+        _coordinate(value[1], limit=90, field=f"{field}[1]"),
+    )
 
 
 def _altitude(value: Any, field: str) -> None:
     integer = isinstance(value, int) and not isinstance(value, bool)
-    if not integer and not (isinstance(value, str) and re.fullmatch(
-            r"-?(?:0|[1-9][0-9]{0,4})(?:\.[0-9]{1,6})?", value)):
+    if not integer and not (
+        isinstance(value, str) and re.fullmatch(r"-?(?:0|[1-9][0-9]{0,4})(?:\.[0-9]{1,6})?", value)
+    ):
         raise GeometryError("an altitude is an integer or a decimal string (metres)", field)
 
 
@@ -203,8 +210,8 @@ def _polygon(value: Any, field: str) -> Polygon:
         positions = tuple(_position(p, f"{where}[{i}]") for i, p in enumerate(ring))
         if positions[0] != positions[-1]:
             raise GeometryError(
-                "a linear ring must be closed: its last position must repeat the first",
-                where)
+                "a linear ring must be closed: its last position must repeat the first", where
+            )
         if len(set(positions)) < 3:
             raise GeometryError("a linear ring needs at least 3 distinct positions", where)
         for i in range(len(positions) - 1):
@@ -212,7 +219,8 @@ def _polygon(value: Any, field: str) -> Polygon:
                 raise GeometryError(
                     "an edge crosses the antimeridian (longitude ±180°): split the plot"
                     " into a MultiPolygon on each side (RFC 7946 §3.1.9)",
-                    f"{where}[{i + 1}]")
+                    f"{where}[{i + 1}]",
+                )
         rings.append(positions)
     return tuple(rings)
 
@@ -253,8 +261,9 @@ def _check_polygon(polygon: Polygon, field: str) -> None:
         vertices, where = _vertices(ring)
         starts.append(where)
         if len(vertices) < 3:
-            raise GeometryError("a linear ring needs at least 3 distinct positions",
-                                f"{field}[{r}]")
+            raise GeometryError(
+                "a linear ring needs at least 3 distinct positions", f"{field}[{r}]"
+            )
         rings.append(vertices)
         n = len(vertices)
         for i in range(n):
@@ -268,13 +277,14 @@ def _check_polygon(polygon: Polygon, field: str) -> None:
             raise GeometryError(
                 f"the ring intersects itself: the edge from position {starts[e[2]][e[3]]}"
                 f" crosses or touches the edge from position {starts[f[2]][f[3]]}",
-                f"{field}[{e[2]}]")
-        raise GeometryError(
-            f"ring {e[2]} and ring {f[2]} of the polygon touch or cross", field)
+                f"{field}[{e[2]}]",
+            )
+        raise GeometryError(f"ring {e[2]} and ring {f[2]} of the polygon touch or cross", field)
     for r in range(1, len(rings)):
         if not _inside(rings[r][0], rings[0]):
-            raise GeometryError("a hole (inner ring) must lie inside the exterior ring",
-                                f"{field}[{r}]")
+            raise GeometryError(
+                "a hole (inner ring) must lie inside the exterior ring", f"{field}[{r}]"
+            )
 
 
 def _orient(a: _Point, b: _Point, c: _Point) -> int:
@@ -284,8 +294,7 @@ def _orient(a: _Point, b: _Point, c: _Point) -> int:
 
 def _on_segment(a: _Point, b: _Point, p: _Point) -> bool:
     """``p`` (collinear with a–b) lies within the segment's bounding box."""
-    return (min(a[0], b[0]) <= p[0] <= max(a[0], b[0])
-            and min(a[1], b[1]) <= p[1] <= max(a[1], b[1]))
+    return min(a[0], b[0]) <= p[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= p[1] <= max(a[1], b[1])
 
 
 def _segments_meet(a: _Point, b: _Point, c: _Point, d: _Point) -> bool:
@@ -293,8 +302,12 @@ def _segments_meet(a: _Point, b: _Point, c: _Point, d: _Point) -> bool:
     o1, o2, o3, o4 = _orient(a, b, c), _orient(a, b, d), _orient(c, d, a), _orient(c, d, b)
     if o1 != o2 and o3 != o4 and 0 not in (o1, o2, o3, o4):
         return True
-    return ((o1 == 0 and _on_segment(a, b, c)) or (o2 == 0 and _on_segment(a, b, d))
-            or (o3 == 0 and _on_segment(c, d, a)) or (o4 == 0 and _on_segment(c, d, b)))
+    return (
+        (o1 == 0 and _on_segment(a, b, c))
+        or (o2 == 0 and _on_segment(a, b, d))
+        or (o3 == 0 and _on_segment(c, d, a))
+        or (o4 == 0 and _on_segment(c, d, b))
+    )
 
 
 def _check_folds(vertices: list[_Point], starts: list[int], field: str) -> None:
@@ -302,11 +315,15 @@ def _check_folds(vertices: list[_Point], starts: list[int], field: str) -> None:
     n = len(vertices)
     for i in range(n):
         p, q, r = vertices[i - 1], vertices[i], vertices[(i + 1) % n]
-        if _orient(p, q, r) == 0 and (
-                (p[0] - q[0]) * (r[0] - q[0]) + (p[1] - q[1]) * (r[1] - q[1])) > 0:
+        if (
+            _orient(p, q, r) == 0
+            and ((p[0] - q[0]) * (r[0] - q[0]) + (p[1] - q[1]) * (r[1] - q[1])) > 0
+        ):
             raise GeometryError(
                 f"the ring folds back on itself at position {starts[i]} (a spike: two edges"
-                " overlap)", field)
+                " overlap)",
+                field,
+            )
 
 
 def _adjacent(e: _Edge, f: _Edge, sizes: Sequence[int]) -> bool:
@@ -357,8 +374,9 @@ def _inside(p: _Point, ring: list[_Point]) -> bool:
 def _q(lat_deg: float) -> float:
     """Snyder's q(φ) for WGS 84 (authalic latitude: sin β = q / q_p)."""
     s = math.sin(math.radians(lat_deg))
-    return (1 - _E2) * (s / (1 - _E2 * s * s)
-                        - (1 / (2 * _E)) * math.log((1 - _E * s) / (1 + _E * s)))
+    return (1 - _E2) * (
+        s / (1 - _E2 * s * s) - (1 / (2 * _E)) * math.log((1 - _E * s) / (1 + _E * s))
+    )
 
 
 def _ring_area_m2(ring: Ring) -> float:
@@ -396,7 +414,9 @@ def check_area(geometry: Geometry, enrolled_ha: Decimal, name: str = "geometry")
             raise GeometryError(
                 f"the plot is enrolled with {enrolled_ha} ha: a plot of {POLYGON_FROM_HA} ha"
                 " or more must be mapped as a Polygon or MultiPolygon of its perimeter,"
-                " not a Point (EUDR Art. 2(28))", f"{name}.type")
+                " not a Point (EUDR Art. 2(28))",
+                f"{name}.type",
+            )
         return
     measured = area_ha(geometry)
     allowed = enrolled_ha * AREA_TOLERANCE + AREA_SLACK_HA
@@ -405,7 +425,9 @@ def check_area(geometry: Geometry, enrolled_ha: Decimal, name: str = "geometry")
             f"the polygon's geodesic area is {measured.normalize():f} ha but the plot is"
             f" enrolled with {enrolled_ha} ha: they may differ by at most"
             f" {allowed.normalize():f} ha ({AREA_TOLERANCE * 100:.0f} % + {AREA_SLACK_HA}"
-            " ha)", f"{name}.coordinates")
+            " ha)",
+            f"{name}.coordinates",
+        )
 
 
 def decimals(geometry: Geometry) -> int:

@@ -89,7 +89,7 @@ class SqlNodes:
         # key (a row-value IN list is not, on SQLite). A proof needs a few dozen nodes; a
         # large request (a batch's appends) is split to bound the statement's size.
         terms = [
-            and_(MerkleNodeRow.level == level, MerkleNodeRow.idx.in_(indexes[i:i + 500]))
+            and_(MerkleNodeRow.level == level, MerkleNodeRow.idx.in_(indexes[i : i + 500]))
             for level, indexes in by_level.items()
             for i in range(0, len(indexes), 500)
         ]
@@ -97,7 +97,8 @@ class SqlNodes:
             with self.session.no_autoflush:  # nodes are never pending ORM objects
                 rows = self.session.execute(
                     select(MerkleNodeRow.level, MerkleNodeRow.idx, MerkleNodeRow.hash).where(
-                        or_(*terms[first:first + 50]))
+                        or_(*terms[first : first + 50])
+                    )
                 ).all()
             found.update({(level, idx): bytes(h) for level, idx, h in rows})
         return found
@@ -120,16 +121,22 @@ class LogAppender:
 
     def flush(self) -> None:
         if self._new:  # insert-only rows: one executemany, not the ORM unit of work
-            insert_rows(self.nodes.session.connection(), cast(Table, MerkleNodeRow.__table__),
-                        [{"level": lvl, "idx": idx, "hash": h} for lvl, idx, h in self._new])
+            insert_rows(
+                self.nodes.session.connection(),
+                cast(Table, MerkleNodeRow.__table__),
+                [{"level": lvl, "idx": idx, "hash": h} for lvl, idx, h in self._new],
+            )
             self._new.clear()
 
     def checkpoint(self, size: int, signer: NoteSigner, now: datetime) -> str:
         """Sign and store the checkpoint at ``size`` (after ``flush``)."""
         root = merkle.root(size, self.nodes)
         note = sign_checkpoint(Checkpoint(signer.name, size, root), signer)
-        insert_rows(self.nodes.session.connection(), cast(Table, CheckpointRow.__table__),
-                    [{"size": size, "root": root, "note": note, "signed_at": utc_text(now)}])
+        insert_rows(
+            self.nodes.session.connection(),
+            cast(Table, CheckpointRow.__table__),
+            [{"size": size, "root": root, "note": note, "signed_at": utc_text(now)}],
+        )
         return note
 
 
@@ -153,7 +160,8 @@ class ConsistencyProof:
 def latest_note(session: Session) -> str | None:
     """The newest signed checkpoint's note, in the caller's transaction."""
     note: str | None = session.scalar(
-        select(CheckpointRow.note).order_by(CheckpointRow.size.desc()).limit(1))
+        select(CheckpointRow.note).order_by(CheckpointRow.size.desc()).limit(1)
+    )
     return note
 
 

@@ -97,21 +97,42 @@ class LotView:
             "lot": self.id,
             "product": self.product,
             "form": self.form,
-            "created_by": {"party": self.creator, "event": self.event, "type": self.kind,
-                           "time": self.time},
-            "quantity": {"kg": decimal_text(self.kg), "as_signed": self.quantity,
-                         "unit": self.unit},
+            "created_by": {
+                "party": self.creator,
+                "event": self.event,
+                "type": self.kind,
+                "time": self.time,
+            },
+            "quantity": {
+                "kg": decimal_text(self.kg),
+                "as_signed": self.quantity,
+                "unit": self.unit,
+            },
             "member": self.member,
             "plot": self.plot,
             "voided_by": self.voided_by,
-            "holders": [{"party": h.party, "via": h.via, "kg": decimal_text(h.kg)}
-                        for h in self.holders],
-            "in_transit": [{"shipment": t.shipment, "from": t.shipper, "to": t.receiver,
-                            "kg": decimal_text(t.kg)} for t in self.in_transit],
-            "transit_losses": [{"shipment": x.shipment, "receive": x.receive,
-                                "shipped_kg": decimal_text(x.shipped),
-                                "received_kg": decimal_text(x.received),
-                                "lost_kg": decimal_text(x.kg)} for x in self.losses],
+            "holders": [
+                {"party": h.party, "via": h.via, "kg": decimal_text(h.kg)} for h in self.holders
+            ],
+            "in_transit": [
+                {
+                    "shipment": t.shipment,
+                    "from": t.shipper,
+                    "to": t.receiver,
+                    "kg": decimal_text(t.kg),
+                }
+                for t in self.in_transit
+            ],
+            "transit_losses": [
+                {
+                    "shipment": x.shipment,
+                    "receive": x.receive,
+                    "shipped_kg": decimal_text(x.shipped),
+                    "received_kg": decimal_text(x.received),
+                    "lost_kg": decimal_text(x.kg),
+                }
+                for x in self.losses
+            ],
             "disposed_kg": decimal_text(self.disposed),
             "consumed_kg": decimal_text(self.consumed),
         }
@@ -165,8 +186,9 @@ def _view(session: Session, lot: LotRow) -> LotView:
     holders = [
         Holding(h.party, h.via, h.kg)
         for h in session.scalars(
-            select(HoldingRow).where(HoldingRow.lot == lot.id).order_by(
-                HoldingRow.time, HoldingRow.party, HoldingRow.via)
+            select(HoldingRow)
+            .where(HoldingRow.lot == lot.id)
+            .order_by(HoldingRow.time, HoldingRow.party, HoldingRow.via)
         )
         if h.kg
     ]
@@ -181,8 +203,12 @@ def _view(session: Session, lot: LotRow) -> LotView:
     for line, shipment in shipped:
         if shipment.status == "in-transit":
             transit.append(Transit(shipment.id, shipment.shipper, shipment.receiver, line.kg))
-        elif (shipment.status == "received" and shipment.receive_event is not None
-              and line.received_kg is not None and line.received_kg < line.kg):
+        elif (
+            shipment.status == "received"
+            and shipment.receive_event is not None
+            and line.received_kg is not None
+            and line.received_kg < line.kg
+        ):
             losses.append(Loss(shipment.id, shipment.receive_event, line.kg, line.received_kg))
     disposed = consumed = ZERO
     for e in session.scalars(select(CustodyEdgeRow).where(CustodyEdgeRow.lot == lot.id)):
@@ -191,8 +217,22 @@ def _view(session: Session, lot: LotRow) -> LotView:
         elif e.kind == "transform":
             consumed += e.kg
     return LotView(
-        id=lot.id, product=lot.product, form=lot.form, creator=lot.party, event=lot.event,
-        kind=lot.kind, kg=lot.kg, quantity=lot.quantity, unit=lot.unit, member=lot.member,
-        plot=lot.plot, time=lot.time, voided_by=lot.voided_by, holders=holders,
-        in_transit=transit, losses=losses, disposed=disposed, consumed=consumed,
+        id=lot.id,
+        product=lot.product,
+        form=lot.form,
+        creator=lot.party,
+        event=lot.event,
+        kind=lot.kind,
+        kg=lot.kg,
+        quantity=lot.quantity,
+        unit=lot.unit,
+        member=lot.member,
+        plot=lot.plot,
+        time=lot.time,
+        voided_by=lot.voided_by,
+        holders=holders,
+        in_transit=transit,
+        losses=losses,
+        disposed=disposed,
+        consumed=consumed,
     )

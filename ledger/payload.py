@@ -107,8 +107,9 @@ def loads_strict(data: bytes, *, what: str = "payload") -> Any:
     except RecursionError as e:
         raise InvalidEvent(f"{what} is nested too deeply") from e
     if duplicate is not None:
-        raise InvalidEvent(f"duplicate key {duplicate.rsplit('.', 1)[-1]!r} in {what}",
-                           field=duplicate)
+        raise InvalidEvent(
+            f"duplicate key {duplicate.rsplit('.', 1)[-1]!r} in {what}", field=duplicate
+        )
     return value
 
 
@@ -213,13 +214,15 @@ def check_ledger(event: Event, genesis: str | None) -> None:
     """
     if genesis is None:
         if event.ledger is not None:
-            raise WrongLedger("a genesis names no ledger: it is the event the others name",
-                              field="ledger")
+            raise WrongLedger(
+                "a genesis names no ledger: it is the event the others name", field="ledger"
+            )
         return
     if event.ledger != genesis:
         found = "names no ledger" if event.ledger is None else f"names ledger {event.ledger}"
         raise WrongLedger(
             f"the event {found}; this ledger's genesis is {genesis}. Every event is signed"
             " for one ledger: `trazo sign --ledger` (or the key's state file) sets it",
-            field="ledger", expected=genesis,
+            field="ledger",
+            expected=genesis,
         )

@@ -47,7 +47,8 @@ def list_events(
         query = query.where(EventRow.time <= utc_text(until))
     if lot:
         query = query.where(
-            EventRow.index.in_(select(EventLotRow.idx).where(EventLotRow.lot == lot)))
+            EventRow.index.in_(select(EventLotRow.idx).where(EventLotRow.lot == lot))
+        )
     with store.reading() as session:
         return list(session.scalars(query.order_by(EventRow.index).limit(limit)))
 
@@ -139,9 +140,11 @@ def _party_views(session: Any, rows: list[PartyRow]) -> list[PartyView]:
 
 def _certificates(session: Any, party_ids: list[str]) -> dict[str, list[CertificateRow]]:
     """Certificates issued to each party (not those whose ``cert.issue`` was voided)."""
-    query = (select(CertificateRow)
-             .where(CertificateRow.subject.in_(party_ids), CertificateRow.voided_by.is_(None))
-             .order_by(CertificateRow.time))
+    query = (
+        select(CertificateRow)
+        .where(CertificateRow.subject.in_(party_ids), CertificateRow.voided_by.is_(None))
+        .order_by(CertificateRow.time)
+    )
     out: dict[str, list[CertificateRow]] = {}
     for cert in session.scalars(query):
         out.setdefault(cert.subject, []).append(cert)

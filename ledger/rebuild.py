@@ -44,8 +44,9 @@ class RebuildResult:
     tables: list[str]
 
 
-def rebuild(store: Store, *, page: int = PAGE,
-            progress: Callable[[int], None] | None = None) -> RebuildResult:
+def rebuild(
+    store: Store, *, page: int = PAGE, progress: Callable[[int], None] | None = None
+) -> RebuildResult:
     """Drop and recompute every projection from the events; returns how many were replayed."""
     if page < 1:
         raise ValueError("page must be at least 1")
@@ -57,13 +58,17 @@ def rebuild(store: Store, *, page: int = PAGE,
     return RebuildResult(events=replayed, tables=[TABLES[k].name for k in PROJECTIONS])
 
 
-def stored_rows(conn: Connection, *, page: int = PAGE,
-                progress: Callable[[int], None] | None = None) -> Iterator[Any]:
+def stored_rows(
+    conn: Connection, *, page: int = PAGE, progress: Callable[[int], None] | None = None
+) -> Iterator[Any]:
     """Every stored event row (index, id, envelope, recorded_at…), in pages, in order."""
     after = -1
     while True:
-        rows = list(conn.execute(
-            select(EVENTS).where(EVENTS.c.idx > after).order_by(EVENTS.c.idx).limit(page)))
+        rows = list(
+            conn.execute(
+                select(EVENTS).where(EVENTS.c.idx > after).order_by(EVENTS.c.idx).limit(page)
+            )
+        )
         if not rows:
             return
         yield from rows
@@ -72,8 +77,12 @@ def stored_rows(conn: Connection, *, page: int = PAGE,
             progress(len(rows))
 
 
-def replay(rows: Iterable[Any], view: MemoryView, *,
-           refused: Callable[[IntegrityError], None] | None = None) -> int:
+def replay(
+    rows: Iterable[Any],
+    view: MemoryView,
+    *,
+    refused: Callable[[IntegrityError], None] | None = None,
+) -> int:
     """Admit every stored event into ``view``, as the append path admitted it.
 
     A stored event that is malformed or does not pass the rules raises ``IntegrityError``
@@ -88,8 +97,7 @@ def replay(rows: Iterable[Any], view: MemoryView, *,
     while chunk := list(islice(it, PAGE)):
         parsed: list[Event | ClientError] = [_parsed(row) for row in chunk]
         good = [(n, p) for n, p in enumerate(parsed) if isinstance(p, Event)]
-        raws = {e.key: key.public_key for _, e in good
-                if (key := view.get(Key, e.key)) is not None}
+        raws = {e.key: key.public_key for _, e in good if (key := view.get(Key, e.key)) is not None}
         checked = precheck_many([e for _, e in good], raws)
         prechecked = {good[i][0]: c for i, c in checked.items()}
         for n, row in enumerate(chunk):
@@ -118,15 +126,17 @@ def _parsed(row: Any) -> Event | ClientError:
         return e
 
 
-def _replay_one(row: Any, event: Event | ClientError, prechecked: Prechecked | None,
-                view: MemoryView) -> None:
+def _replay_one(
+    row: Any, event: Event | ClientError, prechecked: Prechecked | None, view: MemoryView
+) -> None:
     try:
         recorded = from_utc_text(row.recorded_at)
     except (TypeError, ValueError) as e:
         raise IntegrityError(
             f"stored event {row.idx} ({row.id}) has a malformed recorded_at"
             f" {row.recorded_at!r}: {e}; the events table was altered",
-            index=row.idx, event=row.id,
+            index=row.idx,
+            event=row.id,
         ) from e
     try:
         if isinstance(event, ClientError):
@@ -135,7 +145,8 @@ def _replay_one(row: Any, event: Event | ClientError, prechecked: Prechecked | N
     except ClientError as e:
         error = IntegrityError(
             f"stored event {row.idx} ({row.id}) does not pass on replay: {e.message}",
-            index=row.idx, event=row.id,
+            index=row.idx,
+            event=row.id,
         )
         error.step = e.step
         raise error from e
@@ -159,4 +170,4 @@ def write_projections(conn: Connection, view: MemoryView) -> None:
     for kind in PROJECTIONS:
         rows = [r.values() for r in view.all(kind)]
         for start in range(0, len(rows), WRITE_CHUNK):
-            conn.execute(TABLES[kind].insert(), rows[start:start + WRITE_CHUNK])
+            conn.execute(TABLES[kind].insert(), rows[start : start + WRITE_CHUNK])

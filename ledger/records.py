@@ -264,8 +264,19 @@ class Void(Record):
 
 
 PROJECTIONS: tuple[type[Record], ...] = (
-    Meta, Party, Key, Member, Plot, Certificate, Lot, Holding, Shipment, ShipmentLot,
-    CustodyEdge, EventLot, Void,
+    Meta,
+    Party,
+    Key,
+    Member,
+    Plot,
+    Certificate,
+    Lot,
+    Holding,
+    Shipment,
+    ShipmentLot,
+    CustodyEdge,
+    EventLot,
+    Void,
 )
 """Every projection the rules derive from the events (parents before children)."""
 
@@ -290,7 +301,21 @@ def record_key(kind: type[Record], pk: Any) -> tuple[Any, ...]:
 
 
 __all__ = [
-    "PROJECTIONS", "Certificate", "CustodyEdge", "EventLot", "Holding", "Key", "Lot",
-    "Member", "Meta", "Party", "Plot", "Record", "Shipment", "ShipmentLot", "StoredEvent",
-    "Void", "record_key",
+    "PROJECTIONS",
+    "Certificate",
+    "CustodyEdge",
+    "EventLot",
+    "Holding",
+    "Key",
+    "Lot",
+    "Member",
+    "Meta",
+    "Party",
+    "Plot",
+    "Record",
+    "Shipment",
+    "ShipmentLot",
+    "StoredEvent",
+    "Void",
+    "record_key",
 ]

@@ -88,11 +88,18 @@ def sign_payload(
     add_nonce(body)
     body.setdefault("schema", SCHEMA_VERSION)
     body.setdefault("time", datetime.now().astimezone().replace(microsecond=0).isoformat())
-    body.update(party=party, key=keyid, seq=state["seq"] + 1, prev=state["prev"],
-                ledger=bound)
+    body.update(party=party, key=keyid, seq=state["seq"] + 1, prev=state["prev"], ledger=bound)
     envelope = sign(dumps_payload(body), private_key)
-    write_state(path, {"keyid": keyid, "party": party, "seq": body["seq"], "prev": envelope.id,
-                       LEDGER_FIELD: bound})
+    write_state(
+        path,
+        {
+            "keyid": keyid,
+            "party": party,
+            "seq": body["seq"],
+            "prev": envelope.id,
+            LEDGER_FIELD: bound,
+        },
+    )
     return envelope
 
 
@@ -104,7 +111,12 @@ class KeyChain:
     """
 
     def __init__(
-        self, private_key: Any, party: str, *, seq: int = 0, prev: str | None = None,
+        self,
+        private_key: Any,
+        party: str,
+        *,
+        seq: int = 0,
+        prev: str | None = None,
         ledger: str | None = None,
     ) -> None:
         self.private_key = private_key

@@ -40,15 +40,37 @@ from ledger.view import Lookup, Wanted, stored_event
 R = TypeVar("R", bound=Record)
 _Key = tuple[Any, ...]
 
-_MODELS: dict[str, Any] = {m.__tablename__: m for m in (
-    MetaRow, PartyRow, KeyRow, MemberRow, PlotRow, CertificateRow, LotRow, HoldingRow,
-    ShipmentRow, ShipmentLotRow, CustodyEdgeRow, EventLotRow, VoidRow)}
+_MODELS: dict[str, Any] = {
+    m.__tablename__: m
+    for m in (
+        MetaRow,
+        PartyRow,
+        KeyRow,
+        MemberRow,
+        PlotRow,
+        CertificateRow,
+        LotRow,
+        HoldingRow,
+        ShipmentRow,
+        ShipmentLotRow,
+        CustodyEdgeRow,
+        EventLotRow,
+        VoidRow,
+    )
+}
 TABLES: dict[type[Record], Table] = {
-    kind: cast(Table, _MODELS[kind.TABLE].__table__) for kind in PROJECTIONS}
+    kind: cast(Table, _MODELS[kind.TABLE].__table__) for kind in PROJECTIONS
+}
 """Each record kind's table (``ledger.schema``); ``test_records`` checks the columns."""
 EVENTS = cast(Table, EventRow.__table__)
-_EVENT_COLUMNS = (EVENTS.c.idx, EVENTS.c.id, EVENTS.c.type, EVENTS.c.party, EVENTS.c.time,
-                  EVENTS.c.payload)
+_EVENT_COLUMNS = (
+    EVENTS.c.idx,
+    EVENTS.c.id,
+    EVENTS.c.type,
+    EVENTS.c.party,
+    EVENTS.c.time,
+    EVENTS.c.payload,
+)
 _CHUNK = 400
 
 
@@ -61,9 +83,15 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         conn.execute(table.insert(), rows)
         return
     sql, names, processors = _insert_plan(table, dialect)
-    conn.exec_driver_sql(sql, [
-        tuple(row[n] if p is None else p(row[n]) for n, p in zip(names, processors, strict=True))
-        for row in rows])
+    conn.exec_driver_sql(
+        sql,
+        [
+            tuple(
+                row[n] if p is None else p(row[n]) for n, p in zip(names, processors, strict=True)
+            )
+            for row in rows
+        ],
+    )
 
 
 _PLANS: dict[tuple[str, str], tuple[str, list[str], list[Any]]] = {}
@@ -89,8 +117,14 @@ def _record(kind: type[R], row: Any) -> R:
 
 
 def _event(row: Any) -> StoredEvent:
-    return StoredEvent(index=row.idx, id=row.id, type=row.type, party=row.party,
-                       time=row.time, payload=bytes(row.payload))
+    return StoredEvent(
+        index=row.idx,
+        id=row.id,
+        type=row.type,
+        party=row.party,
+        time=row.time,
+        payload=bytes(row.payload),
+    )
 
 
 class SqlView:
@@ -102,8 +136,7 @@ class SqlView:
         self.conn = conn
         last = conn.scalar(select(func.max(EVENTS.c.idx)))
         self.size = 0 if last is None else int(last) + 1
-        self._cache: dict[type[Record], dict[_Key, Record | None]] = {
-            k: {} for k in PROJECTIONS}
+        self._cache: dict[type[Record], dict[_Key, Record | None]] = {k: {} for k in PROJECTIONS}
         self._stored: dict[type[Record], set[_Key]] = {k: set() for k in PROJECTIONS}
         self._new: dict[type[Record], dict[_Key, Record]] = {k: {} for k in PROJECTIONS}
         self._changed: dict[type[Record], dict[_Key, Record]] = {k: {} for k in PROJECTIONS}
@@ -152,7 +185,7 @@ class SqlView:
             columns = [table.c[name] for name in kind.KEY]
             ordered = sorted(keys)
             for start in range(0, len(ordered), _CHUNK):
-                chunk = ordered[start:start + _CHUNK]
+                chunk = ordered[start : start + _CHUNK]
                 # one IN per key column (a superset, filtered below): row-value IN lists
                 # are not served by SQLite's primary-key index
                 where = [col.in_({k[i] for k in chunk}) for i, col in enumerate(columns)]
@@ -173,7 +206,7 @@ class SqlView:
         for value in values:
             found[value] = set()
         for start in range(0, len(values), _CHUNK):
-            chunk = values[start:start + _CHUNK]
+            chunk = values[start : start + _CHUNK]
             for row in self.conn.execute(select(table).where(table.c[name].in_(chunk))):
                 key = tuple(getattr(row, n) for n in kind.KEY)
                 found[getattr(row, name)].add(key)
@@ -225,29 +258,35 @@ class SqlView:
     def preload_events(self, ids: list[str]) -> None:
         """Which of a batch's events are stored already, in one query per 500."""
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            for row in self.conn.execute(
-                    select(*_EVENT_COLUMNS).where(EVENTS.c.id.in_(chunk))):
+            chunk = ids[start : start + 500]
+            for row in self.conn.execute(select(*_EVENT_COLUMNS).where(EVENTS.c.id.in_(chunk))):
                 self._events[row.id] = _event(row)
             for event_id in chunk:
                 self._events.setdefault(event_id, None)
 
     def event(self, event_id: str) -> StoredEvent | None:
         if event_id not in self._events:
-            row = self.conn.execute(
-                select(*_EVENT_COLUMNS).where(EVENTS.c.id == event_id)).first()
+            row = self.conn.execute(select(*_EVENT_COLUMNS).where(EVENTS.c.id == event_id)).first()
             self._events[event_id] = _event(row) if row is not None else None
         return self._events[event_id]
 
     def record_event(self, event: Event, recorded_at: datetime) -> StoredEvent:
         stored = stored_event(event, self.size)
-        self._new_events.append({
-            "idx": stored.index, "id": stored.id, "payload": stored.payload,
-            "envelope": event.envelope_json, "type": stored.type,
-            "party": stored.party, "keyid": event.key, "seq": event.seq,
-            "prev": event.prev, "time": stored.time,
-            "recorded_at": utc_text(recorded_at),
-        })
+        self._new_events.append(
+            {
+                "idx": stored.index,
+                "id": stored.id,
+                "payload": stored.payload,
+                "envelope": event.envelope_json,
+                "type": stored.type,
+                "party": stored.party,
+                "keyid": event.key,
+                "seq": event.seq,
+                "prev": event.prev,
+                "time": stored.time,
+                "recorded_at": utc_text(recorded_at),
+            }
+        )
         self._events[stored.id] = stored
         if stored.index == 0:
             self._genesis = stored.id
@@ -270,20 +309,31 @@ class SqlView:
             table = TABLES[kind]
             match = and_(*(table.c[n] == bindparam(f"k_{n}") for n in kind.KEY))
             if self._gone[kind]:
-                self.conn.execute(table.delete().where(match), [
-                    {f"k_{n}": v for n, v in zip(kind.KEY, key, strict=True)}
-                    for key in self._gone[kind]])
+                self.conn.execute(
+                    table.delete().where(match),
+                    [
+                        {f"k_{n}": v for n, v in zip(kind.KEY, key, strict=True)}
+                        for key in self._gone[kind]
+                    ],
+                )
             if self._new[kind]:
                 insert_rows(self.conn, table, [r.values() for r in self._new[kind].values()])
-            changed = [r for k, r in self._changed[kind].items()
-                       if self._cache[kind].get(k) is r]
+            changed = [r for k, r in self._changed[kind].items() if self._cache[kind].get(k) is r]
             if changed:
                 others = [c for c in kind.columns() if c not in kind.KEY]
-                statement = table.update().where(match).values(
-                    {c: bindparam(f"v_{c}") for c in others})
-                self.conn.execute(statement, [
-                    {**{f"k_{n}": getattr(r, n) for n in kind.KEY},
-                     **{f"v_{c}": getattr(r, c) for c in others}} for r in changed])
+                statement = (
+                    table.update().where(match).values({c: bindparam(f"v_{c}") for c in others})
+                )
+                self.conn.execute(
+                    statement,
+                    [
+                        {
+                            **{f"k_{n}": getattr(r, n) for n in kind.KEY},
+                            **{f"v_{c}": getattr(r, c) for c in others},
+                        }
+                        for r in changed
+                    ],
+                )
             self._stored[kind].difference_update(self._gone[kind])
             self._gone[kind].clear()
             self._stored[kind].update(self._new[kind])

@@ -40,13 +40,16 @@ class Store:
 
     def __init__(self, url: str = DEFAULT_URL, *, echo: bool = False) -> None:
         if "://" not in url:
-            raise StoreError(f"{url!r} is a path, not a database URL: for that SQLite file"
-                             f" write sqlite:///{url}")
+            raise StoreError(
+                f"{url!r} is a path, not a database URL: for that SQLite file write sqlite:///{url}"
+            )
         self.url = normalize_url(url)
         self.dialect = self.url.split(":", 1)[0].split("+", 1)[0]
         if self.dialect not in ("sqlite", "postgresql"):
-            raise StoreError(f"unsupported database URL {url!r}: trazo keeps a ledger in"
-                             " SQLite (sqlite:///FILE) or PostgreSQL (postgresql://…)")
+            raise StoreError(
+                f"unsupported database URL {url!r}: trazo keeps a ledger in"
+                " SQLite (sqlite:///FILE) or PostgreSQL (postgresql://…)"
+            )
         self.engine = self._make_engine(echo)
 
     def _make_engine(self, echo: bool) -> Engine:
@@ -78,8 +81,7 @@ class Store:
     @property
     def sqlite_file(self) -> Path | None:
         """The SQLite database's file (None: PostgreSQL, or an in-memory database)."""
-        path = self.url.split("///", 1)[1] if self.dialect == "sqlite" and "///" in self.url \
-            else ""
+        path = self.url.split("///", 1)[1] if self.dialect == "sqlite" and "///" in self.url else ""
         return Path(path) if path and path != ":memory:" else None
 
     def check_connection(self) -> None:
@@ -101,9 +103,11 @@ class Store:
         reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
         if "does not exist" in reason and self.dialect == "postgresql":
             u = make_url(self.url)
-            return (f"cannot open {where}: {reason}; create it first, e.g. `createdb -h"
-                    f" {u.host or 'localhost'} -p {u.port or 5432} -U {u.username or 'postgres'}"
-                    f" {u.database}`")
+            return (
+                f"cannot open {where}: {reason}; create it first, e.g. `createdb -h"
+                f" {u.host or 'localhost'} -p {u.port or 5432} -U {u.username or 'postgres'}"
+                f" {u.database}`"
+            )
         return f"cannot connect to {where}: {reason}"
 
     def migrate(self) -> None:

@@ -95,8 +95,15 @@ def absent(view: LedgerView, error: LedgerError) -> LedgerError:
 
 
 def stored_event(event: Event, index: int) -> StoredEvent:
-    return StoredEvent(index=index, id=event.id, type=event.type, party=event.party,
-                       time=event.time_text, payload=event.payload, body=event.body)
+    return StoredEvent(
+        index=index,
+        id=event.id,
+        type=event.type,
+        party=event.party,
+        time=event.time_text,
+        payload=event.payload,
+        body=event.body,
+    )
 
 
 def body_of(stored: StoredEvent) -> dict[str, Any]:
@@ -190,6 +197,7 @@ class MemoryView:
         def undo() -> None:
             for name, value in old.items():
                 setattr(record, name, value)
+
         self._journal(undo)
 
     def delete(self, record: Record) -> None:
@@ -221,6 +229,7 @@ class MemoryView:
         def undo() -> None:
             self._events.pop(stored.id, None)
             self.size, self._genesis = size, genesis
+
         self._journal(undo)
         return stored
 
@@ -228,5 +237,14 @@ class MemoryView:
         return self._genesis
 
 
-__all__ = ["LedgerView", "Lookup", "MemoryView", "NotInEvidence", "RowKey", "Wanted",
-           "absent", "body_of", "operator"]
+__all__ = [
+    "LedgerView",
+    "Lookup",
+    "MemoryView",
+    "NotInEvidence",
+    "RowKey",
+    "Wanted",
+    "absent",
+    "body_of",
+    "operator",
+]

@@ -64,4 +64,3 @@ def world(store: Store) -> World:
 @pytest.fixture
 def sqlite_world(sqlite_store: Store) -> World:
     return World.create(sqlite_store)
-

@@ -44,11 +44,17 @@ class World:
         key = seeded_key(operator)
         chain = KeyChain(key, operator)
         world = cls(store, chain, {operator: chain})
-        genesis = chain.sign({
-            "type": "party.register", "time": world.tick(), "subject": operator,
-            "name": "Test operator", "roles": ["operator"], "country": "ZZ",
-            "public_key": public_b64(key),
-        })
+        genesis = chain.sign(
+            {
+                "type": "party.register",
+                "time": world.tick(),
+                "subject": operator,
+                "name": "Test operator",
+                "roles": ["operator"],
+                "country": "ZZ",
+                "public_key": public_b64(key),
+            }
+        )
         world.append_genesis(genesis)
         chain.ledger = world.ledger = genesis.id
         return world
@@ -58,15 +64,23 @@ class World:
         self.clock += timedelta(minutes=minutes)
         return self.clock.isoformat()
 
-    def register_envelope(self, party: str, roles: list[str], country: str = "PE",
-                          **extra: Any) -> Envelope:
+    def register_envelope(
+        self, party: str, roles: list[str], country: str = "PE", **extra: Any
+    ) -> Envelope:
         key = seeded_key(party)
         self.chains[party] = KeyChain(key, party, ledger=self.ledger)
-        return self.operator.sign({
-            "type": "party.register", "time": self.tick(), "subject": party,
-            "name": party.replace("-", " ").title(), "roles": roles, "country": country,
-            "public_key": public_b64(key), **extra,
-        })
+        return self.operator.sign(
+            {
+                "type": "party.register",
+                "time": self.tick(),
+                "subject": party,
+                "name": party.replace("-", " ").title(),
+                "roles": roles,
+                "country": country,
+                "public_key": public_b64(key),
+                **extra,
+            }
+        )
 
     def register(self, party: str, roles: list[str], country: str = "PE") -> KeyChain:
         self.append(self.register_envelope(party, roles, country))

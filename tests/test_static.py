@@ -21,9 +21,15 @@ def _tool(name: str) -> str:
 
 
 def test_ruff_is_clean() -> None:
-    out = subprocess.run([_tool("ruff"), "check", "."], cwd=ROOT, capture_output=True,
-                         text=True)
+    out = subprocess.run([_tool("ruff"), "check", "."], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_ruff_format_is_applied() -> None:
+    out = subprocess.run(
+        [_tool("ruff"), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr + "\n(run `ruff format .`)"
 
 
 def test_mypy_strict_on_ledger_graph_and_api() -> None:
@@ -71,7 +77,7 @@ def test_the_interfaces_have_no_import_cycle() -> None:
 
     def visit(name: str, path: list[str]) -> None:
         if name in path:
-            raise AssertionError("import cycle: " + " → ".join([*path[path.index(name):], name]))
+            raise AssertionError("import cycle: " + " → ".join([*path[path.index(name) :], name]))
         if name in done:
             return
         for target in sorted(edges[name]):

@@ -26,17 +26,24 @@ def default_keys() -> str:
     return os.environ.get("TRAZO_KEYS", "trazo-keys")
 
 
-db_option = click.option("--db", "db", default=default_db, show_default="sqlite:///trazo.db",
-                         help=DB_HELP)
-keys_option = click.option("--keys", "keys_dir", default=default_keys,
-                           show_default="./trazo-keys", type=click.Path(file_okay=False),
-                           help=KEYS_HELP)
+db_option = click.option(
+    "--db", "db", default=default_db, show_default="sqlite:///trazo.db", help=DB_HELP
+)
+keys_option = click.option(
+    "--keys",
+    "keys_dir",
+    default=default_keys,
+    show_default="./trazo-keys",
+    type=click.Path(file_okay=False),
+    help=KEYS_HELP,
+)
 
 
 origin_option = click.option(
-    "--origin", envvar="TRAZO_LOG_ORIGIN",
-    help="The log's origin line in checkpoints; default $TRAZO_LOG_ORIGIN or"
-         " trazo/<operator id>.")
+    "--origin",
+    envvar="TRAZO_LOG_ORIGIN",
+    help="The log's origin line in checkpoints; default $TRAZO_LOG_ORIGIN or trazo/<operator id>.",
+)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -49,8 +56,11 @@ def log_signer(store: Any, keys_dir: str, origin: str | None) -> Any:
     from ledger.log import load_signer, resolve_origin
 
     if not (Path(keys_dir) / "log.key").exists():
-        click.secho(f"warning: no log key in {keys_dir}/: no checkpoint will be signed"
-                    " (pass --keys)", fg="yellow", err=True)
+        click.secho(
+            f"warning: no log key in {keys_dir}/: no checkpoint will be signed (pass --keys)",
+            fg="yellow",
+            err=True,
+        )
         return None
     try:
         return load_signer(Path(keys_dir), resolve_origin(store, origin))
@@ -75,11 +85,20 @@ def open_store(url: str, *, must_exist: bool = True) -> Any:
     return store
 
 
-ENVIRONMENT = frozenset({
-    "TRAZO_DATABASE_URL", "TRAZO_KEYS", "TRAZO_READ_TOKEN", "TRAZO_PUBLIC_URL",
-    "TRAZO_LOG_ORIGIN", "TRAZO_LEDGER", "TRAZO_SERVER", "TRAZO_SUBMIT_TIMEOUT",
-    "TRAZO_TEST_POSTGRES_URL", "TRAZO_BENCH_POSTGRES_URL",
-})
+ENVIRONMENT = frozenset(
+    {
+        "TRAZO_DATABASE_URL",
+        "TRAZO_KEYS",
+        "TRAZO_READ_TOKEN",
+        "TRAZO_PUBLIC_URL",
+        "TRAZO_LOG_ORIGIN",
+        "TRAZO_LEDGER",
+        "TRAZO_SERVER",
+        "TRAZO_SUBMIT_TIMEOUT",
+        "TRAZO_TEST_POSTGRES_URL",
+        "TRAZO_BENCH_POSTGRES_URL",
+    }
+)
 """Every ``TRAZO_*`` variable trazo reads (the server's, the CLI's, the tests')."""
 
 
@@ -90,9 +109,12 @@ def check_environment(environ: dict[str, str]) -> None:
     for name in sorted(environ):
         if name.startswith("TRAZO_") and name not in ENVIRONMENT:
             near = difflib.get_close_matches(name, sorted(ENVIRONMENT), n=1)
-            fail(f"unknown environment variable {name}"
-                 + (f" — did you mean {near[0]}?" if near else "")
-                 + f" (trazo reads {', '.join(sorted(ENVIRONMENT))})", 2)
+            fail(
+                f"unknown environment variable {name}"
+                + (f" — did you mean {near[0]}?" if near else "")
+                + f" (trazo reads {', '.join(sorted(ENVIRONMENT))})",
+                2,
+            )
 
 
 def explain(error: Exception) -> tuple[str, int]:
@@ -106,8 +128,11 @@ def explain(error: Exception) -> tuple[str, int]:
     if isinstance(error, DBAPIError):
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
         return f"the database refused: {reason}", 2
-    return (f"unexpected {type(error).__name__}: {error} (rerun as `trazo --debug …` for the"
-            " traceback)", 1)
+    return (
+        f"unexpected {type(error).__name__}: {error} (rerun as `trazo --debug …` for the"
+        " traceback)",
+        1,
+    )
 
 
 class _Trazo(click.Group):
@@ -118,8 +143,13 @@ class _Trazo(click.Group):
             check_environment(dict(os.environ))
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit,
-                click.exceptions.Abort, SystemExit, KeyboardInterrupt):
+        except (
+            click.exceptions.ClickException,
+            click.exceptions.Exit,
+            click.exceptions.Abort,
+            SystemExit,
+            KeyboardInterrupt,
+        ):
             raise
         except Exception as e:
             if ctx.params.get("debug"):
@@ -144,22 +174,33 @@ def main(debug: bool) -> None:
 @click.command()
 @db_option
 @keys_option
-@click.option("--operator", default="operator", show_default=True,
-              help="Party id of the ledger operator.")
-@click.option("--name", default="trazo ledger operator", show_default=True,
-              help="The operator's display name.")
-@click.option("--country", default="ZZ", show_default=True,
-              help="The operator's ISO 3166-1 alpha-2 country (ZZ: unspecified).")
+@click.option(
+    "--operator", default="operator", show_default=True, help="Party id of the ledger operator."
+)
+@click.option(
+    "--name",
+    default="trazo ledger operator",
+    show_default=True,
+    help="The operator's display name.",
+)
+@click.option(
+    "--country",
+    default="ZZ",
+    show_default=True,
+    help="The operator's ISO 3166-1 alpha-2 country (ZZ: unspecified).",
+)
 @origin_option
-def init(db: str, keys_dir: str, operator: str, name: str, country: str,
-         origin: str | None) -> None:
+def init(
+    db: str, keys_dir: str, operator: str, name: str, country: str, origin: str | None
+) -> None:
     """Create a ledger: schema, operator and log keys, and the operator's registration."""
     from ledger.genesis import initialize
 
     store = open_store(db, must_exist=False)
     try:
-        result = initialize(store, Path(keys_dir),
-                            operator=operator, name=name, country=country, origin=origin)
+        result = initialize(
+            store, Path(keys_dir), operator=operator, name=name, country=country, origin=origin
+        )
     except LedgerError as e:
         fail(str(e))
     finally:
@@ -167,15 +208,24 @@ def init(db: str, keys_dir: str, operator: str, name: str, country: str,
     click.echo(f"ledger initialized at {db}")
     click.echo(f"operator {operator!r}: key {result.operator_keyid}  ({result.operator_key})")
     click.echo(f"log key: {result.log_keyid}  ({result.log_key})")
-    click.echo("event 0 is the ledger id: sign this ledger's events with"
-               " `trazo sign --ledger ID` (or TRAZO_LEDGER=ID)", err=True)
+    click.echo(
+        "event 0 is the ledger id: sign this ledger's events with"
+        " `trazo sign --ledger ID` (or TRAZO_LEDGER=ID)",
+        err=True,
+    )
     click.echo(f"event 0: {result.genesis_id}")
 
 
 @click.command()
 @click.argument("name")
-@click.option("--dir", "directory", default=".", show_default=True,
-              type=click.Path(file_okay=False), help="Where to write NAME.key and NAME.pub.")
+@click.option(
+    "--dir",
+    "directory",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where to write NAME.key and NAME.pub.",
+)
 def keygen(name: str, directory: str) -> None:
     """Make a new Ed25519 key pair (NAME.key, mode 0600, and NAME.pub).
 
@@ -196,19 +246,41 @@ def keygen(name: str, directory: str) -> None:
 
 @click.command()
 @click.argument("payload_file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False),
-              help="The signing key, NAME.key.")
-@click.option("--state", "state_file", type=click.Path(dir_okay=False),
-              help="Chain state file for this key; default NAME.chain.json beside the key.")
-@click.option("--seq", type=int, help="Continue the chain from this head seq "
-              "(with --prev); e.g. from GET /api/v1/keys/{keyid}/head.")
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The signing key, NAME.key.",
+)
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False),
+    help="Chain state file for this key; default NAME.chain.json beside the key.",
+)
+@click.option(
+    "--seq",
+    type=int,
+    help="Continue the chain from this head seq "
+    "(with --prev); e.g. from GET /api/v1/keys/{keyid}/head.",
+)
 @click.option("--prev", help="The head event id that goes with --seq.")
-@click.option("--ledger", envvar="TRAZO_LEDGER",
-              help="The genesis id of the ledger the event is for (printed by `trazo init`,"
-                   " shown by GET /api/v1/health); needed once per key, then kept in its"
-                   " state file. Env: TRAZO_LEDGER.")
-def sign(payload_file: str, key_file: str, state_file: str | None, seq: int | None,
-         prev: str | None, ledger: str | None) -> None:
+@click.option(
+    "--ledger",
+    envvar="TRAZO_LEDGER",
+    help="The genesis id of the ledger the event is for (printed by `trazo init`,"
+    " shown by GET /api/v1/health); needed once per key, then kept in its"
+    " state file. Env: TRAZO_LEDGER.",
+)
+def sign(
+    payload_file: str,
+    key_file: str,
+    state_file: str | None,
+    seq: int | None,
+    prev: str | None,
+    ledger: str | None,
+) -> None:
     """Sign a payload offline and print its DSSE envelope as one JSON line.
 
     Fills in `key`, `seq` and `prev` from a local state file kept per key (so a
@@ -220,10 +292,13 @@ def sign(payload_file: str, key_file: str, state_file: str | None, seq: int | No
 
     try:
         raw = click.open_file(payload_file, "rb").read()
-        envelope = sign_payload(raw, Path(key_file),
-                                Path(state_file) if state_file else None,
-                                head=(seq, prev) if seq is not None else None,
-                                ledger=ledger)
+        envelope = sign_payload(
+            raw,
+            Path(key_file),
+            Path(state_file) if state_file else None,
+            head=(seq, prev) if seq is not None else None,
+            ledger=ledger,
+        )
     except LedgerError as e:
         fail(str(e))
     click.echo(envelope.to_json())
@@ -271,8 +346,11 @@ def collect_envelopes(paths: tuple[str, ...]) -> tuple[list[_Source], list[Any]]
     sources, envelopes = [], []
     for source, envelope in read_envelopes(paths):
         if isinstance(envelope, dict) and "type" in envelope and "signatures" not in envelope:
-            fail(f"{source}: this looks like a payload (it has a type, no signatures):"
-                 " sign it first with `trazo sign PAYLOAD --key NAME.key`", 2)
+            fail(
+                f"{source}: this looks like a payload (it has a type, no signatures):"
+                " sign it first with `trazo sign PAYLOAD --key NAME.key`",
+                2,
+            )
         sources.append(source)
         envelopes.append(envelope)
     if not envelopes:
@@ -306,8 +384,11 @@ def append(files: tuple[str, ...], db: str, keys_dir: str, origin: str | None) -
     for item in result.events:
         click.echo(f"{item.index}\t{item.id}\t{'appended' if item.new else 'already stored'}")
     new = sum(e.new for e in result.events)
-    click.echo(f"{new} appended, {len(result.events) - new} already stored;"
-               f" the ledger holds {result.size} events", err=True)
+    click.echo(
+        f"{new} appended, {len(result.events) - new} already stored;"
+        f" the ledger holds {result.size} events",
+        err=True,
+    )
 
 
 @click.command()
@@ -317,8 +398,9 @@ def append(files: tuple[str, ...], db: str, keys_dir: str, origin: str | None) -
 @click.option("--after", type=int, default=-1, help="Only events after this index.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON Lines: envelope and payload.")
-def events(db: str, party: str | None, type_: str | None, after: int, limit: int,
-           as_json: bool) -> None:
+def events(
+    db: str, party: str | None, type_: str | None, after: int, limit: int, as_json: bool
+) -> None:
     """List events in ledger order (oldest first)."""
     from ledger.query import list_events
     from ledger.rules import EVENT_TYPES
@@ -329,23 +411,36 @@ def events(db: str, party: str | None, type_: str | None, after: int, limit: int
     rows = list_events(store, party=party, type=type_, after=after, limit=limit)
     for row in rows:
         if as_json:
-            click.echo(json.dumps({"index": row.index, "id": row.id,
-                                   "envelope": json.loads(row.envelope),
-                                   "payload": json.loads(row.payload)}))
+            click.echo(
+                json.dumps(
+                    {
+                        "index": row.index,
+                        "id": row.id,
+                        "envelope": json.loads(row.envelope),
+                        "payload": json.loads(row.payload),
+                    }
+                )
+            )
         else:
-            click.echo(f"{row.index:>6}  {row.time[:19]}Z  {row.type:<15} {row.party:<24}"
-                       f" {row.id}")
+            click.echo(f"{row.index:>6}  {row.time[:19]}Z  {row.type:<15} {row.party:<24} {row.id}")
     if not rows and not as_json:
         click.echo("no events match", err=True)
 
 
 @click.command()
 @db_option
-@click.option("--log-key", help="The log public key to trust (log.pub or a verifier key"
-              " string); default <--keys>/log.pub when it exists.")
+@click.option(
+    "--log-key",
+    help="The log public key to trust (log.pub or a verifier key"
+    " string); default <--keys>/log.pub when it exists.",
+)
 @keys_option
-@click.option("--since", "since_file", type=click.Path(dir_okay=False, exists=True),
-              help="An old checkpoint you kept: prove the ledger only appended since.")
+@click.option(
+    "--since",
+    "since_file",
+    type=click.Path(dir_okay=False, exists=True),
+    help="An old checkpoint you kept: prove the ledger only appended since.",
+)
 def audit(db: str, log_key: str | None, keys_dir: str, since_file: str | None) -> None:
     """Check the whole ledger: ids, signatures, key chains, rules, projections, Merkle log.
 
@@ -365,8 +460,11 @@ def audit(db: str, log_key: str | None, keys_dir: str, since_file: str | None) -
     except LedgerError as e:
         fail(str(e))
     if trusted is None:
-        click.secho("warning: no log key given: checkpoint signatures are not checked",
-                    fg="yellow", err=True)
+        click.secho(
+            "warning: no log key given: checkpoint signatures are not checked",
+            fg="yellow",
+            err=True,
+        )
     since = Path(since_file).read_text("utf-8") if since_file else None
     total = store.size()
     with click.progressbar(length=total, label="auditing", file=sys.stderr) as bar:
@@ -376,13 +474,16 @@ def audit(db: str, log_key: str | None, keys_dir: str, since_file: str | None) -
     click.echo(f"events checked:      {report.events}")
     click.echo(f"keys replayed:       {report.keys}")
     click.echo(f"Merkle nodes:        {report.nodes}")
-    click.echo(f"checkpoints checked: {report.checkpoints}"
-               + ("" if trusted else " (roots only: no log key)"))
+    click.echo(
+        f"checkpoints checked: {report.checkpoints}"
+        + ("" if trusted else " (roots only: no log key)")
+    )
     if since is not None:
         click.echo("since checkpoint:    " + ("consistent" if report.ok else "see findings"))
     if report.ok:
-        click.secho("audit OK: every id, signature, key chain, log node and checkpoint"
-                    " holds", fg="green")
+        click.secho(
+            "audit OK: every id, signature, key chain, log node and checkpoint holds", fg="green"
+        )
     else:
         click.secho(f"audit FAILED: {len(report.findings)} finding(s)", fg="red")
         sys.exit(1)

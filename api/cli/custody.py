@@ -98,8 +98,10 @@ def _show(v: LotView) -> None:
         for t in v.in_transit:
             click.echo(f"  {t.shipper} -> {t.receiver}  {_kg(t.kg)}  shipment {t.shipment}")
     for loss in v.losses:
-        click.echo(f"transit loss {_kg(loss.kg)} (shipped {_kg(loss.shipped)}, received"
-                   f" {_kg(loss.received)}) in shipment {loss.shipment}")
+        click.echo(
+            f"transit loss {_kg(loss.kg)} (shipped {_kg(loss.shipped)}, received"
+            f" {_kg(loss.received)}) in shipment {loss.shipment}"
+        )
     if v.consumed:
         click.echo(f"consumed   {_kg(v.consumed)} by transforms")
     if v.disposed:

@@ -48,11 +48,16 @@ def load_demo(folder: Path, seed: int) -> tuple[str, Any]:
     if have == 0:
         origin = os.environ.get("TRAZO_LOG_ORIGIN") or default_origin(chain.facts.operator)
         signer = NoteSigner(origin, chain.log_key)
-        with click.progressbar(length=len(events), label="loading the demo supply chain",
-                               file=sys.stderr, show_pos=True) as bar:
+        with click.progressbar(
+            length=len(events),
+            label="loading the demo supply chain",
+            file=sys.stderr,
+            show_pos=True,
+        ) as bar:
             for start in range(0, len(events), BATCH):
-                append_batch(store, events[start:start + BATCH], log_signer=signer,
-                             genesis=start == 0)
+                append_batch(
+                    store, events[start : start + BATCH], log_signer=signer, genesis=start == 0
+                )
                 bar.update(min(BATCH, len(events) - start))
     else:
         click.echo(f"reusing {db}: {have} events", err=True)
@@ -63,8 +68,14 @@ def load_demo(folder: Path, seed: int) -> tuple[str, Any]:
 @click.command()
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--dir", "folder", default="trazo-demo", show_default=True,
-              type=click.Path(file_okay=False), help="Where the demo ledger and keys live.")
+@click.option(
+    "--dir",
+    "folder",
+    default="trazo-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the demo ledger and keys live.",
+)
 @click.option("--seed", default=1, show_default=True, help="The demo generator's seed.")
 @click.option("--no-serve", is_flag=True, help="Load the demo ledger, print the guide, exit.")
 def demo(port: int, host: str, folder: str, seed: int, no_serve: bool) -> None:
@@ -85,8 +96,15 @@ def demo(port: int, host: str, folder: str, seed: int, no_serve: bool) -> None:
     from api.cli.serve import serve
 
     click.get_current_context().invoke(
-        serve, db=db, keys_dir=str(Path(folder) / "keys"), host=host, port=port, workers=2,
-        timeout=120, access_log=False)
+        serve,
+        db=db,
+        keys_dir=str(Path(folder) / "keys"),
+        host=host,
+        port=port,
+        workers=2,
+        timeout=120,
+        access_log=False,
+    )
 
 
 def _guide(db: str, folder: Path, facts: Any, host: str, port: int) -> None:

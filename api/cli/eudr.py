@@ -22,11 +22,19 @@ def _for_lot(fn: Any, *args: Any) -> Any:
 @click.command()
 @click.argument("lot")
 @db_option
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Write the due-diligence data set (JSON) to this file; - for stdout.")
-@click.option("--geojson", "geojson_file", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Write the contributing plots as GeoJSON for the EU information system"
-                   " (full plot geometry: hand it only to the operator filing the statement).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write the due-diligence data set (JSON) to this file; - for stdout.",
+)
+@click.option(
+    "--geojson",
+    "geojson_file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write the contributing plots as GeoJSON for the EU information system"
+    " (full plot geometry: hand it only to the operator filing the statement).",
+)
 def eudr(lot: str, db: str, output: str | None, geojson_file: str | None) -> None:
     """EUDR readiness of LOT: geolocated share, unmapped shares, countries, statements.
 
@@ -55,19 +63,32 @@ def _summary(data: dict[str, Any], out: Any) -> None:
 
     ready = data["eudr_ready"]
     hs = f"HS {data['hs_code']}" if data["hs_code"] else "not in EUDR scope"
-    echo(f"{data['lot']}: {data['commodity']} {data['form']}, {data['quantity']['net_mass_kg']}"
-         f" kg ({hs})", bold=True)
-    echo(f"{'EUDR-ready' if ready else 'NOT EUDR-ready'}: {data['geolocated_percent']}% with"
-         " complete geolocation", fg="green" if ready else "red", bold=True)
+    echo(
+        f"{data['lot']}: {data['commodity']} {data['form']}, {data['quantity']['net_mass_kg']}"
+        f" kg ({hs})",
+        bold=True,
+    )
+    echo(
+        f"{'EUDR-ready' if ready else 'NOT EUDR-ready'}: {data['geolocated_percent']}% with"
+        " complete geolocation",
+        fg="green" if ready else "red",
+        bold=True,
+    )
     period = data["harvest_period"]
-    echo(f"countries {', '.join(data['countries_of_production']) or '-'};"
-         f" {len(data['plots'])} plots; harvested {period['from']} … {period['until']}")
+    echo(
+        f"countries {', '.join(data['countries_of_production']) or '-'};"
+        f" {len(data['plots'])} plots; harvested {period['from']} … {period['until']}"
+    )
     for share in data["not_geolocated"]:
-        echo(f"  {share['percent']:>6}% {share['kg']:>10} kg  {share['problem']['message']}",
-             fg="red")
+        echo(
+            f"  {share['percent']:>6}% {share['kg']:>10} kg  {share['problem']['message']}",
+            fg="red",
+        )
     for st in data["upstream_statements"]:
-        echo(f"  upstream DDS {st['reference']} (verification {st['verification'] or '-'})"
-             f" on {st['ship_event']}")
+        echo(
+            f"  upstream DDS {st['reference']} (verification {st['verification'] or '-'})"
+            f" on {st['ship_event']}"
+        )
     for warning in data["warnings"]:
         echo(f"  warning: {warning}", fg="yellow")
 
@@ -75,10 +96,21 @@ def _summary(data: dict[str, Any], out: Any) -> None:
 @click.command("export-trace")
 @click.argument("lot")
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), required=True,
-              help="CSV (RFC 4180) or an Excel workbook.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
-              default="-", show_default=True, help="Where to write it.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "xlsx"]),
+    required=True,
+    help="CSV (RFC 4180) or an Excel workbook.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    show_default=True,
+    help="Where to write it.",
+)
 def export_trace(lot: str, db: str, fmt: str, output: str) -> None:
     """One row per custody event behind and after LOT, as a sortable spreadsheet."""
     from graph.export_trace import lot_trace_rows, to_csv, to_xlsx

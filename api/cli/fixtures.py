@@ -12,13 +12,28 @@ PROGRESS_EVERY = 10_000
 
 
 @click.command("generate")
-@click.option("--events", "-n", "count", type=click.IntRange(min=1), required=True,
-              help="How many envelopes to write (10k to 1M+ for benchmarks).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
-              required=True, help="JSON Lines file to write, one envelope per line (- for"
-                                  " stdout).")
-@click.option("--seed", type=int, default=1, show_default=True,
-              help="Same seed, same envelopes, byte for byte; keys derive from it.")
+@click.option(
+    "--events",
+    "-n",
+    "count",
+    type=click.IntRange(min=1),
+    required=True,
+    help="How many envelopes to write (10k to 1M+ for benchmarks).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    required=True,
+    help="JSON Lines file to write, one envelope per line (- for stdout).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Same seed, same envelopes, byte for byte; keys derive from it.",
+)
 def generate_command(count: int, output: str, seed: int) -> None:
     """Write a synthetic supply chain of exactly EVENTS signed envelopes.
 
@@ -47,8 +62,11 @@ def generate_command(count: int, output: str, seed: int) -> None:
 
 def _progress(written: int, total: int, started: float) -> None:
     elapsed = max(time.monotonic() - started, 1e-9)
-    click.echo(f"\r{written:,}/{total:,} events  {written / elapsed:,.0f}/s"
-               f"  {elapsed:.1f}s", nl=False, err=True)
+    click.echo(
+        f"\r{written:,}/{total:,} events  {written / elapsed:,.0f}/s  {elapsed:.1f}s",
+        nl=False,
+        err=True,
+    )
 
 
 COMMANDS = (generate_command,)

@@ -26,9 +26,13 @@ def _lot_or_fail(fn: Any, *args: Any, **kwargs: Any) -> Any:
 @click.command()
 @click.argument("lot")
 @db_option
-@click.option("--direction", type=click.Choice(["upstream", "downstream"]),
-              default="upstream", show_default=True,
-              help="Where the lot came from, or (for recalls) where it went.")
+@click.option(
+    "--direction",
+    type=click.Choice(["upstream", "downstream"]),
+    default="upstream",
+    show_default=True,
+    help="Where the lot came from, or (for recalls) where it went.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Nodes and edges as JSON.")
 def trace(lot: str, db: str, direction: str, as_json: bool) -> None:
     """Show the custody graph of LOT: every event it came from (or went to)."""
@@ -38,14 +42,18 @@ def trace(lot: str, db: str, direction: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    events = sorted((n for n in result["nodes"] if n["kind"] == "event"),
-                    key=lambda n: n["index"])
+    events = sorted((n for n in result["nodes"] if n["kind"] == "event"), key=lambda n: n["index"])
     for node in events:
-        lots = [e["target"] for e in result["edges"]
-                if e["source"] == node["id"] and e["kind"] == "creates"]
+        lots = [
+            e["target"]
+            for e in result["edges"]
+            if e["source"] == node["id"] and e["kind"] == "creates"
+        ]
         made = f"  → {', '.join(lots)}" if lots else ""
-        click.echo(f"{node['index']:>7}  {node['time'][:10]}  {node['type']:<9}"
-                   f" {node['party']:<22} {node['id'][:19]}…{made}")
+        click.echo(
+            f"{node['index']:>7}  {node['time'][:10]}  {node['type']:<9}"
+            f" {node['party']:<22} {node['id'][:19]}…{made}"
+        )
     click.echo(f"{len(events)} events {direction} of {lot}", err=True)
 
 
@@ -66,18 +74,26 @@ def origin(lot: str, db: str, as_json: bool) -> None:
     s = verdict.summary
     colour = "green" if verdict else ("yellow" if verdict.certified_fraction else "red")
     click.secho(f"{lot}: {verdict.product} {verdict.form}, {verdict.kg} kg", bold=True)
-    click.secho(f"{verdict.certified_percent}% of certified small-producer origin"
-                f" ({verdict.certified_kg} kg)", fg=colour, bold=True)
-    click.echo(f"from {len(s['spos'])} SPO(s) ({', '.join(s['spos']) or '-'}),"
-               f" {s['members']} members, {s['plots']} plots;"
-               f" countries {', '.join(s['countries']) or '-'};"
-               f" harvested {s['harvest_from']} … {s['harvest_until']}")
+    click.secho(
+        f"{verdict.certified_percent}% of certified small-producer origin"
+        f" ({verdict.certified_kg} kg)",
+        fg=colour,
+        bold=True,
+    )
+    click.echo(
+        f"from {len(s['spos'])} SPO(s) ({', '.join(s['spos']) or '-'}),"
+        f" {s['members']} members, {s['plots']} plots;"
+        f" countries {', '.join(s['countries']) or '-'};"
+        f" harvested {s['harvest_from']} … {s['harvest_until']}"
+    )
     click.echo()
     click.echo(f"{'share':>8} {'kg':>10}  {'source':<18} {'member':<22} {'harvest':<10} status")
     for share in verdict.shares:
         status = "certified" if share.certified else "NOT: " + _reasons(share.reasons)
-        click.echo(f"{share.percent:>7}% {share.kg:>10}  {share.source or '?':<18}"
-                   f" {share.member or '-':<22} {share.harvest_date or '?':<10} {status}")
+        click.echo(
+            f"{share.percent:>7}% {share.kg:>10}  {share.source or '?':<18}"
+            f" {share.member or '-':<22} {share.harvest_date or '?':<10} {status}"
+        )
 
 
 def _reasons(reasons: Any) -> str:
@@ -92,8 +108,13 @@ def _reasons(reasons: Any) -> str:
 @click.command()
 @click.argument("lot")
 @db_option
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
-              default="-", help="Where to write the bundle (default: standard output).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    help="Where to write the bundle (default: standard output).",
+)
 def bundle(lot: str, db: str, output: str) -> None:
     """Write the proof bundle of LOT: every event, key and certificate behind its verdict."""
     from graph.bundle import build_bundle
@@ -103,14 +124,20 @@ def bundle(lot: str, db: str, output: str) -> None:
         json.dump(document, f, indent=1)
         f.write("\n")
     if output != "-":
-        click.echo(f"{output}: {len(document['events'])} events, verdict"
-                   f" {document['verdict']['certified_percent']}% certified", err=True)
+        click.echo(
+            f"{output}: {len(document['events'])} events, verdict"
+            f" {document['verdict']['certified_percent']}% certified",
+            err=True,
+        )
 
 
 @click.command()
 @click.argument("bundle_file", type=click.Path(dir_okay=False, exists=True, allow_dash=True))
-@click.option("--log-key", required=True,
-              help="The log public key you trust: log.pub (PEM) or a verifier key string.")
+@click.option(
+    "--log-key",
+    required=True,
+    help="The log public key you trust: log.pub (PEM) or a verifier key string.",
+)
 def verify(bundle_file: str, log_key: str) -> None:
     """Verify a proof bundle offline: ids, signatures, chains, custody, log, verdict.
 
@@ -141,18 +168,22 @@ def verify(bundle_file: str, log_key: str) -> None:
     click.echo(f"events:      {report.events}")
     click.echo("checkpoint:  " + (f"{cp.origin} at size {cp.size}" if cp else "not trusted"))
     if not report.tables_match:
-        click.secho("tables:      differ from this trazo's tables (the bundle's were used)",
-                    fg="yellow")
+        click.secho(
+            "tables:      differ from this trazo's tables (the bundle's were used)", fg="yellow"
+        )
     untrusted = {"format", "checkpoint", "envelopes", "inclusion", "signatures"}
     if report.verdict is not None and not any(f.check in untrusted for f in report.findings):
-        click.echo(f"verdict:     {report.verdict.certified_percent}% of certified"
-                   f" small-producer origin ({report.verdict.certified_kg} of"
-                   f" {report.verdict.kg} kg)")
+        click.echo(
+            f"verdict:     {report.verdict.certified_percent}% of certified"
+            f" small-producer origin ({report.verdict.certified_kg} of"
+            f" {report.verdict.kg} kg)"
+        )
     if report.ok:
-        click.secho("bundle OK: every signature, link, proof and the verdict hold",
-                    fg="green")
-        click.echo("(a bundle proves the events it holds are in the log; it cannot prove"
-                   " that none was left out — see docs/bundle.md, Limits)")
+        click.secho("bundle OK: every signature, link, proof and the verdict hold", fg="green")
+        click.echo(
+            "(a bundle proves the events it holds are in the log; it cannot prove"
+            " that none was left out — see docs/bundle.md, Limits)"
+        )
     else:
         click.secho(f"bundle FAILED: {len(report.findings)} finding(s)", fg="red")
         sys.exit(1)

@@ -57,13 +57,24 @@ def log() -> None:
 
 @log.command("verify-inclusion")
 @click.argument("envelope_file", type=click.Path(dir_okay=False, exists=True))
-@click.option("--proof", "proof_file", required=True, type=click.Path(exists=True),
-              help='Inclusion proof JSON: {"index", "size", "hashes"}.')
-@click.option("--checkpoint", "checkpoint_file", required=True,
-              type=click.Path(exists=True), help="The signed checkpoint the proof is for.")
+@click.option(
+    "--proof",
+    "proof_file",
+    required=True,
+    type=click.Path(exists=True),
+    help='Inclusion proof JSON: {"index", "size", "hashes"}.',
+)
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    required=True,
+    type=click.Path(exists=True),
+    help="The signed checkpoint the proof is for.",
+)
 @click.option("--log-key", required=True, help=LOG_KEY_HELP)
-def verify_inclusion(envelope_file: str, proof_file: str, checkpoint_file: str,
-                     log_key: str) -> None:
+def verify_inclusion(
+    envelope_file: str, proof_file: str, checkpoint_file: str, log_key: str
+) -> None:
     """Prove an event (an envelope file) is in the log a checkpoint commits to."""
     from ledger.envelope import Envelope, leaf_input
     from ledger.merkle import leaf_hash
@@ -76,22 +87,35 @@ def verify_inclusion(envelope_file: str, proof_file: str, checkpoint_file: str,
         proof = _read_proof(proof_file, "inclusion")
         if proof["size"] != cp.size:
             fail(f"the proof is for a tree of {proof['size']}, the checkpoint has {cp.size}")
-        check(leaf_hash(leaf_input(envelope.payload)), proof["index"], cp.size,
-              proof["hashes"], cp.root)
+        check(
+            leaf_hash(leaf_input(envelope.payload)),
+            proof["index"],
+            cp.size,
+            proof["hashes"],
+            cp.root,
+        )
     except LedgerError as e:
         fail(f"inclusion NOT proved: {e}")
-    click.secho(f"OK: event {envelope.id} is leaf {proof['index']} of {cp.origin}"
-                f" at size {cp.size}", fg="green")
+    click.secho(
+        f"OK: event {envelope.id} is leaf {proof['index']} of {cp.origin} at size {cp.size}",
+        fg="green",
+    )
 
 
 @log.command("verify-consistency")
 @click.argument("old_checkpoint", type=click.Path(dir_okay=False, exists=True))
 @click.argument("new_checkpoint", type=click.Path(dir_okay=False, exists=True))
-@click.option("--proof", "proof_file", required=True, type=click.Path(exists=True),
-              help='Consistency proof JSON: {"from", "to", "hashes"}.')
+@click.option(
+    "--proof",
+    "proof_file",
+    required=True,
+    type=click.Path(exists=True),
+    help='Consistency proof JSON: {"from", "to", "hashes"}.',
+)
 @click.option("--log-key", required=True, help=LOG_KEY_HELP)
-def verify_consistency(old_checkpoint: str, new_checkpoint: str, proof_file: str,
-                       log_key: str) -> None:
+def verify_consistency(
+    old_checkpoint: str, new_checkpoint: str, proof_file: str, log_key: str
+) -> None:
     """Prove the log at NEW_CHECKPOINT only appended to the log at OLD_CHECKPOINT."""
     from ledger.merkle import verify_consistency as check
 
@@ -103,8 +127,10 @@ def verify_consistency(old_checkpoint: str, new_checkpoint: str, proof_file: str
             fail(f"checkpoints of two logs: {old.origin!r} and {new.origin!r}")
         proof = _read_proof(proof_file, "consistency")
         if (proof["from"], proof["to"]) != (old.size, new.size):
-            fail(f"the proof is from {proof['from']} to {proof['to']}; the checkpoints"
-                 f" are at {old.size} and {new.size}")
+            fail(
+                f"the proof is from {proof['from']} to {proof['to']}; the checkpoints"
+                f" are at {old.size} and {new.size}"
+            )
         check(old.size, new.size, proof["hashes"], old.root, new.root)
     except LedgerError as e:
         fail(f"consistency NOT proved: {e}")
@@ -129,8 +155,13 @@ def api_base(server: str) -> str:
 
 @click.command()
 @click.option("--server", required=True, help="The ledger's base URL, e.g. http://host:8000.")
-@click.option("--state", "state_file", required=True, type=click.Path(dir_okay=False),
-              help="Where the last checkpoint seen is kept between runs.")
+@click.option(
+    "--state",
+    "state_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where the last checkpoint seen is kept between runs.",
+)
 @click.option("--log-key", required=True, help=LOG_KEY_HELP)
 def witness(server: str, state_file: str, log_key: str) -> None:
     """Watch a ledger: check its latest checkpoint extends the last one seen, then keep it.
@@ -164,11 +195,15 @@ def witness(server: str, state_file: str, log_key: str) -> None:
             else:
                 query = urllib.parse.urlencode({"from": old.size, "to": new.size})
                 proof = json.loads(_get(f"{base}/log/proof/consistency?{query}"))
-                check(old.size, new.size, [bytes.fromhex(h) for h in proof["hashes"]],
-                      old.root, new.root)
+                check(
+                    old.size,
+                    new.size,
+                    [bytes.fromhex(h) for h in proof["hashes"]],
+                    old.root,
+                    new.root,
+                )
         except LedgerError as e:
-            fail(f"the log at {new.size} is NOT consistent with the one seen at"
-                 f" {old.size}: {e}")
+            fail(f"the log at {new.size} is NOT consistent with the one seen at {old.size}: {e}")
         click.echo(f"consistent: {old.size} → {new.size}", err=True)
     tmp = state.with_name(state.name + ".tmp")
     tmp.write_text(note, "utf-8")

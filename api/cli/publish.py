@@ -13,22 +13,46 @@ from ledger.errors import LedgerError, NotPublished
 
 @click.command()
 @click.argument("lot")
-@click.option("-o", "--output", "out_dir", required=True,
-              type=click.Path(file_okay=False, writable=True),
-              help="Folder to write the files into (created if missing).")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, writable=True),
+    help="Folder to write the files into (created if missing).",
+)
 @db_option
 @keys_option
 @origin_option
-@click.option("--public-url", envvar="TRAZO_PUBLIC_URL",
-              help="Base URL the QR code points under (<URL>/p/LOT); default"
-                   " $TRAZO_PUBLIC_URL.")
-@click.option("--page-url", help="The exact URL where you will host these files (the QR"
-                                 " code points at it); default <public URL>/p/LOT/, so"
-                                 " that the files' relative links resolve.")
-@click.option("--lang", "default_lang", type=click.Choice(["es", "en", "pt", "fr"]),
-              default="en", show_default=True, help="The language of index.html.")
-def publish(lot: str, out_dir: str, db: str, keys_dir: str, origin: str | None,
-            public_url: str | None, page_url: str | None, default_lang: str) -> None:
+@click.option(
+    "--public-url",
+    envvar="TRAZO_PUBLIC_URL",
+    help="Base URL the QR code points under (<URL>/p/LOT); default $TRAZO_PUBLIC_URL.",
+)
+@click.option(
+    "--page-url",
+    help="The exact URL where you will host these files (the QR"
+    " code points at it); default <public URL>/p/LOT/, so"
+    " that the files' relative links resolve.",
+)
+@click.option(
+    "--lang",
+    "default_lang",
+    type=click.Choice(["es", "en", "pt", "fr"]),
+    default="en",
+    show_default=True,
+    help="The language of index.html.",
+)
+def publish(
+    lot: str,
+    out_dir: str,
+    db: str,
+    keys_dir: str,
+    origin: str | None,
+    public_url: str | None,
+    page_url: str | None,
+    default_lang: str,
+) -> None:
     """Write LOT's public page as static files a brand can host anywhere.
 
     Writes index.html and es/en/pt/fr.html (the page in each language), product.jsonld
@@ -40,25 +64,30 @@ def publish(lot: str, out_dir: str, db: str, keys_dir: str, origin: str | None,
     from graph.bundle import build_bundle
 
     if not page_url and not public_url:
-        fail("give --page-url or --public-url (or set TRAZO_PUBLIC_URL): the QR code"
-             " must point at where the page will be")
+        fail(
+            "give --page-url or --public-url (or set TRAZO_PUBLIC_URL): the QR code"
+            " must point at where the page will be"
+        )
     url = page_url or pub.page_url(str(public_url), lot) + "/"
     store = open_store(db)
     signer = log_signer(store, keys_dir, origin)
     try:
-        model = pub.page_model(store, lot,
-                               log_key=signer.verifier_key() if signer else None)
+        model = pub.page_model(store, lot, log_key=signer.verifier_key() if signer else None)
         bundle = build_bundle(store, lot)
     except NotPublished as e:
         fail(f"{e}: no public page to publish")
     except LedgerError as e:
         fail(str(e))
-    written = pub.publish(model, pub.Links.static(url, lot), bundle, Path(out_dir),
-                          default_lang=default_lang)
+    written = pub.publish(
+        model, pub.Links.static(url, lot), bundle, Path(out_dir), default_lang=default_lang
+    )
     for path in written:
         click.echo(os.fspath(path))
-    click.echo(f"{lot}: {model.certified_percent}% certified small-producer origin;"
-               f" the QR code points at {url}", err=True)
+    click.echo(
+        f"{lot}: {model.certified_percent}% certified small-producer origin;"
+        f" the QR code points at {url}",
+        err=True,
+    )
 
 
 COMMANDS = (publish,)

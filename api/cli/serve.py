@@ -31,14 +31,29 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 @keys_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256),
-              help="Worker processes; appends from all of them are serialized by the store.")
-@click.option("--timeout", default=120, show_default=True, type=click.IntRange(1),
-              help="Seconds a worker may spend on one request.")
-@click.option("--access-log/--no-access-log", default=True, show_default=True,
-              help="Log every request to stderr.")
-def serve(db: str, keys_dir: str, host: str, port: int, workers: int, timeout: int,
-          access_log: bool) -> None:
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Worker processes; appends from all of them are serialized by the store.",
+)
+@click.option(
+    "--timeout",
+    default=120,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Seconds a worker may spend on one request.",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log every request to stderr.",
+)
+def serve(
+    db: str, keys_dir: str, host: str, port: int, workers: int, timeout: int, access_log: bool
+) -> None:
     """Run the HTTP API with gunicorn, a production WSGI server; Ctrl-C stops it.
 
     The server signs a checkpoint of the Merkle log after every append, with the log
@@ -48,21 +63,26 @@ def serve(db: str, keys_dir: str, host: str, port: int, workers: int, timeout: i
     store = open_store(db)
     store.dispose()
     if not (Path(keys_dir) / "log.key").exists():
-        fail(f"no log key at {Path(keys_dir) / 'log.key'}: the server signs checkpoints with"
-             " the key `trazo init` wrote (pass --keys or set TRAZO_KEYS)")
+        fail(
+            f"no log key at {Path(keys_dir) / 'log.key'}: the server signs checkpoints with"
+            " the key `trazo init` wrote (pass --keys or set TRAZO_KEYS)"
+        )
     config = {"TRAZO_DATABASE_URL": db, "TRAZO_KEYS": str(Path(keys_dir).resolve())}
-    server = _gunicorn(config, {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "timeout": timeout,
-        "graceful_timeout": 10,
-        "errorlog": "-",
-        "accesslog": "-" if access_log else None,
-        "loglevel": "info",
-        "proc_name": "trazo",
-        "control_socket_disable": True,  # gunicorn ≥ 25: one shared socket path per user
-        "when_ready": lambda arbiter: _announce(db, arbiter),
-    })
+    server = _gunicorn(
+        config,
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "timeout": timeout,
+            "graceful_timeout": 10,
+            "errorlog": "-",
+            "accesslog": "-" if access_log else None,
+            "loglevel": "info",
+            "proc_name": "trazo",
+            "control_socket_disable": True,  # gunicorn ≥ 25: one shared socket path per user
+            "when_ready": lambda arbiter: _announce(db, arbiter),
+        },
+    )
     server.run()
 
 
@@ -98,12 +118,27 @@ def _gunicorn(config: dict[str, Any], options: dict[str, Any]) -> Any:
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
-@click.option("--server", required=True, envvar="TRAZO_SERVER",
-              help="Base URL of a trazo server, e.g. http://127.0.0.1:8000/api/v1/.")
-@click.option("--batch", "batch_size", default=1000, show_default=True,
-              type=click.IntRange(1, 5000), help="Events per request.")
-@click.option("--retries", default=5, show_default=True, type=click.IntRange(0),
-              help="Attempts after a connection error or 5xx, with exponential backoff.")
+@click.option(
+    "--server",
+    required=True,
+    envvar="TRAZO_SERVER",
+    help="Base URL of a trazo server, e.g. http://127.0.0.1:8000/api/v1/.",
+)
+@click.option(
+    "--batch",
+    "batch_size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 5000),
+    help="Events per request.",
+)
+@click.option(
+    "--retries",
+    default=5,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Attempts after a connection error or 5xx, with exponential backoff.",
+)
 def submit(files: tuple[str, ...], server: str, batch_size: int, retries: int) -> None:
     """Upload signed envelopes (JSON or JSON Lines files) to a server, in batches.
 
@@ -115,10 +150,11 @@ def submit(files: tuple[str, ...], server: str, batch_size: int, retries: int) -
     sources, envelopes = collect_envelopes(files)
     url = events_url(server)
     new = stored = 0
-    with click.progressbar(length=len(envelopes), label="submitting", file=sys.stderr,
-                           show_pos=True) as bar:
+    with click.progressbar(
+        length=len(envelopes), label="submitting", file=sys.stderr, show_pos=True
+    ) as bar:
         for start in range(0, len(envelopes), batch_size):
-            chunk = envelopes[start:start + batch_size]
+            chunk = envelopes[start : start + batch_size]
             status, body = _post_with_retries(url, {"events": chunk}, retries)
             if status >= 400:
                 bar.render_finish()
@@ -126,8 +162,9 @@ def submit(files: tuple[str, ...], server: str, batch_size: int, retries: int) -
             batch_new = sum(1 for item in body.get("events", []) if item.get("new"))
             new, stored = new + batch_new, stored + len(chunk) - batch_new
             bar.update(len(chunk))
-    click.echo(f"{new} appended, {stored} already stored; the ledger holds"
-               f" {body.get('size', '?')} events")
+    click.echo(
+        f"{new} appended, {stored} already stored; the ledger holds {body.get('size', '?')} events"
+    )
 
 
 def events_url(server: str) -> str:
@@ -163,12 +200,19 @@ def _post_with_retries(url: str, body: dict[str, Any], retries: int) -> tuple[in
 
 def _post(url: str, data: bytes) -> tuple[int, Any]:
     request = urllib.request.Request(
-        url, data=data, method="POST",
-        headers={"Content-Type": "application/json", "Accept": "application/json",
-                 "User-Agent": "trazo-submit"})
+        url,
+        data=data,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": "trazo-submit",
+        },
+    )
     try:
-        with urllib.request.urlopen(request, timeout=float(os.environ.get(
-                "TRAZO_SUBMIT_TIMEOUT", "300"))) as response:
+        with urllib.request.urlopen(
+            request, timeout=float(os.environ.get("TRAZO_SUBMIT_TIMEOUT", "300"))
+        ) as response:
             return response.status, _json(response.read())
     except urllib.error.HTTPError as e:
         return e.code, _json(e.read())
@@ -182,14 +226,22 @@ def _json(raw: bytes) -> Any:
     return parsed if isinstance(parsed, dict) else {"detail": str(parsed)[:500]}
 
 
-def _report_rejection(problem: dict[str, Any], status: int, sources: list[Any], start: int,
-                      accepted: int) -> None:
-    click.secho(f"batch rejected ({status} {problem.get('title', '')}), nothing of it appended;"
-                f" {accepted} events before it were accepted", fg="red", err=True)
+def _report_rejection(
+    problem: dict[str, Any], status: int, sources: list[Any], start: int, accepted: int
+) -> None:
+    click.secho(
+        f"batch rejected ({status} {problem.get('title', '')}), nothing of it appended;"
+        f" {accepted} events before it were accepted",
+        fg="red",
+        err=True,
+    )
     for item in problem.get("errors") or []:
         index = item.get("index")
-        where = str(sources[start + index]) if isinstance(index, int) and \
-            0 <= start + index < len(sources) else "request"
+        where = (
+            str(sources[start + index])
+            if isinstance(index, int) and 0 <= start + index < len(sources)
+            else "request"
+        )
         field = f" field {item['field']!r}" if item.get("field") else ""
         click.echo(f"  {where}{field}: {item.get('message')}", err=True)
     fail(problem.get("detail") or f"HTTP {status}")

@@ -118,8 +118,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-GENESIS_FREE = ("/", "/api/v1", "/api/v1/", "/api/v1/docs", "/api/v1/health",
-                "/api/v1/openapi.json")
+GENESIS_FREE = (
+    "/",
+    "/api/v1",
+    "/api/v1/",
+    "/api/v1/docs",
+    "/api/v1/health",
+    "/api/v1/openapi.json",
+)
 """What a server answers before its ledger has a genesis (so operators can see why)."""
 
 
@@ -136,9 +142,11 @@ def _require_genesis() -> Any:
     ledger = store()
     if not ledger.schema_ready() or ledger.size() == 0:
         return errors.problem_response(
-            503, title="Ledger not initialized",
+            503,
+            title="Ledger not initialized",
             detail="this server's ledger has no genesis event: the operator creates a"
-                   " ledger with `trazo init`, never over HTTP")
+            " ledger with `trazo init`, never over HTTP",
+        )
     current_app.extensions["trazo.has_genesis"] = True
     return None
 
@@ -155,10 +163,16 @@ def _register_pages(app: Flask) -> None:
 def _spec_options(config: dict[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {
         "info": {"description": API_DESCRIPTION},
-        "components": {"securitySchemes": {"readToken": {
-            "type": "http", "scheme": "bearer",
-            "description": "The server's read token (TRAZO_READ_TOKEN): reads `plot.map`"
-                           " payloads"}}},
+        "components": {
+            "securitySchemes": {
+                "readToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The server's read token (TRAZO_READ_TOKEN): reads `plot.map`"
+                    " payloads",
+                }
+            }
+        },
     }
     if config.get("TRAZO_PUBLIC_URL"):
         options["servers"] = [{"url": str(config["TRAZO_PUBLIC_URL"]).rstrip("/")}]
@@ -180,5 +194,15 @@ def all_blueprints() -> list[Any]:
         provenance,
     )
 
-    return [index.blp, events.blp, keys.blp, parties.blp, lots.blp, provenance.blp,
-            eudr.blp, mass_balance.blp, log.blp, health.blp]
+    return [
+        index.blp,
+        events.blp,
+        keys.blp,
+        parties.blp,
+        lots.blp,
+        provenance.blp,
+        eudr.blp,
+        mass_balance.blp,
+        log.blp,
+        health.blp,
+    ]

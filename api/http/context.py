@@ -37,7 +37,8 @@ def log_signer() -> Any:
             signer = load_signer(keys_dir, origin)
         else:
             logging.getLogger("trazo").warning(
-                "no log key at %s: appends are not checkpointed", keys_dir / "log.key")
+                "no log key at %s: appends are not checkpointed", keys_dir / "log.key"
+            )
         current_app.extensions[key] = signer
     return current_app.extensions[key]
 
@@ -49,8 +50,15 @@ def may_read_plots() -> bool:
         return False
     scheme, _, token = header.partition(" ")
     expected = current_app.config.get("TRAZO_READ_TOKEN")
-    if scheme.lower() == "bearer" and expected and hmac.compare_digest(
-            token.strip().encode(), str(expected).encode()):
+    if (
+        scheme.lower() == "bearer"
+        and expected
+        and hmac.compare_digest(token.strip().encode(), str(expected).encode())
+    ):
         return True
-    raise Problem(401, "the Authorization header does not carry this server's read token",
-                  slug="invalid-token", headers={"WWW-Authenticate": 'Bearer realm="trazo"'})
+    raise Problem(
+        401,
+        "the Authorization header does not carry this server's read token",
+        slug="invalid-token",
+        headers={"WWW-Authenticate": 'Bearer realm="trazo"'},
+    )

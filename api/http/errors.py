@@ -41,13 +41,20 @@ PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "tag:trazo.dev,2026:problem/"
 
 
-
 class Problem(Exception):
     """An HTTP problem a view raises on purpose (bad media type, unknown id, …)."""
 
-    def __init__(self, status: int, detail: str, *, title: str | None = None,
-                 slug: str | None = None, headers: dict[str, str] | None = None,
-                 errors: list[dict[str, Any]] | None = None, **members: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        slug: str | None = None,
+        headers: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        **members: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
@@ -63,9 +70,16 @@ def status_of(error: LedgerError) -> int:
     return int(error.http_status)
 
 
-def problem_response(status: int, *, title: str | None = None, detail: str | None = None,
-                     type_: str = "about:blank", errors: list[dict[str, Any]] | None = None,
-                     headers: dict[str, str] | None = None, **members: Any) -> Response:
+def problem_response(
+    status: int,
+    *,
+    title: str | None = None,
+    detail: str | None = None,
+    type_: str = "about:blank",
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    **members: Any,
+) -> Response:
     body: dict[str, Any] = {
         "type": type_,
         "title": title or _phrase(status),
@@ -170,8 +184,11 @@ def _flatten(messages: Any, path: str = "") -> Any:
             if not path and key in ("query", "json", "path", "headers", "form", "files"):
                 yield from _flatten(value, "")
                 continue
-            name = f"{path}[{key}]" if isinstance(key, int) else (
-                f"{path}.{key}" if path else str(key))
+            name = (
+                f"{path}[{key}]"
+                if isinstance(key, int)
+                else (f"{path}.{key}" if path else str(key))
+            )
             yield from _flatten(value, name)
     elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
         for message in messages:

@@ -22,8 +22,12 @@ from api.http.base import Blueprint, problems
 from api.http.context import may_read_plots, store
 from api.http.errors import Problem
 
-blp = Blueprint("eudr", __name__, url_prefix="/api/v1/lots",
-                description="EUDR due diligence and traceability exports of a lot")
+blp = Blueprint(
+    "eudr",
+    __name__,
+    url_prefix="/api/v1/lots",
+    description="EUDR due diligence and traceability exports of a lot",
+)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -38,8 +42,11 @@ def _for_lot(lot: str, compute: Callable[[], Any]) -> Any:
 
 
 def _download(body: str | bytes, mimetype: str, filename: str) -> Response:
-    return Response(body, mimetype=mimetype,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def _filename(lot: str, suffix: str) -> str:
@@ -48,10 +55,16 @@ def _filename(lot: str, suffix: str) -> str:
 
 @blp.route("/<lot>/eudr")
 class Eudr(MethodView):
-    @blp.doc(responses={"200": {"description": "The EUDR report: readiness, shares without"
-                                               " geolocation, countries, plots, suppliers,"
-                                               " customers, upstream statement references",
-                                "content": {"application/json": {"schema": {"type": "object"}}}}})
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The EUDR report: readiness, shares without"
+                " geolocation, countries, plots, suppliers,"
+                " customers, upstream statement references",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        }
+    )
     @problems(blp, 404)
     def get(self, lot: str) -> Any:
         """EUDR readiness of a lot and its due-diligence data set."""
@@ -62,28 +75,45 @@ class Eudr(MethodView):
 
 @blp.route("/<lot>/eudr.geojson")
 class EudrGeojson(MethodView):
-    @blp.doc(security=[{"readToken": []}], responses={"200": {
-        "description": "GeoJSON FeatureCollection of the contributing plots (EU information"
-                       " system upload format)",
-        "content": {"application/geo+json": {"schema": {"type": "object"}}}}})
+    @blp.doc(
+        security=[{"readToken": []}],
+        responses={
+            "200": {
+                "description": "GeoJSON FeatureCollection of the contributing plots (EU information"
+                " system upload format)",
+                "content": {"application/geo+json": {"schema": {"type": "object"}}},
+            }
+        },
+    )
     @problems(blp, 401, 404)
     def get(self, lot: str) -> Any:
         """The contributing plots' geolocation, for the operator filing the statement."""
         from graph.eudr import dumps, feature_collection, lot_eudr
 
         if not may_read_plots():
-            raise Problem(401, "plot geometry is returned only with this server's read token"
-                               " (Authorization: Bearer …)", slug="read-token-required",
-                          headers={"WWW-Authenticate": 'Bearer realm="trazo"'})
+            raise Problem(
+                401,
+                "plot geometry is returned only with this server's read token"
+                " (Authorization: Bearer …)",
+                slug="read-token-required",
+                headers={"WWW-Authenticate": 'Bearer realm="trazo"'},
+            )
         report = _for_lot(lot, lambda: lot_eudr(store(), lot))
-        return _download(dumps(feature_collection(report)), "application/geo+json",
-                         _filename(lot, ".geojson"))
+        return _download(
+            dumps(feature_collection(report)), "application/geo+json", _filename(lot, ".geojson")
+        )
 
 
 @blp.route("/<lot>/trace.csv")
 class TraceCsv(MethodView):
-    @blp.doc(responses={"200": {"description": "One row per custody event (CSV)",
-                                "content": {"text/csv": {"schema": {"type": "string"}}}}})
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "One row per custody event (CSV)",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        }
+    )
     @problems(blp, 404)
     def get(self, lot: str) -> Any:
         """The lot's traceability spreadsheet as CSV."""
@@ -95,9 +125,14 @@ class TraceCsv(MethodView):
 
 @blp.route("/<lot>/trace.xlsx")
 class TraceXlsx(MethodView):
-    @blp.doc(responses={"200": {"description": "One row per custody event (XLSX)",
-                                "content": {XLSX: {"schema": {"type": "string",
-                                                              "format": "binary"}}}}})
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "One row per custody event (XLSX)",
+                "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    )
     @problems(blp, 404)
     def get(self, lot: str) -> Any:
         """The lot's traceability spreadsheet as an Excel workbook."""
@@ -105,4 +140,3 @@ class TraceXlsx(MethodView):
 
         rows = _for_lot(lot, lambda: lot_trace_rows(store(), lot))
         return _download(to_xlsx(rows, lot), XLSX, _filename(lot, "-trace.xlsx"))
-

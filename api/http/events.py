@@ -16,19 +16,29 @@ from ledger import query
 from ledger.append import append_batch
 from ledger.schema import EventRow
 
-blp = Blueprint("events", __name__, url_prefix="/api/v1/events",
-                description="Signed custody events: append (all or nothing) and read")
+blp = Blueprint(
+    "events",
+    __name__,
+    url_prefix="/api/v1/events",
+    description="Signed custody events: append (all or nothing) and read",
+)
 
 SUBMISSION_DOC = {
-    "description": "One DSSE envelope, or `{\"events\": [envelope, …]}` (at most"
-                   f" {schemas.MAX_BATCH_EVENTS} events, {schemas.MAX_BODY_BYTES} bytes)."
-                   " Each envelope is validated by the ledger core; the first event that"
-                   " fails rejects the whole batch.",
+    "description": 'One DSSE envelope, or `{"events": [envelope, …]}` (at most'
+    f" {schemas.MAX_BATCH_EVENTS} events, {schemas.MAX_BODY_BYTES} bytes)."
+    " Each envelope is validated by the ledger core; the first event that"
+    " fails rejects the whole batch.",
     "required": True,
-    "content": {"application/json": {"schema": {"oneOf": [
-        {"$ref": "#/components/schemas/Envelope"},
-        {"$ref": "#/components/schemas/EventBatch"},
-    ]}}},
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/Envelope"},
+                    {"$ref": "#/components/schemas/EventBatch"},
+                ]
+            }
+        }
+    },
 }
 PLOT_MAP = "plot.map"
 READ_SECURITY: list[dict[str, list[str]]] = [{}, {"readToken": []}]
@@ -37,10 +47,16 @@ READ_SECURITY: list[dict[str, list[str]]] = [{}, {"readToken": []}]
 @blp.route("")
 class Events(MethodView):
     @blp.doc(requestBody=SUBMISSION_DOC)
-    @blp.response(201, schemas.AppendResultSchema,
-                  description="At least one event was new; all are now in the ledger")
-    @blp.alt_response(200, schema=schemas.AppendResultSchema,
-                      description="Every envelope was already stored (idempotent re-submission)")
+    @blp.response(
+        201,
+        schemas.AppendResultSchema,
+        description="At least one event was new; all are now in the ledger",
+    )
+    @blp.alt_response(
+        200,
+        schema=schemas.AppendResultSchema,
+        description="Every envelope was already stored (idempotent re-submission)",
+    )
     @problems(blp, 400, 409, 413, 415, 422)
     def post(self) -> Any:
         """Append one envelope or a batch, atomically."""
@@ -78,8 +94,14 @@ class Event(MethodView):
 def _event(row: EventRow, full: bool) -> dict[str, Any]:
     payload = json.loads(row.payload)
     out: dict[str, Any] = {
-        "id": row.id, "index": row.index, "type": row.type, "party": row.party,
-        "key": row.keyid, "seq": row.seq, "time": row.time, "recorded_at": row.recorded_at,
+        "id": row.id,
+        "index": row.index,
+        "type": row.type,
+        "party": row.party,
+        "key": row.keyid,
+        "seq": row.seq,
+        "time": row.time,
+        "recorded_at": row.recorded_at,
         "redacted": False,
     }
     if row.type == PLOT_MAP and not full:
@@ -92,41 +114,58 @@ def _event(row: EventRow, full: bool) -> dict[str, Any]:
 def _read_submission() -> list[Any]:
     """The envelopes of a POST body: shape checks here, envelope checks in the core."""
     if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
-        raise Problem(415, f"send JSON (Content-Type: application/json), not"
-                           f" {request.mimetype or 'no content type'!r}",
-                      slug="unsupported-media-type")
+        raise Problem(
+            415,
+            f"send JSON (Content-Type: application/json), not"
+            f" {request.mimetype or 'no content type'!r}",
+            slug="unsupported-media-type",
+        )
     raw = request.get_data(cache=False)
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
         reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
-        raise Problem(400, f"the body is not valid JSON: {reason}",
-                      slug="malformed-json") from e
+        raise Problem(400, f"the body is not valid JSON: {reason}", slug="malformed-json") from e
     if isinstance(body, dict) and "events" in body:
         return _batch(body)
     if isinstance(body, dict):
         return [body]
-    raise Problem(422, 'the body must be an envelope object or {"events": [envelope, …]}',
-                  slug="invalid-request",
-                  errors=[{"index": None, "field": None, "message": "not an object"}])
+    raise Problem(
+        422,
+        'the body must be an envelope object or {"events": [envelope, …]}',
+        slug="invalid-request",
+        errors=[{"index": None, "field": None, "message": "not an object"}],
+    )
 
 
 def _batch(body: dict[str, Any]) -> list[Any]:
     unknown = sorted(set(body) - {"events"})
     if unknown:
-        raise Problem(422, f"unknown field(s) beside events: {', '.join(unknown)}",
-                      slug="invalid-request",
-                      errors=[{"index": None, "field": f, "message": "unknown field"}
-                              for f in unknown])
+        raise Problem(
+            422,
+            f"unknown field(s) beside events: {', '.join(unknown)}",
+            slug="invalid-request",
+            errors=[{"index": None, "field": f, "message": "unknown field"} for f in unknown],
+        )
     events = body["events"]
     if not isinstance(events, list) or not events:
-        raise Problem(422, "events must be a non-empty list of envelopes",
-                      slug="invalid-request",
-                      errors=[{"index": None, "field": "events",
-                               "message": "not a non-empty list"}])
+        raise Problem(
+            422,
+            "events must be a non-empty list of envelopes",
+            slug="invalid-request",
+            errors=[{"index": None, "field": "events", "message": "not a non-empty list"}],
+        )
     if len(events) > schemas.MAX_BATCH_EVENTS:
-        raise Problem(422, f"a batch holds at most {schemas.MAX_BATCH_EVENTS} events, not"
-                           f" {len(events)}: split it", slug="invalid-request",
-                      errors=[{"index": None, "field": "events",
-                               "message": f"more than {schemas.MAX_BATCH_EVENTS} events"}])
+        raise Problem(
+            422,
+            f"a batch holds at most {schemas.MAX_BATCH_EVENTS} events, not {len(events)}: split it",
+            slug="invalid-request",
+            errors=[
+                {
+                    "index": None,
+                    "field": "events",
+                    "message": f"more than {schemas.MAX_BATCH_EVENTS} events",
+                }
+            ],
+        )
     return events

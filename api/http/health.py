@@ -11,8 +11,12 @@ from api.http.base import Blueprint, problems
 from api.http.context import store
 from api.http.errors import Problem
 
-blp = Blueprint("health", __name__, url_prefix="/api/v1/health",
-                description="Liveness and database reachability")
+blp = Blueprint(
+    "health",
+    __name__,
+    url_prefix="/api/v1/health",
+    description="Liveness and database reachability",
+)
 
 
 @blp.route("")
@@ -23,7 +27,15 @@ class Health(MethodView):
         """200 when the server runs and its ledger database answers; 503 otherwise."""
         ledger = store()
         if not ledger.schema_ready():
-            raise Problem(503, "the ledger database is unreachable or not initialized",
-                          slug="unavailable", database=False)
-        return {"status": "ok", "database": True, "events": ledger.size(),
-                "ledger": ledger.genesis_id()}
+            raise Problem(
+                503,
+                "the ledger database is unreachable or not initialized",
+                slug="unavailable",
+                database=False,
+            )
+        return {
+            "status": "ok",
+            "database": True,
+            "events": ledger.size(),
+            "ledger": ledger.genesis_id(),
+        }

@@ -9,8 +9,12 @@ from flask.views import MethodView
 from api.http import schemas
 from api.http.base import Blueprint
 
-blp = Blueprint("index", __name__, url_prefix="/api/v1",
-                description="Where to start: the API's documents and endpoints")
+blp = Blueprint(
+    "index",
+    __name__,
+    url_prefix="/api/v1",
+    description="Where to start: the API's documents and endpoints",
+)
 
 LINKS: dict[str, str] = {
     "openapi": "/api/v1/openapi.json",
@@ -36,9 +40,11 @@ LINKS: dict[str, str] = {
 
 
 def index() -> dict[str, Any]:
-    return {"name": "trazo", "description": "a signed, append-only custody ledger that"
-                                            " proves small-producer origin",
-            "links": dict(LINKS)}
+    return {
+        "name": "trazo",
+        "description": "a signed, append-only custody ledger that proves small-producer origin",
+        "links": dict(LINKS),
+    }
 
 
 @blp.route("/")

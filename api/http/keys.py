@@ -12,8 +12,12 @@ from api.http.context import store
 from api.http.errors import Problem
 from ledger import query
 
-blp = Blueprint("keys", __name__, url_prefix="/api/v1/keys",
-                description="Signing keys and the heads of their hash chains")
+blp = Blueprint(
+    "keys",
+    __name__,
+    url_prefix="/api/v1/keys",
+    description="Signing keys and the heads of their hash chains",
+)
 
 
 @blp.route("/<keyid>/head")

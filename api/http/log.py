@@ -15,39 +15,59 @@ from api.http.errors import Problem
 from ledger import log
 from ledger.errors import LedgerError, UnknownReference
 
-blp = Blueprint("log", __name__, url_prefix="/api/v1/log",
-                description="The Merkle log (RFC 6962) and its signed checkpoints")
+blp = Blueprint(
+    "log",
+    __name__,
+    url_prefix="/api/v1/log",
+    description="The Merkle log (RFC 6962) and its signed checkpoints",
+)
 
 TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
 class InclusionQuerySchema(schemas.StrictSchema):
-    id = fields.String(required=True, metadata={**schemas.EVENT_ID,
-                                                "description": "The event's id"})
-    size = fields.Integer(validate=validate.Range(min=1, max=schemas.MAX_INDEX), metadata={
-        "description": "Tree size of the checkpoint to prove against (default: the latest)"})
+    id = fields.String(
+        required=True, metadata={**schemas.EVENT_ID, "description": "The event's id"}
+    )
+    size = fields.Integer(
+        validate=validate.Range(min=1, max=schemas.MAX_INDEX),
+        metadata={
+            "description": "Tree size of the checkpoint to prove against (default: the latest)"
+        },
+    )
 
 
 class InclusionProofSchema(schemas.StrictSchema):
     index = fields.Integer(required=True, metadata={"description": "Leaf index = event index"})
     size = fields.Integer(required=True)
-    hashes = fields.List(fields.String(metadata={"pattern": "^[0-9a-f]{64}$"}), required=True,
-                         metadata={"description": "RFC 9162 inclusion proof, hex"})
+    hashes = fields.List(
+        fields.String(metadata={"pattern": "^[0-9a-f]{64}$"}),
+        required=True,
+        metadata={"description": "RFC 9162 inclusion proof, hex"},
+    )
 
 
 class ConsistencyQuerySchema(schemas.StrictSchema):
-    from_ = fields.Integer(required=True, data_key="from",
-                           validate=validate.Range(min=1, max=schemas.MAX_INDEX),
-                           metadata={"description": "The older tree size"})
-    to = fields.Integer(validate=validate.Range(min=1, max=schemas.MAX_INDEX), metadata={
-        "description": "The newer tree size (default: the latest)"})
+    from_ = fields.Integer(
+        required=True,
+        data_key="from",
+        validate=validate.Range(min=1, max=schemas.MAX_INDEX),
+        metadata={"description": "The older tree size"},
+    )
+    to = fields.Integer(
+        validate=validate.Range(min=1, max=schemas.MAX_INDEX),
+        metadata={"description": "The newer tree size (default: the latest)"},
+    )
 
 
 class ConsistencyProofSchema(schemas.StrictSchema):
     from_ = fields.Integer(required=True, data_key="from")
     to = fields.Integer(required=True)
-    hashes = fields.List(fields.String(metadata={"pattern": "^[0-9a-f]{64}$"}), required=True,
-                         metadata={"description": "RFC 9162 consistency proof, hex"})
+    hashes = fields.List(
+        fields.String(metadata={"pattern": "^[0-9a-f]{64}$"}),
+        required=True,
+        metadata={"description": "RFC 9162 consistency proof, hex"},
+    )
 
 
 def _note(row: log.CheckpointRow | None, what: str) -> Response:

@@ -12,8 +12,12 @@ from api.http.context import store
 from api.http.errors import Problem
 from ledger.lots import get_lot
 
-blp = Blueprint("lots", __name__, url_prefix="/api/v1/lots",
-                description="Product lots: what they are and who holds how much")
+blp = Blueprint(
+    "lots",
+    __name__,
+    url_prefix="/api/v1/lots",
+    description="Product lots: what they are and who holds how much",
+)
 
 
 @blp.route("/<lot>")

@@ -30,9 +30,12 @@ from graph.mass_balance import (
     mass_balance,
 )
 
-blp = Blueprint("mass_balance", __name__,
-                description="Mass-balance audits: certified inputs against certified outputs,"
-                            " per party, product, scheme and period")
+blp = Blueprint(
+    "mass_balance",
+    __name__,
+    description="Mass-balance audits: certified inputs against certified outputs,"
+    " per party, product, scheme and period",
+)
 
 CSV = "text/csv"
 KG = {"description": "Reference-form kg, to the gram (decimal string)", "example": "1000.000"}
@@ -42,15 +45,29 @@ KG = {"description": "Reference-form kg, to the gram (decimal string)", "example
 
 
 class MassBalanceQuerySchema(StrictSchema):
-    product = fields.String(load_default=DEFAULT_PRODUCT, metadata={
-        "example": "coffee", "description": "The product; default as `trazo mass-balance`"})
-    scheme = fields.String(load_default=DEFAULT_SCHEME, metadata={
-        "example": "SPP", "description": "The scheme claimed; default as `trazo mass-balance`"})
-    from_ = fields.Date(data_key="from", metadata={
-        "description": "First day (UTC) of the period; with `until`"})
+    product = fields.String(
+        load_default=DEFAULT_PRODUCT,
+        metadata={
+            "example": "coffee",
+            "description": "The product; default as `trazo mass-balance`",
+        },
+    )
+    scheme = fields.String(
+        load_default=DEFAULT_SCHEME,
+        metadata={
+            "example": "SPP",
+            "description": "The scheme claimed; default as `trazo mass-balance`",
+        },
+    )
+    from_ = fields.Date(
+        data_key="from", metadata={"description": "First day (UTC) of the period; with `until`"}
+    )
     until = fields.Date(metadata={"description": "Last day (UTC) of the period, inclusive"})
-    period = fields.String(metadata={
-        "description": "Instead of from/until: `2026`, `2026-Q1`, `2026-03` or `2026-03-15`"})
+    period = fields.String(
+        metadata={
+            "description": "Instead of from/until: `2026`, `2026-Q1`, `2026-03` or `2026-03-15`"
+        }
+    )
 
     @validates_schema
     def _one_period(self, data: dict[str, Any], **_: Any) -> None:
@@ -63,8 +80,9 @@ class MassBalanceQuerySchema(StrictSchema):
 
 class PeriodSchema(StrictSchema):
     label = fields.String(required=True)
-    from_ = fields.String(data_key="from", attribute="from", required=True,
-                          metadata={"format": "date"})
+    from_ = fields.String(
+        data_key="from", attribute="from", required=True, metadata={"format": "date"}
+    )
     until = fields.String(required=True, metadata={"format": "date"})
     starts_at = fields.String(required=True, metadata={"format": "date-time"})
     ends_before = fields.String(required=True, metadata={"format": "date-time"})
@@ -107,8 +125,9 @@ class LedgerLineSchema(StrictSchema):
     event = fields.String(required=True, metadata=EVENT_ID)
     index = fields.Integer(required=True)
     type = fields.String(required=True)
-    direction = fields.String(required=True, metadata={
-        "enum": ["in", "out", "transform-in", "transform-out", "dispose"]})
+    direction = fields.String(
+        required=True, metadata={"enum": ["in", "out", "transform-in", "transform-out", "dispose"]}
+    )
     counterparty = fields.String(required=True, allow_none=True)
     lot = fields.String(required=True)
     quantity = fields.String(required=True, metadata={"description": "As signed"})
@@ -154,15 +173,21 @@ class MassBalanceSchema(StrictSchema):
 @blp.route("/api/v1/parties/<party_id>/mass-balance")
 class MassBalance(MethodView):
     @blp.arguments(MassBalanceQuerySchema, location="query")
-    @blp.response(200, MassBalanceSchema, description="The report; with `Accept: text/csv`,"
-                  " its ledger lines as CSV")
+    @blp.response(
+        200,
+        MassBalanceSchema,
+        description="The report; with `Accept: text/csv`, its ledger lines as CSV",
+    )
     @problems(blp, 404, 422)
     def get(self, args: dict[str, Any], party_id: str) -> Any:
         """A party's mass balance for one product, scheme and period, line by line."""
         report = report_for(party_id, args)
         if request.accept_mimetypes.best_match(["application/json", CSV]) == CSV:
-            return Response(_csv(report), mimetype=CSV, headers={
-                "Content-Disposition": f'attachment; filename="{_filename(report)}.csv"'})
+            return Response(
+                _csv(report),
+                mimetype=CSV,
+                headers={"Content-Disposition": f'attachment; filename="{_filename(report)}.csv"'},
+            )
         return report.to_dict()
 
 
@@ -186,5 +211,5 @@ def _csv(report: MassBalanceReport) -> str:
 
 
 def _filename(report: MassBalanceReport) -> str:
-    return f"mass-balance_{report.party}_{report.product}_{report.scheme}_{report.period.label}" \
-        .replace("/", "_")
+    name = f"mass-balance_{report.party}_{report.product}_{report.scheme}_{report.period.label}"
+    return name.replace("/", "_")

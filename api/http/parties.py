@@ -15,8 +15,12 @@ from api.http.errors import Problem
 from ledger import query
 from ledger.envelope import b64encode
 
-blp = Blueprint("parties", __name__, url_prefix="/api/v1/parties",
-                description="Parties registered by the operator, with keys and certificates")
+blp = Blueprint(
+    "parties",
+    __name__,
+    url_prefix="/api/v1/parties",
+    description="Parties registered by the operator, with keys and certificates",
+)
 
 
 @blp.route("")
@@ -44,20 +48,40 @@ class Party(MethodView):
 
 def _party(party: query.PartyView) -> dict[str, Any]:
     return {
-        "id": party.id, "name": party.name, "roles": party.roles, "country": party.country,
-        "identifiers": party.identifiers, "registered_event": party.event,
+        "id": party.id,
+        "name": party.name,
+        "roles": party.roles,
+        "country": party.country,
+        "identifiers": party.identifiers,
+        "registered_event": party.event,
         "registered_at": party.time,
-        "keys": [{
-            "keyid": k.keyid, "public_key": b64encode(k.public_key),
-            "active": k.revoked_time is None, "added_event": k.added_event,
-            "added_at": k.added_time, "revoked_event": k.revoked_event,
-            "revoked_at": k.revoked_time, "revoke_reason": k.revoke_reason,
-        } for k in party.keys],
-        "certificates": [{
-            "id": c.id, "certifier": c.certifier, "scheme": c.scheme,
-            "products": json.loads(c.products), "valid_from": date.fromisoformat(c.valid_from),
-            "valid_until": date.fromisoformat(c.valid_until), "event": c.event,
-            "issued_at": c.time, "revoked_event": c.revoked_event, "revoked_at": c.revoked_time,
-            "revoke_reason": c.revoke_reason,
-        } for c in party.certificates],
+        "keys": [
+            {
+                "keyid": k.keyid,
+                "public_key": b64encode(k.public_key),
+                "active": k.revoked_time is None,
+                "added_event": k.added_event,
+                "added_at": k.added_time,
+                "revoked_event": k.revoked_event,
+                "revoked_at": k.revoked_time,
+                "revoke_reason": k.revoke_reason,
+            }
+            for k in party.keys
+        ],
+        "certificates": [
+            {
+                "id": c.id,
+                "certifier": c.certifier,
+                "scheme": c.scheme,
+                "products": json.loads(c.products),
+                "valid_from": date.fromisoformat(c.valid_from),
+                "valid_until": date.fromisoformat(c.valid_until),
+                "event": c.event,
+                "issued_at": c.time,
+                "revoked_event": c.revoked_event,
+                "revoked_at": c.revoked_time,
+                "revoke_reason": c.revoke_reason,
+            }
+            for c in party.certificates
+        ],
     }

@@ -16,8 +16,12 @@ from graph.bundle import BundleError, build_bundle
 from graph.origin import origin_verdict
 from graph.trace import trace
 
-blp = Blueprint("provenance", __name__, url_prefix="/api/v1/lots",
-                description="Provenance: custody graph, origin verdict and proof bundle")
+blp = Blueprint(
+    "provenance",
+    __name__,
+    url_prefix="/api/v1/lots",
+    description="Provenance: custody graph, origin verdict and proof bundle",
+)
 
 
 class _Open(Schema):
@@ -26,20 +30,31 @@ class _Open(Schema):
 
 
 class TraceQuerySchema(schemas.StrictSchema):
-    direction = fields.String(load_default="upstream",
-                              validate=validate.OneOf(["upstream", "downstream"]),
-                              metadata={"description": "upstream: where it came from;"
-                                                       " downstream: where it went (recalls)"})
+    direction = fields.String(
+        load_default="upstream",
+        validate=validate.OneOf(["upstream", "downstream"]),
+        metadata={
+            "description": "upstream: where it came from; downstream: where it went (recalls)"
+        },
+    )
 
 
 class TraceSchema(schemas.StrictSchema):
     lot = fields.String(required=True)
     direction = fields.String(required=True)
-    nodes = fields.List(fields.Dict(), required=True, metadata={
-        "description": "Events (`kind: event`, type, party, time, index) and lots"
-                       " (`kind: lot`, product, form)"})
-    edges = fields.List(fields.Dict(), required=True, metadata={
-        "description": "`creates` (event → lot) and `custody` (event → event, lot, kg)"})
+    nodes = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={
+            "description": "Events (`kind: event`, type, party, time, index) and lots"
+            " (`kind: lot`, product, form)"
+        },
+    )
+    edges = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={"description": "`creates` (event → lot) and `custody` (event → event, lot, kg)"},
+    )
 
 
 class VerdictSchema(_Open):
@@ -48,15 +63,23 @@ class VerdictSchema(_Open):
     form = fields.String(required=True)
     kg = fields.String(required=True, metadata=schemas.KG)
     scheme = fields.String(required=True)
-    certified = fields.Boolean(required=True, metadata={
-        "description": "True only when the whole lot is of certified small-producer origin"})
+    certified = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "True only when the whole lot is of certified small-producer origin"
+        },
+    )
     certified_fraction = fields.String(required=True, metadata={"description": "Exact, n/d"})
-    certified_percent = fields.String(required=True, metadata={
-        "description": "Rounded down to 0.01: a claim is never rounded up"})
+    certified_percent = fields.String(
+        required=True, metadata={"description": "Rounded down to 0.01: a claim is never rounded up"}
+    )
     certified_kg = fields.String(required=True, metadata=schemas.KG)
     summary = fields.Dict(required=True)
-    shares = fields.List(fields.Dict(), required=True, metadata={
-        "description": "Each harvest's share with every reason it is not certified"})
+    shares = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={"description": "Each harvest's share with every reason it is not certified"},
+    )
 
 
 class BundleSchema(_Open):

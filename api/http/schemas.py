@@ -46,7 +46,8 @@ class UtcDateTime(fields.AwareDateTime):
             return moment.astimezone(UTC)
         except OverflowError as e:
             raise ValidationError(
-                f"{value!r} lies outside the years 1–9999 once converted to UTC") from e
+                f"{value!r} lies outside the years 1–9999 once converted to UTC"
+            ) from e
 
 
 # --- problems ------------------------------------------------------------------------------
@@ -54,13 +55,21 @@ class UtcDateTime(fields.AwareDateTime):
 
 class ProblemItemSchema(StrictSchema):
     index = fields.Integer(
-        required=True, allow_none=True,
-        metadata={"description": "Position of the offending event in the submitted batch"
-                                 " (0 for a single envelope); null when not about an event"})
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Position of the offending event in the submitted batch"
+            " (0 for a single envelope); null when not about an event"
+        },
+    )
     field = fields.String(
-        required=True, allow_none=True,
-        metadata={"description": "Dotted path of the offending field, e.g. `inputs[0].quantity`,"
-                                 " `signatures[0].sig` or a query parameter"})
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Dotted path of the offending field, e.g. `inputs[0].quantity`,"
+            " `signatures[0].sig` or a query parameter"
+        },
+    )
     message = fields.String(required=True)
 
 
@@ -70,64 +79,106 @@ class ProblemSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    type = fields.String(required=True, metadata={
-        "description": "A URI naming the kind of problem (`about:blank` for plain HTTP errors)"})
+    type = fields.String(
+        required=True,
+        metadata={
+            "description": "A URI naming the kind of problem (`about:blank` for plain HTTP errors)"
+        },
+    )
     title = fields.String(required=True)
     status = fields.Integer(required=True)
     detail = fields.String(required=True, metadata={"description": "What went wrong, and where"})
-    errors = fields.List(fields.Nested(ProblemItemSchema), metadata={
-        "description": "Each offending event or field: `{index, field, message}`"})
-    expected_seq = fields.Integer(metadata={
-        "description": "Chain conflict (409): the `seq` the signing key's chain expects next"})
-    expected_prev = fields.String(allow_none=True, metadata={
-        "description": "Chain conflict (409): the `prev` (head event id) the chain expects"})
+    errors = fields.List(
+        fields.Nested(ProblemItemSchema),
+        metadata={"description": "Each offending event or field: `{index, field, message}`"},
+    )
+    expected_seq = fields.Integer(
+        metadata={
+            "description": "Chain conflict (409): the `seq` the signing key's chain expects next"
+        }
+    )
+    expected_prev = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Chain conflict (409): the `prev` (head event id) the chain expects"
+        },
+    )
 
 
 # --- envelopes and events ------------------------------------------------------------------
 
 
 class SignatureSchema(StrictSchema):
-    keyid = fields.String(required=True, metadata={
-        **KEYID, "description": "Lowercase hex SHA-256 of the raw 32-byte Ed25519 public key"})
-    sig = fields.String(required=True, metadata={
-        "format": "byte", "description": "Base64 Ed25519 signature over PAE(payloadType, payload)"})
+    keyid = fields.String(
+        required=True,
+        metadata={
+            **KEYID,
+            "description": "Lowercase hex SHA-256 of the raw 32-byte Ed25519 public key",
+        },
+    )
+    sig = fields.String(
+        required=True,
+        metadata={
+            "format": "byte",
+            "description": "Base64 Ed25519 signature over PAE(payloadType, payload)",
+        },
+    )
 
 
 class EnvelopeSchema(StrictSchema):
     """A DSSE envelope holding one signed event (DESIGN.md, "Wire format")."""
 
-    payloadType = fields.String(
-        required=True, validate=validate.OneOf([PAYLOAD_TYPE]))
-    payload = fields.String(required=True, metadata={
-        "format": "byte",
-        "description": "Base64 of the payload bytes: a UTF-8 JSON object of at most 64 KiB"})
-    signatures = fields.List(fields.Nested(SignatureSchema), required=True,
-                             validate=validate.Length(equal=1))
+    payloadType = fields.String(required=True, validate=validate.OneOf([PAYLOAD_TYPE]))
+    payload = fields.String(
+        required=True,
+        metadata={
+            "format": "byte",
+            "description": "Base64 of the payload bytes: a UTF-8 JSON object of at most 64 KiB",
+        },
+    )
+    signatures = fields.List(
+        fields.Nested(SignatureSchema), required=True, validate=validate.Length(equal=1)
+    )
 
 
 class EventBatchSchema(StrictSchema):
     """Several envelopes appended as one transaction: all of them, or none."""
 
-    events = fields.List(fields.Nested(EnvelopeSchema), required=True,
-                         validate=validate.Length(min=1, max=MAX_BATCH_EVENTS))
+    events = fields.List(
+        fields.Nested(EnvelopeSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_BATCH_EVENTS),
+    )
 
 
 class AppendedSchema(StrictSchema):
     id = fields.String(required=True, metadata=EVENT_ID)
-    index = fields.Integer(required=True, metadata={
-        "description": "The event's position in the ledger, 0-based"})
-    new = fields.Boolean(required=True, metadata={
-        "description": "false when the event was already stored (re-submission is idempotent)"})
+    index = fields.Integer(
+        required=True, metadata={"description": "The event's position in the ledger, 0-based"}
+    )
+    new = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "false when the event was already stored (re-submission is idempotent)"
+        },
+    )
 
 
 class AppendResultSchema(StrictSchema):
-    events = fields.List(fields.Nested(AppendedSchema), required=True, metadata={
-        "description": "One item per submitted envelope, in the order submitted"})
+    events = fields.List(
+        fields.Nested(AppendedSchema),
+        required=True,
+        metadata={"description": "One item per submitted envelope, in the order submitted"},
+    )
     size = fields.Integer(required=True, metadata={"description": "Events in the ledger now"})
-    checkpoint = fields.String(allow_none=True, metadata={
-        "description": "The signed checkpoint (C2SP signed note) of the log including this"
-                       " batch (for a re-submission, the newest checkpoint, which includes"
-                       " it); null when the server has no log key"})
+    checkpoint = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The signed checkpoint (C2SP signed note) of the log including this"
+            " batch (for a re-submission, the newest checkpoint, which includes"
+            " it); null when the server has no log key"
+        },
+    )
 
 
 class EventSchema(StrictSchema):
@@ -141,36 +192,55 @@ class EventSchema(StrictSchema):
     seq = fields.Integer(required=True)
     time = fields.String(required=True, metadata=UTC_TIME)
     recorded_at = fields.String(required=True, metadata=UTC_TIME)
-    redacted = fields.Boolean(required=True, metadata={
-        "description": "true for a `plot.map` event read without the read token:"
-                       " `envelope` and `payload` are left out, `plot` names the plot"})
+    redacted = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "true for a `plot.map` event read without the read token:"
+            " `envelope` and `payload` are left out, `plot` names the plot"
+        },
+    )
     plot = fields.String(metadata={"description": "The mapped plot (redacted `plot.map` only)"})
-    envelope = fields.Nested(EnvelopeSchema, metadata={
-        "description": "The envelope exactly as stored; absent when redacted"})
-    payload = fields.Dict(metadata={
-        "description": "The decoded payload (the signed bytes are in `envelope.payload`)"})
+    envelope = fields.Nested(
+        EnvelopeSchema,
+        metadata={"description": "The envelope exactly as stored; absent when redacted"},
+    )
+    payload = fields.Dict(
+        metadata={"description": "The decoded payload (the signed bytes are in `envelope.payload`)"}
+    )
 
 
 class EventQuerySchema(StrictSchema):
     party = fields.String(metadata={"description": "Only events signed by this party"})
     type = fields.String(metadata={"description": "Only events of this type, e.g. `harvest`"})
     lot = fields.String(metadata={"description": "Only events that name this lot"})
-    since = UtcDateTime(metadata={
-        "description": "Only events whose `time` is at or after this RFC 3339 moment"})
-    until = UtcDateTime(metadata={
-        "description": "Only events whose `time` is at or before this RFC 3339 moment"})
+    since = UtcDateTime(
+        metadata={"description": "Only events whose `time` is at or after this RFC 3339 moment"}
+    )
+    until = UtcDateTime(
+        metadata={"description": "Only events whose `time` is at or before this RFC 3339 moment"}
+    )
     after = fields.Integer(
-        load_default=-1, validate=validate.Range(min=-1, max=MAX_INDEX), metadata={
-        "description": "Cursor: only events with a ledger index above this"
-                       " (pass the previous page's `next_after`)"})
+        load_default=-1,
+        validate=validate.Range(min=-1, max=MAX_INDEX),
+        metadata={
+            "description": "Cursor: only events with a ledger index above this"
+            " (pass the previous page's `next_after`)"
+        },
+    )
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
 
 
 class EventPageSchema(StrictSchema):
-    events = fields.List(fields.Nested(EventSchema), required=True, metadata={
-        "description": "Oldest first (ledger order, newest last)"})
-    next_after = fields.Integer(required=True, allow_none=True, metadata={
-        "description": "`after` for the next page; null when this page is the last"})
+    events = fields.List(
+        fields.Nested(EventSchema),
+        required=True,
+        metadata={"description": "Oldest first (ledger order, newest last)"},
+    )
+    next_after = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "`after` for the next page; null when this page is the last"},
+    )
 
 
 # --- keys and parties ----------------------------------------------------------------------
@@ -179,16 +249,23 @@ class EventPageSchema(StrictSchema):
 class KeyHeadSchema(StrictSchema):
     keyid = fields.String(required=True, metadata=KEYID)
     party = fields.String(required=True)
-    seq = fields.Integer(required=True, metadata={
-        "description": "The key's last `seq` (0 when it has signed nothing)"})
-    prev = fields.String(required=True, allow_none=True, metadata={
-        **EVENT_ID, "description": "Id of the key's last event: the next event's `prev`"})
+    seq = fields.Integer(
+        required=True,
+        metadata={"description": "The key's last `seq` (0 when it has signed nothing)"},
+    )
+    prev = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={**EVENT_ID, "description": "Id of the key's last event: the next event's `prev`"},
+    )
 
 
 class PartyKeySchema(StrictSchema):
     keyid = fields.String(required=True, metadata=KEYID)
-    public_key = fields.String(required=True, metadata={
-        "format": "byte", "description": "Base64 of the raw 32-byte Ed25519 public key"})
+    public_key = fields.String(
+        required=True,
+        metadata={"format": "byte", "description": "Base64 of the raw 32-byte Ed25519 public key"},
+    )
     active = fields.Boolean(required=True)
     added_event = fields.String(required=True, metadata=EVENT_ID)
     added_at = fields.String(required=True, metadata=UTC_TIME)
@@ -219,10 +296,16 @@ class PartySchema(StrictSchema):
     identifiers = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     registered_event = fields.String(required=True, metadata=EVENT_ID)
     registered_at = fields.String(required=True, metadata=UTC_TIME)
-    keys = fields.List(fields.Nested(PartyKeySchema), required=True, metadata={
-        "description": "Every key the party ever had, active and revoked"})
-    certificates = fields.List(fields.Nested(CertificateSchema), required=True, metadata={
-        "description": "Certificates issued to the party (from `cert.issue` events)"})
+    keys = fields.List(
+        fields.Nested(PartyKeySchema),
+        required=True,
+        metadata={"description": "Every key the party ever had, active and revoked"},
+    )
+    certificates = fields.List(
+        fields.Nested(CertificateSchema),
+        required=True,
+        metadata={"description": "Certificates issued to the party (from `cert.issue` events)"},
+    )
 
 
 class PartyQuerySchema(StrictSchema):
@@ -232,8 +315,11 @@ class PartyQuerySchema(StrictSchema):
 
 class PartyPageSchema(StrictSchema):
     parties = fields.List(fields.Nested(PartySchema), required=True)
-    next_after = fields.String(required=True, allow_none=True, metadata={
-        "description": "`after` for the next page; null when this page is the last"})
+    next_after = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "`after` for the next page; null when this page is the last"},
+    )
 
 
 # --- lots and health -----------------------------------------------------------------------
@@ -256,8 +342,9 @@ class LotQuantitySchema(StrictSchema):
 
 class LotHolderSchema(StrictSchema):
     party = fields.String(required=True)
-    via = fields.String(required=True, metadata={
-        **EVENT_ID, "description": "The event that gave the party custody"})
+    via = fields.String(
+        required=True, metadata={**EVENT_ID, "description": "The event that gave the party custody"}
+    )
     kg = fields.String(required=True, metadata=KG)
 
 
@@ -284,29 +371,48 @@ class LotSchema(StrictSchema):
     quantity = fields.Nested(LotQuantitySchema, required=True)
     member = fields.String(required=True, allow_none=True)
     plot = fields.String(required=True, allow_none=True)
-    voided_by = fields.String(required=True, allow_none=True, metadata={
-        "description": "The `void` event that declared the creating event erroneous"})
-    holders = fields.List(fields.Nested(LotHolderSchema), required=True, metadata={
-        "description": "Who holds how much, per event that gave custody (zeros left out)"})
-    in_transit = fields.List(fields.Nested(LotTransitSchema), required=True, metadata={
-        "description": "Shipped and not yet received"})
+    voided_by = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The `void` event that declared the creating event erroneous"},
+    )
+    holders = fields.List(
+        fields.Nested(LotHolderSchema),
+        required=True,
+        metadata={
+            "description": "Who holds how much, per event that gave custody (zeros left out)"
+        },
+    )
+    in_transit = fields.List(
+        fields.Nested(LotTransitSchema),
+        required=True,
+        metadata={"description": "Shipped and not yet received"},
+    )
     transit_losses = fields.List(fields.Nested(LotLossSchema), required=True)
     disposed_kg = fields.String(required=True, metadata=KG)
     consumed_kg = fields.String(required=True, metadata=KG)
 
 
-
 class IndexSchema(StrictSchema):
     name = fields.String(required=True)
     description = fields.String(required=True)
-    links = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
-                        metadata={"description": "Entry points by name; `{…}` are templates"})
+    links = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "Entry points by name; `{…}` are templates"},
+    )
 
 
 class HealthSchema(StrictSchema):
     status = fields.String(required=True, validate=validate.OneOf(["ok"]))
     database = fields.Boolean(required=True)
     events = fields.Integer(required=True, metadata={"description": "Events in the ledger"})
-    ledger = fields.String(allow_none=True, metadata={
-        **EVENT_ID, "description": "The ledger id (its genesis event's id): every event names"
-                                   " it in `ledger`; `trazo sign --ledger` takes it"})
+    ledger = fields.String(
+        allow_none=True,
+        metadata={
+            **EVENT_ID,
+            "description": "The ledger id (its genesis event's id): every event names"
+            " it in `ledger`; `trazo sign --ledger` takes it",
+        },
+    )

@@ -56,7 +56,8 @@ def _html(text: str, lang: str, status: int = 200) -> Response:
     response.headers["Content-Language"] = lang
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:;"
-        " base-uri 'none'; form-action 'none'")
+        " base-uri 'none'; form-action 'none'"
+    )
     response.vary.add("Accept-Language")
     return response
 
@@ -104,7 +105,8 @@ def bundle(lot: str) -> Response:
         return _not_found(lot)
     response = Response(json.dumps(document, indent=1) + "\n", mimetype="application/json")
     response.headers["Content-Disposition"] = (
-        f'attachment; filename="{publish.bundle_filename(lot)}"')
+        f'attachment; filename="{publish.bundle_filename(lot)}"'
+    )
     return response
 
 

@@ -12,16 +12,17 @@ from flask import Blueprint, Response, current_app, render_template
 
 bp = Blueprint("apidocs", __name__, template_folder="templates")
 
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none';"
-       " form-action 'none'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none';"
+    " form-action 'none'; frame-ancestors 'none'"
+)
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
 @bp.get("/api/v1/docs")
 def api_docs() -> Response:
     spec = current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
-    html = render_template("apidocs.html", info=spec.get("info", {}),
-                           operations=operations(spec))
+    html = render_template("apidocs.html", info=spec.get("info", {}), operations=operations(spec))
     return Response(html, mimetype="text/html", headers={"Content-Security-Policy": CSP})
 
 
@@ -34,15 +35,26 @@ def operations(spec: dict[str, Any]) -> list[dict[str, Any]]:
             if method not in item:
                 continue
             op = item[method]
-            out.append({
-                "method": method.upper(), "path": path, "summary": op.get("summary", ""),
-                "description": op.get("description", ""), "tag": (op.get("tags") or [""])[0],
-                "parameters": [{"name": p.get("name"), "in": p.get("in"),
-                                "required": p.get("required", False),
-                                "description": p.get("description", "")}
-                               for p in [*shared, *op.get("parameters", [])]],
-                "responses": [{"status": status,
-                               "description": response.get("description", "")}
-                              for status, response in sorted(op.get("responses", {}).items())],
-            })
+            out.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "tag": (op.get("tags") or [""])[0],
+                    "parameters": [
+                        {
+                            "name": p.get("name"),
+                            "in": p.get("in"),
+                            "required": p.get("required", False),
+                            "description": p.get("description", ""),
+                        }
+                        for p in [*shared, *op.get("parameters", [])]
+                    ],
+                    "responses": [
+                        {"status": status, "description": response.get("description", "")}
+                        for status, response in sorted(op.get("responses", {}).items())
+                    ],
+                }
+            )
     return out

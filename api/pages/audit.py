@@ -22,8 +22,10 @@ from graph.mass_balance import MassBalanceReport
 
 bp = Blueprint("audit", __name__, template_folder="templates")
 
-HTML_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:;"
-            " base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+HTML_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:;"
+    " base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 @bp.get("/audit/<party_id>/mass-balance")
@@ -37,17 +39,23 @@ def audit_page(party_id: str) -> Response:
         report = report_for(party_id, args)
     except Problem as e:
         return _error_page(e.status, "No such report", [e.detail])
-    html = render_template("audit/mass_balance.html", r=report, chart=chart(report),
-                           query=request.query_string.decode())
-    return Response(html, mimetype="text/html",
-                    headers={"Content-Security-Policy": HTML_CSP})
+    html = render_template(
+        "audit/mass_balance.html",
+        r=report,
+        chart=chart(report),
+        query=request.query_string.decode(),
+    )
+    return Response(html, mimetype="text/html", headers={"Content-Security-Policy": HTML_CSP})
 
 
 def _messages(messages: Any, where: str = "") -> list[str]:
     """marshmallow's nested messages as lines: "period: Not a valid period."."""
     if isinstance(messages, dict):
-        return [line for key, value in messages.items()
-                for line in _messages(value, f"{where}.{key}" if where else str(key))]
+        return [
+            line
+            for key, value in messages.items()
+            for line in _messages(value, f"{where}.{key}" if where else str(key))
+        ]
     if isinstance(messages, list):
         return [line for value in messages for line in _messages(value, where)]
     return [f"{where}: {messages}" if where else str(messages)]
@@ -55,10 +63,15 @@ def _messages(messages: Any, where: str = "") -> list[str]:
 
 def _error_page(status: int, title: str, lines: list[str]) -> Response:
     """An auditor who mistypes a query reads what is wrong, as a page, not as JSON."""
-    html = render_template("audit/error.html", title=title, lines=lines,
-                           example="?product=coffee&scheme=SPP&period=2026-Q1")
-    return Response(html, status=status, mimetype="text/html",
-                    headers={"Content-Security-Policy": HTML_CSP})
+    html = render_template(
+        "audit/error.html",
+        title=title,
+        lines=lines,
+        example="?product=coffee&scheme=SPP&period=2026-Q1",
+    )
+    return Response(
+        html, status=status, mimetype="text/html", headers={"Content-Security-Policy": HTML_CSP}
+    )
 
 
 # --- the chart -------------------------------------------------------------------------------
@@ -112,14 +125,36 @@ def chart(report: MassBalanceReport, width: int = 900, height: int = 280) -> Cha
         points.append(f"L{x(fraction)},{y(previous)} L{x(fraction)},{y(balance)}")
         previous = balance
     points.append(f"L{x(1.0)},{y(previous)}")
-    ticks = sorted({(y(v), _kg(v)) for v in (Decimal(0), report.lowest, max(values),
-                                             report.opening, report.closing)})
-    marks = [(x((_instant(d.started_at) - start).total_seconds() / span)
-              if not d.started_before_period else x(0.0),
-              y(-d.deepest_kg), f"oversold {d.deepest_kg} kg from {d.started_at}"
-                                f" ({d.started_by})") for d in report.deficits]
-    return Chart(width, height, left, right, top, bottom, " ".join(points), y(Decimal(0)),
-                 ticks, report.period.start.isoformat(), report.period.end.isoformat(), marks)
+    ticks = sorted(
+        {
+            (y(v), _kg(v))
+            for v in (Decimal(0), report.lowest, max(values), report.opening, report.closing)
+        }
+    )
+    marks = [
+        (
+            x((_instant(d.started_at) - start).total_seconds() / span)
+            if not d.started_before_period
+            else x(0.0),
+            y(-d.deepest_kg),
+            f"oversold {d.deepest_kg} kg from {d.started_at} ({d.started_by})",
+        )
+        for d in report.deficits
+    ]
+    return Chart(
+        width,
+        height,
+        left,
+        right,
+        top,
+        bottom,
+        " ".join(points),
+        y(Decimal(0)),
+        ticks,
+        report.period.start.isoformat(),
+        report.period.end.isoformat(),
+        marks,
+    )
 
 
 def _thin(steps: list[tuple[float, Decimal]], pixels: int) -> list[tuple[float, Decimal]]:

@@ -84,8 +84,10 @@ PROCESS_LABELS = {
     "pack": N_("Packing"),
 }
 REASON_LABELS = {
-    "non-member-source": N_("not grown by members of a small producers' organization"
-                            " (for example a plantation or estate)"),
+    "non-member-source": N_(
+        "not grown by members of a small producers' organization"
+        " (for example a plantation or estate)"
+    ),
     "certificate": N_("the organization's certificate did not cover the harvest date"),
     "oversize-plot": N_("grown on a plot above the small-producer size limit"),
     "not-enrolled": N_("the grower was not an enrolled member on the harvest date"),
@@ -94,12 +96,17 @@ REASON_LABELS = {
     "broken-link": N_("a link in its record is missing"),
 }
 FORM_LABELS = {
-    "roasted": N_("roasted"), "packed": N_("packed"), "filtered": N_("filtered"),
+    "roasted": N_("roasted"),
+    "packed": N_("packed"),
+    "filtered": N_("filtered"),
     "panela": N_("panela"),
 }
 PRODUCT_LABELS = {
-    "coffee": N_("Coffee"), "cacao": N_("Cacao"), "honey": N_("Honey"),
-    "sugar": N_("Sugar"), "panela": N_("Panela"),
+    "coffee": N_("Coffee"),
+    "cacao": N_("Cacao"),
+    "honey": N_("Honey"),
+    "sugar": N_("Sugar"),
+    "panela": N_("Panela"),
 }
 
 
@@ -265,21 +272,29 @@ class Links:
         path = f"/p/{quote(lot, safe=':~.-_')}"
         base = base_url.rstrip("/")
         return cls(
-            page=f"{base}{path}", bundle=f"{path}/bundle.json", jsonld=f"{path}.jsonld",
-            qr_svg=f"{path}/qr.svg", qr_png=f"{path}/qr.png",
+            page=f"{base}{path}",
+            bundle=f"{path}/bundle.json",
+            jsonld=f"{path}.jsonld",
+            qr_svg=f"{path}/qr.svg",
+            qr_png=f"{path}/qr.png",
             languages={lang: f"{path}?lang={lang}" for lang in LANGUAGES},
-            bundle_name=bundle_filename(lot), absolute_bundle=f"{base}{path}/bundle.json",
+            bundle_name=bundle_filename(lot),
+            absolute_bundle=f"{base}{path}/bundle.json",
         )
 
     @classmethod
     def static(cls, page_url: str, lot: str) -> Links:
         """Links between the files ``trazo publish`` writes into one folder."""
-        base = page_url.rsplit("/", 1)[0] if page_url.endswith(".html") else \
-            page_url.rstrip("/")
+        base = page_url.rsplit("/", 1)[0] if page_url.endswith(".html") else page_url.rstrip("/")
         return cls(
-            page=page_url, bundle="bundle.json", jsonld="product.jsonld", qr_svg="qr.svg",
-            qr_png="qr.png", languages={lang: f"{lang}.html" for lang in LANGUAGES},
-            bundle_name=bundle_filename(lot), absolute_bundle=f"{base}/bundle.json",
+            page=page_url,
+            bundle="bundle.json",
+            jsonld="product.jsonld",
+            qr_svg="qr.svg",
+            qr_png="qr.png",
+            languages={lang: f"{lang}.html" for lang in LANGUAGES},
+            bundle_name=bundle_filename(lot),
+            absolute_bundle=f"{base}/bundle.json",
         )
 
 
@@ -295,8 +310,9 @@ def page_url(base_url: str, lot: str) -> str:
 # --- assembling the model ------------------------------------------------------------
 
 
-def page_model(store: Store, lot: str, *, log_key: str | None = None,
-               today: date | None = None) -> PageModel:
+def page_model(
+    store: Store, lot: str, *, log_key: str | None = None, today: date | None = None
+) -> PageModel:
     """The public page of ``lot``; raises ``NotPublished`` when it has none."""
     try:
         evidence = gather(store, lot)
@@ -318,8 +334,14 @@ def is_published(store: Store, lot: str) -> bool:
         return row is not None and row.form in CONSUMER_FORMS
 
 
-def build_page_model(verdict: OriginVerdict, evidence: Evidence, store: Store, *,
-                     log_key: str | None = None, today: date | None = None) -> PageModel:
+def build_page_model(
+    verdict: OriginVerdict,
+    evidence: Evidence,
+    store: Store,
+    *,
+    log_key: str | None = None,
+    today: date | None = None,
+) -> PageModel:
     today = today or date.today()
     parties = _Parties(evidence.parties())
     creator = evidence.creator(verdict.lot)
@@ -334,20 +356,29 @@ def build_page_model(verdict: OriginVerdict, evidence: Evidence, store: Store, *
             areas_by_source[spo.id] = len(origin.areas)
     nodes, links = _flow(verdict, evidence, parties)
     return PageModel(
-        lot=verdict.lot, product=verdict.product, form=verdict.form, kg=verdict.kg,
-        brand=parties[creator.party], certified=bool(verdict),
-        certified_percent=verdict.certified_percent, certified_kg=verdict.certified_kg,
+        lot=verdict.lot,
+        product=verdict.product,
+        form=verdict.form,
+        kg=verdict.kg,
+        brand=parties[creator.party],
+        certified=bool(verdict),
+        certified_percent=verdict.certified_percent,
+        certified_kg=verdict.certified_kg,
         shortfalls=_shortfalls(verdict),
         members=len({s.member for s in known if s.member}),
         plots=len({s.plot for s in known if s.plot}),
         spos=tuple(parties[p] for p in spo_ids),
         countries=tuple(sorted({s.country for s in known if s.country})),
-        harvest_from=dates[0] if dates else None, harvest_until=dates[-1] if dates else None,
+        harvest_from=dates[0] if dates else None,
+        harvest_until=dates[-1] if dates else None,
         steps=tuple(_journey(evidence, verdict, parties, origins)),
         origins=origins,
         certificates=_certificates(evidence, verdict, parties, creator.day),
-        flow_nodes=nodes, flow_links=links,
-        checkpoint=_checkpoint(store), log_key=log_key, today=today,
+        flow_nodes=nodes,
+        flow_links=links,
+        checkpoint=_checkpoint(store),
+        log_key=log_key,
+        today=today,
     )
 
 
@@ -367,14 +398,14 @@ def _shortfalls(verdict: OriginVerdict) -> tuple[Shortfall, ...]:
     for share in verdict.shares:
         for code in {r.code for r in share.reasons}:
             by_code[code] += share.fraction
-    out = [Shortfall(code, _quantize(f * 100, Decimal("0.01")))
-           for code, f in by_code.items()]
+    out = [Shortfall(code, _quantize(f * 100, Decimal("0.01"))) for code, f in by_code.items()]
     return tuple(sorted(out, key=lambda s: (-s.percent, s.code)))
 
 
 def _quantize(value: Fraction, quantum: Decimal) -> Decimal:
     return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(
-        quantum, rounding=ROUND_HALF_EVEN)
+        quantum, rounding=ROUND_HALF_EVEN
+    )
 
 
 def _checkpoint(store: Store) -> Checkpoint | None:
@@ -382,8 +413,9 @@ def _checkpoint(store: Store) -> Checkpoint | None:
     if row is None:
         return None
     lines = row.note.split("\n")
-    return Checkpoint(origin=lines[0], size=row.size, root=lines[2] if len(lines) > 2 else "",
-                      note=row.note)
+    return Checkpoint(
+        origin=lines[0], size=row.size, root=lines[2] if len(lines) > 2 else "", note=row.note
+    )
 
 
 # --- where it was grown --------------------------------------------------------------
@@ -417,8 +449,9 @@ def _plot_cells(store: Store, plots: Iterable[str]) -> dict[str, tuple[Decimal, 
     out = {}
     with store.reading() as session:
         for i in range(0, len(ordered), _CHUNK):
-            rows = session.execute(select(PlotRow.id, PlotRow.geometry).where(
-                PlotRow.id.in_(ordered[i:i + _CHUNK])))
+            rows = session.execute(
+                select(PlotRow.id, PlotRow.geometry).where(PlotRow.id.in_(ordered[i : i + _CHUNK]))
+            )
             for plot, geometry in rows:
                 if not geometry:
                     continue
@@ -435,9 +468,16 @@ def _origins(verdict: OriginVerdict, store: Store, parties: _Parties) -> tuple[O
     known = [s for s in verdict.shares if s.harvest and s.source]
     plot_member = {s.plot: s.member for s in known if s.plot and s.member}
     cells = _plot_cells(store, plot_member)
-    by_country: dict[str, dict[str, Any]] = defaultdict(lambda: {
-        "spos": set(), "others": set(), "members": set(), "plots": set(), "unmapped": set(),
-        "cells": defaultdict(lambda: (set(), set()))})
+    by_country: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {
+            "spos": set(),
+            "others": set(),
+            "members": set(),
+            "plots": set(),
+            "unmapped": set(),
+            "cells": defaultdict(lambda: (set(), set())),
+        }
+    )
     for s in known:
         country = s.country or "ZZ"
         entry = by_country[country]
@@ -458,23 +498,32 @@ def _origins(verdict: OriginVerdict, store: Store, parties: _Parties) -> tuple[O
     out = []
     for country in sorted(by_country):
         e = by_country[country]
-        areas = tuple(Area(country, lat, lon, len(p), len(m))
-                      for (lat, lon), (p, m) in sorted(e["cells"].items(),
-                                                        key=lambda kv: (-kv[0][0], kv[0][1])))
-        out.append(Origin(
-            country=country, spos=tuple(parties[p] for p in sorted(e["spos"])),
-            members=len(e["members"]), plots=len(e["plots"]), areas=areas,
-            unmapped_plots=len(e["unmapped"]),
-            other_sources=tuple(parties[p] for p in sorted(e["others"])),
-        ))
+        areas = tuple(
+            Area(country, lat, lon, len(p), len(m))
+            for (lat, lon), (p, m) in sorted(
+                e["cells"].items(), key=lambda kv: (-kv[0][0], kv[0][1])
+            )
+        )
+        out.append(
+            Origin(
+                country=country,
+                spos=tuple(parties[p] for p in sorted(e["spos"])),
+                members=len(e["members"]),
+                plots=len(e["plots"]),
+                areas=areas,
+                unmapped_plots=len(e["unmapped"]),
+                other_sources=tuple(parties[p] for p in sorted(e["others"])),
+            )
+        )
     return tuple(out)
 
 
 # --- the journey ---------------------------------------------------------------------
 
 
-def _journey(evidence: Evidence, verdict: OriginVerdict, parties: _Parties,
-             origins: tuple[Origin, ...]) -> list[Step]:
+def _journey(
+    evidence: Evidence, verdict: OriginVerdict, parties: _Parties, origins: tuple[Origin, ...]
+) -> list[Step]:
     voided = evidence.voided()
     custody = [r for r in evidence if r.type in CUSTODY_TYPES and r.id not in voided]
     members: dict[str, set[str]] = defaultdict(set)
@@ -495,18 +544,28 @@ def _journey(evidence: Evidence, verdict: OriginVerdict, parties: _Parties,
         elif r.type == "receive":
             shipment = evidence.get(r.typed.shipment)
             sender = shipment.party if shipment else ""
-            kind = "import" if parties[sender].country != parties[r.party].country \
-                else "transfer"
+            kind = "import" if parties[sender].country != parties[r.party].country else "transfer"
             groups[(kind, r.party, sender)].append(r)
     steps = []
     for key, records in groups.items():
         kind, party = key[0], parties[key[1]]
         days = sorted(r.day for r in records)
-        common: dict[str, Any] = {"first": days[0], "last": days[-1], "events": len(records),
-                                  "order": min(r.index for r in records)}
+        common: dict[str, Any] = {
+            "first": days[0],
+            "last": days[-1],
+            "events": len(records),
+            "order": min(r.index for r in records),
+        }
         if kind == "harvest":
-            steps.append(Step("harvest", party, members=len(members.get(party.id, ())),
-                              areas=areas.get(party.id, 0), **common))
+            steps.append(
+                Step(
+                    "harvest",
+                    party,
+                    members=len(members.get(party.id, ())),
+                    areas=areas.get(party.id, 0),
+                    **common,
+                )
+            )
         elif kind == "process":
             steps.append(Step("process", party, process=key[2], **common))
         else:
@@ -520,8 +579,9 @@ _KIND_ORDER = {"harvest": 0, "process": 1, "transfer": 2, "export": 3, "import":
 # --- certificates --------------------------------------------------------------------
 
 
-def _certificates(evidence: Evidence, verdict: OriginVerdict, parties: _Parties,
-                  made: date) -> tuple[Certificate, ...]:
+def _certificates(
+    evidence: Evidence, verdict: OriginVerdict, parties: _Parties, made: date
+) -> tuple[Certificate, ...]:
     """The certificates of the parties on the lot's path, judged on the day it was made.
 
     Whether each one covered each harvest and handover is the verdict's job; the page
@@ -542,19 +602,32 @@ def _certificates(evidence: Evidence, verdict: OriginVerdict, parties: _Parties,
         else:
             status = "valid"
         holder = parties[c.subject]
-        out.append(Certificate(
-            id=c.id, scheme=c.scheme, holder=holder, issuer=parties[c.certifier].name,
-            valid_from=c.valid_from, valid_until=c.valid_until,
-            revoked_on=c.revoked_at.date() if c.revoked_at else None, status=status))
-    return tuple(sorted(out, key=lambda c: (c.scheme != "SPP", not c.holder.spo,
-                                            c.holder.name, c.valid_from, c.id)))
+        out.append(
+            Certificate(
+                id=c.id,
+                scheme=c.scheme,
+                holder=holder,
+                issuer=parties[c.certifier].name,
+                valid_from=c.valid_from,
+                valid_until=c.valid_until,
+                revoked_on=c.revoked_at.date() if c.revoked_at else None,
+                status=status,
+            )
+        )
+    return tuple(
+        sorted(
+            out,
+            key=lambda c: (c.scheme != "SPP", not c.holder.spo, c.holder.name, c.valid_from, c.id),
+        )
+    )
 
 
 # --- the mass flow -------------------------------------------------------------------
 
 
-def _flow(verdict: OriginVerdict, evidence: Evidence, parties: _Parties
-          ) -> tuple[tuple[FlowNode, ...], tuple[FlowLink, ...]]:
+def _flow(
+    verdict: OriginVerdict, evidence: Evidence, parties: _Parties
+) -> tuple[tuple[FlowNode, ...], tuple[FlowLink, ...]]:
     """Party-to-party flows of this lot's mass, from its sources down to the lot.
 
     Mass is propagated backwards from the lot through every custody reference in
@@ -617,21 +690,43 @@ def _flow(verdict: OriginVerdict, evidence: Evidence, parties: _Parties
         inflow = sum((d["value"] for _, _, d in graph.in_edges(node, data=True)), Fraction(0))
         outflow = sum((d["value"] for _, _, d in graph.out_edges(node, data=True)), Fraction(0))
         if node == lot_node:
-            nodes.append(FlowNode(node, verdict.lot, depth, Fraction(1), "lot",
-                                  verdict.certified_fraction))
+            nodes.append(
+                FlowNode(node, verdict.lot, depth, Fraction(1), "lot", verdict.certified_fraction)
+            )
         elif node in sources:
-            nodes.append(FlowNode(node, parties[node].name, layers[node],
-                                  max(sources[node], inflow, outflow), "source",
-                                  certified[node]))
+            nodes.append(
+                FlowNode(
+                    node,
+                    parties[node].name,
+                    layers[node],
+                    max(sources[node], inflow, outflow),
+                    "source",
+                    certified[node],
+                )
+            )
         else:
-            nodes.append(FlowNode(node, parties[node].name, layers[node],
-                                  max(inflow, outflow), "party"))
+            nodes.append(
+                FlowNode(node, parties[node].name, layers[node], max(inflow, outflow), "party")
+            )
     links = [FlowLink(a, b, d["value"]) for a, b, d in graph.edges(data=True)]
-    order = {n.id: i for i, n in enumerate(sorted(
-        nodes, key=lambda n: (n.layer, n.kind != "source" or n.certified < n.value,
-                              -n.value, n.label)))}
-    return (tuple(sorted(nodes, key=lambda n: order[n.id])),
-            tuple(sorted(links, key=lambda lk: (order[lk.source], order[lk.target]))))
+    order = {
+        n.id: i
+        for i, n in enumerate(
+            sorted(
+                nodes,
+                key=lambda n: (
+                    n.layer,
+                    n.kind != "source" or n.certified < n.value,
+                    -n.value,
+                    n.label,
+                ),
+            )
+        )
+    }
+    return (
+        tuple(sorted(nodes, key=lambda n: order[n.id])),
+        tuple(sorted(links, key=lambda lk: (order[lk.source], order[lk.target]))),
+    )
 
 
 # --- pictures: geometry for the SVG templates ---------------------------------------
@@ -680,8 +775,9 @@ def flow_picture(model: PageModel) -> FlowPicture:
     for node in model.flow_nodes:
         rows[node.layer].append(node)
     usable = FLOW_WIDTH - 2 * _SIDE
-    scale = min((usable - _GAP * (len(r) - 1)) / float(sum(n.value for n in r) or 1)
-                for r in rows.values())
+    scale = min(
+        (usable - _GAP * (len(r) - 1)) / float(sum(n.value for n in r) or 1) for r in rows.values()
+    )
     boxes: dict[str, Box] = {}
     placed = []
     y = 6.0
@@ -700,8 +796,17 @@ def flow_picture(model: PageModel) -> FlowPicture:
             else:
                 guess = (len(label) + 12) * _CHAR
                 anchor, lx = "start", max(4.0, min(x, FLOW_WIDTH - 4.0 - guess))
-            placed.append(PlacedNode(node, boxes[node.id], w * share, label, anchor, lx,
-                                     y - 5 - _LABEL * (len(row) - 1 - i)))
+            placed.append(
+                PlacedNode(
+                    node,
+                    boxes[node.id],
+                    w * share,
+                    label,
+                    anchor,
+                    lx,
+                    y - 5 - _LABEL * (len(row) - 1 - i),
+                )
+            )
             x += w + _GAP
         y += _BAR + _BANDS
     out_used: dict[str, float] = defaultdict(float)
@@ -716,16 +821,22 @@ def flow_picture(model: PageModel) -> FlowPicture:
         in_used[link.target] += w
         y0, y1 = a.y + a.h, b.y
         mid = (y0 + y1) / 2
-        bands.append((link, (
-            f"M{x0:.1f} {y0:.1f}C{x0:.1f} {mid:.1f} {x1:.1f} {mid:.1f} {x1:.1f} {y1:.1f}"
-            f"L{x1 + w:.1f} {y1:.1f}C{x1 + w:.1f} {mid:.1f} {x0 + w:.1f} {mid:.1f}"
-            f" {x0 + w:.1f} {y0:.1f}Z")))
+        bands.append(
+            (
+                link,
+                (
+                    f"M{x0:.1f} {y0:.1f}C{x0:.1f} {mid:.1f} {x1:.1f} {mid:.1f} {x1:.1f} {y1:.1f}"
+                    f"L{x1 + w:.1f} {y1:.1f}C{x1 + w:.1f} {mid:.1f} {x0 + w:.1f} {mid:.1f}"
+                    f" {x0 + w:.1f} {y0:.1f}Z"
+                ),
+            )
+        )
     return FlowPicture(FLOW_WIDTH, int(y - _BANDS + 24), placed, bands)
 
 
 def _shorten(text: str, chars: int) -> str:
     chars = max(chars, 6)
-    return text if len(text) <= chars else text[:chars - 1].rstrip() + "…"
+    return text if len(text) <= chars else text[: chars - 1].rstrip() + "…"
 
 
 @dataclass(frozen=True)
@@ -763,8 +874,9 @@ def map_panels(model: PageModel) -> list[MapPanel]:
         height = int(span_lat * k + 2 * _MAP_PAD)
         left = (MAP_WIDTH - span_lon * kx * k) / 2
 
-        def x_of(lon: float, left: float = left, lon0: float = lon0, k: float = k,
-                 kx: float = kx) -> float:
+        def x_of(
+            lon: float, left: float = left, lon0: float = lon0, k: float = k, kx: float = kx
+        ) -> float:
             return left + (lon - lon0) * kx * k
 
         def y_of(lat: float, lat0: float = lat0, k: float = k) -> float:
@@ -772,8 +884,15 @@ def map_panels(model: PageModel) -> list[MapPanel]:
 
         most = max(a.plots for a in origin.areas)
         largest = max(6.0, min(18.0, 0.5 * float(CELL) * k))  # neighbours do not overlap
-        dots = [(a, x_of(float(a.lon)), y_of(float(a.lat)),
-                 max(7.0, largest * math.sqrt(a.plots / most))) for a in origin.areas]
+        dots = [
+            (
+                a,
+                x_of(float(a.lon)),
+                y_of(float(a.lat)),
+                max(7.0, largest * math.sqrt(a.plots / most)),
+            )
+            for a in origin.areas
+        ]
         step = next(s for s in (0.5, 1, 2, 5, 10, 20) if max(span_lat, span_lon) / s <= 5)
         lines = []
         value = math.ceil((lat0 - span_lat) / step) * step
@@ -795,8 +914,7 @@ def _degrees(value: float, positive: str, negative: str) -> str:
 
 
 def cell_label(area: Area) -> str:
-    return (f"{_degrees(float(area.lat), 'N', 'S')}, "
-            f"{_degrees(float(area.lon), 'E', 'W')}")
+    return f"{_degrees(float(area.lat), 'N', 'S')}, {_degrees(float(area.lon), 'E', 'W')}"
 
 
 # --- JSON-LD -------------------------------------------------------------------------
@@ -820,8 +938,12 @@ def jsonld(model: PageModel, links: Links) -> dict[str, Any]:
         prop("originAreas", model.areas, "cells of 0.1 degree"),
     ]
     if model.harvest_from and model.harvest_until:
-        properties.append(prop("harvestPeriod", f"{model.harvest_from.isoformat()}/"
-                                                f"{model.harvest_until.isoformat()}"))
+        properties.append(
+            prop(
+                "harvestPeriod",
+                f"{model.harvest_from.isoformat()}/{model.harvest_until.isoformat()}",
+            )
+        )
     for short in model.shortfalls:
         properties.append(prop(f"notCertified:{short.code}", str(short.percent), "percent"))
     doc: dict[str, Any] = {
@@ -829,27 +951,38 @@ def jsonld(model: PageModel, links: Links) -> dict[str, Any]:
         "@type": "Product",
         "@id": links.page,
         "url": links.page,
-        "name": f"{PRODUCT_LABELS.get(model.product, model.product)} ({model.form})"
-                f" — {model.lot}",
+        "name": f"{PRODUCT_LABELS.get(model.product, model.product)} ({model.form}) — {model.lot}",
         "sku": model.lot,
         "category": model.product,
         "brand": {"@type": "Brand", "name": model.brand.name},
         "weight": {"@type": "QuantitativeValue", "value": str(model.kg), "unitCode": "KGM"},
         "countryOfOrigin": [{"@type": "Country", "identifier": c} for c in model.countries],
-        "producer": [{"@type": "Organization", "name": p.name,
-                      "address": {"@type": "PostalAddress", "addressCountry": p.country}}
-                     for p in model.spos],
-        "hasCertification": [{
-            "@type": "Certification", "name": f"{c.scheme} {c.id}", "identifier": c.id,
-            "certificationIdentification": c.scheme,
-            "about": {"@type": "Organization", "name": c.holder.name},
-            "issuedBy": {"@type": "Organization", "name": c.issuer},
-            "validFrom": c.valid_from.isoformat(), "expires": c.valid_until.isoformat(),
-            "certificationStatus": c.status,
-        } for c in model.certificates],
+        "producer": [
+            {
+                "@type": "Organization",
+                "name": p.name,
+                "address": {"@type": "PostalAddress", "addressCountry": p.country},
+            }
+            for p in model.spos
+        ],
+        "hasCertification": [
+            {
+                "@type": "Certification",
+                "name": f"{c.scheme} {c.id}",
+                "identifier": c.id,
+                "certificationIdentification": c.scheme,
+                "about": {"@type": "Organization", "name": c.holder.name},
+                "issuedBy": {"@type": "Organization", "name": c.issuer},
+                "validFrom": c.valid_from.isoformat(),
+                "expires": c.valid_until.isoformat(),
+                "certificationStatus": c.status,
+            }
+            for c in model.certificates
+        ],
         "additionalProperty": properties,
         "subjectOf": {
-            "@type": "DigitalDocument", "name": "trazo proof bundle",
+            "@type": "DigitalDocument",
+            "name": "trazo proof bundle",
             "encodingFormat": "application/json",
             "url": links.absolute_bundle or links.bundle,
             "description": "Verify offline with: trazo verify BUNDLE --log-key KEY",
@@ -870,7 +1003,8 @@ def qr_svg(url: str) -> bytes:
 
     buffer = io.BytesIO()
     segno.make(url, error="m", micro=False).save(
-        buffer, kind="svg", scale=8, border=4, title=url, svgclass=None, lineclass=None)
+        buffer, kind="svg", scale=8, border=4, title=url, svgclass=None, lineclass=None
+    )
     return buffer.getvalue()
 
 
@@ -907,29 +1041,40 @@ def translations(lang: str) -> gettext.NullTranslations:
 
 @cache
 def environment(lang: str) -> Environment:
-    env = Environment(loader=PackageLoader("api.pages", "templates"),
-                      autoescape=select_autoescape(["html", "svg"], default=True),
-                      extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("api.pages", "templates"),
+        autoescape=select_autoescape(["html", "svg"], default=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     locale = Locale.parse(lang)
     env.filters.update(
-        percent=lambda v: format_percent(Decimal(v).normalize() / 100, locale=locale,
-                                         decimal_quantization=False),
+        percent=lambda v: format_percent(
+            Decimal(v).normalize() / 100, locale=locale, decimal_quantization=False
+        ),
         fraction_percent=lambda f: format_percent(
-            _floor_percent(f) / 100, locale=locale, decimal_quantization=False),
-        number=lambda v: format_decimal(Decimal(v).normalize(), locale=locale,
-                                        decimal_quantization=False),
+            _floor_percent(f) / 100, locale=locale, decimal_quantization=False
+        ),
+        number=lambda v: format_decimal(
+            Decimal(v).normalize(), locale=locale, decimal_quantization=False
+        ),
         day=lambda d: format_date(d, "medium", locale=locale),
         month=lambda d: format_skeleton("yMMMM", d, locale=locale),
         country=lambda code: locale.territories.get(code, code),
         cell=cell_label,
         num=lambda v: f"{v:.1f}",
     )
-    env.globals.update(lang=lang, languages=LANGUAGES, process_labels=PROCESS_LABELS,
-                       reason_labels=REASON_LABELS, form_labels=FORM_LABELS,
-                       product_labels=PRODUCT_LABELS,
-                       language_names={code: Locale.parse(code).get_display_name(code)
-                                       for code in LANGUAGES})
+    env.globals.update(
+        lang=lang,
+        languages=LANGUAGES,
+        process_labels=PROCESS_LABELS,
+        reason_labels=REASON_LABELS,
+        form_labels=FORM_LABELS,
+        product_labels=PRODUCT_LABELS,
+        language_names={code: Locale.parse(code).get_display_name(code) for code in LANGUAGES},
+    )
     return env
 
 
@@ -942,17 +1087,26 @@ def render_page(model: PageModel, lang: str, links: Links) -> str:
     env = environment(lang)
     ld = jsonld_text(model, links).replace("<", "\\u003c").replace(">", "\\u003e")
     return env.get_template("page/lot.html").render(
-        m=model, links=links, flow=flow_picture(model), maps=map_panels(model),
-        jsonld=Markup(ld))
+        m=model, links=links, flow=flow_picture(model), maps=map_panels(model), jsonld=Markup(ld)
+    )
 
 
 def render_not_found(lot: str, lang: str, languages: dict[str, str] | None = None) -> str:
-    return environment(lang).get_template("page/not_found.html").render(
-        lot=lot, lang_links=languages or {})
+    return (
+        environment(lang)
+        .get_template("page/not_found.html")
+        .render(lot=lot, lang_links=languages or {})
+    )
 
 
-def publish(model: PageModel, links: Links, bundle: dict[str, Any], out: Path,
-            *, default_lang: str = DEFAULT_LANGUAGE) -> list[Path]:
+def publish(
+    model: PageModel,
+    links: Links,
+    bundle: dict[str, Any],
+    out: Path,
+    *,
+    default_lang: str = DEFAULT_LANGUAGE,
+) -> list[Path]:
     """Write the page in every language, its JSON-LD, QR codes and bundle into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     written = []

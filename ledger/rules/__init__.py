@@ -51,4 +51,5 @@ def typed_body(kind: str, body: dict[str, Any], party: str) -> Any:
     of payload fields every consumer uses); ``InvalidEvent`` if it does not pass."""
     return RULES[kind].from_body(body, party)
 
+
 __all__ = ["EVENT_TYPES", "RULES", "Rule", "typed_body"]

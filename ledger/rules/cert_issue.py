@@ -64,18 +64,31 @@ class CertIssue(Rule[Issue]):
             raise DuplicateId(
                 f"certificate {body.certificate!r} was already issued by"
                 f" {existing.certifier!r} ({existing.event}"
-                + (f", voided by {existing.voided_by}; issue it under a new id)"
-                   if existing.voided_by else ")"),
+                + (
+                    f", voided by {existing.voided_by}; issue it under a new id)"
+                    if existing.voided_by
+                    else ")"
+                ),
                 field="certificate",
             )
         registered_party(view, body.subject, field="subject")
-        view.add(Certificate(
-            id=body.certificate, certifier=event.party, subject=body.subject,
-            scheme=body.scheme, products=json.dumps(list(body.products)),
-            valid_from=body.valid_from.isoformat(), valid_until=body.valid_until.isoformat(),
-            event=event.id, time=time_text(event), revoked_event=None, revoked_time=None,
-            revoke_reason=None, voided_by=None,
-        ))
+        view.add(
+            Certificate(
+                id=body.certificate,
+                certifier=event.party,
+                subject=body.subject,
+                scheme=body.scheme,
+                products=json.dumps(list(body.products)),
+                valid_from=body.valid_from.isoformat(),
+                valid_until=body.valid_until.isoformat(),
+                event=event.id,
+                time=time_text(event),
+                revoked_event=None,
+                revoked_time=None,
+                revoke_reason=None,
+                voided_by=None,
+            )
+        )
 
 
 RULE = CertIssue()

@@ -26,8 +26,10 @@ class CertRevoke(Rule[Revocation]):
     fields = frozenset({"certificate", "reason"})
 
     def from_body(self, body: dict[str, Any], party: str) -> Revocation:
-        return Revocation(fields.ident(body, "certificate", what="a certificate id"),
-                          fields.text(body, "reason", max_len=500))
+        return Revocation(
+            fields.ident(body, "certificate", what="a certificate id"),
+            fields.text(body, "reason", max_len=500),
+        )
 
     def prefetch(self, event: Event, body: Revocation) -> Iterable[Wanted]:
         return [(Certificate, body.certificate)]
@@ -36,8 +38,9 @@ class CertRevoke(Rule[Revocation]):
         require_role(event, view, "certifier")
         row = view.get(Certificate, body.certificate)
         if row is None or row.voided_by is not None:
-            error = UnknownReference(f"no certificate {body.certificate!r} was issued",
-                                     field="certificate")
+            error = UnknownReference(
+                f"no certificate {body.certificate!r} was issued", field="certificate"
+            )
             raise absent(view, error) if row is None else error
         if row.certifier != event.party:
             raise NotAuthorized(
@@ -47,13 +50,13 @@ class CertRevoke(Rule[Revocation]):
             )
         if row.revoked_event is not None:
             raise InvalidEvent(
-                f"certificate {body.certificate!r} was already revoked by"
-                f" {row.revoked_event}",
+                f"certificate {body.certificate!r} was already revoked by {row.revoked_event}",
                 field="certificate",
             )
         not_before(event, row.time, what=f"the certificate's issue {row.event}", field="time")
-        view.update(row, revoked_event=event.id, revoked_time=time_text(event),
-                    revoke_reason=body.reason)
+        view.update(
+            row, revoked_event=event.id, revoked_time=time_text(event), revoke_reason=body.reason
+        )
 
 
 RULE = CertRevoke()

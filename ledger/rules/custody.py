@@ -62,8 +62,7 @@ class Line:
     amount: Amount
 
 
-def holding_lines(body: dict[str, Any], name: str, *,
-                  max_items: int = 1000) -> tuple[Line, ...]:
+def holding_lines(body: dict[str, Any], name: str, *, max_items: int = 1000) -> tuple[Line, ...]:
     """Read an array of holding lines (``ship.lots``, ``transform.inputs``).
 
     One line per (lot, event): naming the same holding twice in one event is refused,
@@ -130,9 +129,19 @@ def spend_rows(party: str, lines: Iterable[Line]) -> list[RowKey]:
     return wanted
 
 
-def create_lot(view: LedgerView, event: Event, *, lot: str, product: str, form: str,
-               amount: Amount, field: str, member: str | None = None,
-               plot: str | None = None, potential: Decimal | None = None) -> None:
+def create_lot(
+    view: LedgerView,
+    event: Event,
+    *,
+    lot: str,
+    product: str,
+    form: str,
+    amount: Amount,
+    field: str,
+    member: str | None = None,
+    plot: str | None = None,
+    potential: Decimal | None = None,
+) -> None:
     """A new lot, held by the signer through this event. A lot id is created once.
 
     ``potential`` is what ``conservation.check_yield`` returned for a transform output
@@ -146,16 +155,34 @@ def create_lot(view: LedgerView, event: Event, *, lot: str, product: str, form: 
             lot=lot,
             created_by=existing.event,
         )
-    view.add(Lot(
-        id=lot, product=product, form=form, party=event.party, event=event.id,
-        kind=event.type, kg=amount.kg, quantity=amount.quantity, unit=amount.unit,
-        member=member, plot=plot, time=event_time(event), voided_by=None,
-        potential=potential,
-    ))
-    view.add(Holding(
-        party=event.party, lot=lot, via=event.id, kg=amount.kg, received_kg=amount.kg,
-        time=event_time(event),
-    ))
+    view.add(
+        Lot(
+            id=lot,
+            product=product,
+            form=form,
+            party=event.party,
+            event=event.id,
+            kind=event.type,
+            kg=amount.kg,
+            quantity=amount.quantity,
+            unit=amount.unit,
+            member=member,
+            plot=plot,
+            time=event_time(event),
+            voided_by=None,
+            potential=potential,
+        )
+    )
+    view.add(
+        Holding(
+            party=event.party,
+            lot=lot,
+            via=event.id,
+            kg=amount.kg,
+            received_kg=amount.kg,
+            time=event_time(event),
+        )
+    )
 
 
 def take(view: LedgerView, event: Event, line: Line) -> Holding:
@@ -205,22 +232,30 @@ def _check_against_signed(view: LedgerView, holding: Holding) -> None:
             given = gives(holding.lot) if gives is not None else None
         except InvalidEvent:
             given = None
-    if given is None or holding.received_kg != given \
-            or not ZERO <= holding.kg <= holding.received_kg:
+    if (
+        given is None
+        or holding.received_kg != given
+        or not ZERO <= holding.kg <= holding.received_kg
+    ):
         raise IntegrityError(
             f"the stored holding of lot {holding.lot!r} by {holding.party!r} through"
             f" {holding.via} ({kg_text(holding.kg)} of {kg_text(holding.received_kg)})"
             " disagrees with the signed event behind it: the projections were altered;"
             " run `trazo audit`, then `trazo rebuild`",
-            lot=holding.lot, event=holding.via,
+            lot=holding.lot,
+            event=holding.via,
         )
 
 
 def _why_not_held(view: LedgerView, event: Event, line: Line) -> Exception:
     lot = view.get(Lot, line.lot)
     if lot is None:
-        return absent(view, UnknownLot(f"no lot {line.lot!r} exists in the ledger",
-                                       field=line.where + "lot", lot=line.lot))
+        return absent(
+            view,
+            UnknownLot(
+                f"no lot {line.lot!r} exists in the ledger", field=line.where + "lot", lot=line.lot
+            ),
+        )
     void = view.get(Void, line.via)
     if void is not None:
         return UnknownReference(
@@ -229,8 +264,12 @@ def _why_not_held(view: LedgerView, event: Event, line: Line) -> Exception:
         )
     via = view.event(line.via)
     if via is None:
-        return absent(view, UnknownReference(f"no event {line.via} exists in the ledger",
-                                             field=line.where + "event"))
+        return absent(
+            view,
+            UnknownReference(
+                f"no event {line.via} exists in the ledger", field=line.where + "event"
+            ),
+        )
     return NotHolder(
         f"{event.party!r} holds nothing of lot {line.lot!r} through event {line.via}"
         f" (a {via.type} signed by {via.party!r}); custody comes from a harvest, a"

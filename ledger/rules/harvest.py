@@ -48,8 +48,10 @@ class Harvest(Rule[HarvestBody]):
         form = product.require_form(fields.require(body, "form"))
         quantity = amount(body)
         if ("member" in body) != ("plot" in body):
-            raise InvalidEvent("a harvest names both its member and its plot, or neither",
-                               field="plot" if "member" in body else "member")
+            raise InvalidEvent(
+                "a harvest names both its member and its plot, or neither",
+                field="plot" if "member" in body else "member",
+            )
         member = plot = None
         if "member" in body:
             member = fields.ident(body, "member", what="a member id")
@@ -69,13 +71,23 @@ class Harvest(Rule[HarvestBody]):
         if body.member is not None:
             assert body.plot is not None
             _check_origin(event, body, view, body.member, body.plot)
-        create_lot(view, event, lot=body.lot, product=body.product, form=body.form,
-                   amount=body.amount, field="lot", member=body.member, plot=body.plot)
+        create_lot(
+            view,
+            event,
+            lot=body.lot,
+            product=body.product,
+            form=body.form,
+            amount=body.amount,
+            field="lot",
+            member=body.member,
+            plot=body.plot,
+        )
         mention(view, event, [body.lot])
 
 
-def _check_origin(event: Event, body: HarvestBody, view: LedgerView, member_id: str,
-                  plot_id: str) -> None:
+def _check_origin(
+    event: Event, body: HarvestBody, view: LedgerView, member_id: str, plot_id: str
+) -> None:
     member = enrolled_member(view, event, member_id)
     day = event.time.date().isoformat()
     if day < member.since:
@@ -95,8 +107,7 @@ def _check_origin(event: Event, body: HarvestBody, view: LedgerView, member_id: 
     products = member.product_list
     if body.product not in products:
         raise NotAuthorized(
-            f"member {member_id!r} is enrolled for {', '.join(products)}, not"
-            f" {body.product}",
+            f"member {member_id!r} is enrolled for {', '.join(products)}, not {body.product}",
             field="product",
         )
     plot = view.get(Plot, plot_id)

@@ -31,8 +31,7 @@ class KeyAdd(Rule[KeyAddition]):
     fields = frozenset({"subject", "public_key"})
 
     def from_body(self, body: dict[str, Any], party: str) -> KeyAddition:
-        return KeyAddition(fields.party_id(body, "subject"),
-                           public_key_field(body))
+        return KeyAddition(fields.party_id(body, "subject"), public_key_field(body))
 
     def prefetch(self, event: Event, body: KeyAddition) -> Iterable[Wanted]:
         return [(Party, body.subject), (Key, body.keyid)]
@@ -41,8 +40,7 @@ class KeyAdd(Rule[KeyAddition]):
         require_operator_or(event, view, body.subject)
         registered_party(view, body.subject, field="subject")
         if view.get(Key, body.keyid) is not None:
-            raise DuplicateId(f"key {body.keyid[:16]}… is already registered",
-                              field="public_key")
+            raise DuplicateId(f"key {body.keyid[:16]}… is already registered", field="public_key")
         add_key(view, event, party=body.subject, public_key=body.public_key)
 
 

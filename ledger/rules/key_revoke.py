@@ -26,8 +26,11 @@ class KeyRevoke(Rule[KeyRevocation]):
     fields = frozenset({"subject", "keyid", "reason"})
 
     def from_body(self, body: dict[str, Any], party: str) -> KeyRevocation:
-        return KeyRevocation(fields.party_id(body, "subject"), fields.keyid(body, "keyid"),
-                             fields.text(body, "reason", max_len=500))
+        return KeyRevocation(
+            fields.party_id(body, "subject"),
+            fields.keyid(body, "keyid"),
+            fields.text(body, "reason", max_len=500),
+        )
 
     def prefetch(self, event: Event, body: KeyRevocation) -> Iterable[Wanted]:
         return [(Key, body.keyid)]
@@ -54,8 +57,9 @@ class KeyRevoke(Rule[KeyRevocation]):
                     " reach back before what the key has signed",
                     field="time",
                 )
-        view.update(key, revoked_event=event.id, revoked_time=time_text(event),
-                    revoke_reason=body.reason)
+        view.update(
+            key, revoked_event=event.id, revoked_time=time_text(event), revoke_reason=body.reason
+        )
 
 
 RULE = KeyRevoke()

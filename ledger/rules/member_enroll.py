@@ -42,8 +42,9 @@ def plots_of(body: dict[str, Any], owner: str) -> tuple[EnrolledPlot, ...]:
             raise InvalidEvent("must be an object", field=f"plots[{i}]")
         fields.reject_unknown(item, PLOT_FIELDS, prefix=where)
         plot = fields.owned_id(item, "plot", owner, prefix=where)
-        area = tables.parse_quantity(fields.require(item, "area_ha", prefix=where),
-                                     field=where + "area_ha")
+        area = tables.parse_quantity(
+            fields.require(item, "area_ha", prefix=where), field=where + "area_ha"
+        )
         if plot in seen:
             raise InvalidEvent(f"plot {plot!r} is listed twice", field=where + "plot")
         seen.add(plot)
@@ -72,8 +73,8 @@ class MemberEnroll(Rule[Enrolment]):
         existing = view.get(Member, body.member)
         if existing is not None:
             raise DuplicateId(
-                f"member {body.member!r} was already enrolled by {existing.event}",
-                field="member")
+                f"member {body.member!r} was already enrolled by {existing.event}", field="member"
+            )
         for i, plot in enumerate(body.plots):
             taken = view.get(Plot, plot.plot)
             if taken is not None:
@@ -81,14 +82,30 @@ class MemberEnroll(Rule[Enrolment]):
                     f"plot {plot.plot!r} is already enrolled for member {taken.member!r}",
                     field=f"plots[{i}].plot",
                 )
-        view.add(Member(
-            id=body.member, spo=event.party, products=json.dumps(list(body.products)),
-            since=body.since.isoformat(), until=None, event=event.id, left_event=None,
-        ))
+        view.add(
+            Member(
+                id=body.member,
+                spo=event.party,
+                products=json.dumps(list(body.products)),
+                since=body.since.isoformat(),
+                until=None,
+                event=event.id,
+                left_event=None,
+            )
+        )
         for plot in body.plots:
-            view.add(Plot(id=plot.plot, member=body.member, spo=event.party,
-                          area_ha=plot.area_ha, event=event.id, geometry=None, method=None,
-                          map_event=None))
+            view.add(
+                Plot(
+                    id=plot.plot,
+                    member=body.member,
+                    spo=event.party,
+                    area_ha=plot.area_ha,
+                    event=event.id,
+                    geometry=None,
+                    method=None,
+                    map_event=None,
+                )
+            )
 
 
 RULE = MemberEnroll()

@@ -21,13 +21,13 @@ class Leaving:
     until: date
 
 
-def enrolled_member(view: LedgerView, event: Event, member_id: str, *,
-                    field: str = "member") -> Member:
+def enrolled_member(
+    view: LedgerView, event: Event, member_id: str, *, field: str = "member"
+) -> Member:
     """A member the signing SPO enrolled (and that was not voided)."""
     member = view.get(Member, member_id)
     if member is None:
-        raise absent(view, UnknownReference(f"no member {member_id!r} is enrolled",
-                                            field=field))
+        raise absent(view, UnknownReference(f"no member {member_id!r} is enrolled", field=field))
     if member.spo != event.party:
         raise NotAuthorized(
             f"member {member_id!r} was enrolled by {member.spo!r}, not {event.party!r}",
@@ -41,8 +41,10 @@ class MemberLeave(Rule[Leaving]):
     fields = frozenset({"member", "until"})
 
     def from_body(self, body: dict[str, Any], party: str) -> Leaving:
-        return Leaving(fields.ident(body, "member", what="a member id"),
-                       fields.parse_date(fields.require(body, "until"), field="until"))
+        return Leaving(
+            fields.ident(body, "member", what="a member id"),
+            fields.parse_date(fields.require(body, "until"), field="until"),
+        )
 
     def prefetch(self, event: Event, body: Leaving) -> Iterable[Wanted]:
         return [(Member, body.member), Lookup(Lot, "member", body.member)]
@@ -61,8 +63,11 @@ class MemberLeave(Rule[Leaving]):
                 f"until {until} is before the member joined on {member.since}", field="until"
             )
         # every harvest of the member, each by its own local date (offsets may differ)
-        late = [(day, lot.id) for lot in view.find(Lot, member=member.id)
-                if lot.voided_by is None and (day := _harvest_day(view, lot)) > until]
+        late = [
+            (day, lot.id)
+            for lot in view.find(Lot, member=member.id)
+            if lot.voided_by is None and (day := _harvest_day(view, lot)) > until
+        ]
         if late:
             day, lot_id = max(late)
             raise TimeError(

@@ -57,8 +57,15 @@ class PartyRegistration:
 
 def add_key(view: LedgerView, event: Event, *, party: str, public_key: bytes) -> None:
     """Register ``public_key`` to ``party``, valid from the event's time."""
-    view.add(Key(keyid=keyid_of(public_key), party=party, public_key=public_key,
-                 added_event=event.id, added_time=time_text(event)))
+    view.add(
+        Key(
+            keyid=keyid_of(public_key),
+            party=party,
+            public_key=public_key,
+            added_event=event.id,
+            added_time=time_text(event),
+        )
+    )
 
 
 class PartyRegister(Rule[PartyRegistration]):
@@ -77,11 +84,13 @@ class PartyRegister(Rule[PartyRegistration]):
                 raise InvalidEvent("must be a non-empty string", field=where)
             if scheme == "gln" and not (_GLN.fullmatch(value) and gs1_check_digit_ok(value)):
                 raise InvalidEvent("a GLN is 13 digits with a valid GS1 check digit", field=where)
-        return PartyRegistration(subject, name, tuple(roles), country, dict(identifiers),
-                                 public_key_field(body))
+        return PartyRegistration(
+            subject, name, tuple(roles), country, dict(identifiers), public_key_field(body)
+        )
 
-    def bootstrap_key(self, event: Event, body: PartyRegistration,
-                      view: LedgerView) -> bytes | None:
+    def bootstrap_key(
+        self, event: Event, body: PartyRegistration, view: LedgerView
+    ) -> bytes | None:
         if operator(view) is None and body.subject == event.party:
             return body.public_key
         return None
@@ -111,13 +120,18 @@ class PartyRegister(Rule[PartyRegistration]):
         if not genesis and view.get(Party, subject) is not None:
             raise DuplicateId(f"party {subject!r} is already registered", field="subject")
         if not genesis and view.get(Key, body.keyid) is not None:
-            raise DuplicateId(f"key {body.keyid[:16]}… is already registered",
-                              field="public_key")
-        view.add(Party(
-            id=subject, name=body.name, roles=json.dumps(sorted(body.roles)),
-            country=body.country, identifiers=json.dumps(body.identifiers, sort_keys=True),
-            event=event.id, time=time_text(event),
-        ))
+            raise DuplicateId(f"key {body.keyid[:16]}… is already registered", field="public_key")
+        view.add(
+            Party(
+                id=subject,
+                name=body.name,
+                roles=json.dumps(sorted(body.roles)),
+                country=body.country,
+                identifiers=json.dumps(body.identifiers, sort_keys=True),
+                event=event.id,
+                time=time_text(event),
+            )
+        )
         add_key(view, event, party=subject, public_key=body.public_key)
 
 

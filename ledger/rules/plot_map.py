@@ -97,9 +97,12 @@ class PlotMap(Rule[Mapping]):
             geometry.check_area(body.parsed, plot.area_ha, "geometry")
         except geometry.GeometryError as e:
             raise _invalid(event.body, e) from e
-        view.update(plot, geometry=json.dumps(body.geojson, sort_keys=True,
-                                              separators=(",", ":")),
-                    method=body.method, map_event=event.id)
+        view.update(
+            plot,
+            geometry=json.dumps(body.geojson, sort_keys=True, separators=(",", ":")),
+            method=body.method,
+            map_event=event.id,
+        )
 
 
 RULE = PlotMap()

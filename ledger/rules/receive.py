@@ -91,8 +91,7 @@ class Receive(Rule[Receipt]):
         if shipment.status == "voided":
             void = view.get(Void, shipment_id)
             raise UnknownReference(
-                f"shipment {shipment_id} was voided"
-                + (f" by {void.void_event}" if void else ""),
+                f"shipment {shipment_id} was voided" + (f" by {void.void_event}" if void else ""),
                 field="shipment",
             )
         if shipment.status == "received":
@@ -122,9 +121,16 @@ class Receive(Rule[Receipt]):
                     claimed=line.amount.kg,
                 )
             view.update(row, received_kg=line.amount.kg)
-            view.add(Holding(party=event.party, lot=line.lot, via=event.id,
-                             kg=line.amount.kg, received_kg=line.amount.kg,
-                             time=event_time(event)))
+            view.add(
+                Holding(
+                    party=event.party,
+                    lot=line.lot,
+                    via=event.id,
+                    kg=line.amount.kg,
+                    received_kg=line.amount.kg,
+                    time=event_time(event),
+                )
+            )
             edge(view, event, parent=shipment_id, lot=line.lot, kg=line.amount.kg)
         for row in shipped.values():
             if row.received_kg is None:  # not listed: lost whole in transit

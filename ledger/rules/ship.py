@@ -45,14 +45,19 @@ class ShipBody:
 
 def _transactions(body: dict[str, Any]) -> tuple[Transaction, ...]:
     out = []
-    for i, item in enumerate(fields.array(body, "transactions", min_items=0, max_items=100,
-                                          optional=True)):
+    for i, item in enumerate(
+        fields.array(body, "transactions", min_items=0, max_items=100, optional=True)
+    ):
         where = f"transactions[{i}]."
         if not isinstance(item, dict):
             raise InvalidEvent("must be an object {type, id}", field=f"transactions[{i}]")
         fields.reject_unknown(item, TRANSACTION_FIELDS, prefix=where)
-        out.append(Transaction(fields.text(item, "type", prefix=where, max_len=32),
-                               fields.text(item, "id", prefix=where, max_len=200)))
+        out.append(
+            Transaction(
+                fields.text(item, "type", prefix=where, max_len=32),
+                fields.text(item, "id", prefix=where, max_len=200),
+            )
+        )
     return tuple(out)
 
 
@@ -78,8 +83,16 @@ class Ship(Rule[ShipBody]):
         for line in body.lots:
             take(view, event, line)
             totals[line.lot] = add(totals.get(line.lot, ZERO), line.amount.kg)
-        view.add(Shipment(id=event.id, shipper=event.party, receiver=body.to,
-                          time=event_time(event), status="in-transit", receive_event=None))
+        view.add(
+            Shipment(
+                id=event.id,
+                shipper=event.party,
+                receiver=body.to,
+                time=event_time(event),
+                status="in-transit",
+                receive_event=None,
+            )
+        )
         for lot, kg in totals.items():
             view.add(ShipmentLot(shipment=event.id, lot=lot, kg=kg, received_kg=None))
         mention(view, event, totals)

@@ -44,10 +44,12 @@ def outputs_of(body: dict[str, Any], owner: str) -> tuple[Output, ...]:
             raise InvalidEvent("must be an object", field=f"outputs[{i}]")
         fields.reject_unknown(item, OUTPUT_FIELDS, prefix=where)
         lot = fields.owned_id(item, "lot", owner, prefix=where)
-        product = tables.product(fields.require(item, "product", prefix=where),
-                                 field=where + "product")
-        form = product.require_form(fields.require(item, "form", prefix=where),
-                                    field=where + "form")
+        product = tables.product(
+            fields.require(item, "product", prefix=where), field=where + "product"
+        )
+        form = product.require_form(
+            fields.require(item, "form", prefix=where), field=where + "form"
+        )
         if lot in seen:
             raise InvalidEvent(f"output lot {lot!r} is listed twice", field=where + "lot")
         seen.add(lot)
@@ -89,8 +91,10 @@ class Transform(Rule[TransformBody]):
         names = {line.lot for line in inputs}
         for o in outputs:
             if o.lot in names:
-                raise InvalidEvent(f"output lot {o.lot!r} is also an input; an output is a"
-                                   " new lot", field=o.where + "lot")
+                raise InvalidEvent(
+                    f"output lot {o.lot!r} is also an input; an output is a new lot",
+                    field=o.where + "lot",
+                )
         return TransformBody(process, inputs, outputs)
 
     def prefetch(self, event: Event, body: TransformBody) -> Iterable[Wanted]:
@@ -112,22 +116,38 @@ class Transform(Rule[TransformBody]):
                 )
             forms.append((line, lot.form))
             # a projection: never trusted above 1 (all of the lot's mass real)
-            potentials.append(min(lot.potential, Decimal(1)) if lot.potential is not None
-                              else Decimal(1))
+            potentials.append(
+                min(lot.potential, Decimal(1)) if lot.potential is not None else Decimal(1)
+            )
         potential = check_yield(
             product,
-            [Flow(line.amount.kg, form, line.where, p)
-             for (line, form), p in zip(forms, potentials, strict=True)],
-            [Flow(o.amount.kg, o.form, o.where) for o in body.outputs])
+            [
+                Flow(line.amount.kg, form, line.where, p)
+                for (line, form), p in zip(forms, potentials, strict=True)
+            ],
+            [Flow(o.amount.kg, o.form, o.where) for o in body.outputs],
+        )
         _check_process(body.process, product, forms, body.outputs)
         for o in body.outputs:
-            create_lot(view, event, lot=o.lot, product=o.product, form=o.form,
-                       amount=o.amount, field=o.where + "lot", potential=potential)
+            create_lot(
+                view,
+                event,
+                lot=o.lot,
+                product=o.product,
+                form=o.form,
+                amount=o.amount,
+                field=o.where + "lot",
+                potential=potential,
+            )
         mention(view, event, [line.lot for line in body.inputs] + [o.lot for o in body.outputs])
 
 
-def _check_process(process: str, product: tables.Product, inputs: list[tuple[Line, str]],
-                   outputs: tuple[Output, ...]) -> None:
+def _check_process(
+    process: str,
+    product: tables.Product,
+    inputs: list[tuple[Line, str]],
+    outputs: tuple[Output, ...],
+) -> None:
     for o in outputs:
         if not any(process in product.processes_for(form, o.form) for _line, form in inputs):
             moves = sorted({f"{form} → {o.form}" for _line, form in inputs})

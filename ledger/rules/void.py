@@ -114,8 +114,7 @@ def _undo_enroll(event: Event, target: StoredEvent, view: LedgerView) -> None:
     member = view.get(Member, _field(target, "member"))
     assert member is not None
     plots = view.find(Plot, member=member.id)
-    harvest = next((lot for lot in view.find(Lot, member=member.id)
-                    if lot.voided_by is None), None)
+    harvest = next((lot for lot in view.find(Lot, member=member.id) if lot.voided_by is None), None)
     mapped = [p.map_event for p in plots if p.map_event is not None]
     later = harvest.event if harvest is not None else member.left_event
     if later is None and mapped:
@@ -174,20 +173,24 @@ class Void(Rule[Voiding]):
     fields = frozenset({"event", "reason"})
 
     def from_body(self, body: dict[str, Any], party: str) -> Voiding:
-        return Voiding(fields.event_ref(body, "event"),
-                       fields.text(body, "reason", max_len=500))
+        return Voiding(fields.event_ref(body, "event"), fields.text(body, "reason", max_len=500))
 
     def prefetch(self, event: Event, body: Voiding) -> Iterable[Wanted]:
-        return [(VoidRecord, body.event), Lookup(EventLot, "event", body.event),
-                Lookup(CustodyEdge, "parent", body.event),
-                Lookup(CustodyEdge, "child", body.event), Lookup(Lot, "event", body.event)]
+        return [
+            (VoidRecord, body.event),
+            Lookup(EventLot, "event", body.event),
+            Lookup(CustodyEdge, "parent", body.event),
+            Lookup(CustodyEdge, "child", body.event),
+            Lookup(Lot, "event", body.event),
+        ]
 
     def apply(self, event: Event, body: Voiding, view: LedgerView) -> None:
         target_id = body.event
         target = view.event(target_id)
         if target is None:
-            raise absent(view, UnknownReference(f"no event {target_id} exists in the ledger",
-                                                field="event"))
+            raise absent(
+                view, UnknownReference(f"no event {target_id} exists in the ledger", field="event")
+            )
         if target.party != event.party:
             raise NotAuthorized(
                 f"event {target_id} was signed by {target.party!r}; only it may void it,"
@@ -196,14 +199,18 @@ class Void(Rule[Voiding]):
             )
         earlier = view.get(VoidRecord, target_id)
         if earlier is not None:
-            raise VoidRefused(f"event {target_id} was already voided by {earlier.void_event}",
-                              field="event")
+            raise VoidRefused(
+                f"event {target_id} was already voided by {earlier.void_event}", field="event"
+            )
         undo = UNDO.get(target.type)
         if undo is None:
             raise VoidRefused(
                 f"a {target.type} cannot be voided"
-                + (": a later plot.map of the plot supersedes it"
-                   if target.type == "plot.map" else ""),
+                + (
+                    ": a later plot.map of the plot supersedes it"
+                    if target.type == "plot.map"
+                    else ""
+                ),
                 field="event",
                 voidable=sorted(UNDO),
             )
@@ -211,8 +218,15 @@ class Void(Rule[Voiding]):
         undo(event, target, view)
         for row in view.find(EventLot, event=target_id):
             view.add(EventLot(event=event.id, lot=row.lot, idx=view.size))
-        view.add(VoidRecord(event=target_id, void_event=event.id, party=event.party,
-                            reason=body.reason, time=event_time(event)))
+        view.add(
+            VoidRecord(
+                event=target_id,
+                void_event=event.id,
+                party=event.party,
+                reason=body.reason,
+                time=event_time(event),
+            )
+        )
 
 
 RULE = Void()

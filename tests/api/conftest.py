@@ -27,12 +27,14 @@ def keys_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def app(world: World, keys_dir: Path) -> Iterator[Flask]:
-    app = create_app({
-        "TESTING": True,
-        "TRAZO_DATABASE_URL": world.store.url,
-        "TRAZO_KEYS": str(keys_dir),
-        "TRAZO_READ_TOKEN": READ_TOKEN,
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "TRAZO_DATABASE_URL": world.store.url,
+            "TRAZO_KEYS": str(keys_dir),
+            "TRAZO_READ_TOKEN": READ_TOKEN,
+        }
+    )
     yield app
     app.extensions["trazo.store"].dispose()
 

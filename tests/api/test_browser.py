@@ -37,9 +37,16 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PHONE = {"width": 390, "height": 844, "pixelRatio": 2}
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         "--disable-dev-shm-usage")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+)
 
 
 def _browser_missing() -> str | None:
@@ -80,11 +87,19 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     if demo_chain is not None:
         chain = demo_chain()
         origin = "trazo/operator"
-        append_batch(store, chain.events, log_signer=NoteSigner(origin, chain.log_key),
-                     genesis=True)
+        append_batch(
+            store, chain.events, log_signer=NoteSigner(origin, chain.log_key), genesis=True
+        )
         write_keypair(folder / "keys", "log", chain.log_key)
-        yield Ledger(store, folder / "keys", origin, chain.facts.single_origin_bag,
-                     chain.facts.blended_bag, "demo chain", chain.facts.overselling_trader)
+        yield Ledger(
+            store,
+            folder / "keys",
+            origin,
+            chain.facts.single_origin_bag,
+            chain.facts.blended_bag,
+            "demo chain",
+            chain.facts.overselling_trader,
+        )
     else:
         world = World.create(store)
         blended = mapped_blend(world)
@@ -94,8 +109,9 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
         rec = chains.to_roaster(c, chains.COOP, lot, h, "100")
         single = chains.roast_and_pack(c, [(lot, rec, "100")], "100", name="single")
         write_keypair(folder / "keys", "log", chains.log_private())
-        yield Ledger(store, folder / "keys", chains.LOG_ORIGIN, single, blended,
-                     "tests/graph/chains.py")
+        yield Ledger(
+            store, folder / "keys", chains.LOG_ORIGIN, single, blended, "tests/graph/chains.py"
+        )
     store.dispose()
 
 
@@ -114,8 +130,9 @@ class _Quiet(WSGIRequestHandler):
 @pytest.fixture(scope="module")
 def server(ledger: Ledger) -> Iterator[str]:
     """The app over real HTTP on 127.0.0.1; its public URL is the server's own."""
-    httpd: WSGIServer = make_server("127.0.0.1", 0, lambda e, s: [], server_class=_Threading,
-                                    handler_class=_Quiet)
+    httpd: WSGIServer = make_server(
+        "127.0.0.1", 0, lambda e, s: [], server_class=_Threading, handler_class=_Quiet
+    )
     base = f"http://127.0.0.1:{httpd.server_port}"
     app = make_app(ledger.store, ledger.keys)
     app.config.update(TRAZO_PUBLIC_URL=base, TRAZO_LOG_ORIGIN=ledger.origin)
@@ -140,16 +157,16 @@ def _chromium(profile: Path, size: dict[str, int], *, phone: bool) -> Any:
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM if Path(CHROMIUM).exists() else str(
-        shutil.which("chromium"))
+    options.binary_location = CHROMIUM if Path(CHROMIUM).exists() else str(shutil.which("chromium"))
     for flag in FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     options.add_argument(f"--window-size={size['width']},{size['height']}")
     if phone:
         options.add_experimental_option("mobileEmulation", {"deviceMetrics": size})
-        options.add_experimental_option("prefs", {
-            "profile.managed_default_content_settings.javascript": 2})  # JavaScript off
+        options.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2}
+        )  # JavaScript off
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
     return driver
@@ -159,8 +176,9 @@ def _screenshot(driver: Any, name: str, *, full: bool = False) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
     if full:
-        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": True})
+        shot = driver.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
+        )
         path.write_bytes(base64.b64decode(shot["data"]))
     else:
         driver.save_screenshot(str(path))
@@ -169,10 +187,14 @@ def _screenshot(driver: Any, name: str, *, full: bool = False) -> Path:
 
 def _requests(driver: Any) -> list[str]:
     """Every URL the page's document and resources were loaded from (Resource Timing)."""
-    result = driver.execute_cdp_cmd("Runtime.evaluate", {
-        "expression": "JSON.stringify([location.href].concat(performance"
-                      ".getEntriesByType('resource').map(e => e.name)))",
-        "returnByValue": True})
+    result = driver.execute_cdp_cmd(
+        "Runtime.evaluate",
+        {
+            "expression": "JSON.stringify([location.href].concat(performance"
+            ".getEntriesByType('resource').map(e => e.name)))",
+            "returnByValue": True,
+        },
+    )
     import json
 
     return list(json.loads(result["result"]["value"]))
@@ -180,7 +202,8 @@ def _requests(driver: Any) -> list[str]:
 
 @pytest.mark.parametrize("which", ["single_origin_bag", "blended_bag"])
 def test_phone_sees_the_verdict_and_the_flow_first(
-        which: str, ledger: Ledger, server: str, browser: Any) -> None:
+    which: str, ledger: Ledger, server: str, browser: Any
+) -> None:
     from selenium.webdriver.common.by import By
 
     bag = getattr(ledger, which)
@@ -190,9 +213,13 @@ def test_phone_sees_the_verdict_and_the_flow_first(
     verdict = browser.find_element(By.ID, "verdict")
     assert verdict.is_displayed()
     assert "de pequeños productores organizados" in verdict.text
-    width = browser.execute_cdp_cmd("Runtime.evaluate", {
-        "expression": "[document.documentElement.scrollWidth, window.innerWidth]",
-        "returnByValue": True})["result"]["value"]
+    width = browser.execute_cdp_cmd(
+        "Runtime.evaluate",
+        {
+            "expression": "[document.documentElement.scrollWidth, window.innerWidth]",
+            "returnByValue": True,
+        },
+    )["result"]["value"]
     assert width[0] <= width[1] == PHONE["width"], "the page scrolls sideways on a phone"
     box = verdict.rect
     assert box["y"] + box["height"] <= PHONE["height"], "the verdict is below the fold"
@@ -210,8 +237,9 @@ def test_phone_sees_the_verdict_and_the_flow_first(
     assert first.stat().st_size > 10_000 and whole.stat().st_size > first.stat().st_size
 
 
-def test_qr_code_in_the_browser_decodes_to_the_page(ledger: Ledger, server: str,
-                                                    browser: Any) -> None:
+def test_qr_code_in_the_browser_decodes_to_the_page(
+    ledger: Ledger, server: str, browser: Any
+) -> None:
     zxingcpp = pytest.importorskip("zxingcpp")
     image = pytest.importorskip("PIL.Image")
     bag = ledger.blended_bag
@@ -240,8 +268,10 @@ def test_the_auditors_report_fits_1280_px(ledger: Ledger, server: str, desktop: 
 
     if ledger.overselling_trader is None:
         pytest.skip("the demo chain (with its overselling trader) is not importable")
-    desktop.get(f"{server}/audit/{ledger.overselling_trader}/mass-balance"
-                "?product=coffee&scheme=SPP&period=2026")
+    desktop.get(
+        f"{server}/audit/{ledger.overselling_trader}/mass-balance"
+        "?product=coffee&scheme=SPP&period=2026"
+    )
     assert "Overselling" in desktop.find_element(By.TAG_NAME, "body").text
     inner = desktop.execute_script("return window.innerWidth")
     balances = desktop.find_elements(By.CSS_SELECTOR, "td.bal")
@@ -250,7 +280,8 @@ def test_the_auditors_report_fits_1280_px(ledger: Ledger, server: str, desktop: 
     for cell in [header, *balances[:20]]:
         box = cell.rect
         assert box["x"] >= 0 and box["x"] + box["width"] <= inner, (
-            f"the balance column ends at {box['x'] + box['width']:.0f} px of {inner}")
+            f"the balance column ends at {box['x'] + box['width']:.0f} px of {inner}"
+        )
     link = desktop.find_elements(By.CSS_SELECTOR, "a.ev")[0]
     assert link.get_attribute("href").split("/api/v1/events/")[1].startswith("sha256:")
     assert len(link.text) <= 14

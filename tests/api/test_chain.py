@@ -49,26 +49,68 @@ def http(world: World, client: FlaskClient) -> Http:
     ]
     assert post_events(client, *registrations).status_code == 201
     h = Http(world, client)
-    h.record(COOP, {"type": "member.enroll", "member": M1, "products": ["coffee"],
-                    "plots": [{"plot": P1, "area_ha": "2.4"}], "since": "2019-05-01"})
+    h.record(
+        COOP,
+        {
+            "type": "member.enroll",
+            "member": M1,
+            "products": ["coffee"],
+            "plots": [{"plot": P1, "area_ha": "2.4"}],
+            "since": "2019-05-01",
+        },
+    )
     return h
 
 
 def test_record_a_chain_and_read_it_back(http: Http, client: FlaskClient) -> None:
-    plot_map = http.record(COOP, {"type": "plot.map", "plot": P1, "method": "gps-point",
-                                  "geometry": POINT})
-    http.record(CERT, {"type": "cert.issue", "certificate": "SPP-PE-0123", "subject": COOP,
-                       "scheme": "SPP", "products": ["coffee"], "valid_from": "2025-01-01",
-                       "valid_until": "2027-12-31"})
-    h1 = http.record(COOP, {"type": "harvest", "lot": H1, "product": "coffee",
-                            "form": "parchment", "quantity": "460", "unit": "kg",
-                            "member": M1, "plot": P1})
-    dry = http.record(COOP, {"type": "transform", "process": "dry-mill",
-                             "inputs": [line(H1, h1, "460")],
-                             "outputs": [{"lot": GREEN, "product": "coffee", "form": "green",
-                                          "quantity": "370", "unit": "kg"}]})
-    ship = http.record(COOP, {"type": "ship", "to": TRADER,
-                              "lots": [line(GREEN, dry, "370")], "claims": ["SPP"]})
+    plot_map = http.record(
+        COOP, {"type": "plot.map", "plot": P1, "method": "gps-point", "geometry": POINT}
+    )
+    http.record(
+        CERT,
+        {
+            "type": "cert.issue",
+            "certificate": "SPP-PE-0123",
+            "subject": COOP,
+            "scheme": "SPP",
+            "products": ["coffee"],
+            "valid_from": "2025-01-01",
+            "valid_until": "2027-12-31",
+        },
+    )
+    h1 = http.record(
+        COOP,
+        {
+            "type": "harvest",
+            "lot": H1,
+            "product": "coffee",
+            "form": "parchment",
+            "quantity": "460",
+            "unit": "kg",
+            "member": M1,
+            "plot": P1,
+        },
+    )
+    dry = http.record(
+        COOP,
+        {
+            "type": "transform",
+            "process": "dry-mill",
+            "inputs": [line(H1, h1, "460")],
+            "outputs": [
+                {
+                    "lot": GREEN,
+                    "product": "coffee",
+                    "form": "green",
+                    "quantity": "370",
+                    "unit": "kg",
+                }
+            ],
+        },
+    )
+    ship = http.record(
+        COOP, {"type": "ship", "to": TRADER, "lots": [line(GREEN, dry, "370")], "claims": ["SPP"]}
+    )
 
     lot = client.get(f"/api/v1/lots/{GREEN}").get_json()
     assert lot["product"] == "coffee" and lot["form"] == "green"
@@ -76,8 +118,14 @@ def test_record_a_chain_and_read_it_back(http: Http, client: FlaskClient) -> Non
     assert lot["holders"] == []
     assert lot["in_transit"] == [{"shipment": ship, "from": COOP, "to": TRADER, "kg": "370"}]
 
-    http.record(TRADER, {"type": "receive", "shipment": ship,
-                         "lots": [{"lot": GREEN, "quantity": "369.5", "unit": "kg"}]})
+    http.record(
+        TRADER,
+        {
+            "type": "receive",
+            "shipment": ship,
+            "lots": [{"lot": GREEN, "quantity": "369.5", "unit": "kg"}],
+        },
+    )
     lot = client.get(f"/api/v1/lots/{GREEN}").get_json()
     assert lot["in_transit"] == []
     assert [(h["party"], h["kg"]) for h in lot["holders"]] == [(TRADER, "369.5")]
@@ -105,24 +153,47 @@ def test_record_a_chain_and_read_it_back(http: Http, client: FlaskClient) -> Non
 
 
 def test_custody_rule_breaches_are_problems(http: Http, client: FlaskClient) -> None:
-    h1 = http.record(COOP, {"type": "harvest", "lot": H1, "product": "coffee",
-                            "form": "parchment", "quantity": "100", "unit": "kg",
-                            "member": M1, "plot": P1})
-    too_much = http.rejected(COOP, {"type": "ship", "to": TRADER,
-                                    "lots": [line(H1, h1, "101")]}, 422)
+    h1 = http.record(
+        COOP,
+        {
+            "type": "harvest",
+            "lot": H1,
+            "product": "coffee",
+            "form": "parchment",
+            "quantity": "100",
+            "unit": "kg",
+            "member": M1,
+            "plot": P1,
+        },
+    )
+    too_much = http.rejected(
+        COOP, {"type": "ship", "to": TRADER, "lots": [line(H1, h1, "101")]}, 422
+    )
     assert too_much["type"].endswith("/insufficient-quantity")
     assert too_much["errors"][0]["index"] == 0
-    yield_breach = http.rejected(COOP, {
-        "type": "transform", "process": "dry-mill", "inputs": [line(H1, h1, "100")],
-        "outputs": [{"lot": GREEN, "product": "coffee", "form": "green", "quantity": "90",
-                     "unit": "kg"}]}, 422)
+    yield_breach = http.rejected(
+        COOP,
+        {
+            "type": "transform",
+            "process": "dry-mill",
+            "inputs": [line(H1, h1, "100")],
+            "outputs": [
+                {"lot": GREEN, "product": "coffee", "form": "green", "quantity": "90", "unit": "kg"}
+            ],
+        },
+        422,
+    )
     assert yield_breach["type"].endswith("/yield-exceeded")
-    not_holder = http.rejected(TRADER, {"type": "ship", "to": ROASTER,
-                                        "lots": [line(H1, h1, "1")]}, 422)
+    not_holder = http.rejected(
+        TRADER, {"type": "ship", "to": ROASTER, "lots": [line(H1, h1, "1")]}, 422
+    )
     assert not_holder["type"].endswith("/not-holder")
     ship = http.record(COOP, {"type": "ship", "to": TRADER, "lots": [line(H1, h1, "100")]})
-    receipt = {"type": "receive", "shipment": ship,
-               "lots": [{"lot": H1, "quantity": "100", "unit": "kg"}]}
+    receipt = {
+        "type": "receive",
+        "shipment": ship,
+        "lots": [{"lot": H1, "quantity": "100", "unit": "kg"}],
+    }
     http.record(TRADER, receipt)
     again = http.rejected(TRADER, receipt, 409)
     assert again["type"].endswith("/already-received")

@@ -52,9 +52,15 @@ def write_json(path: str, data: Any) -> Path:
 
 def coop_register_payload(pub: Path) -> dict[str, Any]:
     raw = raw_public_key(load_public_key(pub))
-    return {"type": "party.register", "subject": "coop", "name": "Cooperativa Ejemplo",
-            "roles": ["spo"], "country": "PE", "identifiers": {"gln": "7750000000014"},
-            "public_key": base64.b64encode(raw).decode()}
+    return {
+        "type": "party.register",
+        "subject": "coop",
+        "name": "Cooperativa Ejemplo",
+        "roles": ["spo"],
+        "country": "PE",
+        "identifiers": {"gln": "7750000000014"},
+        "public_key": base64.b64encode(raw).decode(),
+    }
 
 
 def chain_state(key_name: str) -> dict[str, Any]:
@@ -105,13 +111,21 @@ def test_readme_walkthrough(cli: CliRunner) -> None:
     envelope = Envelope.from_json(line)
     payload = json.loads(envelope.payload)
     assert (payload["party"], payload["key"], payload["seq"], payload["prev"]) == (
-        "operator", operator_keyid, 2, genesis["prev"])
+        "operator",
+        operator_keyid,
+        2,
+        genesis["prev"],
+    )
     assert payload["schema"] == 1 and "time" in payload
     assert envelope.signature.keyid == operator_keyid
     # the state file advanced: seq 2 after init's event 1, prev is the new event
-    assert chain_state("operator") == {"keyid": operator_keyid, "party": "operator",
-                                       "seq": 2, "prev": envelope.id,
-                                       "ledger": genesis["ledger"]}
+    assert chain_state("operator") == {
+        "keyid": operator_keyid,
+        "party": "operator",
+        "seq": 2,
+        "prev": envelope.id,
+        "ledger": genesis["ledger"],
+    }
     assert payload["ledger"] == genesis["ledger"]  # bound to this ledger, from init's state
 
     # trazo append
@@ -156,11 +170,19 @@ def test_init_keys_are_readable_by_openssl(cli: CliRunner) -> None:
     run(cli, "init")
     for name in ("operator", "log"):
         key, pub = KEYS / f"{name}.key", KEYS / f"{name}.pub"
-        derived = subprocess.run([openssl, "pkey", "-in", str(key), "-pubout"],
-                                 capture_output=True, check=True, text=True).stdout
+        derived = subprocess.run(
+            [openssl, "pkey", "-in", str(key), "-pubout"],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
         assert derived == pub.read_text()  # same SPKI PEM, byte for byte
-        text_form = subprocess.run([openssl, "pkey", "-pubin", "-in", str(pub), "-noout",
-                                    "-text"], capture_output=True, check=True, text=True)
+        text_form = subprocess.run(
+            [openssl, "pkey", "-pubin", "-in", str(pub), "-noout", "-text"],
+            capture_output=True,
+            check=True,
+            text=True,
+        )
         assert "ED25519" in text_form.stdout.upper()
 
 
@@ -192,16 +214,28 @@ def test_rejected_append_names_file_and_line_and_appends_nothing(cli: CliRunner)
     init_and_register_coop(cli)
     run(cli, "keygen", "tablet")
     # line 1: the operator adds a key for coop (valid on its own)
-    write_json("add.json", {"type": "key.add", "subject": "coop",
-                            "public_key": coop_register_payload(Path("tablet.pub"))
-                            ["public_key"]})
+    write_json(
+        "add.json",
+        {
+            "type": "key.add",
+            "subject": "coop",
+            "public_key": coop_register_payload(Path("tablet.pub"))["public_key"],
+        },
+    )
     good = run(cli, "sign", "add.json", "--key", str(KEYS / "operator.key")).stdout
     # line 2: coop registers a party, which only the operator may do
     run(cli, "keygen", "rogue")
     rogue = dict(coop_register_payload(Path("rogue.pub")), subject="rogue", party="coop")
     write_json("rogue.json", rogue)
-    bad = run(cli, "sign", "rogue.json", "--key", "coop.key",
-              "--ledger", chain_state("operator")["ledger"]).stdout
+    bad = run(
+        cli,
+        "sign",
+        "rogue.json",
+        "--key",
+        "coop.key",
+        "--ledger",
+        chain_state("operator")["ledger"],
+    ).stdout
     Path("bad.jsonl").write_text(good + "\n" + bad)  # a blank line between: line 3
 
     result = run(cli, "append", "bad.jsonl", code=1)
@@ -237,11 +271,13 @@ def test_sign_rejects_a_float(cli: CliRunner) -> None:
 
 @pytest.mark.parametrize(
     ("content", "fragment"),
-    [('{"a": 1, "a": 2}', "duplicate key 'a'"), ("[1, 2]", "JSON object"),
-     ('{"x": NaN}', "NaN is not allowed")],
+    [
+        ('{"a": 1, "a": 2}', "duplicate key 'a'"),
+        ("[1, 2]", "JSON object"),
+        ('{"x": NaN}', "NaN is not allowed"),
+    ],
 )
-def test_sign_rejects_other_bad_payload_files(cli: CliRunner, content: str,
-                                              fragment: str) -> None:
+def test_sign_rejects_other_bad_payload_files(cli: CliRunner, content: str, fragment: str) -> None:
     run(cli, "init")
     Path("bad.json").write_text(content)
     result = run(cli, "sign", "bad.json", "--key", str(KEYS / "operator.key"), code=1)

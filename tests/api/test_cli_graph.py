@@ -36,16 +36,20 @@ def test_origin_trace_bundle_verify(sqlite_world: World, tmp_path: Path) -> None
     assert {n["kind"] for n in graph["nodes"]} == {"event", "lot"}
     assert sum(1 for n in graph["nodes"] if n.get("type") == "harvest") == 2
 
-    out = runner.invoke(main, ["trace", f"{chains.ESTATE}:h-1", "--db", db,
-                               "--direction", "downstream"])
+    out = runner.invoke(
+        main, ["trace", f"{chains.ESTATE}:h-1", "--db", db, "--direction", "downstream"]
+    )
     assert out.exit_code == 0 and "transform" in out.output
 
     bundle = tmp_path / "bag.json"
     out = runner.invoke(main, ["bundle", bag, "--db", db, "-o", str(bundle)])
     assert out.exit_code == 0, out.output
     pub = tmp_path / "log.pub"
-    pub.write_bytes(chains.log_private().public_key().public_bytes(
-        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    pub.write_bytes(
+        chains.log_private()
+        .public_key()
+        .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
     out = runner.invoke(main, ["verify", str(bundle), "--log-key", str(pub)])
     assert out.exit_code == 0, out.output
     assert "bundle OK" in out.output and "60.00%" in out.output
@@ -67,8 +71,11 @@ def test_origin_trace_bundle_verify(sqlite_world: World, tmp_path: Path) -> None
     other = tmp_path / "other.pub"  # a log key that did not sign the checkpoint
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    other.write_bytes(Ed25519PrivateKey.generate().public_key().public_bytes(
-        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    other.write_bytes(
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
     out = runner.invoke(main, ["verify", str(bundle), "--log-key", str(other)])
     assert out.exit_code == 1 and "[checkpoint]" in out.output
     assert "verdict:" not in out.output  # no figure is shown from an untrusted bundle

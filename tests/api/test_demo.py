@@ -25,12 +25,20 @@ def _free_port() -> int:
 def test_demo_serves_and_stops_on_sigint(tmp_path: Path) -> None:
     port = _free_port()
     trazo = Path(sys.executable).with_name("trazo")
-    command = [str(trazo)] if trazo.exists() else [sys.executable, "-c",
-                                                   "from api.cli.core import main; main()"]
+    command = (
+        [str(trazo)]
+        if trazo.exists()
+        else [sys.executable, "-c", "from api.cli.core import main; main()"]
+    )
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([*command, "demo", "--port", str(port), "--dir",
-                             str(tmp_path / "demo")], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [*command, "demo", "--port", str(port), "--dir", str(tmp_path / "demo")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     try:
         lines: list[str] = []
         deadline = time.monotonic() + 240

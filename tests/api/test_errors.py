@@ -24,14 +24,17 @@ def test_wrong_method_is_405_with_allow(client: FlaskClient) -> None:
     assert_problem(client.put("/api/v1/events/sha256:" + "0" * 64), 405)
 
 
-@pytest.mark.parametrize("failure", [
-    RuntimeError("boom"),
-    OperationalError("SELECT secret_table", {}, Exception("password=hunter2")),
-    errors.StoreError("could not take the write lock: disk I/O error"),
-])
-def test_unexpected_failures_are_500_without_details(client: FlaskClient,
-                                                     monkeypatch: pytest.MonkeyPatch,
-                                                     failure: Exception) -> None:
+@pytest.mark.parametrize(
+    "failure",
+    [
+        RuntimeError("boom"),
+        OperationalError("SELECT secret_table", {}, Exception("password=hunter2")),
+        errors.StoreError("could not take the write lock: disk I/O error"),
+    ],
+)
+def test_unexpected_failures_are_500_without_details(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
     def fail(*args: object, **kwargs: object) -> None:
         raise failure
 
@@ -52,28 +55,31 @@ def test_500_names_the_cause_in_debug_mode(app: Flask, monkeypatch: pytest.Monke
     assert "RuntimeError: boom" in body["detail"]
 
 
-@pytest.mark.parametrize(("error", "status"), [
-    (errors.ChainConflict, 409),
-    (errors.DuplicateId, 409),
-    (errors.DuplicateLot, 409),  # a subclass inherits its parent's status
-    (errors.AlreadyReceived, 409),
-    (errors.InvalidEvent, 422),
-    (errors.SignatureError, 422),
-    (errors.UnknownKey, 422),
-    (errors.KeyRevoked, 422),
-    (errors.NotAuthorized, 422),
-    (errors.UnknownReference, 422),
-    (errors.UnknownLot, 422),
-    (errors.TimeError, 422),
-    (errors.InsufficientQuantity, 422),
-    (errors.ReceiptExceedsShipment, 422),
-    (errors.NotHolder, 422),
-    (errors.YieldExceeded, 422),
-    (errors.VoidRefused, 422),
-    (errors.LedgerFault, 500),
-    (errors.StoreError, 500),
-    (errors.IntegrityError, 500),
-])
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (errors.ChainConflict, 409),
+        (errors.DuplicateId, 409),
+        (errors.DuplicateLot, 409),  # a subclass inherits its parent's status
+        (errors.AlreadyReceived, 409),
+        (errors.InvalidEvent, 422),
+        (errors.SignatureError, 422),
+        (errors.UnknownKey, 422),
+        (errors.KeyRevoked, 422),
+        (errors.NotAuthorized, 422),
+        (errors.UnknownReference, 422),
+        (errors.UnknownLot, 422),
+        (errors.TimeError, 422),
+        (errors.InsufficientQuantity, 422),
+        (errors.ReceiptExceedsShipment, 422),
+        (errors.NotHolder, 422),
+        (errors.YieldExceeded, 422),
+        (errors.VoidRefused, 422),
+        (errors.LedgerFault, 500),
+        (errors.StoreError, 500),
+        (errors.IntegrityError, 500),
+    ],
+)
 def test_status_of_each_ledger_error(error: type[errors.LedgerError], status: int) -> None:
     assert status_of(error("x")) == status
 

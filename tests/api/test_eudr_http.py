@@ -60,7 +60,8 @@ def test_geojson_needs_the_read_token(eudr_client: FlaskClient, bag: str) -> Non
     assert response.mimetype == "application/geo+json"
     doc = check_geojson(response.get_data(as_text=True))
     assert sorted(f["properties"]["ProductionPlace"] for f in doc["features"]) == sorted(
-        [chains.P1, chains.P2])
+        [chains.P1, chains.P2]
+    )
 
 
 def test_trace_csv_and_xlsx(eudr_client: FlaskClient, bag: str, world: World) -> None:
@@ -79,6 +80,5 @@ def test_trace_csv_and_xlsx(eudr_client: FlaskClient, bag: str, world: World) ->
 
 
 @pytest.mark.parametrize("suffix", ["eudr", "eudr.geojson", "trace.csv", "trace.xlsx"])
-def test_unknown_lot_is_a_404_problem(eudr_client: FlaskClient, world: World,
-                                      suffix: str) -> None:
+def test_unknown_lot_is_a_404_problem(eudr_client: FlaskClient, world: World, suffix: str) -> None:
     assert_problem(eudr_client.get(f"/api/v1/lots/nobody:lot-1/{suffix}", headers=AUTH), 404)

@@ -65,12 +65,19 @@ def test_batch_is_all_or_nothing(client: FlaskClient, world: World) -> None:
     assert _size(world) == 1
 
 
-def test_chain_conflict_is_409_naming_expected_seq_and_prev(client: FlaskClient,
-                                                             world: World) -> None:
+def test_chain_conflict_is_409_naming_expected_seq_and_prev(
+    client: FlaskClient, world: World
+) -> None:
     head = world.operator.prev
     fork = KeyChain(seeded_key("operator"), "operator", seq=0, prev=None)
-    envelope = fork.sign({"type": "key.add", "time": world.tick(), "subject": "operator",
-                          "public_key": public_b64(seeded_key("spare"))})
+    envelope = fork.sign(
+        {
+            "type": "key.add",
+            "time": world.tick(),
+            "subject": "operator",
+            "public_key": public_b64(seeded_key("spare")),
+        }
+    )
     body = assert_problem(post_events(client, envelope), 409)
     assert body["expected_seq"] == 2
     assert body["expected_prev"] == head
@@ -81,10 +88,17 @@ def test_chain_conflict_is_409_naming_expected_seq_and_prev(client: FlaskClient,
 
 def test_duplicate_party_is_409(client: FlaskClient, world: World) -> None:
     world.append(world.register_envelope("coop-a", ["spo"]))
-    again = world.operator.sign({
-        "type": "party.register", "time": world.tick(), "subject": "coop-a", "name": "Again",
-        "roles": ["spo"], "country": "PE", "public_key": public_b64(seeded_key("other")),
-    })
+    again = world.operator.sign(
+        {
+            "type": "party.register",
+            "time": world.tick(),
+            "subject": "coop-a",
+            "name": "Again",
+            "roles": ["spo"],
+            "country": "PE",
+            "public_key": public_b64(seeded_key("other")),
+        }
+    )
     body = assert_problem(post_events(client, again), 409)
     assert body["errors"][0]["field"] == "subject"
     assert body["type"].endswith("/duplicate-id")
@@ -99,40 +113,123 @@ def _tampered_sig(envelope: Envelope) -> dict[str, Any]:
 
 
 BAD_ENVELOPES = {
-    "invalid signature": (lambda w: _tampered_sig(w.register_envelope("coop-x", ["spo"])),
-                          "signatures[0].sig", "/signature-error"),
-    "unknown key": (lambda w: KeyChain(seeded_key("stranger"), "stranger").sign(
-        {"type": "key.add", "time": w.tick(), "subject": "stranger",
-         "public_key": public_b64(seeded_key("k"))}).to_dict(), "key", "/unknown-key"),
-    "unknown envelope field": (lambda w: {**w.register_envelope("c", ["spo"]).to_dict(),
-                                          "extra": 1}, None, "/invalid-event"),
-    "missing payload": (lambda w: {"payloadType": "application/vnd.trazo.event+json",
-                                   "signatures": []}, "payload", "/invalid-event"),
-    "wrong payloadType": (lambda w: {**w.register_envelope("c", ["spo"]).to_dict(),
-                                     "payloadType": "text/plain"}, "payloadType",
-                          "/invalid-event"),
-    "payload not base64": (lambda w: {**w.register_envelope("c", ["spo"]).to_dict(),
-                                      "payload": "%%%"}, "payload", "/invalid-event"),
-    "signatures not a list": (lambda w: {**w.register_envelope("c", ["spo"]).to_dict(),
-                                         "signatures": 5}, "signatures", "/invalid-event"),
-    "unknown payload field": (lambda w: w.operator.sign({
-        "type": "key.add", "time": w.tick(), "subject": "operator", "colour": "red",
-        "public_key": public_b64(seeded_key("k2"))}).to_dict(), "colour", "/invalid-event"),
-    "wrong type in payload": (lambda w: w.operator.sign({
-        "type": "party.register", "time": w.tick(), "subject": "c", "name": "C",
-        "roles": "spo", "country": "PE", "public_key": public_b64(seeded_key("c"))}).to_dict(),
-        "roles", "/invalid-event"),
-    "time in the future": (lambda w: w.operator.sign({
-        "type": "key.add", "time": "2999-01-01T00:00:00Z", "subject": "operator",
-        "public_key": public_b64(seeded_key("k3"))}).to_dict(), "time", "/time-error"),
-    "not authorized": (lambda w: _registered(w, "coop-z").sign({
-        "type": "party.register", "time": w.tick(), "subject": "coop-y", "name": "Y",
-        "roles": ["spo"], "country": "PE", "public_key": public_b64(seeded_key("coop-y"))}
-        ).to_dict(), "party", "/not-authorized"),
-    "unknown reference": (lambda w: w.operator.sign({
-        "type": "key.add", "time": w.tick(), "subject": "nobody",
-        "public_key": public_b64(seeded_key("k4"))}).to_dict(), "subject",
-        "/unknown-reference"),
+    "invalid signature": (
+        lambda w: _tampered_sig(w.register_envelope("coop-x", ["spo"])),
+        "signatures[0].sig",
+        "/signature-error",
+    ),
+    "unknown key": (
+        lambda w: (
+            KeyChain(seeded_key("stranger"), "stranger")
+            .sign(
+                {
+                    "type": "key.add",
+                    "time": w.tick(),
+                    "subject": "stranger",
+                    "public_key": public_b64(seeded_key("k")),
+                }
+            )
+            .to_dict()
+        ),
+        "key",
+        "/unknown-key",
+    ),
+    "unknown envelope field": (
+        lambda w: {**w.register_envelope("c", ["spo"]).to_dict(), "extra": 1},
+        None,
+        "/invalid-event",
+    ),
+    "missing payload": (
+        lambda w: {"payloadType": "application/vnd.trazo.event+json", "signatures": []},
+        "payload",
+        "/invalid-event",
+    ),
+    "wrong payloadType": (
+        lambda w: {**w.register_envelope("c", ["spo"]).to_dict(), "payloadType": "text/plain"},
+        "payloadType",
+        "/invalid-event",
+    ),
+    "payload not base64": (
+        lambda w: {**w.register_envelope("c", ["spo"]).to_dict(), "payload": "%%%"},
+        "payload",
+        "/invalid-event",
+    ),
+    "signatures not a list": (
+        lambda w: {**w.register_envelope("c", ["spo"]).to_dict(), "signatures": 5},
+        "signatures",
+        "/invalid-event",
+    ),
+    "unknown payload field": (
+        lambda w: w.operator.sign(
+            {
+                "type": "key.add",
+                "time": w.tick(),
+                "subject": "operator",
+                "colour": "red",
+                "public_key": public_b64(seeded_key("k2")),
+            }
+        ).to_dict(),
+        "colour",
+        "/invalid-event",
+    ),
+    "wrong type in payload": (
+        lambda w: w.operator.sign(
+            {
+                "type": "party.register",
+                "time": w.tick(),
+                "subject": "c",
+                "name": "C",
+                "roles": "spo",
+                "country": "PE",
+                "public_key": public_b64(seeded_key("c")),
+            }
+        ).to_dict(),
+        "roles",
+        "/invalid-event",
+    ),
+    "time in the future": (
+        lambda w: w.operator.sign(
+            {
+                "type": "key.add",
+                "time": "2999-01-01T00:00:00Z",
+                "subject": "operator",
+                "public_key": public_b64(seeded_key("k3")),
+            }
+        ).to_dict(),
+        "time",
+        "/time-error",
+    ),
+    "not authorized": (
+        lambda w: (
+            _registered(w, "coop-z")
+            .sign(
+                {
+                    "type": "party.register",
+                    "time": w.tick(),
+                    "subject": "coop-y",
+                    "name": "Y",
+                    "roles": ["spo"],
+                    "country": "PE",
+                    "public_key": public_b64(seeded_key("coop-y")),
+                }
+            )
+            .to_dict()
+        ),
+        "party",
+        "/not-authorized",
+    ),
+    "unknown reference": (
+        lambda w: w.operator.sign(
+            {
+                "type": "key.add",
+                "time": w.tick(),
+                "subject": "nobody",
+                "public_key": public_b64(seeded_key("k4")),
+            }
+        ).to_dict(),
+        "subject",
+        "/unknown-reference",
+    ),
 }
 
 
@@ -142,13 +239,20 @@ def _registered(world: World, party: str) -> KeyChain:
 
 
 @pytest.mark.parametrize("case", sorted(BAD_ENVELOPES))
-def test_bad_envelopes_are_422_naming_index_and_field(client: FlaskClient, world: World,
-                                                      case: str) -> None:
+def test_bad_envelopes_are_422_naming_index_and_field(
+    client: FlaskClient, world: World, case: str
+) -> None:
     make, field, type_suffix = BAD_ENVELOPES[case]
     _registered(world, "coop-ok")
     bad = make(world)
-    good = world.sign("coop-ok", {"type": "key.add", "subject": "coop-ok",
-                                  "public_key": public_b64(seeded_key("coop-ok-2"))})
+    good = world.sign(
+        "coop-ok",
+        {
+            "type": "key.add",
+            "subject": "coop-ok",
+            "public_key": public_b64(seeded_key("coop-ok-2")),
+        },
+    )
     before = _size(world)
     body = assert_problem(post_events(client, good, bad), 422)
     assert body["type"].endswith(type_suffix), body
@@ -173,8 +277,9 @@ def test_wrong_content_type_is_415(client: FlaskClient, world: World) -> None:
 
 
 def test_oversize_body_is_413(client: FlaskClient) -> None:
-    response = client.post("/api/v1/events", data=b" " * (10 * 1024 * 1024 + 1),
-                           content_type="application/json")
+    response = client.post(
+        "/api/v1/events", data=b" " * (10 * 1024 * 1024 + 1), content_type="application/json"
+    )
     assert_problem(response, 413)
 
 
@@ -186,13 +291,21 @@ def test_too_many_events_is_422(client: FlaskClient, world: World) -> None:
     assert "5000" in body["detail"]
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"events": [], }, "events"),
-    ({"events": {}}, "events"),
-    ({"events": [{}], "dry_run": True}, "dry_run"),
-    ([1, 2], None),
-    ("envelope", None),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            {
+                "events": [],
+            },
+            "events",
+        ),
+        ({"events": {}}, "events"),
+        ({"events": [{}], "dry_run": True}, "dry_run"),
+        ([1, 2], None),
+        ("envelope", None),
+    ],
+)
 def test_bad_shapes_are_422(client: FlaskClient, body: Any, field: str | None) -> None:
     problem = assert_problem(client.post("/api/v1/events", json=body), 422)
     assert problem["errors"][0]["field"] == field
@@ -224,8 +337,16 @@ def _populate(world: World) -> list[str]:
     for party in ("coop-a", "coop-b", "trader-c"):
         world.append(world.register_envelope(party, ["spo"]))
         ids.append(world.operator.prev or "")
-    world.append(world.sign("coop-a", {"type": "key.add", "subject": "coop-a",
-                                       "public_key": public_b64(seeded_key("coop-a-2"))}))
+    world.append(
+        world.sign(
+            "coop-a",
+            {
+                "type": "key.add",
+                "subject": "coop-a",
+                "public_key": public_b64(seeded_key("coop-a-2")),
+            },
+        )
+    )
     ids.append(world.chains["coop-a"].prev or "")
     return ids
 
@@ -256,15 +377,18 @@ def test_list_events_filters(client: FlaskClient, world: World) -> None:
     assert client.get("/api/v1/events?lot=coop-a:nothing").get_json()["events"] == []
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ("limit=1001", "limit"),
-    ("limit=0", "limit"),
-    ("after=-2", "after"),
-    ("after=x", "after"),
-    ("since=yesterday", "since"),
-    ("since=2026-03-01T08:00:00", "since"),  # no offset
-    ("colour=red", "colour"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=1001", "limit"),
+        ("limit=0", "limit"),
+        ("after=-2", "after"),
+        ("after=x", "after"),
+        ("since=yesterday", "since"),
+        ("since=2026-03-01T08:00:00", "since"),  # no offset
+        ("colour=red", "colour"),
+    ],
+)
 def test_bad_list_parameters_are_422(client: FlaskClient, query: str, field: str) -> None:
     body = assert_problem(client.get(f"/api/v1/events?{query}"), 422)
     assert field in [e["field"] for e in body["errors"]]
@@ -278,12 +402,16 @@ def test_wrong_read_token_is_401(client: FlaskClient) -> None:
     assert ok.status_code == 200
 
 
-@pytest.mark.parametrize("query", [
-    "since=9999-12-31T23:59:59-23:59",
-    "until=0001-01-01T00:00:00%2B23:59",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "since=9999-12-31T23:59:59-23:59",
+        "until=0001-01-01T00:00:00%2B23:59",
+    ],
+)
 def test_a_time_outside_utc_years_is_a_422_naming_the_parameter(
-        client: FlaskClient, query: str) -> None:
+    client: FlaskClient, query: str
+) -> None:
     """Hole 4: these parsed as aware datetimes but overflowed converting to UTC (a 500)."""
     body = assert_problem(client.get(f"/api/v1/events?{query}"), 422)
     name = query.split("=", 1)[0]
@@ -302,9 +430,17 @@ def test_no_first_come_operator_over_http(tmp_path: Any, keys_dir: Any) -> None:
     client = app.test_client()
     key = seeded_key("intruder")
     chain = KeyChain(key, "intruder")
-    genesis = chain.sign({"type": "party.register", "time": "2026-03-01T08:00:00-05:00",
-                          "subject": "intruder", "name": "Intruder", "roles": ["operator"],
-                          "country": "ZZ", "public_key": public_b64(key)})
+    genesis = chain.sign(
+        {
+            "type": "party.register",
+            "time": "2026-03-01T08:00:00-05:00",
+            "subject": "intruder",
+            "name": "Intruder",
+            "roles": ["operator"],
+            "country": "ZZ",
+            "public_key": public_b64(key),
+        }
+    )
     body = assert_problem(post_events(client, genesis), 503)
     assert "trazo init" in body["detail"]
     assert_problem(client.get("/api/v1/events"), 503)
@@ -321,10 +457,17 @@ def test_the_append_path_bootstraps_no_key_unless_told_it_is_a_genesis(tmp_path:
     store = Store(f"sqlite:///{tmp_path / 'empty.db'}")
     store.migrate()
     key = seeded_key("intruder")
-    envelope = KeyChain(key, "intruder").sign({
-        "type": "party.register", "time": "2026-03-01T08:00:00-05:00", "subject": "intruder",
-        "name": "Intruder", "roles": ["operator"], "country": "ZZ",
-        "public_key": public_b64(key)})
+    envelope = KeyChain(key, "intruder").sign(
+        {
+            "type": "party.register",
+            "time": "2026-03-01T08:00:00-05:00",
+            "subject": "intruder",
+            "name": "Intruder",
+            "roles": ["operator"],
+            "country": "ZZ",
+            "public_key": public_b64(key),
+        }
+    )
     with pytest.raises(UnknownKey, match="trazo init"):
         append_batch(store, [envelope])
     assert store.size() == 0

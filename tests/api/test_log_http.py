@@ -40,22 +40,30 @@ def test_checkpoints_and_proofs_verify(world: World, client: FlaskClient) -> Non
     at_old = client.get(f"/api/v1/log/checkpoints/{old.size}").get_data(as_text=True)
     assert trusted.open(at_old) == old
 
-    proof = client.get("/api/v1/log/proof/inclusion", query_string={"id": first[1],
-                                                                     "size": new.size})
+    proof = client.get(
+        "/api/v1/log/proof/inclusion", query_string={"id": first[1], "size": new.size}
+    )
     body = proof.get_json()
     assert body["index"] == 2 and body["size"] == 8
     envelope = client.get(f"/api/v1/events/{first[1]}").get_json()["envelope"]
     import base64
 
     payload = base64.b64decode(envelope["payload"])
-    verify_inclusion(leaf_hash(leaf_input(payload)), body["index"], new.size,
-                     [bytes.fromhex(h) for h in body["hashes"]], new.root)
+    verify_inclusion(
+        leaf_hash(leaf_input(payload)),
+        body["index"],
+        new.size,
+        [bytes.fromhex(h) for h in body["hashes"]],
+        new.root,
+    )
 
-    cons = client.get("/api/v1/log/proof/consistency",
-                      query_string={"from": old.size, "to": new.size}).get_json()
+    cons = client.get(
+        "/api/v1/log/proof/consistency", query_string={"from": old.size, "to": new.size}
+    ).get_json()
     assert cons["from"] == 4 and cons["to"] == 8
-    verify_consistency(old.size, new.size, [bytes.fromhex(h) for h in cons["hashes"]],
-                       old.root, new.root)
+    verify_consistency(
+        old.size, new.size, [bytes.fromhex(h) for h in cons["hashes"]], old.root, new.root
+    )
 
 
 def test_post_events_returns_the_checkpoint(world: World, client: FlaskClient) -> None:
@@ -66,10 +74,12 @@ def test_post_events_returns_the_checkpoint(world: World, client: FlaskClient) -
 
 def test_log_errors_are_problems(world: World, client: FlaskClient) -> None:
     assert_problem(client.get("/api/v1/log/checkpoints/999"), 404)
-    assert_problem(client.get("/api/v1/log/proof/inclusion",
-                              query_string={"id": "sha256:" + "0" * 64}), 404)
-    assert_problem(client.get("/api/v1/log/proof/consistency",
-                              query_string={"from": 5, "to": 2}), 422)
+    assert_problem(
+        client.get("/api/v1/log/proof/inclusion", query_string={"id": "sha256:" + "0" * 64}), 404
+    )
+    assert_problem(
+        client.get("/api/v1/log/proof/consistency", query_string={"from": 5, "to": 2}), 422
+    )
     assert_problem(client.get("/api/v1/log/proof/consistency", query_string={"to": 2}), 422)
     assert_problem(client.get("/api/v1/log/proof/consistency", query_string={"from": 0}), 422)
 
@@ -77,7 +87,12 @@ def test_log_errors_are_problems(world: World, client: FlaskClient) -> None:
 def test_log_key_missing_is_404(world: World, tmp_path: Path) -> None:
     from api import create_app
 
-    app = create_app({"TESTING": True, "TRAZO_DATABASE_URL": world.store.url,
-                      "TRAZO_KEYS": str(tmp_path / "none")})
+    app = create_app(
+        {
+            "TESTING": True,
+            "TRAZO_DATABASE_URL": world.store.url,
+            "TRAZO_KEYS": str(tmp_path / "none"),
+        }
+    )
     assert_problem(app.test_client().get("/api/v1/log/key"), 404)
     app.extensions["trazo.store"].dispose()

@@ -39,18 +39,34 @@ def oversold(world: World) -> dict[str, str]:
     rec = c.move(COOP, EXPORTER, f"{COOP}:h-1", h, "10000")
     first = c.ship(EXPORTER, ROASTER, [(f"{COOP}:h-1", rec, "9500")])
     h2 = c.harvest(COOP, f"{COOP}:h-2", "1000", M1, P1)
-    rec2 = c.receive(EXPORTER, c.append(COOP, {
-        "type": "ship", "to": EXPORTER, "claims": [],
-        "lots": [{"lot": f"{COOP}:h-2", "event": h2, "quantity": "1000", "unit": "kg"}]}),
-        [(f"{COOP}:h-2", "1000")])
+    rec2 = c.receive(
+        EXPORTER,
+        c.append(
+            COOP,
+            {
+                "type": "ship",
+                "to": EXPORTER,
+                "claims": [],
+                "lots": [{"lot": f"{COOP}:h-2", "event": h2, "quantity": "1000", "unit": "kg"}],
+            },
+        ),
+        [(f"{COOP}:h-2", "1000")],
+    )
     second = c.ship(EXPORTER, ROASTER, [(f"{COOP}:h-2", rec2, "1000")])
     return {"rec": rec, "first": first, "second": second}
 
 
 def test_json_report(world: World, mb_client: FlaskClient) -> None:
     ids = oversold(world)
-    r = mb_client.get(URL, query_string={"product": "coffee", "scheme": "SPP",
-                                         "from": "2026-03-01", "until": "2026-03-31"})
+    r = mb_client.get(
+        URL,
+        query_string={
+            "product": "coffee",
+            "scheme": "SPP",
+            "from": "2026-03-01",
+            "until": "2026-03-31",
+        },
+    )
     assert r.status_code == 200, r.get_data(as_text=True)
     body: dict[str, Any] = r.get_json()
     assert body["party"] == EXPORTER and body["reference_form"] == "green"
@@ -62,9 +78,14 @@ def test_json_report(world: World, mb_client: FlaskClient) -> None:
     (deficit,) = body["deficits"]
     assert deficit["started_by"] == ids["second"] and deficit["oversold_kg"] == "500.000"
     assert [line["event"] for line in body["lines"]] == [
-        ids["rec"], ids["first"], line_of(body, "receive", 1), ids["second"]]
-    assert body["factors"] == [{"form": "green", "factor": "1",
-                                "rule": "the reference form (green): factor 1"}]
+        ids["rec"],
+        ids["first"],
+        line_of(body, "receive", 1),
+        ids["second"],
+    ]
+    assert body["factors"] == [
+        {"form": "green", "factor": "1", "rule": "the reference form (green): factor 1"}
+    ]
 
 
 def line_of(body: dict[str, Any], kind: str, nth: int) -> str:
@@ -73,9 +94,11 @@ def line_of(body: dict[str, Any], kind: str, nth: int) -> str:
 
 def test_period_preset_and_csv(world: World, mb_client: FlaskClient) -> None:
     ids = oversold(world)
-    r = mb_client.get(URL, query_string={"product": "coffee", "scheme": "SPP",
-                                         "period": "2026-Q1"},
-                      headers={"Accept": "text/csv"})
+    r = mb_client.get(
+        URL,
+        query_string={"product": "coffee", "scheme": "SPP", "period": "2026-Q1"},
+        headers={"Accept": "text/csv"},
+    )
     assert r.status_code == 200 and r.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True))))
     assert [row["event"] for row in rows][:2] == [ids["rec"], ids["first"]]
@@ -84,30 +107,39 @@ def test_period_preset_and_csv(world: World, mb_client: FlaskClient) -> None:
     assert "attachment" in r.headers["Content-Disposition"]
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ({"product": "coffee", "scheme": "SPP"}, "period"),
-    ({"product": "coffee", "scheme": "SPP", "period": "2026", "from": "2026-01-01"}, "period"),
-    ({"product": "coffee", "scheme": "SPP", "period": "2026-Q7"}, "period"),
-    ({"product": "tea", "scheme": "SPP", "period": "2026"}, "product"),
-    ({"product": "coffee", "scheme": "SPP", "period": "2026", "colour": "red"}, "colour"),
-])
-def test_bad_queries_are_problems(world: World, mb_client: FlaskClient,
-                                  query: dict[str, str], field: str) -> None:
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"product": "coffee", "scheme": "SPP"}, "period"),
+        ({"product": "coffee", "scheme": "SPP", "period": "2026", "from": "2026-01-01"}, "period"),
+        ({"product": "coffee", "scheme": "SPP", "period": "2026-Q7"}, "period"),
+        ({"product": "tea", "scheme": "SPP", "period": "2026"}, "product"),
+        ({"product": "coffee", "scheme": "SPP", "period": "2026", "colour": "red"}, "colour"),
+    ],
+)
+def test_bad_queries_are_problems(
+    world: World, mb_client: FlaskClient, query: dict[str, str], field: str
+) -> None:
     body = assert_problem(mb_client.get(URL, query_string=query), 422)
     assert field in {e["field"] for e in body["errors"]}
 
 
 def test_unknown_party_is_404(world: World, mb_client: FlaskClient) -> None:
-    r = mb_client.get("/api/v1/parties/nobody/mass-balance",
-                      query_string={"product": "coffee", "scheme": "SPP", "period": "2026"})
+    r = mb_client.get(
+        "/api/v1/parties/nobody/mass-balance",
+        query_string={"product": "coffee", "scheme": "SPP", "period": "2026"},
+    )
     assert_problem(r, 404)
 
 
-def test_audit_page_has_inline_svg_and_no_external_assets(world: World,
-                                                          mb_client: FlaskClient) -> None:
+def test_audit_page_has_inline_svg_and_no_external_assets(
+    world: World, mb_client: FlaskClient
+) -> None:
     ids = oversold(world)
-    r = mb_client.get(f"/audit/{EXPORTER}/mass-balance",
-                      query_string={"product": "coffee", "scheme": "SPP", "period": "2026-03"})
+    r = mb_client.get(
+        f"/audit/{EXPORTER}/mass-balance",
+        query_string={"product": "coffee", "scheme": "SPP", "period": "2026-03"},
+    )
     assert r.status_code == 200 and r.mimetype == "text/html"
     html = r.get_data(as_text=True)
     assert "<svg" in html and "clip-path" in html
@@ -123,9 +155,15 @@ def test_audit_page_has_inline_svg_and_no_external_assets(world: World,
 
 def test_audit_page_of_a_clean_party(world: World, mb_client: FlaskClient) -> None:
     oversold(world)
-    r = mb_client.get(f"/audit/{COOP}/mass-balance",
-                      query_string={"product": "coffee", "scheme": "SPP",
-                                    "from": "2026-01-01", "until": "2026-12-31"})
+    r = mb_client.get(
+        f"/audit/{COOP}/mass-balance",
+        query_string={
+            "product": "coffee",
+            "scheme": "SPP",
+            "from": "2026-01-01",
+            "until": "2026-12-31",
+        },
+    )
     assert r.status_code == 200
     assert "No overselling" in r.get_data(as_text=True)
     # a mistyped query is a readable page, not JSON with a Python dict in it
@@ -133,8 +171,10 @@ def test_audit_page_of_a_clean_party(world: World, mb_client: FlaskClient) -> No
     assert bad.status_code == 422 and bad.mimetype == "text/html"
     page = bad.get_data(as_text=True)
     assert "<li>" in page and "period" in page and "{'" not in page
-    unknown = mb_client.get("/audit/nobody/mass-balance", query_string={
-        "product": "coffee", "scheme": "SPP", "period": "2026"})
+    unknown = mb_client.get(
+        "/audit/nobody/mass-balance",
+        query_string={"product": "coffee", "scheme": "SPP", "period": "2026"},
+    )
     assert unknown.status_code == 404 and "nobody" in unknown.get_data(as_text=True)
     assert unknown.mimetype == "text/html"
 
@@ -154,10 +194,13 @@ def test_the_api_and_the_cli_share_their_defaults(world: World, mb_client: Flask
 
     oversold(world)
     defaulted = mb_client.get(URL, query_string={"period": "2026-03"})
-    named = mb_client.get(URL, query_string={"product": DEFAULT_PRODUCT,
-                                             "scheme": DEFAULT_SCHEME, "period": "2026-03"})
+    named = mb_client.get(
+        URL,
+        query_string={"product": DEFAULT_PRODUCT, "scheme": DEFAULT_SCHEME, "period": "2026-03"},
+    )
     assert defaulted.status_code == 200 and defaulted.get_json() == named.get_json()
-    cli = CliRunner().invoke(main, ["mass-balance", EXPORTER, "--period", "2026-03", "--json",
-                                    "--db", world.store.url])
+    cli = CliRunner().invoke(
+        main, ["mass-balance", EXPORTER, "--period", "2026-03", "--json", "--db", world.store.url]
+    )
     assert cli.exit_code == 3, cli.output  # 3: the report found overselling
     assert json.loads(cli.output)["closing_balance"] == named.get_json()["closing_balance"]

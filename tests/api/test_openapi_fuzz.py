@@ -36,10 +36,19 @@ def api_schema(tmp_path: Path) -> Iterator[Any]:
     store.migrate()
     world = World.create(store)
     world.register("coop-a", ["spo"])
-    world.append(world.sign("coop-a", {"type": "key.add", "subject": "coop-a",
-                                       "public_key": public_b64(seeded_key("coop-a-2"))}))
-    app = create_app({"TRAZO_DATABASE_URL": store.url, "TRAZO_KEYS": str(tmp_path),
-                      "TRAZO_READ_TOKEN": "token"})
+    world.append(
+        world.sign(
+            "coop-a",
+            {
+                "type": "key.add",
+                "subject": "coop-a",
+                "public_key": public_b64(seeded_key("coop-a-2")),
+            },
+        )
+    )
+    app = create_app(
+        {"TRAZO_DATABASE_URL": store.url, "TRAZO_KEYS": str(tmp_path), "TRAZO_READ_TOKEN": "token"}
+    )
     yield schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     app.extensions["trazo.store"].dispose()
     store.dispose()
@@ -67,17 +76,23 @@ def test_the_fuzzed_operations_are_documented(api_schema: Any) -> None:
 # (a path parameter is any non-empty string).
 WITH_INPUT = [op for op in OPERATIONS if op[1] in ("/api/v1/events", "/api/v1/parties")]
 CASES = [(*op, GenerationMode.POSITIVE) for op in OPERATIONS] + [
-    (*op, GenerationMode.NEGATIVE) for op in WITH_INPUT]
+    (*op, GenerationMode.NEGATIVE) for op in WITH_INPUT
+]
 
 
 @pytest.mark.parametrize(("method", "path", "mode"), CASES)
-def test_api_conforms_to_its_openapi_document(api_schema: Any, method: str, path: str,
-                                              mode: GenerationMode) -> None:
+def test_api_conforms_to_its_openapi_document(
+    api_schema: Any, method: str, path: str, mode: GenerationMode
+) -> None:
     operation = api_schema[path][method]
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case: Any) -> None:
         case.call_and_validate(excluded_checks=EXCLUDED.get((method, path), []))
 

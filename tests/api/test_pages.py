@@ -30,11 +30,27 @@ from tests.support import World
 PUBLIC = "https://cafe.example.org"
 TRUSTED = LogKey(raw_public_key(chains.log_private().public_key()))
 EXACT_P1 = ("-74.493612", "-11.429711")  # lon, lat: one family's farm
-EXACT_P2 = [["-87.702345", "14.081234"], ["-87.700745", "14.081234"],
-            ["-87.700745", "14.082804"], ["-87.702345", "14.082804"],
-            ["-87.702345", "14.081234"]]  # about 3 ha, as enrolled
-FORBIDDEN = ("74.49", "493612", "11.42", "11.43", "429711", "87.70", "702345", "700745",
-             "14.08", "081234", "082804", "coordinates")
+EXACT_P2 = [
+    ["-87.702345", "14.081234"],
+    ["-87.700745", "14.081234"],
+    ["-87.700745", "14.082804"],
+    ["-87.702345", "14.082804"],
+    ["-87.702345", "14.081234"],
+]  # about 3 ha, as enrolled
+FORBIDDEN = (
+    "74.49",
+    "493612",
+    "11.42",
+    "11.43",
+    "429711",
+    "87.70",
+    "702345",
+    "700745",
+    "14.08",
+    "081234",
+    "082804",
+    "coordinates",
+)
 """Digits of the exact plot positions beyond the 0.1° rounding, and GeoJSON's key."""
 PERSONAL = (chains.M1, chains.P1, chains.M2, chains.P2, chains.MBIG, chains.PBIG)
 """Member and plot ids: pseudonymous, but never needed on a consumer's page."""
@@ -45,10 +61,24 @@ URL = re.compile(r"https?://[^\s\"'<>)]+")
 
 
 def _map_plots(c: chains.Coffee) -> None:
-    c.append(chains.COOP, {"type": "plot.map", "plot": chains.P1, "method": "gps-point",
-                           "geometry": {"type": "Point", "coordinates": list(EXACT_P1)}})
-    c.append(chains.COOP2, {"type": "plot.map", "plot": chains.P2, "method": "gps-walk",
-                            "geometry": {"type": "Polygon", "coordinates": [EXACT_P2]}})
+    c.append(
+        chains.COOP,
+        {
+            "type": "plot.map",
+            "plot": chains.P1,
+            "method": "gps-point",
+            "geometry": {"type": "Point", "coordinates": list(EXACT_P1)},
+        },
+    )
+    c.append(
+        chains.COOP2,
+        {
+            "type": "plot.map",
+            "plot": chains.P2,
+            "method": "gps-walk",
+            "geometry": {"type": "Polygon", "coordinates": [EXACT_P2]},
+        },
+    )
 
 
 def mapped_single_origin(world: World) -> str:
@@ -72,8 +102,9 @@ def mapped_blend(world: World, spo_kg: str = "60", estate_kg: str = "40") -> str
     r2 = chains.to_roaster(c, chains.COOP2, coop2, h2, half)
     r3 = c.move(chains.ESTATE, chains.ROASTER, estate, e, estate_kg)
     total = str(int(spo_kg) + int(estate_kg))
-    return chains.roast_and_pack(c, [(coop, r1, half), (coop2, r2, half),
-                                     (estate, r3, estate_kg)], total)
+    return chains.roast_and_pack(
+        c, [(coop, r1, half), (coop2, r2, half), (estate, r3, estate_kg)], total
+    )
 
 
 # --- the app ---------------------------------------------------------------------------
@@ -83,10 +114,15 @@ def make_app(store: Store, keys: Path) -> Flask:
     """The app as the factory builds it, with the pages blueprint registered once."""
     from api import pages
 
-    app = create_app({
-        "TESTING": True, "TRAZO_DATABASE_URL": store.url, "TRAZO_KEYS": str(keys),
-        "TRAZO_PUBLIC_URL": PUBLIC, "TRAZO_LOG_ORIGIN": chains.LOG_ORIGIN,
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "TRAZO_DATABASE_URL": store.url,
+            "TRAZO_KEYS": str(keys),
+            "TRAZO_PUBLIC_URL": PUBLIC,
+            "TRAZO_LOG_ORIGIN": chains.LOG_ORIGIN,
+        }
+    )
     if pages.bp.name not in app.blueprints:
         app.register_blueprint(pages.bp)
     return app
@@ -112,8 +148,9 @@ def client(pages_app: Flask) -> FlaskClient:
     return pages_app.test_client()
 
 
-def page(client: FlaskClient, lot: str, lang: str | None = None, status: int = 200,
-         **headers: str) -> str:
+def page(
+    client: FlaskClient, lot: str, lang: str | None = None, status: int = 200, **headers: str
+) -> str:
     url = f"/p/{lot}" + (f"?lang={lang}" if lang else "")
     response = client.get(url, headers=headers)
     assert response.status_code == status, response.get_data(as_text=True)[:500]
@@ -138,8 +175,9 @@ def every_output(client: FlaskClient, lot: str) -> dict[str, str]:
 # --- content -----------------------------------------------------------------------------
 
 
-def test_single_origin_page_in_english_and_spanish(sqlite_world: World,
-                                                   client: FlaskClient) -> None:
+def test_single_origin_page_in_english_and_spanish(
+    sqlite_world: World, client: FlaskClient
+) -> None:
     bag = mapped_single_origin(sqlite_world)
     en = text_of(page(client, bag, "en"))
     assert "100% from organized small producers" in en
@@ -147,8 +185,13 @@ def test_single_origin_page_in_english_and_spanish(sqlite_world: World,
     assert "Buen Cafe" in en and bag in en and "80 kg" in en
     assert "1 member family on 1 plot" in en
     assert "Coop Pangoa (Peru)" in en
-    for step in ("Harvest by member families of Coop Pangoa", "Export from Peru",
-                 "Import into Sweden", "Roasting", "Packing"):
+    for step in (
+        "Harvest by member families of Coop Pangoa",
+        "Export from Peru",
+        "Import into Sweden",
+        "Roasting",
+        "Packing",
+    ):
         assert step in en
     assert en.index("Harvest by member families") < en.index("Roasting") < en.index("Packing")
     assert "SPP-PE-1" in en and "valid when this lot was made" in en
@@ -164,7 +207,8 @@ def test_single_origin_page_in_english_and_spanish(sqlite_world: World,
 
 
 def test_check_it_yourself_names_bundle_key_checkpoint_and_command(
-        sqlite_world: World, client: FlaskClient) -> None:
+    sqlite_world: World, client: FlaskClient
+) -> None:
     bag = mapped_single_origin(sqlite_world)
     html = page(client, bag, "en")
     vkey = chains.log_signer().verifier_key()
@@ -176,15 +220,18 @@ def test_check_it_yourself_names_bundle_key_checkpoint_and_command(
     assert f"trazo verify {publish.bundle_filename(bag)} --log-key '{vkey}'" in html
 
 
-def test_blended_page_shows_its_true_share_and_why(sqlite_world: World,
-                                                   client: FlaskClient) -> None:
+def test_blended_page_shows_its_true_share_and_why(
+    sqlite_world: World, client: FlaskClient
+) -> None:
     bag = mapped_blend(sqlite_world)
     en = text_of(page(client, bag, "en"))
     assert "Only 60% from organized small producers" in en
     assert "100%" not in en.split("How the coffee got here")[0]  # the verdict
     assert "Why the other 40% does not count:" in en
-    assert ("40%: not grown by members of a small producers' organization (for example a"
-            " plantation or estate)") in en
+    assert (
+        "40%: not grown by members of a small producers' organization (for example a"
+        " plantation or estate)"
+    ) in en
     assert "Harvest by Finca Grande, which is not a small producers' organization" in en
     assert "2 member families on 2 plots" in en
     assert "Coop Marcala (Honduras)" in en and "Coop Pangoa (Peru)" in en
@@ -202,19 +249,21 @@ def test_a_share_is_rounded_down_never_up(sqlite_world: World, client: FlaskClie
     assert "Only 66.66% from organized small producers" in en
     assert "66.67" not in en and "67%" not in en
     ld = json.loads(client.get(f"/p/{bag}.jsonld").get_data(as_text=True))
-    share = next(p for p in ld["additionalProperty"]
-                 if p["propertyID"] == "certifiedSmallProducerShare")
+    share = next(
+        p for p in ld["additionalProperty"] if p["propertyID"] == "certifiedSmallProducerShare"
+    )
     assert share["value"] == "66.66"
 
 
 def test_flow_picture_is_inline_svg_with_title_and_every_source(
-        sqlite_world: World, client: FlaskClient) -> None:
+    sqlite_world: World, client: FlaskClient
+) -> None:
     bag = mapped_blend(sqlite_world)
     html = page(client, bag, "en")
-    flow = html[html.index('<section aria-labelledby="flow">'):]
-    flow = flow[:flow.index("</section>")]
+    flow = html[html.index('<section aria-labelledby="flow">') :]
+    flow = flow[: flow.index("</section>")]
     assert '<svg viewBox="0 0 360' in flow and 'role="img"' in flow
-    assert "<title id=\"flow-title\">Mass flow from the producers to this lot</title>" in flow
+    assert '<title id="flow-title">Mass flow from the producers to this lot</title>' in flow
     assert "Coop Pangoa: 30%" in flow and "Coop Marcala: 30%" in flow
     assert "Finca Grande: 40% (not certified: 40%)" in flow
     assert flow.count("<path d=") == 6  # 2 SPOs → exporter, it and the estate → roaster,
@@ -223,8 +272,7 @@ def test_flow_picture_is_inline_svg_with_title_and_every_source(
     assert "<img" not in html and "<script src" not in html
 
 
-def test_unknown_lot_gets_a_friendly_404_in_the_visitors_language(
-        client: FlaskClient) -> None:
+def test_unknown_lot_gets_a_friendly_404_in_the_visitors_language(client: FlaskClient) -> None:
     es = page(client, "buen-cafe:nope", status=404, **{"Accept-Language": "es-PE,es;q=0.9"})
     assert '<html lang="es">' in es and "No encontramos este producto" in es
     assert "buen-cafe:nope" in es
@@ -240,22 +288,24 @@ def test_unknown_lot_gets_a_friendly_404_in_the_visitors_language(
         assert "Não encontramos este produto" in response.get_data(as_text=True)
 
 
-def test_a_lot_not_sold_to_consumers_has_no_page(sqlite_world: World,
-                                                 client: FlaskClient) -> None:
+def test_a_lot_not_sold_to_consumers_has_no_page(sqlite_world: World, client: FlaskClient) -> None:
     mapped_single_origin(sqlite_world)
     html = page(client, f"{chains.COOP}:h-1", "en", status=404)  # green coffee, a harvest
     assert "not a product sold to consumers" in html
 
 
 def test_language_from_query_then_accept_language_then_english(
-        sqlite_world: World, client: FlaskClient) -> None:
+    sqlite_world: World, client: FlaskClient
+) -> None:
     bag = mapped_single_origin(sqlite_world)
-    cases = [({"Accept-Language": "pt-BR,pt;q=0.9,en;q=0.5"}, None, "pt"),
-             ({"Accept-Language": "fr-CH, de;q=0.8"}, None, "fr"),
-             ({"Accept-Language": "de-DE"}, None, "en"),
-             ({}, None, "en"),
-             ({"Accept-Language": "fr"}, "es", "es"),
-             ({}, "xx", "en")]
+    cases = [
+        ({"Accept-Language": "pt-BR,pt;q=0.9,en;q=0.5"}, None, "pt"),
+        ({"Accept-Language": "fr-CH, de;q=0.8"}, None, "fr"),
+        ({"Accept-Language": "de-DE"}, None, "en"),
+        ({}, None, "en"),
+        ({"Accept-Language": "fr"}, "es", "es"),
+        ({}, "xx", "en"),
+    ]
     for headers, lang, expected in cases:
         url = f"/p/{bag}" + (f"?lang={lang}" if lang else "")
         response = client.get(url, headers=headers)
@@ -268,12 +318,12 @@ def test_language_from_query_then_accept_language_then_english(
 
 
 def test_no_exact_plot_position_or_member_id_in_any_output(
-        sqlite_world: World, client: FlaskClient, log_keys: Path, tmp_path: Path) -> None:
+    sqlite_world: World, client: FlaskClient, log_keys: Path, tmp_path: Path
+) -> None:
     bag = mapped_blend(sqlite_world)
     outputs = every_output(client, bag)
     published = _publish(sqlite_world.store, log_keys, bag, tmp_path / "site")
-    outputs.update({f"file:{p.name}": p.read_bytes().decode("utf-8", "replace")
-                    for p in published})
+    outputs.update({f"file:{p.name}": p.read_bytes().decode("utf-8", "replace") for p in published})
     for name, text in outputs.items():
         for digits in FORBIDDEN:
             assert digits not in text, f"{digits!r} appears in {name}"
@@ -306,8 +356,9 @@ def _foreign_urls(name: str, text: str) -> list[str]:
     for url in URL.findall(text):
         if any(url == a or url.startswith(a + "/") for a in allowed):
             continue
-        if url == "https://schema.org" and (name.endswith(("jsonld", "html"))
-                                            or name.startswith("page")):
+        if url == "https://schema.org" and (
+            name.endswith(("jsonld", "html")) or name.startswith("page")
+        ):
             continue  # JSON-LD's vocabulary identifier, in the JSON-LD only (checked below)
         if url == "http://www.w3.org/2000/svg" and name.endswith("svg"):
             continue  # the SVG namespace name of a standalone SVG file: not fetched
@@ -315,8 +366,9 @@ def _foreign_urls(name: str, text: str) -> list[str]:
     return found
 
 
-def test_no_reference_to_another_host(sqlite_world: World, client: FlaskClient,
-                                      log_keys: Path, tmp_path: Path) -> None:
+def test_no_reference_to_another_host(
+    sqlite_world: World, client: FlaskClient, log_keys: Path, tmp_path: Path
+) -> None:
     bag = mapped_blend(sqlite_world)
     outputs = every_output(client, bag)
     outputs.pop("bundle")
@@ -327,20 +379,20 @@ def test_no_reference_to_another_host(sqlite_world: World, client: FlaskClient,
             outputs[f"file.{p.name}"] = p.read_text("utf-8")
     for name, text in outputs.items():
         assert _foreign_urls(name, text) == [], name
-    pages = [text for name, text in outputs.items()
-             if name.startswith("page") or name.endswith(".html")]
+    pages = [
+        text for name, text in outputs.items() if name.startswith("page") or name.endswith(".html")
+    ]
     assert len(pages) == 9
     for html in pages:
-        outside = re.sub(r'<script type="application/ld\+json">.*?</script>', "", html,
-                         flags=re.S)
+        outside = re.sub(r'<script type="application/ld\+json">.*?</script>', "", html, flags=re.S)
         assert "schema.org" not in outside
         assert not re.search(r"\b(src|srcset)=", html)
-        assert "@import" not in html and "url(http" not in html and "<link rel=\"style" \
-            not in html
+        assert "@import" not in html and "url(http" not in html and '<link rel="style' not in html
 
 
-def test_jsonld_is_a_schema_org_product_with_origin_facts(sqlite_world: World,
-                                                          client: FlaskClient) -> None:
+def test_jsonld_is_a_schema_org_product_with_origin_facts(
+    sqlite_world: World, client: FlaskClient
+) -> None:
     bag = mapped_blend(sqlite_world)
     response = client.get(f"/p/{bag}.jsonld")
     assert response.status_code == 200 and response.mimetype == "application/ld+json"
@@ -387,23 +439,46 @@ def test_bundle_download_verifies_offline(sqlite_world: World, client: FlaskClie
 
 
 def _publish(store: Store, keys: Path, lot: str, out: Path, *extra: str) -> list[Path]:
-    result = CliRunner().invoke(main, ["publish", lot, "-o", str(out), "--db", store.url,
-                                       "--keys", str(keys), "--origin", chains.LOG_ORIGIN,
-                                       "--public-url", PUBLIC, *extra])
+    result = CliRunner().invoke(
+        main,
+        [
+            "publish",
+            lot,
+            "-o",
+            str(out),
+            "--db",
+            store.url,
+            "--keys",
+            str(keys),
+            "--origin",
+            chains.LOG_ORIGIN,
+            "--public-url",
+            PUBLIC,
+            *extra,
+        ],
+    )
     assert result.exit_code == 0, result.output
     return [Path(line) for line in result.stdout.splitlines() if line.strip()]
 
 
-def test_publish_writes_a_static_site(sqlite_world: World, log_keys: Path,
-                                      tmp_path: Path) -> None:
+def test_publish_writes_a_static_site(sqlite_world: World, log_keys: Path, tmp_path: Path) -> None:
     zxingcpp = pytest.importorskip("zxingcpp")
     image = pytest.importorskip("PIL.Image")
     bag = mapped_blend(sqlite_world)
     out = tmp_path / "site"
     files = _publish(sqlite_world.store, log_keys, bag, out, "--lang", "es")
     names = {p.name for p in files}
-    assert names == {"index.html", "es.html", "en.html", "pt.html", "fr.html",
-                     "product.jsonld", "qr.svg", "qr.png", "bundle.json"}
+    assert names == {
+        "index.html",
+        "es.html",
+        "en.html",
+        "pt.html",
+        "fr.html",
+        "product.jsonld",
+        "qr.svg",
+        "qr.png",
+        "bundle.json",
+    }
     index = (out / "index.html").read_text("utf-8")
     assert index == (out / "es.html").read_text("utf-8")
     assert "Solo 60\xa0% de pequeños productores organizados" in text_of(index)
@@ -417,16 +492,28 @@ def test_publish_writes_a_static_site(sqlite_world: World, log_keys: Path,
     assert report.ok
 
 
-def test_publish_refuses_a_lot_without_a_page(sqlite_world: World, log_keys: Path,
-                                              tmp_path: Path) -> None:
+def test_publish_refuses_a_lot_without_a_page(
+    sqlite_world: World, log_keys: Path, tmp_path: Path
+) -> None:
     mapped_single_origin(sqlite_world)
-    result = CliRunner().invoke(main, ["publish", "buen-cafe:nope", "-o",
-                                       str(tmp_path / "x"), "--db", sqlite_world.store.url,
-                                       "--public-url", PUBLIC])
+    result = CliRunner().invoke(
+        main,
+        [
+            "publish",
+            "buen-cafe:nope",
+            "-o",
+            str(tmp_path / "x"),
+            "--db",
+            sqlite_world.store.url,
+            "--public-url",
+            PUBLIC,
+        ],
+    )
     assert result.exit_code == 1 and "no public page" in result.output
     result = CliRunner(env={"TRAZO_PUBLIC_URL": None}).invoke(
-        main, ["publish", "buen-cafe:bag", "-o", str(tmp_path / "y"), "--db",
-               sqlite_world.store.url])
+        main,
+        ["publish", "buen-cafe:bag", "-o", str(tmp_path / "y"), "--db", sqlite_world.store.url],
+    )
     assert result.exit_code == 1 and "--public-url" in result.output
 
 
@@ -436,10 +523,12 @@ def test_publish_refuses_a_lot_without_a_page(sqlite_world: World, log_keys: Pat
 def three_hundred_members(world: World) -> str:
     """One SPO, 300 enrolled members with mapped plots, 300 small harvests, one retail lot."""
     c = chains.Coffee(world)
-    for pid, roles, country in ((chains.COOP, ["spo"], "PE"),
-                                ("certi-sur", ["certifier"], "DE"),
-                                (chains.ROASTER, ["roaster"], "SE"),
-                                (chains.BRAND, ["brand"], "SE")):
+    for pid, roles, country in (
+        (chains.COOP, ["spo"], "PE"),
+        ("certi-sur", ["certifier"], "DE"),
+        (chains.ROASTER, ["roaster"], "SE"),
+        (chains.BRAND, ["brand"], "SE"),
+    ):
         c.party(pid, roles, country)
     for subject in (chains.COOP, chains.ROASTER, chains.BRAND):
         c.certify(subject, f"SPP-{subject}")
@@ -451,33 +540,78 @@ def three_hundred_members(world: World) -> str:
 
     n = 300
     members = [(f"{chains.COOP}:m-{i:03d}", f"{chains.COOP}:p-{i:03d}") for i in range(n)]
-    batch(chains.COOP, [{"type": "member.enroll", "member": m, "products": ["coffee"],
-                         "plots": [{"plot": p, "area_ha": "1.5"}], "since": "2019-01-01"}
-                        for m, p in members])
-    batch(chains.COOP, [{"type": "plot.map", "plot": p, "method": "gps-point",
-                         "geometry": {"type": "Point", "coordinates": [
-                             f"{-74.9 + (i % 20) * 0.0437:.6f}",
-                             f"{-11.6 + (i // 20) * 0.0311:.6f}"]}}
-                        for i, (_m, p) in enumerate(members)])
+    batch(
+        chains.COOP,
+        [
+            {
+                "type": "member.enroll",
+                "member": m,
+                "products": ["coffee"],
+                "plots": [{"plot": p, "area_ha": "1.5"}],
+                "since": "2019-01-01",
+            }
+            for m, p in members
+        ],
+    )
+    batch(
+        chains.COOP,
+        [
+            {
+                "type": "plot.map",
+                "plot": p,
+                "method": "gps-point",
+                "geometry": {
+                    "type": "Point",
+                    "coordinates": [
+                        f"{-74.9 + (i % 20) * 0.0437:.6f}",
+                        f"{-11.6 + (i // 20) * 0.0311:.6f}",
+                    ],
+                },
+            }
+            for i, (_m, p) in enumerate(members)
+        ],
+    )
     lots = [f"{chains.COOP}:h-{i:03d}" for i in range(n)]
-    harvests = batch(chains.COOP, [
-        {"type": "harvest", "lot": lot, "product": "coffee", "form": "green",
-         "quantity": "46", "unit": "kg", "member": m, "plot": p}
-        for lot, (m, p) in zip(lots, members, strict=True)])
+    harvests = batch(
+        chains.COOP,
+        [
+            {
+                "type": "harvest",
+                "lot": lot,
+                "product": "coffee",
+                "form": "green",
+                "quantity": "46",
+                "unit": "kg",
+                "member": m,
+                "plot": p,
+            }
+            for lot, (m, p) in zip(lots, members, strict=True)
+        ],
+    )
     blends = []
     for part in range(2):
         chunk = range(part * 150, (part + 1) * 150)
         blend = f"{chains.COOP}:g-{part}"
-        blends.append((blend, c.transform(chains.COOP, "blend", [
-            (lots[i], harvests[i], "46") for i in chunk], [(blend, "green", "6900")])))
+        blends.append(
+            (
+                blend,
+                c.transform(
+                    chains.COOP,
+                    "blend",
+                    [(lots[i], harvests[i], "46") for i in chunk],
+                    [(blend, "green", "6900")],
+                ),
+            )
+        )
     shipment = c.ship(chains.COOP, chains.ROASTER, [(b, ev, "6900") for b, ev in blends])
     receipt = c.receive(chains.ROASTER, shipment, [(b, "6900") for b, _ in blends])
     return chains.roast_and_pack(c, [(b, receipt, "6900") for b, _ in blends], "13800")
 
 
 @pytest.mark.slow
-def test_page_of_a_lot_from_300_members_weighs_under_150_kb(sqlite_world: World,
-                                                            client: FlaskClient) -> None:
+def test_page_of_a_lot_from_300_members_weighs_under_150_kb(
+    sqlite_world: World, client: FlaskClient
+) -> None:
     bag = three_hundred_members(sqlite_world)
     for lang in publish.LANGUAGES:
         html = page(client, bag, lang)
@@ -497,14 +631,19 @@ def _extracted() -> set[str | tuple[str, str]]:
     from babel.messages.extract import extract_from_dir
 
     api = Path(publish.__file__).parent
-    method_map = [("templates/page/**.html", "jinja2.ext:babel_extract"),
-                  ("publish.py", "python")]
-    options = {"templates/page/**.html": {"extensions": "jinja2.ext.i18n",
-                                          "trim_blocks": "True", "lstrip_blocks": "True"}}
+    method_map = [("templates/page/**.html", "jinja2.ext:babel_extract"), ("publish.py", "python")]
+    options = {
+        "templates/page/**.html": {
+            "extensions": "jinja2.ext.i18n",
+            "trim_blocks": "True",
+            "lstrip_blocks": "True",
+        }
+    }
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
-    return {m if isinstance(m, str) else tuple(m)
-            for _f, _l, m, _c, _x in extract_from_dir(str(api), method_map, options,
-                                                        keywords=keywords)}
+    return {
+        m if isinstance(m, str) else tuple(m)
+        for _f, _l, m, _c, _x in extract_from_dir(str(api), method_map, options, keywords=keywords)
+    }
 
 
 @pytest.mark.parametrize("lang", [lang for lang in publish.LANGUAGES if lang != "en"])

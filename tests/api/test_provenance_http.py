@@ -25,8 +25,9 @@ def test_trace_origin_bundle(world: World, client: FlaskClient, keys_dir: Path) 
     graph = client.get(f"/api/v1/lots/{bag}/trace").get_json()
     assert graph["direction"] == "upstream"
     assert sum(1 for n in graph["nodes"] if n.get("type") == "harvest") == 2
-    down = client.get(f"/api/v1/lots/{chains.ESTATE}:h-1/trace",
-                      query_string={"direction": "downstream"}).get_json()
+    down = client.get(
+        f"/api/v1/lots/{chains.ESTATE}:h-1/trace", query_string={"direction": "downstream"}
+    ).get_json()
     assert any(n.get("id") == bag for n in down["nodes"])
 
     bundle = client.get(f"/api/v1/lots/{bag}/bundle").get_json()

@@ -14,12 +14,22 @@ def test_key_head_follows_the_chain(client: FlaskClient, world: World) -> None:
     post_events(client, world.register_envelope("coop-a", ["spo"]))
     keyid = keyid_of(seeded_key("coop-a").public_key())
     assert client.get(f"/api/v1/keys/{keyid}/head").get_json() == {
-        "keyid": keyid, "party": "coop-a", "seq": 0, "prev": None}
-    envelope = world.sign("coop-a", {"type": "key.add", "subject": "coop-a",
-                                     "public_key": public_b64(seeded_key("coop-a-2"))})
+        "keyid": keyid,
+        "party": "coop-a",
+        "seq": 0,
+        "prev": None,
+    }
+    envelope = world.sign(
+        "coop-a",
+        {"type": "key.add", "subject": "coop-a", "public_key": public_b64(seeded_key("coop-a-2"))},
+    )
     post_events(client, envelope)
     assert client.get(f"/api/v1/keys/{keyid}/head").get_json() == {
-        "keyid": keyid, "party": "coop-a", "seq": 1, "prev": envelope.id}
+        "keyid": keyid,
+        "party": "coop-a",
+        "seq": 1,
+        "prev": envelope.id,
+    }
 
 
 def test_unknown_key_head_is_404(client: FlaskClient) -> None:
@@ -28,16 +38,27 @@ def test_unknown_key_head_is_404(client: FlaskClient) -> None:
 
 
 def test_parties_list_keys_active_and_revoked(client: FlaskClient, world: World) -> None:
-    post_events(client, world.register_envelope("coop-a", ["spo"]),
-                world.register_envelope("roaster-b", ["roaster"], country="SE"))
+    post_events(
+        client,
+        world.register_envelope("coop-a", ["spo"]),
+        world.register_envelope("roaster-b", ["roaster"], country="SE"),
+    )
     first = keyid_of(seeded_key("coop-a").public_key())
     second = keyid_of(seeded_key("coop-a-2").public_key())
     post_events(
         client,
-        world.sign("coop-a", {"type": "key.add", "subject": "coop-a",
-                              "public_key": public_b64(seeded_key("coop-a-2"))}),
-        world.sign("coop-a", {"type": "key.revoke", "subject": "coop-a", "keyid": second,
-                              "reason": "device lost"}),
+        world.sign(
+            "coop-a",
+            {
+                "type": "key.add",
+                "subject": "coop-a",
+                "public_key": public_b64(seeded_key("coop-a-2")),
+            },
+        ),
+        world.sign(
+            "coop-a",
+            {"type": "key.revoke", "subject": "coop-a", "keyid": second, "reason": "device lost"},
+        ),
     )
     page = client.get("/api/v1/parties").get_json()
     assert [p["id"] for p in page["parties"]] == ["coop-a", "operator", "roaster-b"]
@@ -66,7 +87,11 @@ def test_bad_party_query_is_422(client: FlaskClient) -> None:
 
 def test_health_reports_the_database(client: FlaskClient, world: World) -> None:
     assert client.get("/api/v1/health").get_json() == {
-        "status": "ok", "database": True, "events": 1, "ledger": world.ledger}
+        "status": "ok",
+        "database": True,
+        "events": 1,
+        "ledger": world.ledger,
+    }
 
 
 def test_health_is_503_without_a_ledger(tmp_path: object) -> None:
@@ -79,9 +104,15 @@ def test_openapi_document_is_generated(client: FlaskClient) -> None:
     spec = client.get("/api/v1/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
     paths = spec["paths"]
-    for path in ("/api/v1/events", "/api/v1/events/{event_id}", "/api/v1/keys/{keyid}/head",
-                 "/api/v1/parties", "/api/v1/parties/{party_id}", "/api/v1/lots/{lot}",
-                 "/api/v1/health"):
+    for path in (
+        "/api/v1/events",
+        "/api/v1/events/{event_id}",
+        "/api/v1/keys/{keyid}/head",
+        "/api/v1/parties",
+        "/api/v1/parties/{party_id}",
+        "/api/v1/lots/{lot}",
+        "/api/v1/health",
+    ):
         assert path in paths, path
     post = paths["/api/v1/events"]["post"]
     assert {"200", "201", "400", "409", "413", "415", "422"} <= set(post["responses"])

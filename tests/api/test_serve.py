@@ -46,8 +46,12 @@ class Server:
 
     def post(self, envelopes: list[Envelope]) -> tuple[int, Any]:
         data = json.dumps({"events": [e.to_dict() for e in envelopes]}).encode()
-        request = urllib.request.Request(self.url + "events", data=data, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url + "events",
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return response.status, json.loads(response.read())
@@ -63,10 +67,12 @@ class Server:
         return chain
 
 
-def _run(*args: str, env: dict[str, str] | None = None,
-         timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*TRAZO, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env, check=False)
+def _run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TRAZO, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +84,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = (tmp / "server.log").open("w")
     process = subprocess.Popen(
         [*TRAZO, "serve", "--db", db, "--keys", str(keys), "--port", "0", "--workers", "2"],
-        stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=True,
+    )
     try:
         url = _wait_for_url(process)
         yield Server(url, keys, tmp)
@@ -90,8 +100,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def _wait_for_url(process: subprocess.Popen[str]) -> str:
     found: list[str] = []
-    reader = threading.Thread(target=lambda: found.append(process.stdout.readline()),  # type: ignore[union-attr]
-                              daemon=True)
+    reader = threading.Thread(
+        target=lambda: found.append(process.stdout.readline()),  # type: ignore[union-attr]
+        daemon=True,
+    )
     reader.start()
     reader.join(STARTUP_SECONDS)
     assert found and found[0].startswith("trazo serving "), f"no banner: {found}"
@@ -114,20 +126,37 @@ def _now() -> str:
 
 def _register(server: Server, parties: list[str]) -> dict[str, KeyChain]:
     operator = server.operator()
-    registrations = [operator.sign({
-        "type": "party.register", "time": _now(), "subject": p,
-        "name": p, "roles": ["spo"], "country": "PE", "public_key": public_b64(seeded_key(p)),
-    }) for p in parties]
+    registrations = [
+        operator.sign(
+            {
+                "type": "party.register",
+                "time": _now(),
+                "subject": p,
+                "name": p,
+                "roles": ["spo"],
+                "country": "PE",
+                "public_key": public_b64(seeded_key(p)),
+            }
+        )
+        for p in parties
+    ]
     status, body = server.post(registrations)
     assert status == 201, body
     return {p: KeyChain(seeded_key(p), p, ledger=operator.ledger) for p in parties}
 
 
 def _key_adds(chain: KeyChain, n: int) -> list[Envelope]:
-    return [chain.sign({"type": "key.add", "subject": chain.party,
-                        "time": _now(),
-                        "public_key": public_b64(Ed25519PrivateKey.generate())})
-            for _ in range(n)]
+    return [
+        chain.sign(
+            {
+                "type": "key.add",
+                "subject": chain.party,
+                "time": _now(),
+                "public_key": public_b64(Ed25519PrivateKey.generate()),
+            }
+        )
+        for _ in range(n)
+    ]
 
 
 def test_serve_answers_health_and_openapi(server: Server) -> None:
@@ -138,8 +167,10 @@ def test_serve_answers_health_and_openapi(server: Server) -> None:
 def test_concurrent_writers_land_once_and_chains_stay_linear(server: Server) -> None:
     parties = [f"coop-{i}" for i in range(4)]
     chains = _register(server, parties)
-    batches = {p: [e[i:i + 10] for e in [_key_adds(chains[p], 40)] for i in range(0, 40, 10)]
-               for p in parties}
+    batches = {
+        p: [e[i : i + 10] for e in [_key_adds(chains[p], 40)] for i in range(0, 40, 10)]
+        for p in parties
+    }
     statuses: list[int] = []
     failures: list[Any] = []
 
@@ -227,7 +258,8 @@ def test_submit_gives_up_on_an_unreachable_server(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_a_missing_ledger(tmp_path: Path) -> None:
-    result = _run("serve", "--db", f"sqlite:///{tmp_path / 'none.db'}", "--keys",
-                  str(tmp_path), timeout=60)
+    result = _run(
+        "serve", "--db", f"sqlite:///{tmp_path / 'none.db'}", "--keys", str(tmp_path), timeout=60
+    )
     assert result.returncode == 1
     assert "trazo init" in result.stderr

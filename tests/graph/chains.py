@@ -42,51 +42,114 @@ class Coffee:
     def party(self, pid: str, roles: list[str], country: str = "PE") -> None:
         from ledger.append import append_batch
 
-        append_batch(self.store, [self.world.register_envelope(pid, roles, country)],
-                     log_signer=log_signer())
+        append_batch(
+            self.store, [self.world.register_envelope(pid, roles, country)], log_signer=log_signer()
+        )
 
-    def certify(self, subject: str, cert: str, *, valid_from: str = "2025-01-01",
-                valid_until: str = "2027-12-31", scheme: str = "SPP") -> str:
-        return self.append("certi-sur", {
-            "type": "cert.issue", "certificate": cert, "subject": subject, "scheme": scheme,
-            "products": ["coffee"], "valid_from": valid_from, "valid_until": valid_until})
+    def certify(
+        self,
+        subject: str,
+        cert: str,
+        *,
+        valid_from: str = "2025-01-01",
+        valid_until: str = "2027-12-31",
+        scheme: str = "SPP",
+    ) -> str:
+        return self.append(
+            "certi-sur",
+            {
+                "type": "cert.issue",
+                "certificate": cert,
+                "subject": subject,
+                "scheme": scheme,
+                "products": ["coffee"],
+                "valid_from": valid_from,
+                "valid_until": valid_until,
+            },
+        )
 
     def enroll(self, spo: str, member: str, plot: str, area: str) -> str:
-        return self.append(spo, {
-            "type": "member.enroll", "member": member, "products": ["coffee"],
-            "plots": [{"plot": plot, "area_ha": area}], "since": "2019-01-01"})
+        return self.append(
+            spo,
+            {
+                "type": "member.enroll",
+                "member": member,
+                "products": ["coffee"],
+                "plots": [{"plot": plot, "area_ha": area}],
+                "since": "2019-01-01",
+            },
+        )
 
-    def harvest(self, party: str, lot: str, kg: str, member: str | None = None,
-                plot: str | None = None, form: str = "green") -> str:
-        body = {"type": "harvest", "lot": lot, "product": "coffee", "form": form,
-                "quantity": kg, "unit": "kg"}
+    def harvest(
+        self,
+        party: str,
+        lot: str,
+        kg: str,
+        member: str | None = None,
+        plot: str | None = None,
+        form: str = "green",
+    ) -> str:
+        body = {
+            "type": "harvest",
+            "lot": lot,
+            "product": "coffee",
+            "form": form,
+            "quantity": kg,
+            "unit": "kg",
+        }
         if member:
             body.update(member=member, plot=plot)
         return self.append(party, body)
 
     def ship(self, party: str, to: str, lines: list[tuple[str, str, str]]) -> str:
-        return self.append(party, {
-            "type": "ship", "to": to, "claims": ["SPP"],
-            "lots": [{"lot": lot, "event": ev, "quantity": kg, "unit": "kg"}
-                     for lot, ev, kg in lines]})
+        return self.append(
+            party,
+            {
+                "type": "ship",
+                "to": to,
+                "claims": ["SPP"],
+                "lots": [
+                    {"lot": lot, "event": ev, "quantity": kg, "unit": "kg"} for lot, ev, kg in lines
+                ],
+            },
+        )
 
     def receive(self, party: str, shipment: str, lines: list[tuple[str, str]]) -> str:
-        return self.append(party, {
-            "type": "receive", "shipment": shipment,
-            "lots": [{"lot": lot, "quantity": kg, "unit": "kg"} for lot, kg in lines]})
+        return self.append(
+            party,
+            {
+                "type": "receive",
+                "shipment": shipment,
+                "lots": [{"lot": lot, "quantity": kg, "unit": "kg"} for lot, kg in lines],
+            },
+        )
 
     def move(self, frm: str, to: str, lot: str, via: str, kg: str) -> str:
         """Ship and receive in full; returns the receipt id."""
         return self.receive(to, self.ship(frm, to, [(lot, via, kg)]), [(lot, kg)])
 
-    def transform(self, party: str, process: str, inputs: list[tuple[str, str, str]],
-                  outputs: list[tuple[str, str, str]]) -> str:
-        return self.append(party, {
-            "type": "transform", "process": process,
-            "inputs": [{"lot": lot, "event": ev, "quantity": kg, "unit": "kg"}
-                       for lot, ev, kg in inputs],
-            "outputs": [{"lot": lot, "product": "coffee", "form": form, "quantity": kg,
-                         "unit": "kg"} for lot, form, kg in outputs]})
+    def transform(
+        self,
+        party: str,
+        process: str,
+        inputs: list[tuple[str, str, str]],
+        outputs: list[tuple[str, str, str]],
+    ) -> str:
+        return self.append(
+            party,
+            {
+                "type": "transform",
+                "process": process,
+                "inputs": [
+                    {"lot": lot, "event": ev, "quantity": kg, "unit": "kg"}
+                    for lot, ev, kg in inputs
+                ],
+                "outputs": [
+                    {"lot": lot, "product": "coffee", "form": form, "quantity": kg, "unit": "kg"}
+                    for lot, form, kg in outputs
+                ],
+            },
+        )
 
 
 COOP, COOP2, ESTATE = "coop-pangoa", "coop-marcala", "finca-grande"
@@ -96,8 +159,9 @@ M2, P2 = "coop-marcala:m-7", "coop-marcala:p-7"
 MBIG, PBIG = "coop-pangoa:m-9", "coop-pangoa:p-9"
 
 
-def base(world: World, *, cert_until: str = "2027-12-31",
-         uncertified: tuple[str, ...] = ()) -> Coffee:
+def base(
+    world: World, *, cert_until: str = "2027-12-31", uncertified: tuple[str, ...] = ()
+) -> Coffee:
     c = Coffee(world)
     c.party(COOP, ["spo"], "PE")
     c.party(COOP2, ["spo"], "HN")
@@ -123,8 +187,9 @@ def to_roaster(c: Coffee, spo: str, lot: str, harvest: str, kg: str) -> str:
     return c.move(EXPORTER, ROASTER, lot, at_exporter, kg)
 
 
-def roast_and_pack(c: Coffee, inputs: list[tuple[str, str, str]], total: str,
-                   name: str = "bag") -> str:
+def roast_and_pack(
+    c: Coffee, inputs: list[tuple[str, str, str]], total: str, name: str = "bag"
+) -> str:
     """Roaster roasts the inputs (green, 80 % yield) and the brand packs: the bag lot id."""
     roasted = f"{ROASTER}:{name}-roasted"
     out = str(int(total) * 8 // 10)

@@ -43,8 +43,10 @@ def test_bundle_verifies_offline(blended: tuple[World, str, dict[str, Any]]) -> 
 def test_bundle_holds_no_plot_location(sqlite_world: World) -> None:
     c = chains.base(sqlite_world)
     point = {"type": "Point", "coordinates": ["-74.493612", "-11.429711"]}
-    c.append(chains.COOP, {"type": "plot.map", "plot": chains.P1, "method": "gps-point",
-                           "geometry": point})
+    c.append(
+        chains.COOP,
+        {"type": "plot.map", "plot": chains.P1, "method": "gps-point", "geometry": point},
+    )
     h = c.harvest(chains.COOP, f"{chains.COOP}:h-1", "100", chains.M1, chains.P1)
     rec = chains.to_roaster(c, chains.COOP, f"{chains.COOP}:h-1", h, "100")
     bag = chains.roast_and_pack(c, [(f"{chains.COOP}:h-1", rec, "100")], "100")
@@ -96,8 +98,8 @@ def test_added_event_is_caught(blended: tuple[World, str, dict[str, Any]]) -> No
     forged = copy.deepcopy(extra)
     forged["lot"] = bag
     forged["events"] = sorted(
-        [e for e in build_bundle(world.store, bag)["events"]] + [harvest],
-        key=lambda e: e["index"])
+        [e for e in build_bundle(world.store, bag)["events"]] + [harvest], key=lambda e: e["index"]
+    )
     forged["verdict"] = build_bundle(world.store, bag)["verdict"]
     report = verify_bundle(forged, TRUSTED)
     assert any("added" in f.message for f in report.findings), report.findings
@@ -154,8 +156,9 @@ def test_wrong_log_key_rejects_the_checkpoint(blended: tuple[World, str, dict[st
     assert "checkpoint" in checks(verify_bundle(bundle, other))
 
 
-def test_verifier_needs_no_database_and_no_api(blended: tuple[World, str, dict[str, Any]],
-                                               tmp_path: Any) -> None:
+def test_verifier_needs_no_database_and_no_api(
+    blended: tuple[World, str, dict[str, Any]], tmp_path: Any
+) -> None:
     """Run the verifier in a fresh interpreter where the store and the API cannot load."""
     _, _, bundle = blended
     path = tmp_path / "bundle.json"
@@ -163,8 +166,11 @@ def test_verifier_needs_no_database_and_no_api(blended: tuple[World, str, dict[s
     pub = tmp_path / "log.pub"
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    pub.write_bytes(chains.log_private().public_key().public_bytes(
-        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    pub.write_bytes(
+        chains.log_private()
+        .public_key()
+        .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
     script = (
         "import sys, json\n"
         "for name in ('sqlalchemy', 'psycopg', 'flask', 'api', 'sqlite3'):\n"
@@ -177,8 +183,12 @@ def test_verifier_needs_no_database_and_no_api(blended: tuple[World, str, dict[s
         "assert not [m for m in loaded if sys.modules[m] is not None], loaded\n"
         "print('verified', report.events)\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         cwd=str(__import__('pathlib').Path(__file__).parents[2]))
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=str(__import__("pathlib").Path(__file__).parents[2]),
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("verified")
 
@@ -192,8 +202,7 @@ def test_bundle_matches_its_json_schema(blended: tuple[World, str, dict[str, Any
     schema = json.loads(schema_file.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     _, _, bundle = blended
-    jsonschema.validate(json.loads(json.dumps(bundle)), schema,
-                        cls=jsonschema.Draft202012Validator)
+    jsonschema.validate(json.loads(json.dumps(bundle)), schema, cls=jsonschema.Draft202012Validator)
     broken = copy.deepcopy(bundle)
     broken["verdict"]["certified_percent"] = 60.0
     with pytest.raises(jsonschema.ValidationError):
@@ -211,7 +220,8 @@ def test_bundle_cannot_loosen_its_own_tables(sqlite_world: World) -> None:
 
 
 def test_malformed_event_is_a_finding_not_a_crash(
-        blended: tuple[World, str, dict[str, Any]]) -> None:
+    blended: tuple[World, str, dict[str, Any]],
+) -> None:
     _, _, bundle = blended
     forged = copy.deepcopy(bundle)
     _edit_payload(_custody(forged, "ship"), lambda p: p["lots"][0].pop("event"))
@@ -229,8 +239,9 @@ def test_fork_in_a_bundle_is_named(blended: tuple[World, str, dict[str, Any]]) -
     twin["index"] = max(e["index"] for e in forged["events"]) + 1
     forged["events"].append(twin)
     report = verify_bundle(forged, TRUSTED)
-    assert any(f.check == "chains" and "does not extend the chain" in f.message
-               for f in report.findings), [str(f) for f in report.findings]
+    assert any(
+        f.check == "chains" and "does not extend the chain" in f.message for f in report.findings
+    ), [str(f) for f in report.findings]
 
 
 def _resign(world: World, event: dict[str, Any]) -> None:
@@ -252,8 +263,12 @@ def _ledger_evidence(world: World, *extra: Any) -> Any:
     from ledger.schema import EventRow
 
     with world.store.reading() as session:
-        stored = [(i, Envelope.from_json(e)) for i, e in session.execute(
-            select(EventRow.index, EventRow.envelope).order_by(EventRow.index))]
+        stored = [
+            (i, Envelope.from_json(e))
+            for i, e in session.execute(
+                select(EventRow.index, EventRow.envelope).order_by(EventRow.index)
+            )
+        ]
     size = len(stored)
     return Evidence.from_envelopes([*stored, *((size + n, e) for n, e in enumerate(extra))])
 
@@ -262,7 +277,8 @@ def _ledger_evidence(world: World, *extra: Any) -> Any:
 
 
 def test_a_top_level_plots_array_is_a_schema_finding(
-        blended: tuple[World, str, dict[str, Any]]) -> None:
+    blended: tuple[World, str, dict[str, Any]],
+) -> None:
     _, _, bundle = blended
     forged = dict(bundle, plots=[{"plot": "coop:p-1", "coordinates": [-74.49, -11.42]}])
     report = verify_bundle(forged, TRUSTED)
@@ -271,13 +287,13 @@ def test_a_top_level_plots_array_is_a_schema_finding(
 
 
 def test_a_payload_decoded_beside_an_envelope_is_a_schema_finding(
-        blended: tuple[World, str, dict[str, Any]]) -> None:
+    blended: tuple[World, str, dict[str, Any]],
+) -> None:
     _, _, bundle = blended
     forged = copy.deepcopy(bundle)
     forged["events"][2]["payload_decoded"] = {"quantity": "999999"}
     report = verify_bundle(forged, TRUSTED)
-    assert any(f.check == "schema" and f.message.startswith("events[2]")
-               for f in report.findings)
+    assert any(f.check == "schema" and f.message.startswith("events[2]") for f in report.findings)
 
 
 def _findings_of(step: Any, *args: Any) -> list[tuple[str, str, str | None]]:
@@ -292,12 +308,19 @@ def test_the_privacy_step_finds_a_plot_map(sqlite_world: World) -> None:
     from graph.verify import _privacy
 
     c = chains.base(sqlite_world)
-    envelope = sqlite_world.sign(chains.COOP, {
-        "type": "plot.map", "plot": chains.P1, "method": "gps-point",
-        "geometry": {"type": "Point", "coordinates": ["-74.49", "-11.42"]}})
+    envelope = sqlite_world.sign(
+        chains.COOP,
+        {
+            "type": "plot.map",
+            "plot": chains.P1,
+            "method": "gps-point",
+            "geometry": {"type": "Point", "coordinates": ["-74.49", "-11.42"]},
+        },
+    )
     evidence = Evidence.from_envelopes([(c.store.size(), envelope)])
     assert _findings_of(_privacy, evidence) == [
-        ("privacy", "a published bundle must not carry a plot's location", envelope.id)]
+        ("privacy", "a published bundle must not carry a plot's location", envelope.id)
+    ]
 
 
 def test_the_conservation_step_finds_a_transform_beyond_its_yield(sqlite_world: World) -> None:
@@ -307,14 +330,36 @@ def test_the_conservation_step_finds_a_transform_beyond_its_yield(sqlite_world: 
     chains.base(sqlite_world)
     world = sqlite_world
     lot = f"{chains.COOP}:h-x"
-    harvest = world.sign(chains.COOP, {
-        "type": "harvest", "lot": lot, "product": "coffee", "form": "parchment",
-        "quantity": "100", "unit": "kg", "member": chains.M1, "plot": chains.P1})
-    milled = world.sign(chains.COOP, {
-        "type": "transform", "process": "dry-mill",
-        "inputs": [{"lot": lot, "event": harvest.id, "quantity": "100", "unit": "kg"}],
-        "outputs": [{"lot": f"{chains.COOP}:g-x", "product": "coffee", "form": "green",
-                     "quantity": "95", "unit": "kg"}]})
+    harvest = world.sign(
+        chains.COOP,
+        {
+            "type": "harvest",
+            "lot": lot,
+            "product": "coffee",
+            "form": "parchment",
+            "quantity": "100",
+            "unit": "kg",
+            "member": chains.M1,
+            "plot": chains.P1,
+        },
+    )
+    milled = world.sign(
+        chains.COOP,
+        {
+            "type": "transform",
+            "process": "dry-mill",
+            "inputs": [{"lot": lot, "event": harvest.id, "quantity": "100", "unit": "kg"}],
+            "outputs": [
+                {
+                    "lot": f"{chains.COOP}:g-x",
+                    "product": "coffee",
+                    "form": "green",
+                    "quantity": "95",
+                    "unit": "kg",
+                }
+            ],
+        },
+    )
     found = _findings_of(_rules, _ledger_evidence(world, harvest, milled))
     assert [(check, event) for check, _, event in found] == [("conservation", milled.id)]
     assert "YieldExceeded" in found[0][1]
@@ -324,7 +369,8 @@ def test_the_conservation_step_finds_a_transform_beyond_its_yield(sqlite_world: 
 
 
 def test_a_bundle_without_its_genesis_is_a_ledger_finding(
-        blended: tuple[World, str, dict[str, Any]]) -> None:
+    blended: tuple[World, str, dict[str, Any]],
+) -> None:
     _, _, bundle = blended
     forged = copy.deepcopy(bundle)
     forged["events"] = [e for e in forged["events"] if e["index"] != 0]
@@ -333,7 +379,8 @@ def test_a_bundle_without_its_genesis_is_a_ledger_finding(
 
 
 def test_the_ledger_step_finds_an_event_signed_for_another_ledger(
-        sqlite_world: World, tmp_path: Any) -> None:
+    sqlite_world: World, tmp_path: Any
+) -> None:
     """An event of this ledger's operator, signed for another ledger, spliced in."""
     from graph.verify import _rules
     from tests.conftest import make_store

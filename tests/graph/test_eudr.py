@@ -80,8 +80,10 @@ def _polygon(rings: Any) -> None:
 
 
 def _map(c: chains.Coffee, plot: str, geometry: dict[str, Any]) -> str:
-    return c.append(plot.split(":")[0], {"type": "plot.map", "plot": plot,
-                                         "method": "gps", "geometry": geometry})
+    return c.append(
+        plot.split(":")[0],
+        {"type": "plot.map", "plot": plot, "method": "gps", "geometry": geometry},
+    )
 
 
 def _two_spos(c: chains.Coffee) -> str:
@@ -89,8 +91,7 @@ def _two_spos(c: chains.Coffee) -> str:
     h2 = c.harvest(COOP2, f"{COOP2}:h-1", "70", chains.M2, P2)
     r1 = chains.to_roaster(c, COOP, f"{COOP}:h-1", h1, "30")
     r2 = chains.to_roaster(c, COOP2, f"{COOP2}:h-1", h2, "70")
-    return chains.roast_and_pack(c, [(f"{COOP}:h-1", r1, "30"), (f"{COOP2}:h-1", r2, "70")],
-                                 "100")
+    return chains.roast_and_pack(c, [(f"{COOP}:h-1", r1, "30"), (f"{COOP2}:h-1", r2, "70")], "100")
 
 
 @pytest.fixture
@@ -126,7 +127,8 @@ def test_fully_mapped_spp_coffee_is_eudr_ready(mapped: tuple[chains.Coffee, str]
 
 
 def test_geojson_export_holds_exactly_the_contributing_plots(
-        mapped: tuple[chains.Coffee, str]) -> None:
+    mapped: tuple[chains.Coffee, str],
+) -> None:
     c, bag = mapped
     c.enroll(COOP, f"{COOP}:m-x", f"{COOP}:p-x", "1.0")  # mapped, but not in this lot
     _map(c, f"{COOP}:p-x", {"type": "Point", "coordinates": ["-74.4", "-11.3"]})
@@ -135,8 +137,7 @@ def test_geojson_export_holds_exactly_the_contributing_plots(
     places = sorted(f["properties"]["ProductionPlace"] for f in doc["features"])
     assert places == sorted([P1, P2])
     by_plot = {f["properties"]["ProductionPlace"]: f for f in doc["features"]}
-    assert by_plot[P1]["geometry"] == {"type": "Point",
-                                       "coordinates": ["-74.493612", "-11.429711"]}
+    assert by_plot[P1]["geometry"] == {"type": "Point", "coordinates": ["-74.493612", "-11.429711"]}
     assert by_plot[P1]["properties"]["ProducerCountry"] == "PE"
     assert by_plot[P2]["properties"]["ProducerCountry"] == "HN"
     assert by_plot[P1]["properties"]["Area"] == "2.4"
@@ -150,8 +151,12 @@ def test_geojson_polygon_and_padded_decimals(world: World) -> None:
     _map(c, P1, {"type": "Point", "coordinates": ["-74.49", "-11"]})  # few decimals
     h1 = c.harvest(COOP, f"{COOP}:h-1", "50", chains.M1, P1)
     h2 = c.harvest(COOP, f"{COOP}:h-6", "50", f"{COOP}:m-6", f"{COOP}:p-6")
-    blend = c.transform(COOP, "blend", [(f"{COOP}:h-1", h1, "50"), (f"{COOP}:h-6", h2, "50")],
-                        [(f"{COOP}:blend-1", "green", "100")])
+    blend = c.transform(
+        COOP,
+        "blend",
+        [(f"{COOP}:h-1", h1, "50"), (f"{COOP}:h-6", h2, "50")],
+        [(f"{COOP}:blend-1", "green", "100")],
+    )
     assert blend
     report = lot_eudr(c.store, f"{COOP}:blend-1")
     assert report.ready
@@ -190,8 +195,7 @@ def test_a_share_of_unknown_origin_blocks_readiness(world: World) -> None:
     e = c.harvest(ESTATE, f"{ESTATE}:h-1", "40")  # an estate harvest naming no plot
     r1 = chains.to_roaster(c, COOP, f"{COOP}:h-1", h, "60")
     r2 = c.move(ESTATE, ROASTER, f"{ESTATE}:h-1", e, "40")
-    bag = chains.roast_and_pack(c, [(f"{COOP}:h-1", r1, "60"), (f"{ESTATE}:h-1", r2, "40")],
-                                "100")
+    bag = chains.roast_and_pack(c, [(f"{COOP}:h-1", r1, "60"), (f"{ESTATE}:h-1", r2, "40")], "100")
     report = lot_eudr(c.store, bag)
     assert not report
     [missing] = report.not_geolocated()
@@ -205,13 +209,19 @@ def test_upstream_statement_references_are_listed(world: World) -> None:
     _map(c, P1, POINT_P1)
     h = c.harvest(COOP, f"{COOP}:h-1", "100", chains.M1, P1)
     at_exporter = c.move(COOP, EXPORTER, f"{COOP}:h-1", h, "100")
-    ship = c.append(EXPORTER, {
-        "type": "ship", "to": ROASTER,
-        "lots": [{"lot": f"{COOP}:h-1", "event": at_exporter, "quantity": "100",
-                  "unit": "kg"}],
-        "transactions": [{"type": "po", "id": "PO-77"},
-                         {"type": "eudr-dds", "id": "25PEXW2QF3A1:KZ9T4R2M"},
-                         {"type": "eudr-dds", "id": "25PEOTHER"}]})
+    ship = c.append(
+        EXPORTER,
+        {
+            "type": "ship",
+            "to": ROASTER,
+            "lots": [{"lot": f"{COOP}:h-1", "event": at_exporter, "quantity": "100", "unit": "kg"}],
+            "transactions": [
+                {"type": "po", "id": "PO-77"},
+                {"type": "eudr-dds", "id": "25PEXW2QF3A1:KZ9T4R2M"},
+                {"type": "eudr-dds", "id": "25PEOTHER"},
+            ],
+        },
+    )
     rec = c.receive(ROASTER, ship, [(f"{COOP}:h-1", "100")])
     bag = chains.roast_and_pack(c, [(f"{COOP}:h-1", rec, "100")], "100")
     data = lot_eudr(c.store, bag).to_dict()
@@ -233,17 +243,21 @@ def test_customers_are_the_receivers_of_the_lot(world: World) -> None:
     data = lot_eudr(c.store, f"{COOP}:h-1").to_dict()
     assert data["eudr_ready"] and data["hs_code"] == "090111"
     assert [(x["id"], x["kg"], x["country"]) for x in data["customers"]] == [
-        (EXPORTER, "100", "PE")]
+        (EXPORTER, "100", "PE")
+    ]
     assert data["suppliers"] == []  # the SPO is the producer
     assert data["holder"] == COOP
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("25PEXW2QF3A1:KZ9T4R2M", ("25PEXW2QF3A1", "KZ9T4R2M", None)),
-    ("25PEXW2QF3A1", ("25PEXW2QF3A1", None, "no verification number")),
-    ("25PE XW", ("25PE XW", None, "not a DDS reference")),
-    ("25PE:K Z", ("25PE", None, "verification number")),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("25PEXW2QF3A1:KZ9T4R2M", ("25PEXW2QF3A1", "KZ9T4R2M", None)),
+        ("25PEXW2QF3A1", ("25PEXW2QF3A1", None, "no verification number")),
+        ("25PE XW", ("25PE XW", None, "not a DDS reference")),
+        ("25PE:K Z", ("25PE", None, "verification number")),
+    ],
+)
 def test_dds_transaction_ids(value: str, expected: tuple[Any, ...]) -> None:
     reference, verification, problem = parse_dds(value)
     assert (reference, verification) == expected[:2]
@@ -268,7 +282,8 @@ def test_trace_rows_match_the_trace_event_by_event(mapped: tuple[chains.Coffee, 
     rows = lot_trace_rows(c.store, lot)
     assert [r.event_id for r in rows] == _trace_events(c.store, lot)
     evidence = {r.id: r for r in gather(c.store, lot)} | {
-        r.id: r for r in gather(c.store, lot, direction="downstream")}
+        r.id: r for r in gather(c.store, lot, direction="downstream")
+    }
     for row in rows:
         v = row.values
         record = evidence[v["event_id"]]
@@ -279,8 +294,7 @@ def test_trace_rows_match_the_trace_event_by_event(mapped: tuple[chains.Coffee, 
     assert {r.values["direction"] for r in rows} == {"lot", "upstream", "downstream"}
     harvests = [r.values for r in rows if r.values["event_type"] == "harvest"]
     assert {h["plot"] for h in harvests} == {P1, P2}
-    assert {(h["from_party"], h["from_country"]) for h in harvests} == {(COOP, "PE"),
-                                                                      (COOP2, "HN")}
+    assert {(h["from_party"], h["from_country"]) for h in harvests} == {(COOP, "PE"), (COOP2, "HN")}
     ships = [r.values for r in rows if r.values["event_type"] == "ship"]
     assert all(s["to_party"] and s["from_party"] != s["to_party"] for s in ships)
     roast = next(r.values for r in rows if r.values["lot"] == lot)
@@ -302,7 +316,8 @@ def test_csv_and_xlsx_parse_and_hold_the_same_rows(mapped: tuple[chains.Coffee, 
     assert tuple(table[0]) == COLUMNS
     assert [r[COLUMNS.index("event_id")] for r in table[1:]] == expected
     assert [r[COLUMNS.index("event_index")] for r in table[1:]] == [
-        int(p["event_index"]) for p in parsed]
+        int(p["event_index"]) for p in parsed
+    ]
     for xrow, crow in zip(table[1:], parsed, strict=True):
         assert [("" if v is None else str(v)) for v in xrow] == [crow[k] for k in COLUMNS]
 
@@ -311,11 +326,12 @@ def test_formula_like_text_is_neutralized() -> None:
     """Ids cannot start a formula, but free text (party names, reasons) can."""
     from graph.export_trace import TraceRow
 
-    row = TraceRow({"event_id": "sha256:x", "from_name": "=HYPERLINK(\"x\")", "event_index": 1})
+    row = TraceRow({"event_id": "sha256:x", "from_name": '=HYPERLINK("x")', "event_index": 1})
     text = to_csv([row])
     assert "'=HYPERLINK" in text
     cell = load_workbook(io.BytesIO(to_xlsx([row], "l"))).active.cell(
-        row=2, column=COLUMNS.index("from_name") + 1)
+        row=2, column=COLUMNS.index("from_name") + 1
+    )
     assert cell.data_type == "s" and cell.value == '=HYPERLINK("x")'
 
 

@@ -48,8 +48,9 @@ from tests.support import World, public_b64, seeded_key
 TRUSTED = LogKey(raw_public_key(chains.log_private().public_key()))
 CERTIFIER = "certi-sur"
 
-LOG_CHECKS = frozenset({"format", "schema", "checkpoint", "envelopes", "inclusion", "tables",
-                        "ledger"})
+LOG_CHECKS = frozenset(
+    {"format", "schema", "checkpoint", "envelopes", "inclusion", "tables", "ledger"}
+)
 """Verifier checks a well-made forgery passes: it is signed, logged and in its ledger."""
 
 
@@ -68,10 +69,21 @@ def smuggle(world: World, *envelopes: Envelope) -> list[int]:
         log = LogAppender(session)
         for envelope in envelopes:
             event = parse(envelope)
-            conn.execute(EVENTS.insert().values(
-                idx=size, id=event.id, payload=envelope.payload, envelope=envelope.to_json(),
-                type=event.type, party=event.party, keyid=event.key, seq=event.seq,
-                prev=event.prev, time=utc_text(event.time), recorded_at=utc_text(now)))
+            conn.execute(
+                EVENTS.insert().values(
+                    idx=size,
+                    id=event.id,
+                    payload=envelope.payload,
+                    envelope=envelope.to_json(),
+                    type=event.type,
+                    party=event.party,
+                    keyid=event.key,
+                    seq=event.seq,
+                    prev=event.prev,
+                    time=utc_text(event.time),
+                    recorded_at=utc_text(now),
+                )
+            )
             log.add(size, envelope.payload)
             indexes.append(size)
             size += 1
@@ -89,24 +101,38 @@ def bundle_for(store: Store, lot: str) -> dict[str, Any]:
     latest checkpoint, and the verdict those events give as its claim.
     """
     with store.reading() as session:
-        stored = [(index, Envelope.from_json(text)) for index, text in session.execute(
-            select(EventRow.index, EventRow.envelope).order_by(EventRow.index))]
+        stored = [
+            (index, Envelope.from_json(text))
+            for index, text in session.execute(
+                select(EventRow.index, EventRow.envelope).order_by(EventRow.index)
+            )
+        ]
         everything = Evidence.from_envelopes(stored)
         needed = _needed(lot, everything)
-        public = Evidence({r.id: r for r in everything
-                           if r.id in needed and r.type != "plot.map"})
+        public = Evidence({r.id: r for r in everything if r.id in needed and r.type != "plot.map"})
         checkpoint = session.scalar(
-            select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1))
+            select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
+        )
         assert checkpoint is not None and checkpoint.size == len(stored)
         nodes = SqlNodes(session)
-        events = [{"index": r.index, "envelope": r.event.envelope.to_dict(),
-                   "inclusion": [h.hex() for h in inclusion_proof(r.index, checkpoint.size,
-                                                                  nodes)]}
-                  for r in public]
+        events = [
+            {
+                "index": r.index,
+                "envelope": r.event.envelope.to_dict(),
+                "inclusion": [h.hex() for h in inclusion_proof(r.index, checkpoint.size, nodes)],
+            }
+            for r in public
+        ]
         note = checkpoint.note
-    return {"format": FORMAT, "version": VERSION, "lot": lot, "checkpoint": note,
-            "events": events, "tables": default_tables().document(),
-            "verdict": origin_verdict(lot, public).to_dict()}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "lot": lot,
+        "checkpoint": note,
+        "events": events,
+        "tables": default_tables().document(),
+        "verdict": origin_verdict(lot, public).to_dict(),
+    }
 
 
 def forged_by(world: World, party: str, name: str) -> KeyChain:
@@ -149,8 +175,9 @@ def audit_names(store: Store, *expected: Expected) -> AuditReport:
     assert not [f for f in report.findings if f.check in ("merkle", "checkpoint")], shown
     for want in expected:
         mine = [f for f in report.findings if f.event == want.event]
-        assert [(f.index, f.check) for f in mine] == [(want.index, want.audit_check or
-                                                        want.check)], shown
+        assert [(f.index, f.check) for f in mine] == [
+            (want.index, want.audit_check or want.check)
+        ], shown
         assert want.says in mine[0].message and "does not pass on replay" in mine[0].message
     return report
 
@@ -160,8 +187,15 @@ def no_finding(report: BundleReport | AuditReport, event_id: str) -> None:
 
 
 def harvest_body(lot: str, kg: str = "100", **extra: str) -> dict[str, Any]:
-    return {"type": "harvest", "lot": lot, "product": "coffee", "form": "green",
-            "quantity": kg, "unit": "kg", **extra}
+    return {
+        "type": "harvest",
+        "lot": lot,
+        "product": "coffee",
+        "form": "green",
+        "quantity": kg,
+        "unit": "kg",
+        **extra,
+    }
 
 
 def line(lot: str, via: str, kg: str) -> dict[str, str]:
@@ -177,19 +211,32 @@ def test_a_self_ship_is_named(world: World) -> None:
     c = chains.base(world)
     lot, green = f"{COOP}:h-1", f"{COOP}:g-1"
     h = c.harvest(COOP, lot, "100", M1, P1, form="parchment")
-    ship = world.sign(COOP, {"type": "ship", "to": COOP, "claims": ["SPP"],
-                             "lots": [line(lot, h, "100")]})
-    receipt = world.sign(COOP, {"type": "receive", "shipment": ship.id,
-                                "lots": [{"lot": lot, "quantity": "100", "unit": "kg"}]})
-    mill = world.sign(COOP, {
-        "type": "transform", "process": "dry-mill", "inputs": [line(lot, receipt.id, "100")],
-        "outputs": [{"lot": green, "product": "coffee", "form": "green", "quantity": "80",
-                     "unit": "kg"}]})
+    ship = world.sign(
+        COOP, {"type": "ship", "to": COOP, "claims": ["SPP"], "lots": [line(lot, h, "100")]}
+    )
+    receipt = world.sign(
+        COOP,
+        {
+            "type": "receive",
+            "shipment": ship.id,
+            "lots": [{"lot": lot, "quantity": "100", "unit": "kg"}],
+        },
+    )
+    mill = world.sign(
+        COOP,
+        {
+            "type": "transform",
+            "process": "dry-mill",
+            "inputs": [line(lot, receipt.id, "100")],
+            "outputs": [
+                {"lot": green, "product": "coffee", "form": "green", "quantity": "80", "unit": "kg"}
+            ],
+        },
+    )
     at, _, _ = smuggle(world, ship, receipt, mill)
     expected = Expected(ship.id, "rules", "a party does not ship to itself", at)
     report = verify_names(bundle_for(world.store, green), expected)
-    assert any("InvalidEvent, field to" in f.message for f in report.findings
-               if f.event == ship.id)
+    assert any("InvalidEvent, field to" in f.message for f in report.findings if f.event == ship.id)
     audit_names(world.store, expected)
 
 
@@ -203,13 +250,27 @@ def test_an_impossible_process_is_named(world: World) -> None:
     lot, roasted = f"{COOP}:h-1", f"{ROASTER}:r-1"
     h = c.harvest(COOP, lot, "100", M1, P1)
     rec = chains.to_roaster(c, COOP, lot, h, "100")
-    forged = world.sign(ROASTER, {
-        "type": "transform", "process": "pack", "inputs": [line(lot, rec, "100")],
-        "outputs": [{"lot": roasted, "product": "coffee", "form": "roasted",
-                     "quantity": "80", "unit": "kg"}]})
+    forged = world.sign(
+        ROASTER,
+        {
+            "type": "transform",
+            "process": "pack",
+            "inputs": [line(lot, rec, "100")],
+            "outputs": [
+                {
+                    "lot": roasted,
+                    "product": "coffee",
+                    "form": "roasted",
+                    "quantity": "80",
+                    "unit": "kg",
+                }
+            ],
+        },
+    )
     (at,) = smuggle(world, forged)
-    expected = Expected(forged.id, "rules",
-                        "process 'pack' does not make coffee roasted from green", at)
+    expected = Expected(
+        forged.id, "rules", "process 'pack' does not make coffee roasted from green", at
+    )
     verify_names(bundle_for(world.store, roasted), expected)
     audit_names(world.store, expected)
 
@@ -221,21 +282,28 @@ def _key_added_by_a_trader(world: World) -> tuple[Envelope, Envelope, list[int]]
     """The exporter adds a key of its own to the coop, then signs "the coop's" harvest."""
     chains.base(world)
     own = seeded_key("andes-trading-shadow")
-    key_add = world.sign(EXPORTER, {"type": "key.add", "subject": COOP,
-                                    "public_key": public_b64(own)})
+    key_add = world.sign(
+        EXPORTER, {"type": "key.add", "subject": COOP, "public_key": public_b64(own)}
+    )
     as_coop = forged_by(world, COOP, "andes-trading-shadow")
-    harvest = as_coop.sign(harvest_body(f"{COOP}:h-x", "500", member=M1, plot=P1)
-                           | {"time": world.tick()})
+    harvest = as_coop.sign(
+        harvest_body(f"{COOP}:h-x", "500", member=M1, plot=P1) | {"time": world.tick()}
+    )
     return key_add, harvest, smuggle(world, key_add, harvest)
 
 
 def test_a_key_added_to_another_party_is_named(world: World) -> None:
     key_add, harvest, (at_key, at_harvest) = _key_added_by_a_trader(world)
-    added = Expected(key_add.id, "rules",
-                     f"key.add for {COOP!r} must be signed by {COOP!r} or the operator", at_key)
+    added = Expected(
+        key_add.id,
+        "rules",
+        f"key.add for {COOP!r} must be signed by {COOP!r} or the operator",
+        at_key,
+    )
     # the harvest does not count: its key was never registered to the coop
-    signed = Expected(harvest.id, "signatures", "is not registered", at_harvest,
-                      audit_check="signature")
+    signed = Expected(
+        harvest.id, "signatures", "is not registered", at_harvest, audit_check="signature"
+    )
     verify_names(bundle_for(world.store, f"{COOP}:h-x"), added, signed)
     audit_names(world.store, added, signed)
 
@@ -246,13 +314,24 @@ def test_a_key_added_to_another_party_is_named(world: World) -> None:
 def test_a_key_revoked_by_another_party_is_named(world: World) -> None:
     """The exporter revokes the coop's key; the coop's later harvest still stands."""
     chains.base(world)
-    revoke = world.sign(EXPORTER, {"type": "key.revoke", "subject": COOP,
-                                   "keyid": world.chains[COOP].keyid, "reason": "compromised"})
+    revoke = world.sign(
+        EXPORTER,
+        {
+            "type": "key.revoke",
+            "subject": COOP,
+            "keyid": world.chains[COOP].keyid,
+            "reason": "compromised",
+        },
+    )
     harvest = world.sign(COOP, harvest_body(f"{COOP}:h-1", member=M1, plot=P1))
     at, _ = smuggle(world, revoke, harvest)
-    expected = Expected(revoke.id, "rules",
-                        f"key.revoke for {COOP!r} must be signed by {COOP!r} or the operator"
-                        f" 'operator', not {EXPORTER!r}", at)
+    expected = Expected(
+        revoke.id,
+        "rules",
+        f"key.revoke for {COOP!r} must be signed by {COOP!r} or the operator"
+        f" 'operator', not {EXPORTER!r}",
+        at,
+    )
     report = verify_names(bundle_for(world.store, f"{COOP}:h-1"), expected)
     no_finding(report, harvest.id)  # the revocation took no effect
     assert report.verdict is not None and report.verdict.certified_percent == 100
@@ -272,8 +351,9 @@ def _member_left_by_another_spo(world: World) -> tuple[Envelope, Envelope, list[
 
 def test_a_member_leave_by_another_spo_is_named(world: World) -> None:
     leave, harvest, (at, _) = _member_left_by_another_spo(world)
-    expected = Expected(leave.id, "rules",
-                        f"member {M1!r} was enrolled by {COOP!r}, not {COOP2!r}", at)
+    expected = Expected(
+        leave.id, "rules", f"member {M1!r} was enrolled by {COOP!r}, not {COOP2!r}", at
+    )
     report = verify_names(bundle_for(world.store, f"{COOP}:h-1"), expected)
     no_finding(report, harvest.id)  # to the rules the member never left
     no_finding(audit_names(world.store, expected), harvest.id)
@@ -286,18 +366,30 @@ def test_a_party_registered_by_another_party_is_named(world: World) -> None:
     """The exporter registers a producer whose key it holds, and harvests as it."""
     chains.base(world)
     shadow = "finca-sombra"
-    register = world.sign(EXPORTER, {
-        "type": "party.register", "subject": shadow, "name": "Finca Sombra",
-        "roles": ["producer"], "country": "PE",
-        "public_key": public_b64(seeded_key(shadow))})
+    register = world.sign(
+        EXPORTER,
+        {
+            "type": "party.register",
+            "subject": shadow,
+            "name": "Finca Sombra",
+            "roles": ["producer"],
+            "country": "PE",
+            "public_key": public_b64(seeded_key(shadow)),
+        },
+    )
     harvest = forged_by(world, shadow, shadow).sign(
-        harvest_body(f"{shadow}:h-1", "500") | {"time": world.tick()})
+        harvest_body(f"{shadow}:h-1", "500") | {"time": world.tick()}
+    )
     at, at_harvest = smuggle(world, register, harvest)
-    registered = Expected(register.id, "rules",
-                          f"only the operator 'operator' registers parties, not {EXPORTER!r}",
-                          at)
-    signed = Expected(harvest.id, "signatures", "is not registered", at_harvest,
-                      audit_check="signature")
+    registered = Expected(
+        register.id,
+        "rules",
+        f"only the operator 'operator' registers parties, not {EXPORTER!r}",
+        at,
+    )
+    signed = Expected(
+        harvest.id, "signatures", "is not registered", at_harvest, audit_check="signature"
+    )
     verify_names(bundle_for(world.store, f"{shadow}:h-1"), registered, signed)
     audit_names(world.store, registered, signed)
 
@@ -309,20 +401,26 @@ def _claim_certified(verdict: dict[str, Any]) -> dict[str, Any]:
     """The verdict as the operator claims it: every share certified."""
     claim = copy.deepcopy(verdict)
     kg = f"{Decimal(claim['kg']):.3f}"
-    claim.update(certified=True, certified_fraction="1/1", certified_percent="100.00",
-                 certified_kg=kg)
+    claim.update(
+        certified=True, certified_fraction="1/1", certified_percent="100.00", certified_kg=kg
+    )
     claim["summary"].update(certified_percent="100.00", certified_kg=kg, reasons=[])
     for share in claim["shares"]:
         share.update(certified=True, reasons=[])
     return claim
 
 
-@pytest.mark.parametrize(("valid_from", "valid_until", "why"), [
-    ("2025-01-01", "2026-02-28", "expired on 2026-02-28"),
-    ("2026-06-01", "2027-12-31", "was not yet valid (2026-06-01)"),
-], ids=["expired", "not-yet-valid"])
+@pytest.mark.parametrize(
+    ("valid_from", "valid_until", "why"),
+    [
+        ("2025-01-01", "2026-02-28", "expired on 2026-02-28"),
+        ("2026-06-01", "2027-12-31", "was not yet valid (2026-06-01)"),
+    ],
+    ids=["expired", "not-yet-valid"],
+)
 def test_a_harvest_outside_its_certificate_cannot_be_claimed_certified(
-        world: World, valid_from: str, valid_until: str, why: str) -> None:
+    world: World, valid_from: str, valid_until: str, why: str
+) -> None:
     """A lawful harvest (dated 2026-03-01) the certificate does not cover: the forgery is
     the bundle's claim that it is certified, which the verifier recomputes and refuses.
     There are no forged bytes for the audit to find; it finds the ledger clean."""
@@ -340,9 +438,12 @@ def test_a_harvest_outside_its_certificate_cannot_be_claimed_certified(
     report = verify_bundle(json.loads(json.dumps(forged)), TRUSTED)
     assert [f.check for f in report.findings] == ["verdict"]
     assert report.findings[0].message.startswith(
-        "the claimed verdict differs from the one the events give:")
-    assert 'verdict.certified_percent: claimed "100.00", recomputed "0.00"' in \
-        report.findings[0].message
+        "the claimed verdict differs from the one the events give:"
+    )
+    assert (
+        'verdict.certified_percent: claimed "100.00", recomputed "0.00"'
+        in report.findings[0].message
+    )
     assert report.verdict is not None and report.verdict.certified_percent == 0
     ((share,),) = [report.verdict.shares]
     assert [(r.code, r.event) for r in share.reasons] == [("certificate", h)]
@@ -354,12 +455,22 @@ def test_a_certificate_valid_until_before_valid_from_is_named(world: World) -> N
     """The certifier issues the coop a certificate that ends before it starts."""
     c = chains.base(world)
     c.harvest(COOP, f"{COOP}:h-1", "100", M1, P1)
-    inverted = world.sign(CERTIFIER, {
-        "type": "cert.issue", "certificate": "SPP-PE-9", "subject": COOP, "scheme": "SPP",
-        "products": ["coffee"], "valid_from": "2027-01-01", "valid_until": "2025-01-01"})
+    inverted = world.sign(
+        CERTIFIER,
+        {
+            "type": "cert.issue",
+            "certificate": "SPP-PE-9",
+            "subject": COOP,
+            "scheme": "SPP",
+            "products": ["coffee"],
+            "valid_from": "2027-01-01",
+            "valid_until": "2025-01-01",
+        },
+    )
     (at,) = smuggle(world, inverted)
-    expected = Expected(inverted.id, "rules",
-                        "valid_until 2025-01-01 is before valid_from 2027-01-01", at)
+    expected = Expected(
+        inverted.id, "rules", "valid_until 2025-01-01 is before valid_from 2027-01-01", at
+    )
     report = verify_names(bundle_for(world.store, f"{COOP}:h-1"), expected)
     assert any("InvalidEvent, field valid_until" in f.message for f in report.findings)
     audit_names(world.store, expected)
@@ -368,12 +479,17 @@ def test_a_certificate_valid_until_before_valid_from_is_named(world: World) -> N
 # --- the recomputed verdict and the events the rules refused ----------------------------------
 
 
-@pytest.mark.parametrize(("scenario", "lot", "certified"), [
-    (_key_added_by_a_trader, f"{COOP}:h-x", 0),
-    (_member_left_by_another_spo, f"{COOP}:h-1", 100),
-], ids=["refused-harvest-counted", "refused-leave-counted"])
+@pytest.mark.parametrize(
+    ("scenario", "lot", "certified"),
+    [
+        (_key_added_by_a_trader, f"{COOP}:h-x", 0),
+        (_member_left_by_another_spo, f"{COOP}:h-1", 100),
+    ],
+    ids=["refused-harvest-counted", "refused-leave-counted"],
+)
 def test_the_recomputed_verdict_ignores_refused_events(
-        sqlite_world: World, scenario: Any, lot: str, certified: int) -> None:
+    sqlite_world: World, scenario: Any, lot: str, certified: int
+) -> None:
     """Scenario 3's harvest must not count; scenario 5's leave must not uncount one.
 
     ``report.verdict`` is what `trazo verify` prints: it is recomputed from the events
@@ -393,18 +509,41 @@ def test_an_overspend_is_a_conservation_finding(world: World) -> None:
     lot, roasted = f"{COOP}:h-1", f"{ROASTER}:r-1"
     h = c.harvest(COOP, lot, "46", M1, P1)
     at_exporter = c.move(COOP, EXPORTER, lot, h, "46")
-    ship = world.sign(EXPORTER, {"type": "ship", "to": ROASTER, "claims": ["SPP"],
-                                 "lots": [line(lot, at_exporter, "100")]})
-    receipt = world.sign(ROASTER, {"type": "receive", "shipment": ship.id,
-                                   "lots": [{"lot": lot, "quantity": "100", "unit": "kg"}]})
-    roast = world.sign(ROASTER, {
-        "type": "transform", "process": "roast", "inputs": [line(lot, receipt.id, "100")],
-        "outputs": [{"lot": roasted, "product": "coffee", "form": "roasted",
-                     "quantity": "80", "unit": "kg"}]})
+    ship = world.sign(
+        EXPORTER,
+        {"type": "ship", "to": ROASTER, "claims": ["SPP"], "lots": [line(lot, at_exporter, "100")]},
+    )
+    receipt = world.sign(
+        ROASTER,
+        {
+            "type": "receive",
+            "shipment": ship.id,
+            "lots": [{"lot": lot, "quantity": "100", "unit": "kg"}],
+        },
+    )
+    roast = world.sign(
+        ROASTER,
+        {
+            "type": "transform",
+            "process": "roast",
+            "inputs": [line(lot, receipt.id, "100")],
+            "outputs": [
+                {
+                    "lot": roasted,
+                    "product": "coffee",
+                    "form": "roasted",
+                    "quantity": "80",
+                    "unit": "kg",
+                }
+            ],
+        },
+    )
     at, _, _ = smuggle(world, ship, receipt, roast)
     says = f"{EXPORTER!r} holds 46 kg of lot {lot!r} through event {at_exporter}"
-    report = verify_names(bundle_for(world.store, roasted),
-                          Expected(ship.id, "conservation", says))
-    assert any("InsufficientQuantity" in f.message and "asks for 100 kg" in f.message
-               for f in report.findings if f.event == ship.id)
+    report = verify_names(bundle_for(world.store, roasted), Expected(ship.id, "conservation", says))
+    assert any(
+        "InsufficientQuantity" in f.message and "asks for 100 kg" in f.message
+        for f in report.findings
+        if f.event == ship.id
+    )
     audit_names(world.store, Expected(ship.id, "rules", says, at))

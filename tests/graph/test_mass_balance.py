@@ -26,8 +26,9 @@ LIMA = timezone(timedelta(hours=-5))
 Q1 = Period.parse("2026-Q1")
 
 
-def report(world: World, party: str = EXPORTER, period: Period = Q1,
-           scheme: str = "SPP") -> MassBalanceReport:
+def report(
+    world: World, party: str = EXPORTER, period: Period = Q1, scheme: str = "SPP"
+) -> MassBalanceReport:
     r = mass_balance(world.store, party, "coffee", scheme, period)
     assert_traceable(world, r)
     return r
@@ -37,16 +38,24 @@ def kg(text: str) -> Decimal:
     return Decimal(text)
 
 
-def ship(c: Coffee, frm: str, to: str, lot: str, via: str, qty: str,
-         claims: list[str] | None = None) -> str:
+def ship(
+    c: Coffee, frm: str, to: str, lot: str, via: str, qty: str, claims: list[str] | None = None
+) -> str:
     """A shipment with explicit claims (Coffee.ship always claims SPP)."""
-    return c.append(frm, {
-        "type": "ship", "to": to, "claims": claims if claims is not None else ["SPP"],
-        "lots": [{"lot": lot, "event": via, "quantity": qty, "unit": "kg"}]})
+    return c.append(
+        frm,
+        {
+            "type": "ship",
+            "to": to,
+            "claims": claims if claims is not None else ["SPP"],
+            "lots": [{"lot": lot, "event": via, "quantity": qty, "unit": "kg"}],
+        },
+    )
 
 
-def move(c: Coffee, frm: str, to: str, lot: str, via: str, qty: str,
-         claims: list[str] | None = None) -> str:
+def move(
+    c: Coffee, frm: str, to: str, lot: str, via: str, qty: str, claims: list[str] | None = None
+) -> str:
     s = ship(c, frm, to, lot, via, qty, claims)
     return c.receive(to, s, [(lot, qty)])
 
@@ -69,12 +78,15 @@ def assert_traceable(world: World, r: MassBalanceReport) -> None:
             candidates = [body]
         else:
             candidates = body["lots"]
-        assert any(c["lot"] == line.lot and c["quantity"] == line.quantity
-                   and c["unit"] == line.unit for c in candidates), (line, candidates)
+        assert any(
+            c["lot"] == line.lot and c["quantity"] == line.quantity and c["unit"] == line.unit
+            for c in candidates
+        ), (line, candidates)
         assert line.kg == tables.to_kg(Decimal(line.quantity), line.unit)
         assert line.factor == product.conversion_factor(line.form)
         assert line.reference_kg == product.to_reference(line.kg, line.form).quantize(
-            Decimal("0.001"))
+            Decimal("0.001")
+        )
         if line.type == "receive":
             shipment = query.get_event(world.store, body["shipment"])
             assert shipment is not None and line.shipment == shipment.id
@@ -91,9 +103,10 @@ def assert_traceable(world: World, r: MassBalanceReport) -> None:
     assert r.closing == running
     t = r.totals
     assert r.closing == r.opening + t.certified_in - t.certified_out
-    assert t.certified_in == sum((x.reference_kg for x in r.lines
-                                  if x.counts and x.certified and x.direction == "in"),
-                                 Decimal(0))
+    assert t.certified_in == sum(
+        (x.reference_kg for x in r.lines if x.counts and x.certified and x.direction == "in"),
+        Decimal(0),
+    )
 
 
 # --- the known answers ---------------------------------------------------------------------
@@ -115,7 +128,9 @@ def test_trader_buys_10_t_and_sells_9_t_keeps_1_t(world: World) -> None:
     assert r.totals.certified_in == kg("10000") and r.totals.certified_out == kg("9000")
     assert r.closing == kg("1000") and r.lowest == 0
     assert [(x.event, x.direction, x.certified) for x in r.lines] == [
-        (rec, "in", True), (out, "out", True)]
+        (rec, "in", True),
+        (out, "out", True),
+    ]
     assert r.lines[0].certificate == "SPP-PE-1" and r.lines[0].counterparty == COOP
     assert r.lines[1].balance == kg("1000")
     assert r.reference_form == "green"
@@ -126,10 +141,18 @@ def test_trader_selling_11_t_oversells_1_t_dated(world: World) -> None:
     c, rec = trader_buys_ten_tonnes(world)
     e = c.harvest(ESTATE, f"{ESTATE}:h-1", "1000")
     rec2 = move(c, ESTATE, EXPORTER, f"{ESTATE}:h-1", e, "1000", claims=[])
-    out = c.append(EXPORTER, {
-        "type": "ship", "to": ROASTER, "claims": ["SPP"],
-        "lots": [{"lot": f"{COOP}:h-1", "event": rec, "quantity": "10000", "unit": "kg"},
-                 {"lot": f"{ESTATE}:h-1", "event": rec2, "quantity": "1000", "unit": "kg"}]})
+    out = c.append(
+        EXPORTER,
+        {
+            "type": "ship",
+            "to": ROASTER,
+            "claims": ["SPP"],
+            "lots": [
+                {"lot": f"{COOP}:h-1", "event": rec, "quantity": "10000", "unit": "kg"},
+                {"lot": f"{ESTATE}:h-1", "event": rec2, "quantity": "1000", "unit": "kg"},
+            ],
+        },
+    )
     r = report(world)
     assert not r and r.in_deficit
     assert r.totals.certified_in == kg("10000")
@@ -158,11 +181,9 @@ def test_roaster_converts_with_yields_both_ways(world: World) -> None:
     h = c.harvest(COOP, f"{COOP}:h-1", "1000", M1, P1, form="parchment")
     rec = move(c, COOP, ROASTER, f"{COOP}:h-1", h, "1000")
     green = f"{ROASTER}:g-1"
-    milled = c.transform(ROASTER, "hull", [(f"{COOP}:h-1", rec, "1000")],
-                         [(green, "green", "800")])
+    milled = c.transform(ROASTER, "hull", [(f"{COOP}:h-1", rec, "1000")], [(green, "green", "800")])
     roasted = f"{ROASTER}:r-1"
-    roast = c.transform(ROASTER, "roast", [(green, milled, "800")],
-                        [(roasted, "roasted", "700")])
+    roast = c.transform(ROASTER, "roast", [(green, milled, "800")], [(roasted, "roasted", "700")])
     out = ship(c, ROASTER, chains.BRAND, roasted, roast, "700")
     r = report(world, ROASTER)
     assert r
@@ -177,8 +198,7 @@ def test_roaster_converts_with_yields_both_ways(world: World) -> None:
     assert by_event[out].factor == tables.product("coffee").conversion_factor("roasted")
     assert by_event[out].reference_kg == kg("777.778")
     transforms = [x for x in r.lines if x.type == "transform"]
-    assert transforms and all(x.certified is None and x.certified_delta == 0
-                              for x in transforms)
+    assert transforms and all(x.certified is None and x.certified_delta == 0 for x in transforms)
     assert [f.form for f in r.factors] == ["parchment", "green", "roasted"]
     assert "0.90" in next(f.rule for f in r.factors if f.form == "roasted")
 
@@ -200,8 +220,10 @@ def test_purchase_from_an_expired_certificate_is_not_certified(world: World) -> 
 def test_revoked_and_voided_certificates_do_not_count(world: World) -> None:
     c = chains.base(world)
     h = c.harvest(COOP, f"{COOP}:h-1", "300", M1, P1)
-    c.append("certi-sur", {"type": "cert.revoke", "certificate": "SPP-PE-1",
-                           "reason": "suspended after audit"})
+    c.append(
+        "certi-sur",
+        {"type": "cert.revoke", "certificate": "SPP-PE-1", "reason": "suspended after audit"},
+    )
     rec = move(c, COOP, EXPORTER, f"{COOP}:h-1", h, "300")
     r = report(world)
     line = next(x for x in r.lines if x.event == rec)
@@ -296,8 +318,7 @@ def test_the_sweep_agrees_with_every_report(world: World) -> None:
     for e in s.entries:
         r = mass_balance(world.store, e.party, e.product, e.scheme, Q1)
         assert (r.opening, r.closing, r.lowest) == (e.opening, e.closing, e.lowest)
-        assert (r.totals.certified_in, r.totals.certified_out) == (
-            e.certified_in, e.certified_out)
+        assert (r.totals.certified_in, r.totals.certified_out) == (e.certified_in, e.certified_out)
 
 
 def test_questions_that_cannot_be_asked(world: World) -> None:
@@ -309,13 +330,16 @@ def test_questions_that_cannot_be_asked(world: World) -> None:
         mass_balance(world.store, "operator", "coffee", "S P P", Q1)
 
 
-@pytest.mark.parametrize(("text", "start", "end"), [
-    ("2026", date(2026, 1, 1), date(2026, 12, 31)),
-    ("2026-Q1", date(2026, 1, 1), date(2026, 3, 31)),
-    ("2026-Q4", date(2026, 10, 1), date(2026, 12, 31)),
-    ("2024-02", date(2024, 2, 1), date(2024, 2, 29)),
-    ("2026-03-15", date(2026, 3, 15), date(2026, 3, 15)),
-])
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("2026", date(2026, 1, 1), date(2026, 12, 31)),
+        ("2026-Q1", date(2026, 1, 1), date(2026, 3, 31)),
+        ("2026-Q4", date(2026, 10, 1), date(2026, 12, 31)),
+        ("2024-02", date(2024, 2, 1), date(2024, 2, 29)),
+        ("2026-03-15", date(2026, 3, 15), date(2026, 3, 15)),
+    ],
+)
 def test_period_presets(text: str, start: date, end: date) -> None:
     p = Period.parse(text)
     assert (p.start, p.end) == (start, end)
@@ -351,7 +375,7 @@ def test_the_sweep_finds_the_demo_overselling_trader(sqlite_store: Any) -> None:
 
     demo = _demo()
     for start in range(0, len(demo.events), 2000):
-        append_batch(sqlite_store, demo.events[start:start + 2000], genesis=start == 0)
+        append_batch(sqlite_store, demo.events[start : start + 2000], genesis=start == 0)
     whole = Period.between(demo.facts.first_time[:10], demo.facts.last_time[:10])
     s = sweep(sqlite_store, whole)
     offenders = {e.party for e in s.in_deficit}

@@ -121,8 +121,9 @@ def test_rounding_adds_up_exactly(world: World) -> None:
 def test_a_voided_member_leave_does_not_end_the_membership(world: World) -> None:
     """The ledger undoes a voided member.leave: the verdict must not count it either."""
     c = chains.base(world)
-    leave = c.append(chains.COOP, {"type": "member.leave", "member": chains.M1,
-                                   "until": "2026-03-01"})
+    leave = c.append(
+        chains.COOP, {"type": "member.leave", "member": chains.M1, "until": "2026-03-01"}
+    )
     c.append(chains.COOP, {"type": "void", "event": leave, "reason": "recorded in error"})
     world.clock = world.clock.replace(month=6)  # a harvest after the voided `until`
     h = c.harvest(chains.COOP, f"{chains.COOP}:h-late", "100", chains.M1, chains.P1)
@@ -133,5 +134,6 @@ def test_a_voided_member_leave_does_not_end_the_membership(world: World) -> None
     from tests.graph.test_bundle import _ledger_evidence
 
     v = origin_verdict(bag, _ledger_evidence(world))
-    assert v.certified_percent == Decimal("100.00"), [r.message for s in v.shares
-                                                      for r in s.reasons]
+    assert v.certified_percent == Decimal("100.00"), [
+        r.message for s in v.shares for r in s.reasons
+    ]

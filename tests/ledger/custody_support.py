@@ -59,31 +59,71 @@ class Chain:
         assert type(info.value) is error, f"{type(info.value).__name__}: {info.value}"
         return info.value
 
-    def harvest(self, lot: str, quantity: str, *, unit: str = "kg", form: str = "cherry",
-                member: str = M1, plot: str = P1, product: str = "coffee") -> str:
-        return self.record(COOP, harvest_body(lot, quantity, unit=unit, form=form,
-                                              member=member, plot=plot, product=product))
+    def harvest(
+        self,
+        lot: str,
+        quantity: str,
+        *,
+        unit: str = "kg",
+        form: str = "cherry",
+        member: str = M1,
+        plot: str = P1,
+        product: str = "coffee",
+    ) -> str:
+        return self.record(
+            COOP,
+            harvest_body(
+                lot, quantity, unit=unit, form=form, member=member, plot=plot, product=product
+            ),
+        )
 
 
-def harvest_body(lot: str, quantity: str, *, unit: str = "kg", form: str = "cherry",
-                 member: str = M1, plot: str = P1, product: str = "coffee") -> dict[str, Any]:
-    return {"type": "harvest", "lot": lot, "product": product, "form": form,
-            "quantity": quantity, "unit": unit, "member": member, "plot": plot}
+def harvest_body(
+    lot: str,
+    quantity: str,
+    *,
+    unit: str = "kg",
+    form: str = "cherry",
+    member: str = M1,
+    plot: str = P1,
+    product: str = "coffee",
+) -> dict[str, Any]:
+    return {
+        "type": "harvest",
+        "lot": lot,
+        "product": product,
+        "form": form,
+        "quantity": quantity,
+        "unit": unit,
+        "member": member,
+        "plot": plot,
+    }
 
 
 def line(lot: str, event: str, quantity: str, unit: str = "kg") -> dict[str, str]:
     return {"lot": lot, "event": event, "quantity": quantity, "unit": unit}
 
 
-def output(lot: str, form: str, quantity: str, unit: str = "kg",
-           product: str = "coffee") -> dict[str, str]:
+def output(
+    lot: str, form: str, quantity: str, unit: str = "kg", product: str = "coffee"
+) -> dict[str, str]:
     return {"lot": lot, "product": product, "form": form, "quantity": quantity, "unit": unit}
 
 
-def enroll_body(member: str, plots: list[tuple[str, str]], *, since: str = "2019-05-01",
-                products: tuple[str, ...] = ("coffee",)) -> dict[str, Any]:
-    return {"type": "member.enroll", "member": member, "products": list(products),
-            "plots": [{"plot": p, "area_ha": a} for p, a in plots], "since": since}
+def enroll_body(
+    member: str,
+    plots: list[tuple[str, str]],
+    *,
+    since: str = "2019-05-01",
+    products: tuple[str, ...] = ("coffee",),
+) -> dict[str, Any]:
+    return {
+        "type": "member.enroll",
+        "member": member,
+        "products": list(products),
+        "plots": [{"plot": p, "area_ha": a} for p, a in plots],
+        "since": since,
+    }
 
 
 def coffee_chain(world: World) -> Chain:

@@ -41,10 +41,23 @@ def build(world: World) -> Ledger:
     world.register(TRADER, ["trader"])
     for key in extra[:3]:  # indexes 3, 4, 5: coop's chain seq 1, 2, 3
         world.record(COOP, {"type": "key.add", "subject": COOP, "public_key": public_b64(key)})
-    world.record(TRADER, {"type": "key.add", "subject": TRADER,  # index 6
-                          "public_key": public_b64(extra[3])})
-    world.record(COOP, {"type": "key.revoke", "subject": COOP,  # index 7: coop seq 4
-                        "keyid": keyid_of(extra[0].public_key()), "reason": "lost"})
+    world.record(
+        TRADER,
+        {
+            "type": "key.add",
+            "subject": TRADER,  # index 6
+            "public_key": public_b64(extra[3]),
+        },
+    )
+    world.record(
+        COOP,
+        {
+            "type": "key.revoke",
+            "subject": COOP,  # index 7: coop seq 4
+            "keyid": keyid_of(extra[0].public_key()),
+            "reason": "lost",
+        },
+    )
     with world.store.engine.connect() as conn:
         ids = list(conn.execute(text("SELECT id FROM events ORDER BY idx")).scalars())
     assert len(ids) == 8
@@ -138,8 +151,7 @@ def _garble_envelope(ledger: Ledger) -> None:
 def _replace_signature(ledger: Ledger) -> None:
     envelope = json.loads(column(ledger.store, "SELECT envelope FROM events WHERE idx = 4"))
     envelope["signatures"][0]["sig"] = b64encode(seeded_key(COOP).sign(b"something else"))
-    tamper(ledger.store, "UPDATE events SET envelope = :e WHERE idx = 4",
-           e=json.dumps(envelope))
+    tamper(ledger.store, "UPDATE events SET envelope = :e WHERE idx = 4", e=json.dumps(envelope))
 
 
 def _party_column(ledger: Ledger) -> None:
@@ -151,8 +163,9 @@ def _seq_column(ledger: Ledger) -> None:
 
 
 def _time_column(ledger: Ledger) -> None:
-    tamper(ledger.store, "UPDATE events SET time = :t WHERE idx = 4",
-           t="2020-01-01T00:00:00.000000Z")
+    tamper(
+        ledger.store, "UPDATE events SET time = :t WHERE idx = 4", t="2020-01-01T00:00:00.000000Z"
+    )
 
 
 EVENT_TAMPERING: list[tuple[str, Callable[[Ledger], None], set[str], str, bool]] = [
@@ -160,8 +173,7 @@ EVENT_TAMPERING: list[tuple[str, Callable[[Ledger], None], set[str], str, bool]]
     #  whether event 5 — next in the same key's chain — may report the broken link)
     ("payload-byte", _flip_payload_byte, {"id", "signature"}, "not the stored id", True),
     ("payload-not-json", _break_payload_json, {"id", "payload"}, "does not parse", True),
-    ("envelope-of-another-event", _swap_envelope, {"envelope"}, "differs from the stored",
-     False),
+    ("envelope-of-another-event", _swap_envelope, {"envelope"}, "differs from the stored", False),
     ("envelope-garbled", _garble_envelope, {"envelope"}, "does not parse", True),
     ("envelope-signature", _replace_signature, {"signature"}, "does not verify", False),
     ("party-column", _party_column, {"columns"}, "column party='andes-trading'", False),
@@ -175,28 +187,47 @@ ON_BOTH_DATABASES = {"payload-byte", "party-column"}
 
 @pytest.mark.parametrize(
     ("tampering", "expected", "fragment", "breaks_next"),
-    [pytest.param(t, e, f, b, id=name) for name, t, e, f, b in EVENT_TAMPERING
-     if name in ON_BOTH_DATABASES],
+    [
+        pytest.param(t, e, f, b, id=name)
+        for name, t, e, f, b in EVENT_TAMPERING
+        if name in ON_BOTH_DATABASES
+    ],
 )
-def test_tampered_event_is_found(world: World, tampering: Callable[[Ledger], None],
-                                 expected: set[str], fragment: str, breaks_next: bool) -> None:
+def test_tampered_event_is_found(
+    world: World,
+    tampering: Callable[[Ledger], None],
+    expected: set[str],
+    fragment: str,
+    breaks_next: bool,
+) -> None:
     check_tampering(world, tampering, expected, fragment, breaks_next)
 
 
 @pytest.mark.parametrize(
     ("tampering", "expected", "fragment", "breaks_next"),
-    [pytest.param(t, e, f, b, id=name) for name, t, e, f, b in EVENT_TAMPERING
-     if name not in ON_BOTH_DATABASES],
+    [
+        pytest.param(t, e, f, b, id=name)
+        for name, t, e, f, b in EVENT_TAMPERING
+        if name not in ON_BOTH_DATABASES
+    ],
 )
-def test_tampered_event_is_found_sqlite(sqlite_world: World,
-                                        tampering: Callable[[Ledger], None],
-                                        expected: set[str], fragment: str,
-                                        breaks_next: bool) -> None:
+def test_tampered_event_is_found_sqlite(
+    sqlite_world: World,
+    tampering: Callable[[Ledger], None],
+    expected: set[str],
+    fragment: str,
+    breaks_next: bool,
+) -> None:
     check_tampering(sqlite_world, tampering, expected, fragment, breaks_next)
 
 
-def check_tampering(world: World, tampering: Callable[[Ledger], None], expected: set[str],
-                    fragment: str, breaks_next: bool) -> None:
+def check_tampering(
+    world: World,
+    tampering: Callable[[Ledger], None],
+    expected: set[str],
+    fragment: str,
+    breaks_next: bool,
+) -> None:
     ledger = build(world)
     drop_triggers(ledger.store)
     tampering(ledger)
@@ -207,7 +238,8 @@ def check_tampering(world: World, tampering: Callable[[Ledger], None], expected:
     found = checks_at(report, 4)
     assert expected <= found, [str(f) for f in report.findings]
     assert any(fragment in f.message for f in report.findings if f.index == 4), [
-        str(f) for f in report.findings]
+        str(f) for f in report.findings
+    ]
     # every finding about an event names it by index and stored id: event 4, and at most
     # the broken prev link of event 5 when event 4's hash can no longer be trusted
     allowed = {(4, ledger.ids[4])} | ({(5, ledger.ids[5])} if breaks_next else set())
@@ -219,7 +251,8 @@ def check_tampering(world: World, tampering: Callable[[Ledger], None], expected:
         assert (finding.index, finding.event) in allowed, str(finding)
         assert finding.index == 4 or finding.check == "chain", str(finding)
         assert str(finding).startswith(
-            f"event {finding.index} ({finding.event}): [{finding.check}]")
+            f"event {finding.index} ({finding.event}): [{finding.check}]"
+        )
 
 
 def test_changed_payload_finds_id_and_signature_with_the_recomputed_id(world: World) -> None:
@@ -282,15 +315,25 @@ def test_deleted_last_event_of_a_chain_leaves_the_projection_ahead(world: World)
 def test_event_inserted_with_an_unregistered_key_is_found(world: World) -> None:
     ledger = build(world)
     mallory = seeded_key("mallory")
-    env = KeyChain(mallory, COOP).sign({"type": "key.add", "subject": COOP,
-                                        "time": "2026-03-01T12:00:00Z",
-                                        "public_key": public_b64(seeded_key("mallory-2"))})
-    tamper(ledger.store,  # INSERT is allowed: no trigger needs dropping
-           "INSERT INTO events (idx, id, payload, envelope, type, party, keyid, seq, prev,"
-           " time, recorded_at) VALUES (8, :id, :payload, :envelope, 'key.add', :party,"
-           " :keyid, 1, NULL, '2026-03-01T12:00:00.000000Z', '2026-03-01T12:00:00.000000Z')",
-           id=env.id, payload=env.payload, envelope=env.to_json(), party=COOP,
-           keyid=keyid_of(mallory.public_key()))
+    env = KeyChain(mallory, COOP).sign(
+        {
+            "type": "key.add",
+            "subject": COOP,
+            "time": "2026-03-01T12:00:00Z",
+            "public_key": public_b64(seeded_key("mallory-2")),
+        }
+    )
+    tamper(
+        ledger.store,  # INSERT is allowed: no trigger needs dropping
+        "INSERT INTO events (idx, id, payload, envelope, type, party, keyid, seq, prev,"
+        " time, recorded_at) VALUES (8, :id, :payload, :envelope, 'key.add', :party,"
+        " :keyid, 1, NULL, '2026-03-01T12:00:00.000000Z', '2026-03-01T12:00:00.000000Z')",
+        id=env.id,
+        payload=env.payload,
+        envelope=env.to_json(),
+        party=COOP,
+        keyid=keyid_of(mallory.public_key()),
+    )
     report = audit(ledger.store)
     assert report.events == 9
     findings = [f for f in report.findings if f.index == 8]
@@ -309,8 +352,12 @@ def test_changed_key_head_is_found(world: World) -> None:
     ledger = build(world)
     coop_key = keyid_of(seeded_key(COOP).public_key())
     # the keys table is a projection: no trigger guards it
-    tamper(ledger.store, "UPDATE keys SET head_seq = 2, head_event = :e WHERE keyid = :k",
-           e=ledger.ids[4], k=coop_key)
+    tamper(
+        ledger.store,
+        "UPDATE keys SET head_seq = 2, head_event = :e WHERE keyid = :k",
+        e=ledger.ids[4],
+        k=coop_key,
+    )
     report = audit(ledger.store)
     assert not report.ok
     assert event_findings(report) == []  # a projection row is not an event
@@ -326,8 +373,7 @@ def test_deleted_key_row_is_found(sqlite_world: World) -> None:
     tamper(ledger.store, "DELETE FROM keys WHERE keyid = :k", k=trader_key)
     report = audit(ledger.store)
     assert not report.ok and event_findings(report) == []
-    assert [trader_key[:16] in f.message for f in ledger_findings(report, "projection")] == [
-        True]
+    assert [trader_key[:16] in f.message for f in ledger_findings(report, "projection")] == [True]
 
 
 # --- the audit does not stop at the first finding ---------------------------------------------
@@ -345,12 +391,15 @@ def test_every_finding_is_reported(world: World) -> None:
     assert report.events == 8
 
 
-@pytest.mark.parametrize("sql", [
-    "UPDATE events SET payload = 'not bytes' WHERE idx = 4",
-    "UPDATE events SET idx = 'four' WHERE idx = 4",
-], ids=["text-payload", "text-index"])
-def test_a_row_of_the_wrong_types_is_a_finding_not_a_crash(sqlite_world: World,
-                                                            sql: str) -> None:
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE events SET payload = 'not bytes' WHERE idx = 4",
+        "UPDATE events SET idx = 'four' WHERE idx = 4",
+    ],
+    ids=["text-payload", "text-index"],
+)
+def test_a_row_of_the_wrong_types_is_a_finding_not_a_crash(sqlite_world: World, sql: str) -> None:
     """SQLite stores any type in any column: a tampered row must be reported, and the
     audit must go on to the rest of the ledger."""
     ledger = build(sqlite_world)

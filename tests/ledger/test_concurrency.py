@@ -40,19 +40,29 @@ def _worker(url: str, party: str, count: int, seed: int, barrier: Any, results: 
     try:
         store = Store(url)
         store.size()  # connect and import everything before the start signal
-        chain = KeyChain(seeded_key(party), party,  # registered by the operator: head 0
-                         ledger=store.genesis_id())
+        chain = KeyChain(
+            seeded_key(party),
+            party,  # registered by the operator: head 0
+            ledger=store.genesis_id(),
+        )
         rng = random.Random(seed)
         batches = []
         made = 0
         while made < count:
             size = min(rng.randint(1, 5), count - made)
-            batches.append([
-                chain.sign({"type": "key.add", "subject": party,
+            batches.append(
+                [
+                    chain.sign(
+                        {
+                            "type": "key.add",
+                            "subject": party,
                             "time": datetime.now(UTC),
-                            "public_key": public_b64(Ed25519PrivateKey.generate())})
-                for _ in range(size)
-            ])
+                            "public_key": public_b64(Ed25519PrivateKey.generate()),
+                        }
+                    )
+                    for _ in range(size)
+                ]
+            )
             made += size
         barrier.wait(timeout=60)
         for batch in batches:
@@ -77,8 +87,9 @@ def test_concurrent_appends_from_separate_processes(sqlite_store: Store) -> None
     barrier = ctx.Barrier(len(PARTIES))
     results = ctx.Queue()
     procs = [
-        ctx.Process(target=_worker, args=(sqlite_store.url, party, EVENTS_PER_PROCESS, n,
-                                          barrier, results))
+        ctx.Process(
+            target=_worker, args=(sqlite_store.url, party, EVENTS_PER_PROCESS, n, barrier, results)
+        )
         for n, party in enumerate(PARTIES)
     ]
     for p in procs:
@@ -137,6 +148,5 @@ def test_concurrent_appends_from_separate_processes(sqlite_store: Store) -> None
     assert report.events == total
     # the processes really did take turns at the write lock (else this proves little)
     appended = rows[start:]
-    switches = sum(a.party != b.party
-                   for a, b in itertools.pairwise(appended))
+    switches = sum(a.party != b.party for a, b in itertools.pairwise(appended))
     assert switches >= len(PARTIES), f"appends did not interleave ({switches} switches)"

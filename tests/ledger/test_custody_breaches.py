@@ -66,16 +66,20 @@ def ship(to: str, *lines: dict[str, str]) -> dict[str, Any]:
 
 
 def receive(shipment: str, *lots: tuple[str, str]) -> dict[str, Any]:
-    return {"type": "receive", "shipment": shipment,
-            "lots": [{"lot": lot, "quantity": q, "unit": "kg"} for lot, q in lots]}
+    return {
+        "type": "receive",
+        "shipment": shipment,
+        "lots": [{"lot": lot, "quantity": q, "unit": "kg"} for lot, q in lots],
+    }
 
 
 # --- who may sign what ---------------------------------------------------------------------
 
 
 def test_only_an_spo_enrolls_members(chain: Chain) -> None:
-    e = chain.rejected(EXPORTER, enroll_body(f"{EXPORTER}:m-1", [(f"{EXPORTER}:p-1", "1")]),
-                       NotAuthorized)
+    e = chain.rejected(
+        EXPORTER, enroll_body(f"{EXPORTER}:m-1", [(f"{EXPORTER}:p-1", "1")]), NotAuthorized
+    )
     assert e.field == "party" and "spo" in e.message
 
 
@@ -92,15 +96,29 @@ def test_a_member_is_enrolled_once(chain: Chain) -> None:
 
 
 def test_only_a_certifier_issues_certificates(chain: Chain) -> None:
-    body = {"type": "cert.issue", "certificate": "SPP-1", "subject": COOP, "scheme": "SPP",
-            "products": ["coffee"], "valid_from": "2025-01-01", "valid_until": "2027-12-31"}
+    body = {
+        "type": "cert.issue",
+        "certificate": "SPP-1",
+        "subject": COOP,
+        "scheme": "SPP",
+        "products": ["coffee"],
+        "valid_from": "2025-01-01",
+        "valid_until": "2027-12-31",
+    }
     e = chain.rejected(COOP, body, NotAuthorized)
     assert "certifier" in e.message
 
 
 def test_certificate_checks(chain: Chain) -> None:
-    base = {"type": "cert.issue", "certificate": "SPP-1", "subject": COOP, "scheme": "SPP",
-            "products": ["coffee"], "valid_from": "2025-01-01", "valid_until": "2027-12-31"}
+    base = {
+        "type": "cert.issue",
+        "certificate": "SPP-1",
+        "subject": COOP,
+        "scheme": "SPP",
+        "products": ["coffee"],
+        "valid_from": "2025-01-01",
+        "valid_until": "2027-12-31",
+    }
     e = chain.rejected(CERTIFIER, {**base, "subject": "nobody"}, UnknownReference)
     assert e.field == "subject"
     e = chain.rejected(CERTIFIER, {**base, "valid_until": "2024-12-31"}, InvalidEvent)
@@ -114,9 +132,18 @@ def test_certificate_checks(chain: Chain) -> None:
 
 def test_only_the_issuing_certifier_revokes(chain: Chain) -> None:
     chain.world.register("other-cert", ["certifier"])
-    chain.record(CERTIFIER, {"type": "cert.issue", "certificate": "SPP-1", "subject": COOP,
-                             "scheme": "SPP", "products": ["coffee"],
-                             "valid_from": "2025-01-01", "valid_until": "2027-12-31"})
+    chain.record(
+        CERTIFIER,
+        {
+            "type": "cert.issue",
+            "certificate": "SPP-1",
+            "subject": COOP,
+            "scheme": "SPP",
+            "products": ["coffee"],
+            "valid_from": "2025-01-01",
+            "valid_until": "2027-12-31",
+        },
+    )
     revoke = {"type": "cert.revoke", "certificate": "SPP-1", "reason": "audit"}
     e = chain.rejected("other-cert", revoke, NotAuthorized)
     assert CERTIFIER in e.message
@@ -127,16 +154,18 @@ def test_only_the_issuing_certifier_revokes(chain: Chain) -> None:
 
 
 def test_harvest_names_an_enrolled_member(chain: Chain) -> None:
-    e = chain.rejected(COOP, harvest_body(LOT, "46", member=f"{COOP}:m-x", plot=P1),
-                       UnknownReference)
+    e = chain.rejected(
+        COOP, harvest_body(LOT, "46", member=f"{COOP}:m-x", plot=P1), UnknownReference
+    )
     assert e.field == "member"
 
 
 def test_harvest_names_a_member_of_the_signing_spo(chain: Chain) -> None:
     chain.world.register("coop-other", ["spo"])
     chain.record("coop-other", enroll_body("coop-other:m-1", [("coop-other:p-1", "1")]))
-    e = chain.rejected(COOP, harvest_body(LOT, "46", member="coop-other:m-1",
-                                          plot="coop-other:p-1"), NotAuthorized)
+    e = chain.rejected(
+        COOP, harvest_body(LOT, "46", member="coop-other:m-1", plot="coop-other:p-1"), NotAuthorized
+    )
     assert e.field == "member" and "coop-other" in e.message
 
 
@@ -146,10 +175,10 @@ def test_harvest_names_a_plot_of_that_member(chain: Chain) -> None:
 
 
 def test_harvest_before_the_member_joined(chain: Chain) -> None:
-    chain.record(COOP, enroll_body(f"{COOP}:m-late", [(f"{COOP}:p-late", "1")],
-                                   since="2030-01-01"))
-    e = chain.rejected(COOP, harvest_body(LOT, "46", member=f"{COOP}:m-late",
-                                          plot=f"{COOP}:p-late"), NotAuthorized)
+    chain.record(COOP, enroll_body(f"{COOP}:m-late", [(f"{COOP}:p-late", "1")], since="2030-01-01"))
+    e = chain.rejected(
+        COOP, harvest_body(LOT, "46", member=f"{COOP}:m-late", plot=f"{COOP}:p-late"), NotAuthorized
+    )
     assert e.details["since"] == "2030-01-01"
 
 
@@ -162,20 +191,28 @@ def test_harvest_after_the_member_left(chain: Chain) -> None:
 
 def test_member_cannot_leave_before_a_recorded_harvest(chain: Chain) -> None:
     chain.harvest(LOT, "46")
-    e = chain.rejected(COOP, {"type": "member.leave", "member": M1, "until": "2026-01-31"},
-                       TimeError)
+    e = chain.rejected(
+        COOP, {"type": "member.leave", "member": M1, "until": "2026-01-31"}, TimeError
+    )
     assert e.field == "until"
 
 
 def test_harvest_for_a_product_the_member_does_not_grow(chain: Chain) -> None:
-    e = chain.rejected(COOP, harvest_body(LOT, "46", product="cacao", form="wet-beans"),
-                       NotAuthorized)
+    e = chain.rejected(
+        COOP, harvest_body(LOT, "46", product="cacao", form="wet-beans"), NotAuthorized
+    )
     assert e.field == "product"
 
 
 def test_a_trader_does_not_harvest(chain: Chain) -> None:
-    body = {"type": "harvest", "lot": f"{EXPORTER}:h-1", "product": "coffee",
-            "form": "cherry", "quantity": "46", "unit": "kg"}
+    body = {
+        "type": "harvest",
+        "lot": f"{EXPORTER}:h-1",
+        "product": "coffee",
+        "form": "cherry",
+        "quantity": "46",
+        "unit": "kg",
+    }
     chain.rejected(EXPORTER, body, NotAuthorized)
 
 
@@ -188,25 +225,43 @@ def test_plot_map_only_for_the_spo_that_enrolled_the_plot(chain: Chain) -> None:
     assert e.field == "plot"
 
 
-@pytest.mark.parametrize(("geometry", "field"), [
-    ({"type": "LineString", "coordinates": [[0, 0], [1, 1]]}, "geometry.type"),
-    ({"type": "Point", "coordinates": ["-190", "0"]}, "geometry.coordinates[0]"),
-    ({"type": "Point", "coordinates": ["0"]}, "geometry.coordinates"),
-    ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]},
-     "geometry.coordinates[0]"),
-])
-def test_plot_map_needs_a_well_formed_geometry(chain: Chain, geometry: dict[str, Any],
-                                               field: str) -> None:
+@pytest.mark.parametrize(
+    ("geometry", "field"),
+    [
+        ({"type": "LineString", "coordinates": [[0, 0], [1, 1]]}, "geometry.type"),
+        ({"type": "Point", "coordinates": ["-190", "0"]}, "geometry.coordinates[0]"),
+        ({"type": "Point", "coordinates": ["0"]}, "geometry.coordinates"),
+        (
+            {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]},
+            "geometry.coordinates[0]",
+        ),
+    ],
+)
+def test_plot_map_needs_a_well_formed_geometry(
+    chain: Chain, geometry: dict[str, Any], field: str
+) -> None:
     body = {"type": "plot.map", "plot": P1, "method": "gps", "geometry": geometry}
     e = chain.rejected(COOP, body, InvalidEvent)
     assert e.field is not None and e.field.startswith(field)
 
 
 def test_plot_map_polygon_is_accepted(chain: Chain) -> None:
-    ring = [["-74.4900", "-11.4200"], ["-74.4886", "-11.4200"], ["-74.4886", "-11.4186"],
-            ["-74.4900", "-11.4186"], ["-74.4900", "-11.4200"]]  # about 2.4 ha
-    chain.record(COOP, {"type": "plot.map", "plot": P1, "method": "gps-walk",
-                        "geometry": {"type": "Polygon", "coordinates": [ring]}})
+    ring = [
+        ["-74.4900", "-11.4200"],
+        ["-74.4886", "-11.4200"],
+        ["-74.4886", "-11.4186"],
+        ["-74.4900", "-11.4186"],
+        ["-74.4900", "-11.4200"],
+    ]  # about 2.4 ha
+    chain.record(
+        COOP,
+        {
+            "type": "plot.map",
+            "plot": P1,
+            "method": "gps-walk",
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+        },
+    )
 
 
 def test_receive_is_signed_by_the_addressee(stocked: tuple[Chain, str]) -> None:
@@ -221,8 +276,7 @@ def test_receive_is_signed_by_the_addressee(stocked: tuple[Chain, str]) -> None:
 
 def test_ship_more_than_held(stocked: tuple[Chain, str]) -> None:
     chain, h = stocked
-    e = chain.rejected(COOP, ship(EXPORTER, line(LOT, h, "11", "quintal")),
-                       InsufficientQuantity)
+    e = chain.rejected(COOP, ship(EXPORTER, line(LOT, h, "11", "quintal")), InsufficientQuantity)
     assert e.field == "lots[0].quantity"
     assert (e.details["held"], e.details["asked"]) == (D(460), D(506))
     assert e.to_dict()["held"] == "460" and e.to_dict()["asked"] == "506"
@@ -238,8 +292,7 @@ def test_ship_an_unknown_lot(stocked: tuple[Chain, str]) -> None:
 
 def test_ship_through_an_unknown_event(stocked: tuple[Chain, str]) -> None:
     chain, _h = stocked
-    e = chain.rejected(COOP, ship(EXPORTER, line(LOT, "sha256:" + "0" * 64, "1")),
-                       UnknownReference)
+    e = chain.rejected(COOP, ship(EXPORTER, line(LOT, "sha256:" + "0" * 64, "1")), UnknownReference)
     assert e.field == "lots[0].event"
 
 
@@ -259,8 +312,17 @@ def test_no_quantity_spent_twice_within_one_batch(stocked: tuple[Chain, str]) ->
     chain, h = stocked
     world = chain.world
     first = world.sign(COOP, ship(EXPORTER, line(LOT, h, "400")))
-    second = world.sign(COOP, {"type": "dispose", "lot": LOT, "event": h, "quantity": "100",
-                               "unit": "kg", "reason": "spoiled"})
+    second = world.sign(
+        COOP,
+        {
+            "type": "dispose",
+            "lot": LOT,
+            "event": h,
+            "quantity": "100",
+            "unit": "kg",
+            "reason": "spoiled",
+        },
+    )
     with pytest.raises(InsufficientQuantity) as info:
         world.append(first, second)
     assert info.value.index == 1
@@ -279,15 +341,20 @@ def test_no_quantity_spent_twice_across_events(stocked: tuple[Chain, str]) -> No
 
 def test_the_same_holding_twice_in_one_event(stocked: tuple[Chain, str]) -> None:
     chain, h = stocked
-    e = chain.rejected(COOP, ship(EXPORTER, line(LOT, h, "300"), line(LOT, h, "300")),
-                       InvalidEvent)
+    e = chain.rejected(COOP, ship(EXPORTER, line(LOT, h, "300"), line(LOT, h, "300")), InvalidEvent)
     assert e.field == "lots[1].lot"
 
 
 def test_dispose_more_than_held(stocked: tuple[Chain, str]) -> None:
     chain, h = stocked
-    body = {"type": "dispose", "lot": LOT, "event": h, "quantity": "461", "unit": "kg",
-            "reason": "spoiled"}
+    body = {
+        "type": "dispose",
+        "lot": LOT,
+        "event": h,
+        "quantity": "461",
+        "unit": "kg",
+        "reason": "spoiled",
+    }
     e = chain.rejected(COOP, body, InsufficientQuantity)
     assert e.field == "quantity"
     chain.record(COOP, {**body, "quantity": "1"})
@@ -361,8 +428,12 @@ def test_an_unlisted_lot_is_lost_whole(chain: Chain) -> None:
 
 def test_transform_beyond_the_maximum_yield(stocked: tuple[Chain, str]) -> None:
     chain, h = stocked
-    body = {"type": "transform", "process": "dry-mill", "inputs": [line(LOT, h, "460")],
-            "outputs": [output(f"{COOP}:g-1", "green", "380")]}
+    body = {
+        "type": "transform",
+        "process": "dry-mill",
+        "inputs": [line(LOT, h, "460")],
+        "outputs": [output(f"{COOP}:g-1", "green", "380")],
+    }
     e = chain.rejected(COOP, body, YieldExceeded)
     allowed = D(460) * D("0.82") * D("1.005")
     assert (e.details["allowed"], e.details["claimed"]) == (allowed, D(380))
@@ -372,8 +443,12 @@ def test_transform_beyond_the_maximum_yield(stocked: tuple[Chain, str]) -> None:
 
 def test_forms_move_one_way(chain: Chain) -> None:
     g = chain.harvest(LOT, "100", form="green")
-    body = {"type": "transform", "process": "wet-mill", "inputs": [line(LOT, g, "100")],
-            "outputs": [output(f"{COOP}:c-1", "cherry", "1")]}
+    body = {
+        "type": "transform",
+        "process": "wet-mill",
+        "inputs": [line(LOT, g, "100")],
+        "outputs": [output(f"{COOP}:c-1", "cherry", "1")],
+    }
     e = chain.rejected(COOP, body, YieldExceeded)
     assert e.field == "outputs[0].form" and "one way" in e.message
     assert (e.details["allowed"], e.details["claimed"]) == (0, 1)
@@ -384,9 +459,14 @@ def test_outputs_of_several_forms_share_the_inputs(chain: Chain) -> None:
     chain.record(COOP, enroll_body(member, [(plot, "1")], products=("honey",)))
     h = chain.harvest(LOT, "100", product="honey", form="raw", member=member, plot=plot)
     body: dict[str, Any] = {
-        "type": "transform", "process": "pack", "inputs": [line(LOT, h, "100")],
-        "outputs": [output(f"{COOP}:jar-1", "packed", "60", product="honey"),
-                    output(f"{COOP}:drum-1", "raw", "60", product="honey")]}
+        "type": "transform",
+        "process": "pack",
+        "inputs": [line(LOT, h, "100")],
+        "outputs": [
+            output(f"{COOP}:jar-1", "packed", "60", product="honey"),
+            output(f"{COOP}:drum-1", "raw", "60", product="honey"),
+        ],
+    }
     e = chain.rejected(COOP, body, YieldExceeded)  # each ≤ 100.5 kg, together 120 kg
     assert e.field == "outputs" and e.details["claimed"] > 1
     body["outputs"][1]["quantity"] = "40"
@@ -396,8 +476,12 @@ def test_outputs_of_several_forms_share_the_inputs(chain: Chain) -> None:
 
 def test_a_process_must_fit_the_form_step(stocked: tuple[Chain, str]) -> None:
     chain, h = stocked
-    body = {"type": "transform", "process": "roast", "inputs": [line(LOT, h, "460")],
-            "outputs": [output(f"{COOP}:g-1", "green", "300")]}
+    body = {
+        "type": "transform",
+        "process": "roast",
+        "inputs": [line(LOT, h, "460")],
+        "outputs": [output(f"{COOP}:g-1", "green", "300")],
+    }
     e = chain.rejected(COOP, body, InvalidEvent)
     assert e.field == "process" and "parchment → green" in e.message
     e = chain.rejected(COOP, {**body, "process": "teleport"}, InvalidEvent)
@@ -407,9 +491,14 @@ def test_a_process_must_fit_the_form_step(stocked: tuple[Chain, str]) -> None:
 def test_split_keeps_mass(stocked: tuple[Chain, str]) -> None:
     chain, h = stocked
     body: dict[str, Any] = {
-        "type": "transform", "process": "split", "inputs": [line(LOT, h, "460")],
-        "outputs": [output(f"{COOP}:s-1", "parchment", "300"),
-                    output(f"{COOP}:s-2", "parchment", "200")]}
+        "type": "transform",
+        "process": "split",
+        "inputs": [line(LOT, h, "460")],
+        "outputs": [
+            output(f"{COOP}:s-1", "parchment", "300"),
+            output(f"{COOP}:s-2", "parchment", "200"),
+        ],
+    }
     e = chain.rejected(COOP, body, YieldExceeded)
     assert e.details["claimed"] == D(500)
     body["outputs"][1]["quantity"] = "160"
@@ -421,8 +510,12 @@ def test_a_lot_id_is_created_once(stocked: tuple[Chain, str]) -> None:
     chain, h = stocked
     e = chain.rejected(COOP, harvest_body(LOT, "46"), DuplicateLot)
     assert e.field == "lot" and e.details["created_by"] == h
-    body = {"type": "transform", "process": "split", "inputs": [line(LOT, h, "100")],
-            "outputs": [output(f"{COOP}:s-1", "parchment", "50")]}
+    body = {
+        "type": "transform",
+        "process": "split",
+        "inputs": [line(LOT, h, "100")],
+        "outputs": [output(f"{COOP}:s-1", "parchment", "50")],
+    }
     chain.record(COOP, body)
     body["inputs"] = [line(LOT, h, "50")]
     e = chain.rejected(COOP, body, DuplicateLot)
@@ -431,16 +524,24 @@ def test_a_lot_id_is_created_once(stocked: tuple[Chain, str]) -> None:
 
 def test_output_lot_ids_belong_to_the_signer(stocked: tuple[Chain, str]) -> None:
     chain, h = stocked
-    body = {"type": "transform", "process": "split", "inputs": [line(LOT, h, "100")],
-            "outputs": [output(f"{EXPORTER}:s-1", "parchment", "50")]}
+    body = {
+        "type": "transform",
+        "process": "split",
+        "inputs": [line(LOT, h, "100")],
+        "outputs": [output(f"{EXPORTER}:s-1", "parchment", "50")],
+    }
     e = chain.rejected(COOP, body, InvalidEvent)
     assert e.field == "outputs[0].lot"
 
 
 def test_a_transform_keeps_its_product(stocked: tuple[Chain, str]) -> None:
     chain, h = stocked
-    body = {"type": "transform", "process": "dry", "inputs": [line(LOT, h, "100")],
-            "outputs": [output(f"{COOP}:x-1", "dry-beans", "1", product="cacao")]}
+    body = {
+        "type": "transform",
+        "process": "dry",
+        "inputs": [line(LOT, h, "100")],
+        "outputs": [output(f"{COOP}:x-1", "dry-beans", "1", product="cacao")],
+    }
     e = chain.rejected(COOP, body, InvalidEvent)
     assert e.field == "inputs[0].lot"
 
@@ -448,21 +549,35 @@ def test_a_transform_keeps_its_product(stocked: tuple[Chain, str]) -> None:
 # --- units and quantities ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("quantity", "unit", "field"), [
-    ("46", "sack", "unit"), ("0", "kg", "quantity"), ("-1", "kg", "quantity"),
-    ("1e3", "kg", "quantity"), (46, "kg", "quantity"),
-])
+@pytest.mark.parametrize(
+    ("quantity", "unit", "field"),
+    [
+        ("46", "sack", "unit"),
+        ("0", "kg", "quantity"),
+        ("-1", "kg", "quantity"),
+        ("1e3", "kg", "quantity"),
+        (46, "kg", "quantity"),
+    ],
+)
 def test_bad_quantities(chain: Chain, quantity: Any, unit: str, field: str) -> None:
     e = chain.rejected(COOP, harvest_body(LOT, quantity, unit=unit), InvalidEvent)
     assert e.field == field
 
 
-@pytest.mark.parametrize(("quantity", "unit", "kg"), [
-    ("1", "quintal", "46"), ("2", "bag-69", "138"), ("1", "bag-70", "70"),
-    ("1", "t", "1000"), ("500", "g", "0.5"), ("100", "lb", "45.359237"),
-])
-def test_units_are_stored_in_kg_with_the_original(chain: Chain, quantity: str, unit: str,
-                                                  kg: str) -> None:
+@pytest.mark.parametrize(
+    ("quantity", "unit", "kg"),
+    [
+        ("1", "quintal", "46"),
+        ("2", "bag-69", "138"),
+        ("1", "bag-70", "70"),
+        ("1", "t", "1000"),
+        ("500", "g", "0.5"),
+        ("100", "lb", "45.359237"),
+    ],
+)
+def test_units_are_stored_in_kg_with_the_original(
+    chain: Chain, quantity: str, unit: str, kg: str
+) -> None:
     chain.harvest(LOT, quantity, unit=unit)
     view = get_lot(chain.store, LOT)
     assert view is not None
@@ -471,8 +586,7 @@ def test_units_are_stored_in_kg_with_the_original(chain: Chain, quantity: str, u
 
 def test_unknown_fields_are_rejected(stocked: tuple[Chain, str]) -> None:
     chain, h = stocked
-    e = chain.rejected(COOP, {**ship(EXPORTER, line(LOT, h, "1")), "price": "3"},
-                       InvalidEvent)
+    e = chain.rejected(COOP, {**ship(EXPORTER, line(LOT, h, "1")), "price": "3"}, InvalidEvent)
     assert e.field == "price"
     bad = {**line(LOT, h, "1"), "grade": "AA"}
     e = chain.rejected(COOP, ship(EXPORTER, bad), InvalidEvent)
@@ -537,9 +651,15 @@ def test_void_a_receipt_puts_the_shipment_back_in_transit(stocked: tuple[Chain, 
 
 def test_void_a_transform_restores_its_inputs(stocked: tuple[Chain, str]) -> None:
     chain, h = stocked
-    t = chain.record(COOP, {"type": "transform", "process": "dry-mill",
-                            "inputs": [line(LOT, h, "460")],
-                            "outputs": [output(f"{COOP}:g-1", "green", "370")]})
+    t = chain.record(
+        COOP,
+        {
+            "type": "transform",
+            "process": "dry-mill",
+            "inputs": [line(LOT, h, "460")],
+            "outputs": [output(f"{COOP}:g-1", "green", "370")],
+        },
+    )
     assert held(chain.store) == {(COOP, f"{COOP}:g-1"): D(370)}
     chain.record(COOP, _void(t))
     assert held(chain.store) == {(COOP, LOT): D(460)}
@@ -564,8 +684,11 @@ def test_void_an_enrolment_only_without_harvests(chain: Chain) -> None:
     assert e.details["built_on_by"] == h
     chain.record(COOP, _void(h))
     chain.record(COOP, _void(enroll))
-    chain.rejected(COOP, harvest_body(f"{COOP}:h-2", "46", member=f"{COOP}:m-9",
-                                      plot=f"{COOP}:p-9"), UnknownReference)
+    chain.rejected(
+        COOP,
+        harvest_body(f"{COOP}:h-2", "46", member=f"{COOP}:m-9", plot=f"{COOP}:p-9"),
+        UnknownReference,
+    )
 
 
 def test_a_rejected_batch_keeps_nothing(stocked: tuple[Chain, str]) -> None:
@@ -573,9 +696,15 @@ def test_a_rejected_batch_keeps_nothing(stocked: tuple[Chain, str]) -> None:
     world = chain.world
     size = chain.store.size()
     good = world.sign(COOP, ship(EXPORTER, line(LOT, h, "100")))
-    bad = world.sign(COOP, {"type": "transform", "process": "dry-mill",
-                            "inputs": [line(LOT, h, "360")],
-                            "outputs": [output(f"{COOP}:g-1", "green", "360")]})
+    bad = world.sign(
+        COOP,
+        {
+            "type": "transform",
+            "process": "dry-mill",
+            "inputs": [line(LOT, h, "360")],
+            "outputs": [output(f"{COOP}:g-1", "green", "360")],
+        },
+    )
     with pytest.raises(YieldExceeded) as info:
         world.append(good, bad)
     assert info.value.index == 1

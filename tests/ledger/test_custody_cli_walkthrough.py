@@ -26,8 +26,9 @@ class Cli:
         self.ledger: str | None = None  # the genesis id, once `trazo init` printed it
 
     def run(self, *args: str) -> str:
-        result = self.runner.invoke(main, [*args], catch_exceptions=False,
-                                    env={"TRAZO_LEDGER": self.ledger})
+        result = self.runner.invoke(
+            main, [*args], catch_exceptions=False, env={"TRAZO_LEDGER": self.ledger}
+        )
         assert result.exit_code == 0, result.output
         return result.output
 
@@ -58,46 +59,142 @@ def test_walkthrough_from_harvest_to_retail_pack(tmp_path: Path) -> None:
     printed = {}  # the public key as `trazo keygen` prints it (no openssl needed)
     for party in (COOP, ROASTER):
         out = cli.run("keygen", party, "--dir", str(tmp_path))
-        printed[party] = next(line.split()[1] for line in out.splitlines()
-                              if line.startswith("public_key "))
-    coop, roaster, operator = tmp_path / f"{COOP}.key", tmp_path / f"{ROASTER}.key", \
-        keys / "operator.key"
+        printed[party] = next(
+            line.split()[1] for line in out.splitlines() if line.startswith("public_key ")
+        )
+    coop, roaster, operator = (
+        tmp_path / f"{COOP}.key",
+        tmp_path / f"{ROASTER}.key",
+        keys / "operator.key",
+    )
     assert printed[COOP] == _public(coop) and printed[ROASTER] == _public(roaster)
 
     def register(party: str, roles: list[str], key: Path, *extra: str) -> str:
-        return cli.record(operator, {"type": "party.register", "party": "operator",
-                                     "subject": party, "name": party, "roles": roles,
-                                     "country": "PE", "public_key": printed[party]}, *extra)
+        return cli.record(
+            operator,
+            {
+                "type": "party.register",
+                "party": "operator",
+                "subject": party,
+                "name": party,
+                "roles": roles,
+                "country": "PE",
+                "public_key": printed[party],
+            },
+            *extra,
+        )
 
     register(COOP, ["spo"], coop, "--seq", "1", "--prev", genesis)
     register(ROASTER, ["roaster"], roaster)
-    cli.record(coop, {"type": "member.enroll", "party": COOP, "member": f"{COOP}:m-0042",
-                      "products": ["coffee"], "since": "2019-05-01",
-                      "plots": [{"plot": f"{COOP}:p-0042-1", "area_ha": "2.4"}]})
-    h = cli.record(coop, {"type": "harvest", "lot": f"{COOP}:h-1", "product": "coffee",
-                          "form": "cherry", "quantity": "10", "unit": "quintal",
-                          "member": f"{COOP}:m-0042", "plot": f"{COOP}:p-0042-1"})
-    wet = cli.record(coop, {"type": "transform", "process": "wet-mill", "inputs": [
-        {"lot": f"{COOP}:h-1", "event": h, "quantity": "460", "unit": "kg"}],
-        "outputs": [{"lot": f"{COOP}:pg-1", "product": "coffee", "form": "parchment",
-                     "quantity": "100", "unit": "kg"}]})
-    dry = cli.record(coop, {"type": "transform", "process": "dry-mill", "inputs": [
-        {"lot": f"{COOP}:pg-1", "event": wet, "quantity": "100", "unit": "kg"}],
-        "outputs": [{"lot": f"{COOP}:g-1", "product": "coffee", "form": "green",
-                     "quantity": "80", "unit": "kg"}]})
-    ship = cli.record(coop, {"type": "ship", "to": ROASTER, "lots": [
-        {"lot": f"{COOP}:g-1", "event": dry, "quantity": "80", "unit": "kg"}]})
-    got = cli.record(roaster, {"type": "receive", "party": ROASTER, "shipment": ship,
-                               "lots": [{"lot": f"{COOP}:g-1", "quantity": "79.5",
-                                         "unit": "kg"}]})
-    roast = cli.record(roaster, {"type": "transform", "process": "roast", "inputs": [
-        {"lot": f"{COOP}:g-1", "event": got, "quantity": "79.5", "unit": "kg"}],
-        "outputs": [{"lot": f"{ROASTER}:r-1", "product": "coffee", "form": "roasted",
-                     "quantity": "68", "unit": "kg"}]})
-    pack = cli.record(roaster, {"type": "transform", "process": "pack", "inputs": [
-        {"lot": f"{ROASTER}:r-1", "event": roast, "quantity": "68", "unit": "kg"}],
-        "outputs": [{"lot": f"{ROASTER}:pk-1", "product": "coffee", "form": "packed",
-                     "quantity": "150", "unit": "lb"}]})  # 68.04 kg, within the 0.5 % tolerance
+    cli.record(
+        coop,
+        {
+            "type": "member.enroll",
+            "party": COOP,
+            "member": f"{COOP}:m-0042",
+            "products": ["coffee"],
+            "since": "2019-05-01",
+            "plots": [{"plot": f"{COOP}:p-0042-1", "area_ha": "2.4"}],
+        },
+    )
+    h = cli.record(
+        coop,
+        {
+            "type": "harvest",
+            "lot": f"{COOP}:h-1",
+            "product": "coffee",
+            "form": "cherry",
+            "quantity": "10",
+            "unit": "quintal",
+            "member": f"{COOP}:m-0042",
+            "plot": f"{COOP}:p-0042-1",
+        },
+    )
+    wet = cli.record(
+        coop,
+        {
+            "type": "transform",
+            "process": "wet-mill",
+            "inputs": [{"lot": f"{COOP}:h-1", "event": h, "quantity": "460", "unit": "kg"}],
+            "outputs": [
+                {
+                    "lot": f"{COOP}:pg-1",
+                    "product": "coffee",
+                    "form": "parchment",
+                    "quantity": "100",
+                    "unit": "kg",
+                }
+            ],
+        },
+    )
+    dry = cli.record(
+        coop,
+        {
+            "type": "transform",
+            "process": "dry-mill",
+            "inputs": [{"lot": f"{COOP}:pg-1", "event": wet, "quantity": "100", "unit": "kg"}],
+            "outputs": [
+                {
+                    "lot": f"{COOP}:g-1",
+                    "product": "coffee",
+                    "form": "green",
+                    "quantity": "80",
+                    "unit": "kg",
+                }
+            ],
+        },
+    )
+    ship = cli.record(
+        coop,
+        {
+            "type": "ship",
+            "to": ROASTER,
+            "lots": [{"lot": f"{COOP}:g-1", "event": dry, "quantity": "80", "unit": "kg"}],
+        },
+    )
+    got = cli.record(
+        roaster,
+        {
+            "type": "receive",
+            "party": ROASTER,
+            "shipment": ship,
+            "lots": [{"lot": f"{COOP}:g-1", "quantity": "79.5", "unit": "kg"}],
+        },
+    )
+    roast = cli.record(
+        roaster,
+        {
+            "type": "transform",
+            "process": "roast",
+            "inputs": [{"lot": f"{COOP}:g-1", "event": got, "quantity": "79.5", "unit": "kg"}],
+            "outputs": [
+                {
+                    "lot": f"{ROASTER}:r-1",
+                    "product": "coffee",
+                    "form": "roasted",
+                    "quantity": "68",
+                    "unit": "kg",
+                }
+            ],
+        },
+    )
+    pack = cli.record(
+        roaster,
+        {
+            "type": "transform",
+            "process": "pack",
+            "inputs": [{"lot": f"{ROASTER}:r-1", "event": roast, "quantity": "68", "unit": "kg"}],
+            "outputs": [
+                {
+                    "lot": f"{ROASTER}:pk-1",
+                    "product": "coffee",
+                    "form": "packed",
+                    "quantity": "150",
+                    "unit": "lb",
+                }
+            ],
+        },
+    )  # 68.04 kg, within the 0.5 % tolerance
 
     shown = json.loads(cli.run("lots", f"{ROASTER}:pk-1", "--db", cli.db, "--json"))
     assert shown["created_by"]["event"] == pack and shown["form"] == "packed"

@@ -42,8 +42,19 @@ from tests.support import World
 D = Decimal
 ZERO = D(0)
 PARTIES = (COOP, EXPORTER, IMPORTER)
-OPS = ("harvest", "ship", "ship", "receive", "receive", "split", "dispose", "void", "void",
-       "double", "receive-again")
+OPS = (
+    "harvest",
+    "ship",
+    "ship",
+    "receive",
+    "receive",
+    "split",
+    "dispose",
+    "void",
+    "void",
+    "double",
+    "receive-again",
+)
 
 
 def attempt(world: World, party: str, *bodies: dict[str, Any]) -> list[str] | None:
@@ -60,21 +71,27 @@ def attempt(world: World, party: str, *bodies: dict[str, Any]) -> list[str] | No
 
 def holdings(store: Store) -> list[HoldingRow]:
     with store.reading() as session:
-        return list(session.scalars(select(HoldingRow).order_by(
-            HoldingRow.party, HoldingRow.lot, HoldingRow.via)))
+        return list(
+            session.scalars(
+                select(HoldingRow).order_by(HoldingRow.party, HoldingRow.lot, HoldingRow.via)
+            )
+        )
 
 
 def check_invariants(store: Store) -> None:
     with store.reading() as session:
-        created = {lot.id: (ZERO if lot.voided_by else lot.kg)
-                   for lot in session.scalars(select(LotRow))}
+        created = {
+            lot.id: (ZERO if lot.voided_by else lot.kg) for lot in session.scalars(select(LotRow))
+        }
         accounted = dict.fromkeys(created, ZERO)
         for h in session.scalars(select(HoldingRow)):
             assert h.kg >= 0, f"negative holding {h.party} {h.lot} {h.kg}"
             accounted[h.lot] += h.kg
         shipped = session.execute(
-            select(ShipmentLotRow, ShipmentRow.status)
-            .join(ShipmentRow, ShipmentRow.id == ShipmentLotRow.shipment))
+            select(ShipmentLotRow, ShipmentRow.status).join(
+                ShipmentRow, ShipmentRow.id == ShipmentLotRow.shipment
+            )
+        )
         for row, status in shipped:
             if status == "in-transit":
                 accounted[row.lot] += row.kg  # in transit
@@ -89,8 +106,9 @@ def check_invariants(store: Store) -> None:
 
 
 def quantity() -> st.SearchStrategy[str]:
-    return st.builds(lambda n, frac: f"{n}{frac}", st.integers(1, 400),
-                     st.sampled_from(["", "", ".5", ".125"]))
+    return st.builds(
+        lambda n, frac: f"{n}{frac}", st.integers(1, 400), st.sampled_from(["", "", ".5", ".125"])
+    )
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -134,8 +152,9 @@ def _run(world: World, data: st.DataObject) -> None:
         nonzero = [h for h in live if h.kg > 0]
         if op == "harvest" or (not nonzero and op in ("ship", "split", "dispose", "double")):
             n_lots += 1
-            body = harvest_body(f"{COOP}:h-{n_lots}", data.draw(quantity()), form="green",
-                                member=M1, plot=P1)
+            body = harvest_body(
+                f"{COOP}:h-{n_lots}", data.draw(quantity()), form="green", member=M1, plot=P1
+            )
             ids = attempt(world, COOP, body)
             assert ids is not None
             events.append((COOP, ids[0]))
@@ -151,9 +170,20 @@ def _run(world: World, data: st.DataObject) -> None:
             else:
                 n_lots += 1
                 out = _asked(data, asked)  # within one form, no tolerance: out ≤ in
-                body = {"type": "transform", "process": "split", "inputs": [spend],
-                        "outputs": [{"lot": f"{h.party}:s-{n_lots}", "product": "coffee",
-                                     "form": "green", "quantity": str(out), "unit": "kg"}]}
+                body = {
+                    "type": "transform",
+                    "process": "split",
+                    "inputs": [spend],
+                    "outputs": [
+                        {
+                            "lot": f"{h.party}:s-{n_lots}",
+                            "product": "coffee",
+                            "form": "green",
+                            "quantity": str(out),
+                            "unit": "kg",
+                        }
+                    ],
+                }
             ids = attempt(world, h.party, body)
             fits = asked <= h.kg and (op != "split" or out <= asked)
             assert (ids is not None) == fits, (op, h.kg, asked)
@@ -165,8 +195,18 @@ def _run(world: World, data: st.DataObject) -> None:
             h = data.draw(st.sampled_from(nonzero), label="holding")
             first = D(data.draw(st.integers(1, max(1, int(h.kg))), label="first"))
             rest = h.kg - first + data.draw(st.sampled_from([D(0), D("0.5"), D(1)]))
-            spends = [{"type": "dispose", "lot": h.lot, "event": h.via, "quantity": str(q),
-                       "unit": "kg", "reason": "spoiled"} for q in (first, rest) if q > 0]
+            spends = [
+                {
+                    "type": "dispose",
+                    "lot": h.lot,
+                    "event": h.via,
+                    "quantity": str(q),
+                    "unit": "kg",
+                    "reason": "spoiled",
+                }
+                for q in (first, rest)
+                if q > 0
+            ]
             ids = attempt(world, h.party, *spends)
             assert (ids is not None) == (first <= h.kg and rest <= h.kg - first)
             events.extend((h.party, i) for i in ids or [])
@@ -177,8 +217,15 @@ def _run(world: World, data: st.DataObject) -> None:
             accept = kg - data.draw(st.sampled_from([D(0), D("0.5"), D(-1)]))
             if accept <= 0:
                 accept = kg
-            ids = attempt(world, signer, {"type": "receive", "shipment": sid, "lots": [
-                {"lot": lot, "quantity": str(accept), "unit": "kg"}]})
+            ids = attempt(
+                world,
+                signer,
+                {
+                    "type": "receive",
+                    "shipment": sid,
+                    "lots": [{"lot": lot, "quantity": str(accept), "unit": "kg"}],
+                },
+            )
             if ids is not None:
                 assert signer == to and accept <= kg
                 events.append((signer, ids[0]))

@@ -36,37 +36,100 @@ GREEN = f"{COOP}:g-1"
 def rich_ledger(world: World) -> Chain:
     """Every custody event type, with losses, voids, a revocation and a departure."""
     chain = coffee_chain(world)
-    chain.record(COOP, {"type": "plot.map", "plot": P1, "method": "gps-point",
-                        "geometry": {"type": "Point", "coordinates": ["-74.49", "-11.42"]}})
-    chain.record(COOP, {"type": "plot.map", "plot": P1, "method": "gps-point",
-                        "geometry": {"type": "Point", "coordinates": ["-74.5", "-11.4"]}})
+    chain.record(
+        COOP,
+        {
+            "type": "plot.map",
+            "plot": P1,
+            "method": "gps-point",
+            "geometry": {"type": "Point", "coordinates": ["-74.49", "-11.42"]},
+        },
+    )
+    chain.record(
+        COOP,
+        {
+            "type": "plot.map",
+            "plot": P1,
+            "method": "gps-point",
+            "geometry": {"type": "Point", "coordinates": ["-74.5", "-11.4"]},
+        },
+    )
     for cert in ("SPP-1", "ORG-1", "FT-1"):
-        chain.record(CERTIFIER, {"type": "cert.issue", "certificate": cert, "subject": COOP,
-                                 "scheme": cert.split("-")[0], "products": ["coffee"],
-                                 "valid_from": "2025-01-01", "valid_until": "2027-12-31"})
+        chain.record(
+            CERTIFIER,
+            {
+                "type": "cert.issue",
+                "certificate": cert,
+                "subject": COOP,
+                "scheme": cert.split("-")[0],
+                "products": ["coffee"],
+                "valid_from": "2025-01-01",
+                "valid_until": "2027-12-31",
+            },
+        )
     chain.record(CERTIFIER, {"type": "cert.revoke", "certificate": "ORG-1", "reason": "x"})
-    chain.record(CERTIFIER, {"type": "void", "event": chain.record(
-        CERTIFIER, {"type": "cert.revoke", "certificate": "FT-1", "reason": "typo"}),
-        "reason": "wrong certificate"})
+    chain.record(
+        CERTIFIER,
+        {
+            "type": "void",
+            "event": chain.record(
+                CERTIFIER, {"type": "cert.revoke", "certificate": "FT-1", "reason": "typo"}
+            ),
+            "reason": "wrong certificate",
+        },
+    )
     h1 = chain.harvest(H1, "10", unit="quintal", form="parchment")
     h2 = chain.harvest(H2, "100", form="parchment")
-    chain.record(COOP, {"type": "void", "event": chain.harvest(f"{COOP}:h-x", "9"),
-                        "reason": "typed wrong"})
-    dry = chain.record(COOP, {"type": "transform", "process": "dry-mill",
-                              "inputs": [line(H1, h1, "460"), line(H2, h2, "50")],
-                              "outputs": [output(GREEN, "green", "400")]})
-    chain.record(COOP, {"type": "dispose", "lot": H2, "event": h2, "quantity": "5",
-                        "unit": "kg", "reason": "spoiled"})
-    s1 = chain.record(COOP, {"type": "ship", "to": EXPORTER,
-                             "lots": [line(GREEN, dry, "300"), line(H2, h2, "45")]})
-    r1 = chain.record(EXPORTER, {"type": "receive", "shipment": s1,
-                                 "lots": [{"lot": GREEN, "quantity": "299", "unit": "kg"}]})
+    chain.record(
+        COOP, {"type": "void", "event": chain.harvest(f"{COOP}:h-x", "9"), "reason": "typed wrong"}
+    )
+    dry = chain.record(
+        COOP,
+        {
+            "type": "transform",
+            "process": "dry-mill",
+            "inputs": [line(H1, h1, "460"), line(H2, h2, "50")],
+            "outputs": [output(GREEN, "green", "400")],
+        },
+    )
+    chain.record(
+        COOP,
+        {
+            "type": "dispose",
+            "lot": H2,
+            "event": h2,
+            "quantity": "5",
+            "unit": "kg",
+            "reason": "spoiled",
+        },
+    )
+    s1 = chain.record(
+        COOP,
+        {"type": "ship", "to": EXPORTER, "lots": [line(GREEN, dry, "300"), line(H2, h2, "45")]},
+    )
+    r1 = chain.record(
+        EXPORTER,
+        {
+            "type": "receive",
+            "shipment": s1,
+            "lots": [{"lot": GREEN, "quantity": "299", "unit": "kg"}],
+        },
+    )
     chain.record(EXPORTER, {"type": "void", "event": r1, "reason": "weighed wrong"})
-    r1 = chain.record(EXPORTER, {"type": "receive", "shipment": s1,
-                                 "lots": [{"lot": GREEN, "quantity": "299.5", "unit": "kg"},
-                                          {"lot": H2, "quantity": "45", "unit": "kg"}]})
-    chain.record(EXPORTER, {"type": "ship", "to": IMPORTER,
-                            "lots": [line(GREEN, r1, "4", "bag-60")]})  # left in transit
+    r1 = chain.record(
+        EXPORTER,
+        {
+            "type": "receive",
+            "shipment": s1,
+            "lots": [
+                {"lot": GREEN, "quantity": "299.5", "unit": "kg"},
+                {"lot": H2, "quantity": "45", "unit": "kg"},
+            ],
+        },
+    )
+    chain.record(
+        EXPORTER, {"type": "ship", "to": IMPORTER, "lots": [line(GREEN, r1, "4", "bag-60")]}
+    )  # left in transit
     chain.record(COOP, {"type": "member.leave", "member": M1, "until": "2026-12-31"})
     chain.record(COOP, enroll_body(f"{COOP}:m-9", [(f"{COOP}:p-9", "1.5")]))
     return chain
@@ -91,8 +154,17 @@ def test_rebuild_repairs_a_damaged_projection(sqlite_world: World) -> None:
     rebuild(chain.store)
     assert projection_rows(chain.store) == before
     # and the ledger keeps working on the rebuilt projections
-    chain.record(EXPORTER, {"type": "dispose", "lot": H2, "event": _via(chain, H2),
-                            "quantity": "45", "unit": "kg", "reason": "sample"})
+    chain.record(
+        EXPORTER,
+        {
+            "type": "dispose",
+            "lot": H2,
+            "event": _via(chain, H2),
+            "quantity": "45",
+            "unit": "kg",
+            "reason": "sample",
+        },
+    )
 
 
 def _via(chain: Chain, lot: str) -> str:
@@ -116,8 +188,7 @@ def test_cli_rebuild_and_lots(sqlite_world: World) -> None:
     shown = json.loads(result.output)
     assert (shown["product"], shown["form"]) == ("coffee", "green")
     assert shown["created_by"]["type"] == "transform"
-    assert [(h["party"], h["kg"]) for h in shown["holders"]] == [(COOP, "100"),
-                                                                  (EXPORTER, "59.5")]
+    assert [(h["party"], h["kg"]) for h in shown["holders"]] == [(COOP, "100"), (EXPORTER, "59.5")]
     assert shown["in_transit"][0]["kg"] == "240" and shown["in_transit"][0]["to"] == IMPORTER
     assert shown["transit_losses"][0]["lost_kg"] == "0.5"
 

@@ -50,9 +50,25 @@ from tests.support import World, public_b64, seeded_key
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 OTHER_SPO = "coop-otra"
 PARTIES = (COOP, EXPORTER, IMPORTER, OTHER_SPO)
-OPS = ("harvest", "harvest", "ship", "ship", "receive", "receive", "transform", "dispose",
-       "void", "key.add", "key.revoke", "member.leave", "party.register", "cert.issue",
-       "cert.revoke", "bad-seq", "future")
+OPS = (
+    "harvest",
+    "harvest",
+    "ship",
+    "ship",
+    "receive",
+    "receive",
+    "transform",
+    "dispose",
+    "void",
+    "key.add",
+    "key.revoke",
+    "member.leave",
+    "party.register",
+    "cert.issue",
+    "cert.revoke",
+    "bad-seq",
+    "future",
+)
 
 
 @dataclass
@@ -99,40 +115,54 @@ def _memory(view: MemoryView, envelope: Envelope) -> ClientError | None:
     return None
 
 
-def _body(op: str, data: st.DataObject, model: Model,
-          world: World) -> tuple[str, dict[str, Any]]:
+def _body(op: str, data: st.DataObject, model: Model, world: World) -> tuple[str, dict[str, Any]]:
     """The signer and body of one generated event (valid or not)."""
     draw = data.draw
     if op == "harvest":
         member, plot = draw(st.sampled_from([(M1, P1), (M2, P2), (M1, P2)]))
         signer = draw(st.sampled_from([COOP, COOP, COOP, EXPORTER]))
-        return signer, {"type": "harvest", "lot": f"{signer}:{model.name('h')}",
-                        "product": "coffee", "form": "cherry",
-                        "quantity": str(draw(st.integers(1, 500))), "unit": "kg",
-                        "member": member, "plot": plot}
+        return signer, {
+            "type": "harvest",
+            "lot": f"{signer}:{model.name('h')}",
+            "product": "coffee",
+            "form": "cherry",
+            "quantity": str(draw(st.integers(1, 500))),
+            "unit": "kg",
+            "member": member,
+            "plot": plot,
+        }
     if op in ("ship", "transform", "dispose") and model.holdings:
         party, lot, via = draw(st.sampled_from(model.holdings))
         signer = draw(st.sampled_from([party, party, party, *PARTIES]))
         kg = str(draw(st.integers(1, 120)))
         spend = {"lot": lot, "event": via, "quantity": kg, "unit": "kg"}
         if op == "ship":
-            return signer, {"type": "ship", "to": draw(st.sampled_from(PARTIES)),
-                            "lots": [spend]}
+            return signer, {"type": "ship", "to": draw(st.sampled_from(PARTIES)), "lots": [spend]}
         if op == "dispose":
             return signer, {"type": "dispose", **spend, "reason": "spoiled"}
         form = draw(st.sampled_from(["parchment", "green", "roasted"]))
         return signer, {
-            "type": "transform", "process": draw(st.sampled_from(["wet-mill", "dry-mill",
-                                                                  "roast"])),
+            "type": "transform",
+            "process": draw(st.sampled_from(["wet-mill", "dry-mill", "roast"])),
             "inputs": [spend],
-            "outputs": [{"lot": f"{signer}:{model.name('t')}", "product": "coffee",
-                         "form": form, "quantity": str(draw(st.integers(1, 30))),
-                         "unit": "kg"}]}
+            "outputs": [
+                {
+                    "lot": f"{signer}:{model.name('t')}",
+                    "product": "coffee",
+                    "form": form,
+                    "quantity": str(draw(st.integers(1, 30))),
+                    "unit": "kg",
+                }
+            ],
+        }
     if op == "receive" and model.shipments:
         shipment, to, lots = draw(st.sampled_from(model.shipments))
         signer = draw(st.sampled_from([to, to, to, *PARTIES]))
-        accepted = [{"lot": lot, "quantity": str(draw(st.integers(1, 130))), "unit": "kg"}
-                    for lot in lots if draw(st.booleans()) or len(lots) == 1]
+        accepted = [
+            {"lot": lot, "quantity": str(draw(st.integers(1, 130))), "unit": "kg"}
+            for lot in lots
+            if draw(st.booleans()) or len(lots) == 1
+        ]
         return signer, {"type": "receive", "shipment": shipment, "lots": accepted}
     if op == "void" and model.events:
         target, owner = draw(st.sampled_from(model.events))
@@ -141,32 +171,50 @@ def _body(op: str, data: st.DataObject, model: Model,
     if op == "key.add":
         signer = draw(st.sampled_from(["operator", *PARTIES]))
         subject = draw(st.sampled_from(PARTIES))
-        return signer, {"type": "key.add", "subject": subject,
-                        "public_key": public_b64(seeded_key(model.name("key")))}
+        return signer, {
+            "type": "key.add",
+            "subject": subject,
+            "public_key": public_b64(seeded_key(model.name("key"))),
+        }
     if op == "key.revoke" and model.keys:
         subject, keyid = draw(st.sampled_from(model.keys))
         signer = draw(st.sampled_from(["operator", subject, *PARTIES]))
-        return signer, {"type": "key.revoke", "subject": subject, "keyid": keyid,
-                        "reason": "lost"}
+        return signer, {"type": "key.revoke", "subject": subject, "keyid": keyid, "reason": "lost"}
     if op == "member.leave":
         return draw(st.sampled_from([COOP, OTHER_SPO])), {
-            "type": "member.leave", "member": draw(st.sampled_from([M1, M2])),
-            "until": draw(st.sampled_from(["2026-03-01", "2026-06-30", "2018-01-01"]))}
+            "type": "member.leave",
+            "member": draw(st.sampled_from([M1, M2])),
+            "until": draw(st.sampled_from(["2026-03-01", "2026-06-30", "2018-01-01"])),
+        }
     if op == "party.register":
         party = model.name("party")
         return draw(st.sampled_from(["operator", EXPORTER])), {
-            "type": "party.register", "subject": party, "name": party, "roles": ["trader"],
-            "country": "PE", "public_key": public_b64(seeded_key(party))}
+            "type": "party.register",
+            "subject": party,
+            "name": party,
+            "roles": ["trader"],
+            "country": "PE",
+            "public_key": public_b64(seeded_key(party)),
+        }
     if op == "cert.issue":
-        start, end = draw(st.sampled_from([("2026-01-01", "2027-01-01"),
-                                           ("2027-01-01", "2026-01-01")]))
+        start, end = draw(
+            st.sampled_from([("2026-01-01", "2027-01-01"), ("2027-01-01", "2026-01-01")])
+        )
         return draw(st.sampled_from([CERTIFIER, CERTIFIER, COOP])), {
-            "type": "cert.issue", "certificate": model.name("cert"), "subject": COOP,
-            "scheme": "SPP", "products": ["coffee"], "valid_from": start, "valid_until": end}
+            "type": "cert.issue",
+            "certificate": model.name("cert"),
+            "subject": COOP,
+            "scheme": "SPP",
+            "products": ["coffee"],
+            "valid_from": start,
+            "valid_until": end,
+        }
     if op == "cert.revoke" and model.certificates:
         return draw(st.sampled_from([CERTIFIER, COOP])), {
-            "type": "cert.revoke", "certificate": draw(st.sampled_from(model.certificates)),
-            "reason": "withdrawn"}
+            "type": "cert.revoke",
+            "certificate": draw(st.sampled_from(model.certificates)),
+            "reason": "withdrawn",
+        }
     return _body("harvest", data, model, world)
 
 
@@ -218,8 +266,11 @@ def _run(store: Store, data: st.DataObject) -> None:
     assert stored == _derived_rows(view)
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_sql_and_memory_engines_agree_on_sqlite(data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -231,10 +282,12 @@ def test_sql_and_memory_engines_agree_on_sqlite(data: st.DataObject) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not PG_URL, reason="PostgreSQL tests need TRAZO_TEST_POSTGRES_URL"
-                                       " (CI sets it)")
-@settings(max_examples=12, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL tests need TRAZO_TEST_POSTGRES_URL (CI sets it)")
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_sql_and_memory_engines_agree_on_postgresql(data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:

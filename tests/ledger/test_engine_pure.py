@@ -21,6 +21,7 @@ def test_the_rules_and_the_engine_import_no_database_or_web_code() -> None:
         "assert len(RULES) == 14, sorted(RULES)\n"
         "print('pure')\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0 and done.stdout.strip() == "pure", done.stderr[-2000:]

@@ -19,15 +19,42 @@ GOLDEN = Path(__file__).parent / "golden" / "envelopes.json"
 SEED_OPERATOR = bytes(range(32))
 SEED_COOP = bytes([7] * 32)
 GOLDEN_PAYLOADS = [
-    (SEED_OPERATOR, {"type": "party.register", "schema": 1, "party": "operator",
-                     "key": "", "seq": 1, "prev": None, "time": "2026-01-05T09:00:00-05:00",
-                     "subject": "operator", "name": "Operador", "roles": ["operator"],
-                     "country": "PE", "public_key": ""}),
-    (SEED_COOP, {"type": "harvest", "schema": 1, "party": "coop-pangoa", "key": "",
-                 "seq": 3, "prev": "sha256:" + "ab" * 32, "time": "2026-05-04T10:30:00-05:00",
-                 "lot": "coop-pangoa:h-2026-00153", "product": "coffee", "form": "parchment",
-                 "quantity": "46", "unit": "kg", "member": "coop-pangoa:m-0042",
-                 "plot": "coop-pangoa:p-0042-1"}),
+    (
+        SEED_OPERATOR,
+        {
+            "type": "party.register",
+            "schema": 1,
+            "party": "operator",
+            "key": "",
+            "seq": 1,
+            "prev": None,
+            "time": "2026-01-05T09:00:00-05:00",
+            "subject": "operator",
+            "name": "Operador",
+            "roles": ["operator"],
+            "country": "PE",
+            "public_key": "",
+        },
+    ),
+    (
+        SEED_COOP,
+        {
+            "type": "harvest",
+            "schema": 1,
+            "party": "coop-pangoa",
+            "key": "",
+            "seq": 3,
+            "prev": "sha256:" + "ab" * 32,
+            "time": "2026-05-04T10:30:00-05:00",
+            "lot": "coop-pangoa:h-2026-00153",
+            "product": "coffee",
+            "form": "parchment",
+            "quantity": "46",
+            "unit": "kg",
+            "member": "coop-pangoa:m-0042",
+            "plot": "coop-pangoa:p-0042-1",
+        },
+    ),
 ]
 
 

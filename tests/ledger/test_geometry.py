@@ -55,8 +55,7 @@ def test_a_valid_polygon() -> None:
 
 def test_a_valid_multipolygon_and_a_polygon_with_a_hole() -> None:
     far = square(3, lat=LAT + 0.01)
-    g = parse_geometry({"type": "MultiPolygon",
-                        "coordinates": [[square(3)], [far]]})
+    g = parse_geometry({"type": "MultiPolygon", "coordinates": [[square(3)], [far]]})
     assert abs(area_m2(g) / 10_000 - 6) < 0.01
     outer = [[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]]
     hole = [[1, 1], [1, 2], [2, 2], [2, 1], [1, 1]]
@@ -66,42 +65,79 @@ def test_a_valid_multipolygon_and_a_polygon_with_a_hole() -> None:
 
 
 INVALID = [
-    ("open ring", polygon([["0", "0"], ["0.001", "0"], ["0.001", "0.001"], ["0", "0.001"]]),
-     "geometry.coordinates[0]", "closed"),
-    ("self-intersecting ring (a bow tie)",
-     polygon([["0", "0"], ["0.001", "0.001"], ["0.001", "0"], ["0", "0.001"], ["0", "0"]]),
-     "geometry.coordinates[0]", "intersects itself"),
-    ("ring touching itself at a vertex",
-     polygon([[0, 0], [2, 0], [2, 2], [1, 0], [0, 2], [0, 0]]),
-     "geometry.coordinates[0]", "intersects itself"),
-    ("ring folding back on itself", polygon([[0, 0], [1, 0], [2, 0], [1, 0], [0, 0]]),
-     "geometry.coordinates[0]", "folds back"),
-    ("longitude out of range", {"type": "Point", "coordinates": ["-190.5", "0"]},
-     "geometry.coordinates[0]", "±180"),
-    ("latitude out of range", {"type": "Point", "coordinates": ["10", "91"]},
-     "geometry.coordinates[1]", "±90"),
-    ("latitude out of range in a ring",
-     polygon([[0, 89], [1, 89], [1, 95], [0, 89]]),
-     "geometry.coordinates[0][2][1]", "±90"),
-    ("float coordinate", {"type": "Point", "coordinates": [-74.5, -11.4]},
-     "geometry.coordinates[0]", "decimal string"),
-    ("line string", {"type": "LineString", "coordinates": [[0, 0], [1, 1]]},
-     "geometry.type", "one of"),
-    ("hole outside the exterior",
-     polygon([[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]],
-             [[5, 5], [5, 6], [6, 6], [6, 5], [5, 5]]),
-     "geometry.coordinates[1]", "inside the exterior"),
-    ("rings crossing each other",
-     polygon([[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]],
-             [[3, 3], [3, 5], [5, 5], [5, 3], [3, 3]]),
-     "geometry.coordinates", "touch or cross"),
+    (
+        "open ring",
+        polygon([["0", "0"], ["0.001", "0"], ["0.001", "0.001"], ["0", "0.001"]]),
+        "geometry.coordinates[0]",
+        "closed",
+    ),
+    (
+        "self-intersecting ring (a bow tie)",
+        polygon([["0", "0"], ["0.001", "0.001"], ["0.001", "0"], ["0", "0.001"], ["0", "0"]]),
+        "geometry.coordinates[0]",
+        "intersects itself",
+    ),
+    (
+        "ring touching itself at a vertex",
+        polygon([[0, 0], [2, 0], [2, 2], [1, 0], [0, 2], [0, 0]]),
+        "geometry.coordinates[0]",
+        "intersects itself",
+    ),
+    (
+        "ring folding back on itself",
+        polygon([[0, 0], [1, 0], [2, 0], [1, 0], [0, 0]]),
+        "geometry.coordinates[0]",
+        "folds back",
+    ),
+    (
+        "longitude out of range",
+        {"type": "Point", "coordinates": ["-190.5", "0"]},
+        "geometry.coordinates[0]",
+        "±180",
+    ),
+    (
+        "latitude out of range",
+        {"type": "Point", "coordinates": ["10", "91"]},
+        "geometry.coordinates[1]",
+        "±90",
+    ),
+    (
+        "latitude out of range in a ring",
+        polygon([[0, 89], [1, 89], [1, 95], [0, 89]]),
+        "geometry.coordinates[0][2][1]",
+        "±90",
+    ),
+    (
+        "float coordinate",
+        {"type": "Point", "coordinates": [-74.5, -11.4]},
+        "geometry.coordinates[0]",
+        "decimal string",
+    ),
+    (
+        "line string",
+        {"type": "LineString", "coordinates": [[0, 0], [1, 1]]},
+        "geometry.type",
+        "one of",
+    ),
+    (
+        "hole outside the exterior",
+        polygon([[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]], [[5, 5], [5, 6], [6, 6], [6, 5], [5, 5]]),
+        "geometry.coordinates[1]",
+        "inside the exterior",
+    ),
+    (
+        "rings crossing each other",
+        polygon([[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]], [[3, 3], [3, 5], [5, 5], [5, 3], [3, 3]]),
+        "geometry.coordinates",
+        "touch or cross",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "value", "field", "words"), INVALID,
-                         ids=[c[0] for c in INVALID])
-def test_invalid_geometries_name_the_problem(case: str, value: dict[str, Any], field: str,
-                                             words: str) -> None:
+@pytest.mark.parametrize(("case", "value", "field", "words"), INVALID, ids=[c[0] for c in INVALID])
+def test_invalid_geometries_name_the_problem(
+    case: str, value: dict[str, Any], field: str, words: str
+) -> None:
     with pytest.raises(GeometryError) as info:
         parse_geometry(value)
     assert info.value.field == field
@@ -109,16 +145,23 @@ def test_invalid_geometries_name_the_problem(case: str, value: dict[str, Any], f
 
 
 def test_too_many_vertices() -> None:
-    ring = [[f"{math.cos(2 * math.pi * k / 6000):.6f}",
-             f"{math.sin(2 * math.pi * k / 6000):.6f}"] for k in range(6000)]
+    ring = [
+        [f"{math.cos(2 * math.pi * k / 6000):.6f}", f"{math.sin(2 * math.pi * k / 6000):.6f}"]
+        for k in range(6000)
+    ]
     with pytest.raises(GeometryError, match="at most 5000"):
         parse_geometry(polygon([*ring, ring[0]]))
 
 
 def test_a_large_plot_ring_is_validated_quickly() -> None:
     n = 4000  # a fine-grained GPS walk
-    ring = [[f"{LON + 0.002 * math.cos(2 * math.pi * k / n):.9f}",
-             f"{LAT + 0.002 * math.sin(2 * math.pi * k / n):.9f}"] for k in range(n)]
+    ring = [
+        [
+            f"{LON + 0.002 * math.cos(2 * math.pi * k / n):.9f}",
+            f"{LAT + 0.002 * math.sin(2 * math.pi * k / n):.9f}",
+        ]
+        for k in range(n)
+    ]
     g = parse_geometry(polygon([*ring, ring[0]]))
     assert g.type == "Polygon"
 
@@ -160,8 +203,7 @@ def test_a_six_hectare_plot_given_as_a_point() -> None:
 
 def test_decimals_are_counted() -> None:
     assert geometry.decimals(parse_geometry(POINT)) == 6
-    assert geometry.decimals(parse_geometry({"type": "Point",
-                                             "coordinates": ["-74.49", 3]})) == 0
+    assert geometry.decimals(parse_geometry({"type": "Point", "coordinates": ["-74.49", 3]})) == 0
 
 
 # --- at plot.map -------------------------------------------------------------------------------
@@ -189,17 +231,29 @@ def test_plot_map_accepts_a_point_and_a_matching_polygon(coffee: chains.Coffee) 
         assert session.get(PlotRow, BIG_PLOT).map_event == poly
 
 
-@pytest.mark.parametrize(("plot", "value", "field", "words"), [
-    (BIG_PLOT, POINT, "geometry.type", "must be mapped as a Polygon"),
-    (chains.P1, polygon(square(60)), "geometry.coordinates", "enrolled with 2.4 ha"),
-    (chains.P1, polygon([["0", "0"], ["0.001", "0.001"], ["0.001", "0"], ["0", "0.001"],
-                         ["0", "0"]]), "geometry.coordinates[0]", "intersects itself"),
-    (chains.P1, {"type": "Point", "coordinates": ["-74.49", "-91"]},
-     "geometry.coordinates[1]", "±90"),
-], ids=["6 ha as a point", "far too large", "self-intersecting", "out of range"])
+@pytest.mark.parametrize(
+    ("plot", "value", "field", "words"),
+    [
+        (BIG_PLOT, POINT, "geometry.type", "must be mapped as a Polygon"),
+        (chains.P1, polygon(square(60)), "geometry.coordinates", "enrolled with 2.4 ha"),
+        (
+            chains.P1,
+            polygon([["0", "0"], ["0.001", "0.001"], ["0.001", "0"], ["0", "0.001"], ["0", "0"]]),
+            "geometry.coordinates[0]",
+            "intersects itself",
+        ),
+        (
+            chains.P1,
+            {"type": "Point", "coordinates": ["-74.49", "-91"]},
+            "geometry.coordinates[1]",
+            "±90",
+        ),
+    ],
+    ids=["6 ha as a point", "far too large", "self-intersecting", "out of range"],
+)
 def test_plot_map_rejects_invalid_geometry_naming_the_plot(
-        coffee: chains.Coffee, plot: str, value: dict[str, Any], field: str,
-        words: str) -> None:
+    coffee: chains.Coffee, plot: str, value: dict[str, Any], field: str, words: str
+) -> None:
     size = coffee.store.size()
     chain = coffee.world.chains[chains.COOP]
     seq, prev = chain.seq, chain.prev
@@ -214,7 +268,12 @@ def test_plot_map_rejects_invalid_geometry_naming_the_plot(
 def test_an_edge_across_the_antimeridian_is_refused() -> None:
     from ledger.geometry import GeometryError, parse_geometry
 
-    ring = [["179.999", "-17.0"], ["-179.999", "-17.0"], ["-179.999", "-17.001"],
-            ["179.999", "-17.001"], ["179.999", "-17.0"]]
+    ring = [
+        ["179.999", "-17.0"],
+        ["-179.999", "-17.0"],
+        ["-179.999", "-17.001"],
+        ["179.999", "-17.001"],
+        ["179.999", "-17.0"],
+    ]
     with pytest.raises(GeometryError, match="antimeridian"):
         parse_geometry({"type": "Polygon", "coordinates": [ring]})

@@ -24,21 +24,28 @@ def test_replace_into_cannot_rewrite_a_stored_event(sqlite_world: World) -> None
     world = sqlite_world
     world.register("coop-a", ["spo"])
     db = sqlite3.connect(_sqlite_path(world.store))
-    row = db.execute("SELECT idx, id, payload, envelope, type, party, keyid, seq, prev, time,"
-                     " recorded_at FROM events WHERE idx = 1").fetchone()
+    row = db.execute(
+        "SELECT idx, id, payload, envelope, type, party, keyid, seq, prev, time,"
+        " recorded_at FROM events WHERE idx = 1"
+    ).fetchone()
     forged = (*row[:10], "2000-01-01T00:00:00.000000Z")
     for verb in ("REPLACE INTO", "INSERT OR REPLACE INTO"):
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            db.execute(f"{verb} events (idx, id, payload, envelope, type, party, keyid, seq,"
-                       " prev, time, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)", forged)
+            db.execute(
+                f"{verb} events (idx, id, payload, envelope, type, party, keyid, seq,"
+                " prev, time, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                forged,
+            )
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         db.execute("UPDATE events SET recorded_at = ? WHERE idx = 1", (forged[-1],))
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         db.execute("DELETE FROM events WHERE idx = 1")
     db.close()
     with world.store.reading() as session:
-        assert session.execute(text("SELECT recorded_at FROM events WHERE idx = 1")).scalar() \
+        assert (
+            session.execute(text("SELECT recorded_at FROM events WHERE idx = 1")).scalar()
             == row[10]
+        )
 
 
 def _set_recorded_at(store: Store, index: int, value: str) -> None:
@@ -48,8 +55,9 @@ def _set_recorded_at(store: Store, index: int, value: str) -> None:
             conn.execute(text("DROP TRIGGER IF EXISTS events_no_update"))
         else:
             conn.execute(text("ALTER TABLE events DISABLE TRIGGER events_no_update_delete"))
-        conn.execute(text("UPDATE events SET recorded_at = :v WHERE idx = :i"),
-                     {"v": value, "i": index})
+        conn.execute(
+            text("UPDATE events SET recorded_at = :v WHERE idx = :i"), {"v": value, "i": index}
+        )
 
 
 def _malformed_recorded_at(store: Store) -> None:
@@ -67,8 +75,10 @@ def test_rebuild_reports_a_malformed_recorded_at(world: World) -> None:
 
 def _inflate_holding(store: Store, lot: str, kg: str) -> None:
     with store.engine.begin() as conn:
-        conn.execute(text("UPDATE holdings SET kg = :kg, received_kg = :kg WHERE lot = :lot"),
-                     {"kg": kg, "lot": lot})
+        conn.execute(
+            text("UPDATE holdings SET kg = :kg, received_kg = :kg WHERE lot = :lot"),
+            {"kg": kg, "lot": lot},
+        )
 
 
 def test_the_append_path_does_not_trust_an_inflated_holding(world: World) -> None:
@@ -82,8 +92,9 @@ def test_the_append_path_does_not_trust_an_inflated_holding(world: World) -> Non
     _inflate_holding(world.store, lot, "500000")
     size = world.store.size()
     with pytest.raises(Integrity, match="projections were altered"):
-        world.append(world.sign(COOP, {"type": "ship", "to": EXPORTER,
-                                       "lots": [line(lot, via, "500000")]}))
+        world.append(
+            world.sign(COOP, {"type": "ship", "to": EXPORTER, "lots": [line(lot, via, "500000")]})
+        )
     assert world.store.size() == size
 
 
@@ -132,24 +143,42 @@ def test_audit_finds_a_rule_breaking_event_inserted_directly(world: World) -> No
     from tests.graph import chains
 
     _c, lot, via = _audited_chain(world)
-    envelope = world.sign(chains.EXPORTER, {
-        "type": "ship", "to": chains.ROASTER, "claims": ["SPP"],
-        "lots": [{"lot": lot, "event": via, "quantity": "500000", "unit": "kg"}]})
+    envelope = world.sign(
+        chains.EXPORTER,
+        {
+            "type": "ship",
+            "to": chains.ROASTER,
+            "claims": ["SPP"],
+            "lots": [{"lot": lot, "event": via, "quantity": "500000", "unit": "kg"}],
+        },
+    )
     from ledger.payload import loads_strict
+
     body = loads_strict(envelope.payload)
     size = world.store.size()
     from datetime import UTC, datetime
+
     now = utc_text(datetime.now(UTC))
-    _sql(world.store,
-         "INSERT INTO events (idx, id, payload, envelope, type, party, keyid, seq, prev, time,"
-         " recorded_at) VALUES (:idx, :id, :payload, :envelope, 'ship', :party, :keyid, :seq,"
-         " :prev, :time, :rec)",
-         idx=size, id=envelope.id, payload=envelope.payload, envelope=envelope.to_json(),
-         party=chains.EXPORTER, keyid=body["key"], seq=body["seq"], prev=body["prev"],
-         time=utc_text(datetime.fromisoformat(body["time"])), rec=now)
+    _sql(
+        world.store,
+        "INSERT INTO events (idx, id, payload, envelope, type, party, keyid, seq, prev, time,"
+        " recorded_at) VALUES (:idx, :id, :payload, :envelope, 'ship', :party, :keyid, :seq,"
+        " :prev, :time, :rec)",
+        idx=size,
+        id=envelope.id,
+        payload=envelope.payload,
+        envelope=envelope.to_json(),
+        party=chains.EXPORTER,
+        keyid=body["key"],
+        seq=body["seq"],
+        prev=body["prev"],
+        time=utc_text(datetime.fromisoformat(body["time"])),
+        rec=now,
+    )
     found = _checks(world)
-    assert any(f"event {size} " in m and "does not pass on replay" in m
-               for m in found["rules"]), found
+    assert any(f"event {size} " in m and "does not pass on replay" in m for m in found["rules"]), (
+        found
+    )
 
 
 def test_audit_finds_an_inflated_holding(world: World) -> None:
@@ -163,8 +192,9 @@ def test_audit_finds_a_changed_recorded_at(world: World) -> None:
     _audited_chain(world)
     _set_recorded_at(world.store, 5, "2001-01-01T00:00:00.000000Z")
     found = _checks(world)
-    assert any("event 5 " in m and "before the previous event" in m
-               for m in found["recorded_at"]), found
+    assert any(
+        "event 5 " in m and "before the previous event" in m for m in found["recorded_at"]
+    ), found
 
 
 def test_audit_finds_a_malformed_recorded_at_without_a_traceback(world: World) -> None:
@@ -180,8 +210,7 @@ def test_audit_finds_the_latest_checkpoint_deleted(world: World) -> None:
     size = world.store.size()
     _sql(world.store, "DELETE FROM checkpoints WHERE size = :s", s=size)
     found = _checks(world)
-    assert any(f"–{size - 1} are covered by no checkpoint" in m
-               for m in found["checkpoint"]), found
+    assert any(f"–{size - 1} are covered by no checkpoint" in m for m in found["checkpoint"]), found
 
 
 # --- hole 1: an event is bound to its ledger ------------------------------------------------
@@ -198,9 +227,12 @@ def test_a_chain_cannot_be_replayed_into_another_ledger(world: World, tmp_path) 
     assert other.ledger != world.ledger
     for w in (world, other):
         w.register(COOP, ["spo"])
-    envelopes = [world.sign(COOP, enroll_body(f"{COOP}:m-1", [(f"{COOP}:p-1", "2.0")])),
-                 world.sign(COOP, harvest_body(f"{COOP}:h-1", "46", member=f"{COOP}:m-1",
-                                               plot=f"{COOP}:p-1"))]
+    envelopes = [
+        world.sign(COOP, enroll_body(f"{COOP}:m-1", [(f"{COOP}:p-1", "2.0")])),
+        world.sign(
+            COOP, harvest_body(f"{COOP}:h-1", "46", member=f"{COOP}:m-1", plot=f"{COOP}:p-1")
+        ),
+    ]
     assert all(e.new for e in world.append(*envelopes).events)
     size = other.store.size()
     with pytest.raises(WrongLedger) as err:
@@ -217,8 +249,14 @@ def test_an_event_without_ledger_is_refused(world: World) -> None:
 
     world.register("coop-a", ["spo"])
     unbound = KeyChain(seeded_key("coop-a"), "coop-a")  # signs no `ledger`
-    envelope = unbound.sign({"type": "key.add", "subject": "coop-a", "time": world.tick(),
-                             "public_key": public_b64(seeded_key("coop-a-2"))})
+    envelope = unbound.sign(
+        {
+            "type": "key.add",
+            "subject": "coop-a",
+            "time": world.tick(),
+            "public_key": public_b64(seeded_key("coop-a-2")),
+        }
+    )
     with pytest.raises(WrongLedger, match="names no ledger"):
         world.append(envelope)
 
@@ -232,9 +270,18 @@ def test_trazo_sign_needs_the_ledger_once_and_remembers_it(tmp_path) -> None:  #
     from ledger.signer import sign_payload
 
     write_keypair(tmp_path, "coop")
-    raw = json.dumps({"type": "dispose", "party": "coop", "time": "2026-03-01T10:00:00-05:00",
-                      "lot": "coop:l", "event": "sha256:" + "1" * 64, "quantity": "1",
-                      "unit": "kg", "reason": "x"}).encode()
+    raw = json.dumps(
+        {
+            "type": "dispose",
+            "party": "coop",
+            "time": "2026-03-01T10:00:00-05:00",
+            "lot": "coop:l",
+            "event": "sha256:" + "1" * 64,
+            "quantity": "1",
+            "unit": "kg",
+            "reason": "x",
+        }
+    ).encode()
     with pytest.raises(InvalidEvent, match="--ledger") as err:
         sign_payload(raw, tmp_path / "coop.key")
     assert err.value.field == "ledger"
@@ -252,13 +299,23 @@ def test_a_stored_payload_with_a_forged_signature_is_not_confirmed(world: World)
     from ledger.errors import SignatureError
 
     chains.base(world)
-    envelope = world.sign(chains.COOP, {
-        "type": "harvest", "lot": f"{chains.COOP}:h-dup", "product": "coffee",
-        "form": "parchment", "quantity": "10", "unit": "kg", "member": chains.M1,
-        "plot": chains.P1})
+    envelope = world.sign(
+        chains.COOP,
+        {
+            "type": "harvest",
+            "lot": f"{chains.COOP}:h-dup",
+            "product": "coffee",
+            "form": "parchment",
+            "quantity": "10",
+            "unit": "kg",
+            "member": chains.M1,
+            "plot": chains.P1,
+        },
+    )
     first = append_batch(world.store, [envelope]).events[0]
-    assert append_batch(world.store, [envelope]).events[0] == Appended(first.id, first.index,
-                                                                        new=False)
+    assert append_batch(world.store, [envelope]).events[0] == Appended(
+        first.id, first.index, new=False
+    )
     forged = Envelope(envelope.payload, Signature(envelope.signature.keyid, bytes(64)))
     size = world.store.size()
     with pytest.raises(SignatureError) as info:

@@ -34,14 +34,23 @@ print("done", flush=True)
 
 
 @pytest.mark.slow
-def test_kill_9_mid_batch_leaves_whole_batches_and_a_clean_audit(world: World,
-                                                                   tmp_path: Path) -> None:
+def test_kill_9_mid_batch_leaves_whole_batches_and_a_clean_audit(
+    world: World, tmp_path: Path
+) -> None:
     world.register("coop-k", ["spo"])
     base = world.store.size()
     chain = world.chains["coop-k"]
-    envelopes = [chain.sign({"type": "key.add", "subject": "coop-k", "time": world.tick(1),
-                             "public_key": public_b64(seeded_key(f"k-{i}"))})
-                 for i in range(EVENTS)]
+    envelopes = [
+        chain.sign(
+            {
+                "type": "key.add",
+                "subject": "coop-k",
+                "time": world.tick(1),
+                "public_key": public_b64(seeded_key(f"k-{i}")),
+            }
+        )
+        for i in range(EVENTS)
+    ]
     batch_file = tmp_path / "batch.jsonl"
     batch_file.write_text("".join(e.to_json() + "\n" for e in envelopes), "utf-8")
     rng = random.Random(22)
@@ -50,7 +59,10 @@ def test_kill_9_mid_batch_leaves_whole_batches_and_a_clean_audit(world: World,
     for _round in range(4):
         child = subprocess.Popen(
             [sys.executable, "-c", _CHILD, world.store.url, str(batch_file), str(BATCH)],
-            stdout=subprocess.PIPE, text=True, env=env)
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(0.02, 0.4))
         if child.poll() is None:

@@ -29,10 +29,18 @@ PREV = "sha256:" + "ab" * 32
 def _body(**changes: Any) -> dict[str, Any]:
     """A valid party.register payload (seq 1), with ``changes`` applied."""
     body: dict[str, Any] = {
-        "type": "party.register", "schema": 1, "party": "operator", "key": KEYID,
-        "seq": 1, "prev": None, "time": "2026-03-01T08:00:00-05:00",
-        "subject": "coop-pangoa", "name": "Cooperativa Agraria Pangoa", "roles": ["spo"],
-        "country": "PE", "public_key": b64encode(raw_public_key(KEY.public_key())),
+        "type": "party.register",
+        "schema": 1,
+        "party": "operator",
+        "key": KEYID,
+        "seq": 1,
+        "prev": None,
+        "time": "2026-03-01T08:00:00-05:00",
+        "subject": "coop-pangoa",
+        "name": "Cooperativa Agraria Pangoa",
+        "roles": ["spo"],
+        "country": "PE",
+        "public_key": b64encode(raw_public_key(KEY.public_key())),
     }
     body.update(changes)
     return body
@@ -61,7 +69,11 @@ def _replace_bytes(old: bytes, new: bytes) -> Envelope:
 def test_valid_payload_parses_with_every_common_field() -> None:
     event = parse(_env(seq=3, prev=PREV, time="2026-03-01T08:00:00.123456789Z"))
     assert (event.type, event.party, event.key, event.seq, event.prev) == (
-        "party.register", "operator", KEYID, 3, PREV
+        "party.register",
+        "operator",
+        KEYID,
+        3,
+        PREV,
     )
     assert event.time.utcoffset() is not None
     assert event.time.microsecond == 123456
@@ -77,31 +89,52 @@ def test_parse_accepts_envelope_dicts_as_they_travel() -> None:
 REJECTIONS: list[tuple[str, Callable[[], Envelope], str | None, str]] = [
     # bytes and JSON
     ("non-utf8", lambda: _signed(b'{"type": "\xff\xfe"}'), None, "not UTF-8"),
-    ("latin1", lambda: _replace_bytes(b"Pangoa", "Pangoá".encode("latin-1")), None,
-     "not UTF-8"),
+    ("latin1", lambda: _replace_bytes(b"Pangoa", "Pangoá".encode("latin-1")), None, "not UTF-8"),
     ("not-json", lambda: _signed(b"{type: party.register}"), None, "not valid JSON"),
     ("empty", lambda: _signed(b""), None, "not valid JSON"),
     ("array", lambda: _signed(b"[1, 2]"), "payload", "must be a JSON object"),
     ("string", lambda: _signed(b'"party.register"'), "payload", "must be a JSON object"),
     ("number", lambda: _signed(b"42"), "payload", "must be a JSON object"),
     ("null", lambda: _signed(b"null"), "payload", "must be a JSON object"),
-    ("dup-top", lambda: _replace_bytes(b'"country":"PE"', b'"country":"PE","country":"BO"'),
-     "country", "duplicate key 'country'"),
-    ("dup-type", lambda: _replace_bytes(b'"type":', b'"type":"key.add","type":'),
-     "type", "duplicate key 'type'"),
-    ("float", lambda: _replace_bytes(b'"seq":1', b'"seq":1.5'), None,
-     "floating-point number 1.5"),
-    ("float-exp", lambda: _replace_bytes(b'"seq":1', b'"seq":1e3'), None,
-     "floating-point number 1e3"),
-    ("float-nested", lambda: _env(identifiers={"gln": 1.0}), None,
-     "floating-point number 1.0"),
+    (
+        "dup-top",
+        lambda: _replace_bytes(b'"country":"PE"', b'"country":"PE","country":"BO"'),
+        "country",
+        "duplicate key 'country'",
+    ),
+    (
+        "dup-type",
+        lambda: _replace_bytes(b'"type":', b'"type":"key.add","type":'),
+        "type",
+        "duplicate key 'type'",
+    ),
+    ("float", lambda: _replace_bytes(b'"seq":1', b'"seq":1.5'), None, "floating-point number 1.5"),
+    (
+        "float-exp",
+        lambda: _replace_bytes(b'"seq":1', b'"seq":1e3'),
+        None,
+        "floating-point number 1e3",
+    ),
+    ("float-nested", lambda: _env(identifiers={"gln": 1.0}), None, "floating-point number 1.0"),
     ("nan", lambda: _replace_bytes(b'"seq":1', b'"seq":NaN'), None, "NaN is not allowed"),
-    ("infinity", lambda: _replace_bytes(b'"seq":1', b'"seq":Infinity'), None,
-     "Infinity is not allowed"),
-    ("-infinity", lambda: _replace_bytes(b'"seq":1', b'"seq":-Infinity'), None,
-     "-Infinity is not allowed"),
-    ("too-big", lambda: _env(name="x" * MAX_PAYLOAD_BYTES), "payload",
-     f"the limit is {MAX_PAYLOAD_BYTES}"),
+    (
+        "infinity",
+        lambda: _replace_bytes(b'"seq":1', b'"seq":Infinity'),
+        None,
+        "Infinity is not allowed",
+    ),
+    (
+        "-infinity",
+        lambda: _replace_bytes(b'"seq":1', b'"seq":-Infinity'),
+        None,
+        "-Infinity is not allowed",
+    ),
+    (
+        "too-big",
+        lambda: _env(name="x" * MAX_PAYLOAD_BYTES),
+        "payload",
+        f"the limit is {MAX_PAYLOAD_BYTES}",
+    ),
     # type
     ("type-unknown", lambda: _env(type="teleport"), "type", "unknown event type 'teleport'"),
     ("type-number", lambda: _env(type=7), "type", "unknown event type 7"),
@@ -141,14 +174,20 @@ REJECTIONS: list[tuple[str, Callable[[], Envelope], str | None, str]] = [
     ("time-date-only", lambda: _env(time="2026-03-01"), "time", "with an offset"),
     ("time-space", lambda: _env(time="2026-03-01 08:00:00Z"), "time", "with an offset"),
     ("time-words", lambda: _env(time="yesterday"), "time", "with an offset"),
-    ("time-short-offset", lambda: _env(time="2026-03-01T08:00:00-05"), "time",
-     "with an offset"),
-    ("time-month-13", lambda: _env(time="2026-13-01T08:00:00Z"), "time",
-     "not a valid date-time"),
-    ("time-hour-25", lambda: _env(time="2026-03-01T25:00:00+00:00"), "time",
-     "not a valid date-time"),
-    ("time-fullwidth-digits", lambda: _env(time="２０２６-03-01T08:00:00Z"), "time",
-     "with an offset"),
+    ("time-short-offset", lambda: _env(time="2026-03-01T08:00:00-05"), "time", "with an offset"),
+    ("time-month-13", lambda: _env(time="2026-13-01T08:00:00Z"), "time", "not a valid date-time"),
+    (
+        "time-hour-25",
+        lambda: _env(time="2026-03-01T25:00:00+00:00"),
+        "time",
+        "not a valid date-time",
+    ),
+    (
+        "time-fullwidth-digits",
+        lambda: _env(time="２０２６-03-01T08:00:00Z"),
+        "time",
+        "with an offset",
+    ),
     ("time-epoch", lambda: _env(time=1772370000), "time", "RFC 3339 date-time string"),
 ]
 
@@ -210,8 +249,13 @@ def test_size_limit_counts_bytes_not_characters() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["2026-03-01T08:00:00Z", "2026-03-01t08:00:00z", "2026-03-01T08:00:00+14:00",
-              "2026-03-01T08:00:00.5-05:00"],
+    "value",
+    [
+        "2026-03-01T08:00:00Z",
+        "2026-03-01t08:00:00z",
+        "2026-03-01T08:00:00+14:00",
+        "2026-03-01T08:00:00.5-05:00",
+    ],
 )
 def test_rfc3339_times_with_offsets_are_accepted(value: str) -> None:
     assert parse(_env(time=value)).time.tzinfo is not None
@@ -227,10 +271,18 @@ def _envelope_dict(**changes: Any) -> dict[str, Any]:
 
 
 ENVELOPE_REJECTIONS = [
-    pytest.param({"payloadType": "application/json"}, "payloadType", "payloadType must be",
-                 id="payload-type-json"),
-    pytest.param({"payloadType": "application/vnd.in-toto+json"}, "payloadType",
-                 "payloadType must be", id="payload-type-in-toto"),
+    pytest.param(
+        {"payloadType": "application/json"},
+        "payloadType",
+        "payloadType must be",
+        id="payload-type-json",
+    ),
+    pytest.param(
+        {"payloadType": "application/vnd.in-toto+json"},
+        "payloadType",
+        "payloadType must be",
+        id="payload-type-in-toto",
+    ),
     pytest.param({"payload": "e30"}, "payload", "malformed base64", id="base64-unpadded"),
     pytest.param({"payload": "e30=\n"}, "payload", "malformed base64", id="base64-newline"),
     pytest.param({"payload": "e3-_"}, "payload", "malformed base64", id="base64-urlsafe"),
@@ -296,11 +348,18 @@ def test_party_register_rejects_unknown_body_field() -> None:
 def test_party_register_typo_is_rejected_on_append(sqlite_world: World) -> None:
     world = sqlite_world
     size = world.store.size()
-    env = world.operator.sign({
-        "type": "party.register", "time": world.tick(), "subject": "coop-pangoa",
-        "name": "Pangoa", "roles": ["spo"], "country": "PE", "identifer": {"gln": "1"},
-        "public_key": public_b64(seeded_key("coop-pangoa")),
-    })
+    env = world.operator.sign(
+        {
+            "type": "party.register",
+            "time": world.tick(),
+            "subject": "coop-pangoa",
+            "name": "Pangoa",
+            "roles": ["spo"],
+            "country": "PE",
+            "identifer": {"gln": "1"},
+            "public_key": public_b64(seeded_key("coop-pangoa")),
+        }
+    )
     with pytest.raises(InvalidEvent) as err:
         append_batch(world.store, [env])
     assert (err.value.index, err.value.field) == (0, "identifer")
@@ -309,8 +368,10 @@ def test_party_register_typo_is_rejected_on_append(sqlite_world: World) -> None:
 
 @pytest.mark.parametrize(
     ("kind", "own"),
-    [("key.add", {"subject": "coop-pangoa", "public_key": public_b64(seeded_key("x"))}),
-     ("key.revoke", {"subject": "coop-pangoa", "keyid": "0" * 64, "reason": "lost"})],
+    [
+        ("key.add", {"subject": "coop-pangoa", "public_key": public_b64(seeded_key("x"))}),
+        ("key.revoke", {"subject": "coop-pangoa", "keyid": "0" * 64, "reason": "lost"}),
+    ],
 )
 def test_key_events_reject_unknown_body_fields(kind: str, own: dict[str, Any]) -> None:
     common = {k: v for k, v in _body().items() if k in COMMON_FIELDS}

@@ -51,8 +51,10 @@ def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     with store.engine.connect() as conn:
         for table in _tables(store):
             rows = conn.execute(text(f'SELECT * FROM "{table}"')).all()
-            out[table] = sorted((tuple(bytes(v) if isinstance(v, memoryview) else v
-                                       for v in row) for row in rows), key=repr)
+            out[table] = sorted(
+                (tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows),
+                key=repr,
+            )
     return out
 
 
@@ -65,10 +67,12 @@ def fresh_key(name: str) -> Ed25519PrivateKey:
     return seeded_key(f"fresh:{name}")
 
 
-def key_add(world: World, signer: str, subject: str, key: Ed25519PrivateKey,
-            **extra: Any) -> Envelope:
-    return world.sign(signer, {"type": "key.add", "subject": subject,
-                               "public_key": public_b64(key), **extra})
+def key_add(
+    world: World, signer: str, subject: str, key: Ed25519PrivateKey, **extra: Any
+) -> Envelope:
+    return world.sign(
+        signer, {"type": "key.add", "subject": subject, "public_key": public_b64(key), **extra}
+    )
 
 
 def chain_for(key: Ed25519PrivateKey, party: str, world: World) -> KeyChain:
@@ -78,8 +82,14 @@ def chain_for(key: Ed25519PrivateKey, party: str, world: World) -> KeyChain:
     return KeyChain(key, party, seq=seq, prev=prev, ledger=world.ledger)
 
 
-def rejected(world: World, envelope: Envelope, error: type[ClientError], field: str | None,
-             fragment: str, **kwargs: Any) -> ClientError:
+def rejected(
+    world: World,
+    envelope: Envelope,
+    error: type[ClientError],
+    field: str | None,
+    fragment: str,
+    **kwargs: Any,
+) -> ClientError:
     """Append must refuse ``envelope`` with this error, and leave the ledger unchanged."""
     before = snapshot(world.store)
     with pytest.raises(error) as err:
@@ -139,9 +149,14 @@ def test_the_refusal_does_not_block_later_appends(world: World) -> None:
 def _bad_last(world: World, kind: str) -> Envelope:
     if kind == "chain-gap":
         world.operator.seq += 1
-        return world.operator.sign({"type": "key.add", "subject": "coop-pangoa",
-                                    "time": world.tick(), "public_key": public_b64(
-                                        fresh_key("gap"))})
+        return world.operator.sign(
+            {
+                "type": "key.add",
+                "subject": "coop-pangoa",
+                "time": world.tick(),
+                "public_key": public_b64(fresh_key("gap")),
+            }
+        )
     if kind == "signature":
         good = key_add(world, "coop-pangoa", "coop-pangoa", fresh_key("sig"))
         other = seeded_key("coop-pangoa").sign(b"something else")
@@ -155,8 +170,12 @@ def _bad_last(world: World, kind: str) -> Envelope:
 
 @pytest.mark.parametrize(
     ("kind", "error"),
-    [("chain-gap", ChainConflict), ("signature", SignatureError),
-     ("duplicate-party", DuplicateId), ("not-authorized", NotAuthorized)],
+    [
+        ("chain-gap", ChainConflict),
+        ("signature", SignatureError),
+        ("duplicate-party", DuplicateId),
+        ("not-authorized", NotAuthorized),
+    ],
 )
 def test_batch_with_a_bad_last_event_leaves_the_ledger_unchanged(
     world: World, kind: str, error: type[ClientError]
@@ -165,10 +184,10 @@ def test_batch_with_a_bad_last_event_leaves_the_ledger_unchanged(
     before = snapshot(world.store)
     size = world.store.size()
     good = [
-        world.register_envelope("andes-trading", ["trader"]),          # new party and key
+        world.register_envelope("andes-trading", ["trader"]),  # new party and key
         key_add(world, "coop-pangoa", "coop-pangoa", fresh_key("a")),  # coop key head 1
         key_add(world, "coop-pangoa", "coop-pangoa", fresh_key("b")),  # coop key head 2
-        key_add(world, "operator", "coop-pangoa", fresh_key("c")),     # operator head moves
+        key_add(world, "operator", "coop-pangoa", fresh_key("c")),  # operator head moves
     ]
     bad = _bad_last(world, kind)
     with pytest.raises(error) as err:
@@ -218,7 +237,9 @@ def test_duplicate_within_one_batch_is_appended_once(world: World) -> None:
     env = world.register_envelope("coop-pangoa", ["spo"])
     result = world.append(env, env)
     assert [(e.id, e.index, e.new) for e in result.events] == [
-        (env.id, 1, True), (env.id, 1, False)]
+        (env.id, 1, True),
+        (env.id, 1, False),
+    ]
     assert result.size == world.store.size() == 2
     assert result.created is True
 
@@ -237,8 +258,10 @@ def test_batch_mixing_stored_and_new_events(world: World) -> None:
 
 def test_chain_gap_is_a_conflict(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
-    first = world.record("coop-pangoa", {"type": "key.add", "subject": "coop-pangoa",
-                                         "public_key": public_b64(fresh_key("1"))})
+    first = world.record(
+        "coop-pangoa",
+        {"type": "key.add", "subject": "coop-pangoa", "public_key": public_b64(fresh_key("1"))},
+    )
     world.chains["coop-pangoa"].seq += 1  # skip seq 2
     env = key_add(world, "coop-pangoa", "coop-pangoa", fresh_key("2"))
     err = rejected(world, env, ChainConflict, "seq", "expected seq 2")
@@ -248,14 +271,22 @@ def test_chain_gap_is_a_conflict(world: World) -> None:
 def test_fork_second_event_with_the_same_seq_is_a_conflict(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     key = seeded_key("coop-pangoa")
-    a = KeyChain(key, "coop-pangoa", ledger=world.ledger).sign({
-        "type": "key.add", "subject": "coop-pangoa",
-                                           "time": world.tick(),
-                                           "public_key": public_b64(fresh_key("a"))})
-    b = KeyChain(key, "coop-pangoa", ledger=world.ledger).sign({
-        "type": "key.add", "subject": "coop-pangoa",
-                                           "time": world.tick(),
-                                           "public_key": public_b64(fresh_key("b"))})
+    a = KeyChain(key, "coop-pangoa", ledger=world.ledger).sign(
+        {
+            "type": "key.add",
+            "subject": "coop-pangoa",
+            "time": world.tick(),
+            "public_key": public_b64(fresh_key("a")),
+        }
+    )
+    b = KeyChain(key, "coop-pangoa", ledger=world.ledger).sign(
+        {
+            "type": "key.add",
+            "subject": "coop-pangoa",
+            "time": world.tick(),
+            "public_key": public_b64(fresh_key("b")),
+        }
+    )
     assert a.id != b.id
     assert world.append(a).events[0].new
     err = rejected(world, b, ChainConflict, "seq", f"expected seq 2 and prev {a.id}")
@@ -268,11 +299,17 @@ def test_fork_second_event_with_the_same_seq_is_a_conflict(world: World) -> None
 def test_fork_in_one_batch_is_a_conflict(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     key = seeded_key("coop-pangoa")
-    a, b = (KeyChain(key, "coop-pangoa", ledger=world.ledger).sign({
-        "type": "key.add", "subject": "coop-pangoa",
-                                               "time": world.tick(),
-                                               "public_key": public_b64(fresh_key(n))})
-            for n in "ab")
+    a, b = (
+        KeyChain(key, "coop-pangoa", ledger=world.ledger).sign(
+            {
+                "type": "key.add",
+                "subject": "coop-pangoa",
+                "time": world.tick(),
+                "public_key": public_b64(fresh_key(n)),
+            }
+        )
+        for n in "ab"
+    )
     with pytest.raises(ChainConflict) as err:
         world.append(a, b)
     assert err.value.index == 1
@@ -282,36 +319,69 @@ def test_fork_in_one_batch_is_a_conflict(world: World) -> None:
 
 def test_wrong_prev_is_a_conflict(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
-    first = world.record("coop-pangoa", {"type": "key.add", "subject": "coop-pangoa",
-                                         "public_key": public_b64(fresh_key("1"))})
-    chain = KeyChain(seeded_key("coop-pangoa"), "coop-pangoa", seq=1,
-                     prev="sha256:" + "0" * 64, ledger=world.ledger)
-    env = chain.sign({"type": "key.add", "subject": "coop-pangoa", "time": world.tick(),
-                      "public_key": public_b64(fresh_key("2"))})
+    first = world.record(
+        "coop-pangoa",
+        {"type": "key.add", "subject": "coop-pangoa", "public_key": public_b64(fresh_key("1"))},
+    )
+    chain = KeyChain(
+        seeded_key("coop-pangoa"),
+        "coop-pangoa",
+        seq=1,
+        prev="sha256:" + "0" * 64,
+        ledger=world.ledger,
+    )
+    env = chain.sign(
+        {
+            "type": "key.add",
+            "subject": "coop-pangoa",
+            "time": world.tick(),
+            "public_key": public_b64(fresh_key("2")),
+        }
+    )
     err = rejected(world, env, ChainConflict, "prev", f"expected seq 2 and prev {first}")
     assert err.details == {"expected_seq": 2, "expected_prev": first}
 
 
 def test_first_event_of_a_key_must_be_seq_1(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
-    chain = KeyChain(seeded_key("coop-pangoa"), "coop-pangoa", seq=1,
-                     prev="sha256:" + "1" * 64, ledger=world.ledger)
-    env = chain.sign({"type": "key.add", "subject": "coop-pangoa", "time": world.tick(),
-                      "public_key": public_b64(fresh_key("x"))})
+    chain = KeyChain(
+        seeded_key("coop-pangoa"),
+        "coop-pangoa",
+        seq=1,
+        prev="sha256:" + "1" * 64,
+        ledger=world.ledger,
+    )
+    env = chain.sign(
+        {
+            "type": "key.add",
+            "subject": "coop-pangoa",
+            "time": world.tick(),
+            "public_key": public_b64(fresh_key("x")),
+        }
+    )
     err = rejected(world, env, ChainConflict, "seq", "expected seq 1 and prev None")
     assert err.details == {"expected_seq": 1, "expected_prev": None}
 
 
 def test_chain_heads_follow_appends(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
-    ids = [world.record("coop-pangoa", {"type": "key.add", "subject": "coop-pangoa",
-                                        "public_key": public_b64(fresh_key(str(n)))})
-           for n in range(3)]
+    ids = [
+        world.record(
+            "coop-pangoa",
+            {
+                "type": "key.add",
+                "subject": "coop-pangoa",
+                "public_key": public_b64(fresh_key(str(n))),
+            },
+        )
+        for n in range(3)
+    ]
     row = key_row(world.store, keyid_of(seeded_key("coop-pangoa").public_key()))
     assert row is not None and (row.head_seq, row.head_event) == (3, ids[-1])
     with world.store.engine.connect() as conn:
-        chain = conn.execute(text(
-            "SELECT seq, prev, id FROM events WHERE party = 'coop-pangoa' ORDER BY seq")).all()
+        chain = conn.execute(
+            text("SELECT seq, prev, id FROM events WHERE party = 'coop-pangoa' ORDER BY seq")
+        ).all()
     assert [r.seq for r in chain] == [1, 2, 3]
     assert [r.prev for r in chain] == [None, ids[0], ids[1]]
 
@@ -321,9 +391,17 @@ def test_chain_heads_follow_appends(world: World) -> None:
 
 def test_only_the_operator_registers_parties(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
-    env = world.sign("coop-pangoa", {
-        "type": "party.register", "subject": "rogue", "name": "Rogue", "roles": ["trader"],
-        "country": "PE", "public_key": public_b64(seeded_key("rogue"))})
+    env = world.sign(
+        "coop-pangoa",
+        {
+            "type": "party.register",
+            "subject": "rogue",
+            "name": "Rogue",
+            "roles": ["trader"],
+            "country": "PE",
+            "public_key": public_b64(seeded_key("rogue")),
+        },
+    )
     rejected(world, env, NotAuthorized, "party", "only the operator 'operator' registers")
 
 
@@ -334,19 +412,33 @@ def test_a_second_operator_is_refused(world: World) -> None:
 
 def test_duplicate_party_is_refused(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
-    env = world.operator.sign({
-        "type": "party.register", "time": world.tick(), "subject": "coop-pangoa",
-        "name": "Again", "roles": ["spo"], "country": "PE",
-        "public_key": public_b64(fresh_key("other"))})
+    env = world.operator.sign(
+        {
+            "type": "party.register",
+            "time": world.tick(),
+            "subject": "coop-pangoa",
+            "name": "Again",
+            "roles": ["spo"],
+            "country": "PE",
+            "public_key": public_b64(fresh_key("other")),
+        }
+    )
     rejected(world, env, DuplicateId, "subject", "'coop-pangoa' is already registered")
 
 
 def test_registering_an_existing_key_is_refused(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
-    env = world.operator.sign({
-        "type": "party.register", "time": world.tick(), "subject": "coop-copy",
-        "name": "Copy", "roles": ["spo"], "country": "PE",
-        "public_key": public_b64(seeded_key("coop-pangoa"))})
+    env = world.operator.sign(
+        {
+            "type": "party.register",
+            "time": world.tick(),
+            "subject": "coop-copy",
+            "name": "Copy",
+            "roles": ["spo"],
+            "country": "PE",
+            "public_key": public_b64(seeded_key("coop-pangoa")),
+        }
+    )
     rejected(world, env, DuplicateId, "public_key", "already registered")
 
 
@@ -363,16 +455,26 @@ def test_key_add_of_an_existing_key_is_refused(world: World) -> None:
 def test_key_add_by_the_party_itself(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     new = fresh_key("tablet")
-    added = world.record("coop-pangoa", {"type": "key.add", "subject": "coop-pangoa",
-                                         "public_key": public_b64(new)})
+    added = world.record(
+        "coop-pangoa", {"type": "key.add", "subject": "coop-pangoa", "public_key": public_b64(new)}
+    )
     row = key_row(world.store, keyid_of(new.public_key()))
     assert row is not None
     assert (row.party, row.added_event, row.head_seq, row.revoked_event) == (
-        "coop-pangoa", added, 0, None)
+        "coop-pangoa",
+        added,
+        0,
+        None,
+    )
     # the new key signs for its party, starting its own chain at seq 1
     env = chain_for(new, "coop-pangoa", world).sign(
-        {"type": "key.add", "subject": "coop-pangoa", "time": world.tick(),
-         "public_key": public_b64(fresh_key("tablet-2"))})
+        {
+            "type": "key.add",
+            "subject": "coop-pangoa",
+            "time": world.tick(),
+            "public_key": public_b64(fresh_key("tablet-2")),
+        }
+    )
     assert world.append(env).events[0].new
     row = key_row(world.store, keyid_of(new.public_key()))
     assert row is not None and (row.head_seq, row.head_event) == (1, env.id)
@@ -381,8 +483,9 @@ def test_key_add_by_the_party_itself(world: World) -> None:
 def test_key_add_by_the_operator(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     new = fresh_key("by-operator")
-    world.record("operator", {"type": "key.add", "subject": "coop-pangoa",
-                              "public_key": public_b64(new)})
+    world.record(
+        "operator", {"type": "key.add", "subject": "coop-pangoa", "public_key": public_b64(new)}
+    )
     row = key_row(world.store, keyid_of(new.public_key()))
     assert row is not None and row.party == "coop-pangoa"
 
@@ -402,25 +505,39 @@ def test_key_add_for_an_unknown_party_is_refused(world: World) -> None:
 def test_key_revoke_by_a_third_party_is_refused(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     world.register("andes-trading", ["trader"])
-    env = world.sign("andes-trading", {
-        "type": "key.revoke", "subject": "coop-pangoa", "reason": "hostile",
-        "keyid": keyid_of(seeded_key("coop-pangoa").public_key())})
+    env = world.sign(
+        "andes-trading",
+        {
+            "type": "key.revoke",
+            "subject": "coop-pangoa",
+            "reason": "hostile",
+            "keyid": keyid_of(seeded_key("coop-pangoa").public_key()),
+        },
+    )
     rejected(world, env, NotAuthorized, "party", "must be signed by 'coop-pangoa'")
 
 
 def test_key_revoke_of_another_partys_key_is_refused(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     world.register("andes-trading", ["trader"])
-    env = world.sign("coop-pangoa", {
-        "type": "key.revoke", "subject": "coop-pangoa", "reason": "not mine",
-        "keyid": keyid_of(seeded_key("andes-trading").public_key())})
+    env = world.sign(
+        "coop-pangoa",
+        {
+            "type": "key.revoke",
+            "subject": "coop-pangoa",
+            "reason": "not mine",
+            "keyid": keyid_of(seeded_key("andes-trading").public_key()),
+        },
+    )
     rejected(world, env, NotAuthorized, "keyid", "belongs to 'andes-trading'")
 
 
 def test_key_revoke_of_an_unknown_key_is_refused(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
-    env = world.sign("coop-pangoa", {"type": "key.revoke", "subject": "coop-pangoa",
-                                     "reason": "typo", "keyid": "e" * 64})
+    env = world.sign(
+        "coop-pangoa",
+        {"type": "key.revoke", "subject": "coop-pangoa", "reason": "typo", "keyid": "e" * 64},
+    )
     rejected(world, env, UnknownReference, "keyid", "no key eeee")
 
 
@@ -434,23 +551,45 @@ def test_revoked_key_signs_nothing_more_whatever_its_time(world: World) -> None:
     t_before = world.tick()
     t_revoked = world.tick()
     t_after = world.tick()
-    world.append(world.sign("coop-pangoa", {"type": "key.add", "subject": "coop-pangoa",
-                                            "time": t_added, "public_key": public_b64(tablet)}))
-    world.append(world.sign("coop-pangoa", {"type": "key.revoke", "subject": "coop-pangoa",
-                                            "time": t_revoked, "keyid": tablet_id,
-                                            "reason": "device lost"}))
+    world.append(
+        world.sign(
+            "coop-pangoa",
+            {
+                "type": "key.add",
+                "subject": "coop-pangoa",
+                "time": t_added,
+                "public_key": public_b64(tablet),
+            },
+        )
+    )
+    world.append(
+        world.sign(
+            "coop-pangoa",
+            {
+                "type": "key.revoke",
+                "subject": "coop-pangoa",
+                "time": t_revoked,
+                "keyid": tablet_id,
+                "reason": "device lost",
+            },
+        )
+    )
     row = key_row(world.store, tablet_id)
     assert row is not None and row.revoke_reason == "device lost"
 
     def by_tablet(time: str, name: str) -> Envelope:
         return chain_for(tablet, "coop-pangoa", world).sign(
-            {"type": "key.add", "subject": "coop-pangoa", "time": time,
-             "public_key": public_b64(fresh_key(name))})
+            {
+                "type": "key.add",
+                "subject": "coop-pangoa",
+                "time": time,
+                "public_key": public_b64(fresh_key(name)),
+            }
+        )
 
     err = rejected(world, by_tablet(t_after, "after"), KeyRevoked, "key", "was revoked by")
     assert "device lost" in err.message
-    assert datetime.fromisoformat(err.details["revoked_at"]) == datetime.fromisoformat(
-        t_revoked)
+    assert datetime.fromisoformat(err.details["revoked_at"]) == datetime.fromisoformat(t_revoked)
     for time, name in ((t_before, "before"), (t_revoked, "at")):
         err = rejected(world, by_tablet(time, name), KeyRevoked, "key", "whatever its time")
 
@@ -458,10 +597,16 @@ def test_revoked_key_signs_nothing_more_whatever_its_time(world: World) -> None:
 def test_revoking_twice_is_refused(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     tablet = fresh_key("tablet")
-    world.record("coop-pangoa", {"type": "key.add", "subject": "coop-pangoa",
-                                 "public_key": public_b64(tablet)})
-    body = {"type": "key.revoke", "subject": "coop-pangoa",
-            "keyid": keyid_of(tablet.public_key()), "reason": "lost"}
+    world.record(
+        "coop-pangoa",
+        {"type": "key.add", "subject": "coop-pangoa", "public_key": public_b64(tablet)},
+    )
+    body = {
+        "type": "key.revoke",
+        "subject": "coop-pangoa",
+        "keyid": keyid_of(tablet.public_key()),
+        "reason": "lost",
+    }
     world.record("operator", body)
     rejected(world, world.sign("coop-pangoa", body), InvalidEvent, "keyid", "already revoked")
 
@@ -469,8 +614,15 @@ def test_revoking_twice_is_refused(world: World) -> None:
 def test_event_dated_before_its_key_was_registered_is_refused(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     early = (world.clock - timedelta(minutes=1)).isoformat()
-    env = world.sign("coop-pangoa", {"type": "key.add", "subject": "coop-pangoa",
-                                     "time": early, "public_key": public_b64(fresh_key("e"))})
+    env = world.sign(
+        "coop-pangoa",
+        {
+            "type": "key.add",
+            "subject": "coop-pangoa",
+            "time": early,
+            "public_key": public_b64(fresh_key("e")),
+        },
+    )
     rejected(world, env, KeyRevoked, "time", "signs nothing dated before")
 
 
@@ -478,8 +630,14 @@ def test_event_more_than_five_minutes_in_the_future_is_refused(world: World) -> 
     world.register("coop-pangoa", ["spo"])
     env = key_add(world, "coop-pangoa", "coop-pangoa", fresh_key("future"))
     moment = world.clock
-    err = rejected(world, env, TimeError, "time", "more than 5 minutes in the future",
-                   now=moment - timedelta(minutes=5, seconds=1))
+    err = rejected(
+        world,
+        env,
+        TimeError,
+        "time",
+        "more than 5 minutes in the future",
+        now=moment - timedelta(minutes=5, seconds=1),
+    )
     assert err.index == 0
     result = append_batch(world.store, [env], now=moment - timedelta(minutes=5))
     assert result.events[0].new
@@ -489,25 +647,45 @@ def test_key_registered_to_another_party_is_refused(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     world.register("andes-trading", ["trader"])
     impostor = KeyChain(seeded_key("coop-pangoa"), "andes-trading", ledger=world.ledger)
-    env = impostor.sign({"type": "key.add", "subject": "andes-trading", "time": world.tick(),
-                         "public_key": public_b64(fresh_key("imp"))})
+    env = impostor.sign(
+        {
+            "type": "key.add",
+            "subject": "andes-trading",
+            "time": world.tick(),
+            "public_key": public_b64(fresh_key("imp")),
+        }
+    )
     rejected(world, env, NotAuthorized, "key", "registered to 'coop-pangoa', not 'andes-trading'")
 
 
 def test_unregistered_key_is_refused(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     stranger = KeyChain(fresh_key("stranger"), "coop-pangoa", ledger=world.ledger)
-    env = stranger.sign({"type": "key.add", "subject": "coop-pangoa", "time": world.tick(),
-                         "public_key": public_b64(fresh_key("s2"))})
+    env = stranger.sign(
+        {
+            "type": "key.add",
+            "subject": "coop-pangoa",
+            "time": world.tick(),
+            "public_key": public_b64(fresh_key("s2")),
+        }
+    )
     err = rejected(world, env, UnknownKey, "key", "is not registered")
     assert "trazo init" not in err.message
 
 
 def test_empty_ledger_refuses_anything_but_genesis(store: Store) -> None:
     key = seeded_key("coop-pangoa")
-    env = KeyChain(key, "coop-pangoa").sign({
-        "type": "party.register", "time": "2026-03-01T08:00:00Z", "subject": "other",
-        "name": "Other", "roles": ["spo"], "country": "PE", "public_key": public_b64(key)})
+    env = KeyChain(key, "coop-pangoa").sign(
+        {
+            "type": "party.register",
+            "time": "2026-03-01T08:00:00Z",
+            "subject": "other",
+            "name": "Other",
+            "roles": ["spo"],
+            "country": "PE",
+            "public_key": public_b64(key),
+        }
+    )
     with pytest.raises(UnknownKey, match="trazo init"):
         append_one(store, env)
     assert store.size() == 0
@@ -517,10 +695,17 @@ def test_time_outside_the_utc_range_is_a_client_error(sqlite_store: Store) -> No
     # Only the genesis event reaches utc_text() with it: later events fail the key-validity
     # check first. The client should get InvalidEvent/TimeError, not an internal error.
     key = seeded_key("operator")
-    env = KeyChain(key, "operator").sign({
-        "type": "party.register", "time": "0001-01-01T00:00:00+01:00", "subject": "operator",
-        "name": "Operator", "roles": ["operator"], "country": "ZZ",
-        "public_key": public_b64(key)})
+    env = KeyChain(key, "operator").sign(
+        {
+            "type": "party.register",
+            "time": "0001-01-01T00:00:00+01:00",
+            "subject": "operator",
+            "name": "Operator",
+            "roles": ["operator"],
+            "country": "ZZ",
+            "public_key": public_b64(key),
+        }
+    )
     with pytest.raises(ClientError) as err:
         append_one(sqlite_store, env)
     assert err.value.field == "time"
@@ -530,8 +715,10 @@ def test_time_outside_the_utc_range_is_a_client_error(sqlite_store: Store) -> No
 def test_bad_signature_is_refused(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     good = key_add(world, "coop-pangoa", "coop-pangoa", fresh_key("k"))
-    forged = Envelope(good.payload, Signature(good.signature.keyid,
-                                              seeded_key("coop-pangoa").sign(b"other bytes")))
+    forged = Envelope(
+        good.payload,
+        Signature(good.signature.keyid, seeded_key("coop-pangoa").sign(b"other bytes")),
+    )
     rejected(world, forged, SignatureError, "signatures[0].sig", "does not verify")
     # the genuine one still goes in: the rejected forgery did not move the chain
     assert world.append(good).events[0].index == 2
@@ -541,8 +728,13 @@ def test_signature_over_a_changed_payload_is_refused(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     good = key_add(world, "coop-pangoa", "coop-pangoa", fresh_key("k"))
     changed = good.payload.replace(b'"key.add"', b'"key.add" ', 1)
-    rejected(world, Envelope(changed, good.signature), SignatureError, "signatures[0].sig",
-             "does not verify")
+    rejected(
+        world,
+        Envelope(changed, good.signature),
+        SignatureError,
+        "signatures[0].sig",
+        "does not verify",
+    )
 
 
 # --- GLN --------------------------------------------------------------------------------------
@@ -554,8 +746,9 @@ def _gs1_check_digit(first12: str) -> str:
     return str(-total % 10)
 
 
-@pytest.mark.parametrize("gln", ["4006381333931", "5901234123457", "0614141000005",
-                                 "7750000000014"])
+@pytest.mark.parametrize(
+    "gln", ["4006381333931", "5901234123457", "0614141000005", "7750000000014"]
+)
 def test_known_valid_gs1_numbers(gln: str) -> None:
     assert gs1_check_digit_ok(gln)
     assert _gs1_check_digit(gln[:12]) == gln[12]
@@ -572,9 +765,16 @@ def test_check_digit_agrees_with_an_independent_implementation() -> None:
 
 
 @pytest.mark.parametrize(
-    "gln", ["7750000000017", "775000000001", "77500000000144", "775000000001A",
-            " 7750000000014", "",
-            "７７５００００００００１４"],  # fullwidth digits with a valid check digit
+    "gln",
+    [
+        "7750000000017",
+        "775000000001",
+        "77500000000144",
+        "775000000001A",
+        " 7750000000014",
+        "",
+        "７７５００００００００１４",
+    ],  # fullwidth digits with a valid check digit
 )
 def test_party_register_rejects_a_bad_gln(sqlite_world: World, gln: str) -> None:
     world = sqlite_world  # a field check: the database plays no part
@@ -585,11 +785,15 @@ def test_party_register_rejects_a_bad_gln(sqlite_world: World, gln: str) -> None
 
 def test_party_register_stores_a_valid_gln(sqlite_world: World) -> None:
     world = sqlite_world
-    world.append(world.register_envelope("coop-pangoa", ["spo"],
-                                         identifiers={"gln": "7750000000014", "ruc": "2010"}))
+    world.append(
+        world.register_envelope(
+            "coop-pangoa", ["spo"], identifiers={"gln": "7750000000014", "ruc": "2010"}
+        )
+    )
     with world.store.engine.connect() as conn:
-        stored = conn.execute(text(
-            "SELECT identifiers FROM parties WHERE id = 'coop-pangoa'")).scalar_one()
+        stored = conn.execute(
+            text("SELECT identifiers FROM parties WHERE id = 'coop-pangoa'")
+        ).scalar_one()
     assert json.loads(stored) == {"gln": "7750000000014", "ruc": "2010"}
 
 
@@ -599,8 +803,10 @@ def test_party_register_stores_a_valid_gln(sqlite_world: World) -> None:
 def _files(directory: Path) -> dict[str, tuple[bytes, int, int]]:
     if not directory.exists():
         return {}
-    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_mode)
-            for p in sorted(directory.iterdir())}
+    return {
+        p.name: (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_mode)
+        for p in sorted(directory.iterdir())
+    }
 
 
 def test_init_creates_genesis(store: Store, tmp_path: Path) -> None:
@@ -608,10 +814,20 @@ def test_init_creates_genesis(store: Store, tmp_path: Path) -> None:
     assert store.size() == 1
     assert result.operator_keyid != result.log_keyid
     assert set(_files(tmp_path / "keys")) >= {
-        "log.key", "log.pub", "operator.chain.json", "operator.key", "operator.pub"}
+        "log.key",
+        "log.pub",
+        "operator.chain.json",
+        "operator.key",
+        "operator.pub",
+    }
     state = json.loads((tmp_path / "keys" / "operator.chain.json").read_text())
-    assert state == {"keyid": result.operator_keyid, "party": "operator", "seq": 1,
-                     "prev": result.genesis_id, "ledger": result.genesis_id}
+    assert state == {
+        "keyid": result.operator_keyid,
+        "party": "operator",
+        "seq": 1,
+        "prev": result.genesis_id,
+        "ledger": result.genesis_id,
+    }
 
 
 def test_init_twice_with_the_same_keys_is_refused(store: Store, tmp_path: Path) -> None:
@@ -638,8 +854,7 @@ def test_init_with_fresh_keys_on_a_used_ledger_is_refused(store: Store, tmp_path
     assert snapshot(store) == before
 
 
-def test_init_refuses_when_only_one_key_file_exists(sqlite_store: Store,
-                                                    tmp_path: Path) -> None:
+def test_init_refuses_when_only_one_key_file_exists(sqlite_store: Store, tmp_path: Path) -> None:
     store = sqlite_store
     keys = tmp_path / "keys"
     keys.mkdir()
@@ -663,29 +878,65 @@ def test_seeded_keys_are_distinct_per_name() -> None:
 def test_revocation_cannot_reach_back_before_what_the_key_signed(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     signed_at = world.tick()
-    world.append(world.sign("coop-pangoa", {"type": "key.add", "subject": "coop-pangoa",
-                                            "public_key": public_b64(fresh_key("x")),
-                                            "time": signed_at}))
+    world.append(
+        world.sign(
+            "coop-pangoa",
+            {
+                "type": "key.add",
+                "subject": "coop-pangoa",
+                "public_key": public_b64(fresh_key("x")),
+                "time": signed_at,
+            },
+        )
+    )
     keyid = world.chains["coop-pangoa"].keyid
     back = (datetime.fromisoformat(signed_at) - timedelta(minutes=5)).isoformat()
-    revoke = world.operator.sign({"type": "key.revoke", "subject": "coop-pangoa",
-                                  "keyid": keyid, "reason": "lost", "time": back})
+    revoke = world.operator.sign(
+        {
+            "type": "key.revoke",
+            "subject": "coop-pangoa",
+            "keyid": keyid,
+            "reason": "lost",
+            "time": back,
+        }
+    )
     rejected(world, revoke, TimeError, "time", "cannot reach back")
     world.operator.seq -= 1
     world.operator.prev = key_row(world.store, world.operator.keyid).head_event
-    ok = world.operator.sign({"type": "key.revoke", "subject": "coop-pangoa",
-                              "keyid": keyid, "reason": "lost", "time": world.tick()})
+    ok = world.operator.sign(
+        {
+            "type": "key.revoke",
+            "subject": "coop-pangoa",
+            "keyid": keyid,
+            "reason": "lost",
+            "time": world.tick(),
+        }
+    )
     assert world.append(ok).events[0].new
 
 
 def test_a_keys_events_move_forward_in_time(world: World) -> None:
     world.register("coop-pangoa", ["spo"])
     first = world.tick()
-    world.append(world.sign("coop-pangoa", {"type": "key.add", "subject": "coop-pangoa",
-                                            "public_key": public_b64(fresh_key("a")),
-                                            "time": first}))
+    world.append(
+        world.sign(
+            "coop-pangoa",
+            {
+                "type": "key.add",
+                "subject": "coop-pangoa",
+                "public_key": public_b64(fresh_key("a")),
+                "time": first,
+            },
+        )
+    )
     earlier = (datetime.fromisoformat(first) - timedelta(minutes=1)).isoformat()
-    env = world.sign("coop-pangoa", {"type": "key.add", "subject": "coop-pangoa",
-                                     "public_key": public_b64(fresh_key("b")),
-                                     "time": earlier})
+    env = world.sign(
+        "coop-pangoa",
+        {
+            "type": "key.add",
+            "subject": "coop-pangoa",
+            "public_key": public_b64(fresh_key("b")),
+            "time": earlier,
+        },
+    )
     rejected(world, env, TimeError, "time", "before the key's previous event")
