@@ -35,9 +35,9 @@ from ledger.log import CheckpointRow, LogKey, MerkleNodeRow, consistency
 from ledger.merkle import MemoryTree, leaf_hash, verify_consistency
 from ledger.payload import parse_payload
 from ledger.rebuild import REPLAYED_META, replay, stored_rows
-from ledger.records import PROJECTIONS, Key, Meta
+from ledger.records import PROJECTIONS, Key, Meta, Record
 from ledger.rules import EVENT_TYPES
-from ledger.sqlview import TABLES
+from ledger.sqlview import TABLES, record_of
 from ledger.store import Store
 from ledger.view import MemoryView
 
@@ -265,32 +265,30 @@ def _compare_table(
 
 
 def _projection_rows(conn: Connection) -> _Rows:
-    """Each stored projection table's rows by primary key."""
-    out: _Rows = {}
+    """Each stored projection table's rows by primary key (read as the append path reads
+    them)."""
+    stored = {}
     for kind in PROJECTIONS:
         table = TABLES[kind]
         query = select(table)
         if kind is Meta:
             query = query.where(table.c.name.in_(REPLAYED_META))
-        rows = out[table.name] = {}
-        for r in conn.execute(query).mappings():
-            values = dict(r)
-            if "public_key" in values:
-                values["public_key"] = bytes(values["public_key"])
-            rows[tuple(values[c] for c in kind.KEY)] = {
-                c: v for c, v in values.items() if c not in kind.KEY
-            }
-    return out
+        stored[kind] = [record_of(kind, row) for row in conn.execute(query)]
+    return _by_key(stored)
 
 
 def _derived_rows(view: MemoryView) -> _Rows:
-    out: _Rows = {}
-    for kind in PROJECTIONS:
-        out[kind.TABLE] = {
-            r.key(): {c: v for c, v in r.values().items() if c not in kind.KEY}
-            for r in view.all(kind)
+    return _by_key({kind: view.all(kind) for kind in PROJECTIONS})
+
+
+def _by_key(records: dict[type[Record], list[Record]]) -> _Rows:
+    """Each table's records as primary key → the other columns' values."""
+    return {
+        kind.TABLE: {
+            r.key(): {c: v for c, v in r.values().items() if c not in kind.KEY} for r in rows
         }
-    return out
+        for kind, rows in records.items()
+    }
 
 
 def _audit_log(

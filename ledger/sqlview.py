@@ -109,7 +109,8 @@ def _insert_plan(table: Table, dialect: Any) -> tuple[str, list[str], list[Any]]
     return _PLANS[key]
 
 
-def _record(kind: type[R], row: Any) -> R:
+def record_of(kind: type[R], row: Any) -> R:
+    """A stored row of ``kind``'s table as its record (binary columns as ``bytes``)."""
     values = dict(row._mapping)
     if "public_key" in values:
         values["public_key"] = bytes(values["public_key"])
@@ -151,7 +152,7 @@ class SqlView:
 
     def _loaded(self, kind: type[R], row: Any) -> R:
         """One object per stored row: a row read again is the object already held."""
-        record = _record(kind, row)
+        record = record_of(kind, row)
         key = record.key()
         cache = self._cache[kind]
         if key in cache:
@@ -341,4 +342,4 @@ class SqlView:
             self._changed[kind].clear()
 
 
-__all__ = ["TABLES", "SqlView", "insert_rows"]
+__all__ = ["TABLES", "SqlView", "insert_rows", "record_of"]
