@@ -24,7 +24,7 @@ from ledger.checkpoint import NoteSigner
 from ledger.engine import Prechecked, admit, precheck_many
 from ledger.envelope import Envelope
 from ledger.errors import ClientError
-from ledger.log import LogAppender, latest_note
+from ledger.log import LogAppender, note_at
 from ledger.payload import Event, parse_payload
 from ledger.records import Key, Party
 from ledger.rules import EVENT_TYPES, RULES
@@ -127,9 +127,20 @@ def append_batch(
             if log_signer is not None and any(r.new for r in results):
                 note = log.checkpoint(view.size, log_signer, clock)
             elif log_signer is not None and results:
-                # a re-submission: the latest checkpoint includes every stored event
-                note = latest_note(session)
+                note = _resubmission_note(session, log, view.size, log_signer, clock)
         return AppendResult(results, view.size, note)
+
+
+def _resubmission_note(
+    session: Any, log: LogAppender, size: int, signer: NoteSigner, now: datetime
+) -> str | None:
+    """For a batch that was all stored already: a checkpoint of the whole log, so of every
+    event in it — the one stored at this size, or a new one when the appends that led
+    here went unsigned; None when the stored one is another origin's."""
+    stored = note_at(session, size)
+    if stored is None:
+        return log.checkpoint(size, signer, now)
+    return stored if stored.split("\n", 1)[0] == signer.name else None
 
 
 def precheck_batch(store: Store, events: list[Event]) -> dict[int, Prechecked]:

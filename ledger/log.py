@@ -157,11 +157,9 @@ class ConsistencyProof:
     hashes: list[bytes]
 
 
-def latest_note(session: Session) -> str | None:
-    """The newest signed checkpoint's note, in the caller's transaction."""
-    note: str | None = session.scalar(
-        select(CheckpointRow.note).order_by(CheckpointRow.size.desc()).limit(1)
-    )
+def note_at(session: Session, size: int) -> str | None:
+    """The stored checkpoint note of exactly ``size``, in the caller's transaction."""
+    note: str | None = session.scalar(select(CheckpointRow.note).where(CheckpointRow.size == size))
     return note
 
 

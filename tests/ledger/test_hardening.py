@@ -321,3 +321,31 @@ def test_a_stored_payload_with_a_forged_signature_is_not_confirmed(world: World)
     with pytest.raises(SignatureError) as info:
         append_batch(world.store, [forged])
     assert info.value.index == 0 and world.store.size() == size
+
+
+def test_a_resubmission_gets_a_checkpoint_that_includes_it(world: World) -> None:
+    """After appends that went unsigned (no log key), the newest stored checkpoint does not
+    cover the re-submitted event: the ledger signs one of the whole log instead."""
+    from ledger.append import append_batch
+    from ledger.checkpoint import LogKey, NoteSigner
+
+    signer = NoteSigner(chains.LOG_ORIGIN, chains.log_private())
+    chains.base(world)  # appended without a log key: no checkpoint covers these
+    envelope = world.sign(
+        chains.COOP,
+        {
+            "type": "harvest",
+            "lot": f"{chains.COOP}:h-late",
+            "product": "coffee",
+            "form": "parchment",
+            "quantity": "5",
+            "unit": "kg",
+            "member": chains.M1,
+            "plot": chains.P1,
+        },
+    )
+    first = append_batch(world.store, [envelope])  # unsigned too
+    again = append_batch(world.store, [envelope], log_signer=signer)
+    assert again.events[0].new is False and again.checkpoint is not None
+    opened = LogKey.load(signer.verifier_key()).open(again.checkpoint)  # checks the signature
+    assert opened.size == world.store.size() > first.events[0].index
