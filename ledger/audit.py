@@ -307,6 +307,17 @@ def _audit_log(
                 MerkleNodeRow.level, MerkleNodeRow.idx
             )
         ):
+            if not (
+                isinstance(level, int)
+                and isinstance(idx, int)
+                and isinstance(digest, bytes | memoryview)
+            ):
+                find(
+                    "merkle",
+                    f"stored node ({level!r}, {idx!r}) has columns of the wrong"
+                    " type: the log table was altered",
+                )
+                continue
             expected = tree.get_nodes([(level, idx)]).get((level, idx))
             if expected is None:
                 find("merkle", f"stored node ({level}, {idx}) covers leaves no event has")

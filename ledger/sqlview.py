@@ -112,8 +112,8 @@ def _insert_plan(table: Table, dialect: Any) -> tuple[str, list[str], list[Any]]
 def record_of(kind: type[R], row: Any) -> R:
     """A stored row of ``kind``'s table as its record (binary columns as ``bytes``)."""
     values = dict(row._mapping)
-    if "public_key" in values:
-        values["public_key"] = bytes(values["public_key"])
+    if isinstance(values.get("public_key"), memoryview | bytearray):
+        values["public_key"] = bytes(values["public_key"])  # a tampered text stays text
     return kind(**values)
 
 

@@ -409,3 +409,25 @@ def test_a_row_of_the_wrong_types_is_a_finding_not_a_crash(sqlite_world: World, 
     wrong = [f for f in report.findings if "of the wrong type" in f.message]
     assert len(wrong) == 1 and wrong[0].check == "columns", [str(f) for f in report.findings]
     assert wrong[0].event == ledger.ids[4]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE merkle_nodes SET hash = 'not bytes' WHERE level = 0 AND idx = 1",
+        "UPDATE merkle_nodes SET idx = 'one' WHERE level = 0 AND idx = 1",
+        "UPDATE keys SET public_key = 'not bytes' WHERE keyid = (SELECT MIN(keyid) FROM keys)",
+    ],
+    ids=["node-hash-text", "node-index-text", "key-text"],
+)
+def test_log_and_projection_rows_of_the_wrong_type_are_findings(
+    sqlite_world: World, sql: str
+) -> None:
+    ledger = build(sqlite_world)
+    drop_triggers(ledger.store)
+    tamper(ledger.store, sql)
+    report = audit(ledger.store)
+    assert not report.ok
+    assert any(f.check in ("merkle", "projection") for f in report.findings), [
+        str(f) for f in report.findings
+    ]
