@@ -22,7 +22,7 @@ from sqlalchemy import select
 from graph.ancestry import gather
 from graph.evidence import Evidence
 from graph.origin import origin_verdict
-from ledger.errors import LedgerError
+from ledger.errors import NotCheckpointed
 from ledger.log import CheckpointRow, SqlNodes
 from ledger.merkle import inclusion_proof
 from ledger.store import Store
@@ -31,10 +31,6 @@ from ledger.tables import default_tables
 FORMAT = "trazo.bundle"
 VERSION = 1
 PRIVATE_TYPES = frozenset({"plot.map"})
-
-
-class BundleError(LedgerError):
-    title = "Cannot build a bundle"
 
 
 def build_bundle(store: Store, lot: str) -> dict[str, Any]:
@@ -47,10 +43,10 @@ def build_bundle(store: Store, lot: str) -> dict[str, Any]:
             select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
         )
         if checkpoint is None:
-            raise BundleError("the log has no signed checkpoint yet")
+            raise NotCheckpointed("the log has no signed checkpoint yet")
         last = max(r.index for r in public)
         if last >= checkpoint.size:
-            raise BundleError(
+            raise NotCheckpointed(
                 f"event {last} is not yet covered by a signed checkpoint"
                 f" (latest size {checkpoint.size}); append with the log key first"
             )

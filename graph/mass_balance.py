@@ -76,7 +76,7 @@ from graph._mass_balance_flows import (
     stream_flows,
 )
 from graph.export_trace import safe_cell
-from ledger.errors import ClientError, InvalidEvent, UnknownReference
+from ledger.errors import ClientError, InvalidEvent, PartyNotFound
 from ledger.schema import PartyRow, decimal_text
 from ledger.store import Store
 from ledger.tables import Product, RuleTables, default_tables
@@ -91,7 +91,6 @@ __all__ = [
     "SweepEntry",
     "SweepReport",
     "Totals",
-    "UnknownParty",
     "mass_balance",
     "sweep",
 ]
@@ -110,10 +109,6 @@ class InvalidQuery(ClientError):
     """A mass-balance question that cannot be asked: bad period, product or scheme."""
 
     title = "Invalid mass-balance query"
-
-
-class UnknownParty(UnknownReference):
-    title = "Unknown party"
 
 
 # --- periods --------------------------------------------------------------------------------
@@ -633,7 +628,7 @@ def mass_balance(
     """The mass-balance report of ``party`` for ``product`` and ``scheme`` over ``period``.
 
     Reads only the party's own custody events naming a lot of the product, dated before
-    the period's end, in time order. Raises :class:`UnknownParty` or
+    the period's end, in time order. Raises :class:`ledger.errors.PartyNotFound` or
     :class:`InvalidQuery`.
     """
     rules = rules or default_tables()
@@ -641,7 +636,7 @@ def mass_balance(
     _scheme(scheme)
     with store.reading() as session:
         if session.get(PartyRow, party) is None:
-            raise UnknownParty(f"no party {party!r} is registered", field="party")
+            raise PartyNotFound(f"no party {party!r} is registered", field="party")
         certs = CertificateBook(session)
         account = _Account(period)
         totals = Totals()

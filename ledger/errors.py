@@ -11,16 +11,28 @@ the submitted batch) and ``field`` (a dotted path into the payload, e.g.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 
 class LedgerError(Exception):
-    """Root of every error trazo raises on purpose."""
+    """Root of every error trazo raises on purpose.
+
+    Each class knows how it reaches a user: ``title``, ``http_status`` and
+    ``http_headers`` (rendered by ``api/http/errors.py`` as a problem document whose type
+    ends in :meth:`problem_slug`), and its class name (``trazo`` prints
+    ``InsufficientQuantity: …``). A subclass inherits its parent's.
+    """
 
     title = "Ledger error"
     http_status = 500
-    """The HTTP status this error answers with (``api/http/errors.py`` renders it); a subclass
-    inherits its parent's."""
+    """The HTTP status this error answers with; a subclass inherits its parent's."""
+    http_headers: ClassVar[Mapping[str, str]] = {}
+    """Headers the HTTP answer carries (``WWW-Authenticate`` for a 401)."""
+    exit_code = 1
+    """``trazo``'s exit status: 1 for a refusal, 2 where the command could not start (a
+    file or database it cannot use)."""
     step: str | None = None
     """The step of ``ledger.engine.admit`` that raised it (``signature``, ``chain``…)."""
 
@@ -51,6 +63,15 @@ class LedgerError(Exception):
             where.append(f"field {self.field!r}")
         prefix = f"{', '.join(where)}: " if where else ""
         return f"{prefix}{self.message}"
+
+    @classmethod
+    def problem_slug(cls) -> str:
+        """The last part of the problem type URI: the class name in kebab case."""
+        return re.sub(r"(?<!^)(?=[A-Z])", "-", cls.__name__).lower()
+
+    def problem_items(self) -> list[dict[str, Any]]:
+        """The problem document's ``errors``: where each thing was wrong."""
+        return [{"index": self.index, "field": self.field, "message": self.message}]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": type(self).__name__, "message": self.message}
@@ -146,6 +167,7 @@ class LedgerFault(LedgerError):
 
 class StoreError(LedgerFault):
     title = "Storage failure"
+    exit_code = 2
 
 
 class IntegrityError(LedgerFault):
@@ -167,6 +189,28 @@ class LotNotFound(NotFound):
     title = "Unknown lot"
 
 
+class EventNotFound(NotFound):
+    title = "Unknown event"
+
+
+class PartyNotFound(NotFound):
+    title = "Unknown party"
+
+
+class KeyNotFound(NotFound):
+    title = "Unknown key"
+
+
+class CheckpointNotFound(NotFound):
+    title = "No such checkpoint"
+
+
+class LogKeyNotFound(NotFound):
+    """The server was started without a log key: it signs no checkpoints."""
+
+    title = "No log key"
+
+
 class NotPublished(NotFound):
     """The lot has no public page (it is unknown, or not in a form sold to consumers)."""
 
@@ -177,6 +221,19 @@ class ProofError(LedgerError):
     """A Merkle proof, checkpoint or signed note does not verify."""
 
     title = "Proof does not verify"
+
+
+class NotCheckpointed(LedgerError):
+    """The events asked for are not yet covered by a signed checkpoint (no bundle yet)."""
+
+    title = "Not yet checkpointed"
+    http_status = 409
+
+
+class ProofOutOfRange(ClientError):
+    """A proof was asked for a tree size (or an event) outside the log."""
+
+    title = "Proof request outside the log"
 
 
 # --- custody rule breaches (client errors; ``details`` carry the amounts involved) ------

@@ -28,6 +28,7 @@ from ledger.errors import LedgerError
 
 class KeyFileError(LedgerError):
     title = "Key file error"
+    exit_code = 2
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from ledger import merkle
 from ledger.checkpoint import Checkpoint, LogKey, NoteSigner, sign_checkpoint
 from ledger.envelope import leaf_input
-from ledger.errors import ProofError, UnknownReference
+from ledger.errors import EventNotFound, ProofOutOfRange
 from ledger.fields import utc_text
 from ledger.keys import load_private_key
 from ledger.schema import TIME, Base, EventRow, MetaRow
@@ -175,7 +175,7 @@ def checkpoint_at(store: Store, size: int) -> CheckpointRow | None:
 
 def _check_size(size: int, stored: int, what: str) -> None:
     if size < 1 or size > stored:
-        raise ProofError(f"{what} {size} is outside the log (1…{stored})")
+        raise ProofOutOfRange(f"{what} {size} is outside the log (1…{stored})", field=what)
 
 
 def inclusion(store: Store, event_id: str, size: int | None = None) -> InclusionProof:
@@ -183,12 +183,14 @@ def inclusion(store: Store, event_id: str, size: int | None = None) -> Inclusion
     with store.reading() as session:
         index = session.scalar(select(EventRow.index).where(EventRow.id == event_id))
         if index is None:
-            raise UnknownReference(f"no event {event_id} in the ledger", field="id")
+            raise EventNotFound(f"no event {event_id} in the ledger", field="id")
         stored = store_size(session)
         size = stored if size is None else size
         _check_size(size, stored, "size")
         if index >= size:
-            raise ProofError(f"event {event_id} has index {index}, outside a tree of {size}")
+            raise ProofOutOfRange(
+                f"event {event_id} has index {index}, outside a tree of {size}", field="size"
+            )
         return InclusionProof(index, size, merkle.inclusion_proof(index, size, SqlNodes(session)))
 
 

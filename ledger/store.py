@@ -38,7 +38,12 @@ def normalize_url(url: str) -> str:
 class Store:
     """An open ledger database. Create one per process; it is safe to share across threads."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str = DEFAULT_URL, *, echo: bool = False, read_only: bool = False
+    ) -> None:
+        """``read_only``: the database refuses every write (SQLite opens the file with
+        ``mode=ro`` and never creates it; PostgreSQL sessions are read-only
+        transactions), for commands that only read."""
         if "://" not in url:
             raise StoreError(
                 f"{url!r} is a path, not a database URL: for that SQLite file write sqlite:///{url}"
@@ -50,28 +55,40 @@ class Store:
                 f"unsupported database URL {url!r}: trazo keeps a ledger in"
                 " SQLite (sqlite:///FILE) or PostgreSQL (postgresql://…)"
             )
+        self.read_only = read_only
         self.engine = self._make_engine(echo)
 
     def _make_engine(self, echo: bool) -> Engine:
         if self.dialect == "postgresql":
-            return create_engine(self.url, echo=echo, pool_pre_ping=True)
+            options = {"options": "-c default_transaction_read_only=on"} if self.read_only else {}
+            return create_engine(self.url, echo=echo, pool_pre_ping=True, connect_args=options)
+        url = make_url(self.url)
+        if self.read_only and self.sqlite_file is not None:
+            # a URI with mode=ro: SQLite neither writes nor creates the file
+            url = url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"})
         engine = create_engine(
-            self.url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         )
+        read_only = self.read_only
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
             # Take transaction control from pysqlite: we emit BEGIN ourselves below.
             dbapi_conn.isolation_level = None
             cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            if read_only:
+                cursor.execute("PRAGMA query_only=ON")
+            else:
+                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            immediate = conn.get_execution_options().get("trazo_write", False)
+            # a read-only connection cannot take the write lock; its snapshot is the
+            # deferred transaction's (WAL: one consistent view from the first read on)
+            immediate = conn.get_execution_options().get("trazo_write", False) and not read_only
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
@@ -81,7 +98,9 @@ class Store:
     @property
     def sqlite_file(self) -> Path | None:
         """The SQLite database's file (None: PostgreSQL, or an in-memory database)."""
-        path = self.url.split("///", 1)[1] if self.dialect == "sqlite" and "///" in self.url else ""
+        if self.dialect != "sqlite":
+            return None
+        path = make_url(self.url).database or ""
         return Path(path) if path and path != ":memory:" else None
 
     def check_connection(self) -> None:
@@ -115,6 +134,8 @@ class Store:
         from alembic import command
         from alembic.config import Config
 
+        if self.read_only:
+            raise StoreError("this ledger was opened read-only: the command cannot write")
         if self.sqlite_file is not None:
             self.sqlite_file.parent.mkdir(parents=True, exist_ok=True)
         with as_file(files("ledger") / "migrations") as script_dir:
@@ -158,6 +179,8 @@ class Store:
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """The ledger's single write transaction: serialized, committed only if the block ends."""
+        if self.read_only:
+            raise StoreError("this ledger was opened read-only: the command cannot write")
         with self.engine.connect().execution_options(trazo_write=True) as conn:
             self._begin_serialized(conn)
             with Session(bind=conn, expire_on_commit=False) as session:
@@ -175,9 +198,10 @@ class Store:
     def trial(self) -> Iterator[Session]:
         """The write transaction (serialized like an append), always rolled back.
 
-        For checks that must run the append path's own code over the stored events —
-        ``trazo audit`` replays them into the projection tables and compares — without
-        changing anything.
+        For checks that must see the stored events and projections as of one moment —
+        ``trazo audit`` reads both and compares — without changing anything. On a
+        read-only store it is a plain read transaction (a snapshot on SQLite's WAL; on
+        PostgreSQL the advisory lock still keeps appends out).
         """
         with self.engine.connect().execution_options(trazo_write=True) as conn:
             self._begin_serialized(conn)

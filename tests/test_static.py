@@ -86,3 +86,49 @@ def test_the_interfaces_have_no_import_cycle() -> None:
 
     for name in sorted(modules):
         visit(name, [])
+
+
+def _python_files(*rooms: str) -> list[Path]:
+    return sorted(p for room in rooms for p in (ROOT / room).rglob("*.py"))
+
+
+def test_no_view_or_command_catches_a_ledger_error_to_remap_it() -> None:
+    """One map: an error reaches the user through ``api/http/errors.py`` or the CLI's one
+    handler. Pages may register handlers that render HTML (``errorhandler``), and a command
+    may add context with ``noting``; no ``except`` in ``api/`` names a ``LedgerError``."""
+    import ast
+    import inspect
+
+    import api.http.errors
+    from ledger import errors
+
+    ledger_errors = {
+        name
+        for module in (errors, api.http.errors)
+        for name, value in vars(module).items()
+        if inspect.isclass(value) and issubclass(value, errors.LedgerError)
+    } | {"KeyFileError", "BundleError", "Problem"}
+    core = ROOT / "api" / "cli" / "core.py"
+    found = []
+    for path in _python_files("api"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not isinstance(node, ast.ExceptHandler) or node.type is None:
+                continue
+            caught = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
+            names = {c.id if isinstance(c, ast.Name) else getattr(c, "attr", "") for c in caught}
+            if names & ledger_errors and not (path == core and names == {"LedgerError"}):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} catches {sorted(names)}")
+    assert not found, "\n".join(found)
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    import ast
+
+    found = []
+    for path in _python_files("api", "ledger", "graph"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                if private and node.module != "__future__":
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.module} {private}")
+    assert not found, "\n".join(found)

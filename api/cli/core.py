@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -62,26 +63,20 @@ def log_signer(store: Any, keys_dir: str, origin: str | None) -> Any:
             err=True,
         )
         return None
-    try:
-        return load_signer(Path(keys_dir), resolve_origin(store, origin))
-    except LedgerError as e:
-        fail(str(e))
+    return load_signer(Path(keys_dir), resolve_origin(store, origin))
 
 
-def open_store(url: str, *, must_exist: bool = True) -> Any:
-    """The ledger at ``url``. Reading commands (``must_exist``) never create a file;
-    ``trazo init`` may create the SQLite file, but a server must be reachable."""
-    from ledger.errors import StoreError
+def open_store(url: str, *, must_exist: bool = True, writes: bool = False) -> Any:
+    """The ledger at ``url``, read-only unless the command ``writes`` (a read command never
+    creates a file or changes a row). ``trazo init`` (not ``must_exist``) may create the
+    SQLite file, but a server must be reachable."""
     from ledger.store import Store
 
-    try:
-        store = Store(url)
-        if must_exist and not store.schema_ready():
-            fail(f"no trazo ledger at {url}: run `trazo init --db {url}` first")
-        if not must_exist and store.sqlite_file is None:
-            store.check_connection()
-    except StoreError as e:
-        fail(str(e), 2)
+    store = Store(url, read_only=not writes)
+    if must_exist and not store.schema_ready():
+        fail(f"no trazo ledger at {url}: run `trazo init --db {url}` first")
+    if not must_exist and store.sqlite_file is None:
+        store.check_connection()
     return store
 
 
@@ -117,12 +112,24 @@ def check_environment(environ: dict[str, str]) -> None:
             )
 
 
+@contextmanager
+def noting(context: str) -> Iterator[None]:
+    """Say what the command was doing when a ``LedgerError`` stopped it ("rebuild failed,
+    projections unchanged: YieldExceeded: …"); the error still reaches the one handler."""
+    try:
+        yield
+    except LedgerError as e:
+        e.add_note(context)
+        raise
+
+
 def explain(error: Exception) -> tuple[str, int]:
     """The one line a user sees for an error a command did not handle, and the exit code."""
     from sqlalchemy.exc import DBAPIError
 
     if isinstance(error, LedgerError):
-        return f"{type(error).__name__}: {error}", 1
+        context = "".join(f"{note}: " for note in reversed(getattr(error, "__notes__", [])))
+        return f"{context}{type(error).__name__}: {error}", error.exit_code
     if isinstance(error, OSError) and error.filename is not None:
         return f"cannot use {error.filename}: {error.strerror or error}", 2
     if isinstance(error, DBAPIError):
@@ -196,7 +203,7 @@ def init(
     """Create a ledger: schema, operator and log keys, and the operator's registration."""
     from ledger.genesis import initialize
 
-    store = open_store(db, must_exist=False)
+    store = open_store(db, must_exist=False, writes=True)
     try:
         result = initialize(
             store, Path(keys_dir), operator=operator, name=name, country=country, origin=origin
@@ -374,7 +381,7 @@ def append(files: tuple[str, ...], db: str, keys_dir: str, origin: str | None) -
     from ledger.append import append_batch
 
     sources, envelopes = collect_envelopes(files)
-    store = open_store(db)
+    store = open_store(db, writes=True)
     signer = log_signer(store, keys_dir, origin)
     try:
         result = append_batch(store, envelopes, log_signer=signer)

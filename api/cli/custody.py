@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from api.cli.core import db_option, fail, open_store
-from ledger.errors import LedgerError
+from api.cli.core import db_option, fail, noting, open_store
 
 if TYPE_CHECKING:
     from ledger.lots import LotView
@@ -27,13 +26,13 @@ def rebuild(db: str) -> None:
     """
     from ledger.rebuild import rebuild as run_rebuild
 
-    store = open_store(db)
+    store = open_store(db, writes=True)
     total = store.size()
-    try:
-        with click.progressbar(length=total, label="replaying", file=sys.stderr) as bar:
-            result = run_rebuild(store, progress=bar.update)
-    except LedgerError as e:
-        fail(f"rebuild failed, projections unchanged: {e}")
+    with (
+        noting("rebuild failed, projections unchanged"),
+        click.progressbar(length=total, label="replaying", file=sys.stderr) as bar,
+    ):
+        result = run_rebuild(store, progress=bar.update)
     click.echo(f"rebuilt {len(result.tables)} projection tables from {result.events} events")
 
 

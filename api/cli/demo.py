@@ -9,8 +9,7 @@ from typing import Any
 
 import click
 
-from api.cli.core import fail
-from ledger.errors import LedgerError
+from api.cli.core import fail, noting
 
 BATCH = 500
 
@@ -86,10 +85,8 @@ def demo(port: int, host: str, folder: str, seed: int, no_serve: bool) -> None:
     Ctrl-C stops the server. The demo's keys are derived from --seed: never use them
     for real data.
     """
-    try:
+    with noting("could not load the demo"):
         db, chain = load_demo(Path(folder), seed)
-    except LedgerError as e:
-        fail(f"could not load the demo: {e}")
     _guide(db, Path(folder), chain.facts, host, port)
     if no_serve:
         return

@@ -10,15 +10,6 @@ import click
 from api.cli.core import db_option, fail, open_store
 
 
-def _for_lot(fn: Any, *args: Any) -> Any:
-    from ledger.errors import LedgerError
-
-    try:
-        return fn(*args)
-    except LedgerError as e:
-        fail(str(e))
-
-
 @click.command()
 @click.argument("lot")
 @db_option
@@ -44,7 +35,7 @@ def eudr(lot: str, db: str, output: str | None, geojson_file: str | None) -> Non
 
     from graph.eudr import dumps, feature_collection, lot_eudr
 
-    report = _for_lot(lot_eudr, open_store(db), lot)
+    report = lot_eudr(open_store(db), lot)
     data = report.to_dict()
     if output:
         with click.open_file(output, "w", encoding="utf-8") as f:
@@ -115,7 +106,7 @@ def export_trace(lot: str, db: str, fmt: str, output: str) -> None:
     """One row per custody event behind and after LOT, as a sortable spreadsheet."""
     from graph.export_trace import lot_trace_rows, to_csv, to_xlsx
 
-    rows = _for_lot(lot_trace_rows, open_store(db), lot)
+    rows = lot_trace_rows(open_store(db), lot)
     if fmt == "csv":
         with click.open_file(output, "wb") as f:  # bytes: keep CSV's CRLF as written
             f.write(to_csv(rows).encode("utf-8"))

@@ -8,19 +8,7 @@ from typing import Any
 
 import click
 
-from api.cli.core import db_option, fail, open_store
-from ledger.errors import LedgerError
-
-
-def _lot_or_fail(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from graph.ancestry import LotNotFound
-
-    try:
-        return fn(*args, **kwargs)
-    except LotNotFound as e:
-        fail(str(e))
-    except LedgerError as e:
-        fail(str(e))
+from api.cli.core import db_option, noting, open_store
 
 
 @click.command()
@@ -38,7 +26,7 @@ def trace(lot: str, db: str, direction: str, as_json: bool) -> None:
     """Show the custody graph of LOT: every event it came from (or went to)."""
     from graph.trace import trace as run
 
-    result = _lot_or_fail(run, open_store(db), lot, direction)
+    result = run(open_store(db), lot, direction)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -67,7 +55,7 @@ def origin(lot: str, db: str, as_json: bool) -> None:
     from graph.origin import origin_verdict
 
     store = open_store(db)
-    verdict = _lot_or_fail(lambda: origin_verdict(lot, gather(store, lot)))
+    verdict = origin_verdict(lot, gather(store, lot))
     if as_json:
         click.echo(json.dumps(verdict.to_dict(), indent=2))
         return
@@ -119,7 +107,7 @@ def bundle(lot: str, db: str, output: str) -> None:
     """Write the proof bundle of LOT: every event, key and certificate behind its verdict."""
     from graph.bundle import build_bundle
 
-    document = _lot_or_fail(build_bundle, open_store(db), lot)
+    document = build_bundle(open_store(db), lot)
     with click.open_file(output, "w", encoding="utf-8") as f:
         json.dump(document, f, indent=1)
         f.write("\n")
@@ -147,19 +135,13 @@ def verify(bundle_file: str, log_key: str) -> None:
     from graph.verify import verify_bundle
     from ledger.checkpoint import LogKey
 
-    try:
-        key = LogKey.load(log_key)
-    except LedgerError as e:
-        fail(str(e))
+    key = LogKey.load(log_key)
     from ledger.payload import loads_strict
 
-    try:
-        with click.open_file(bundle_file, "rb") as f:
-            # as strictly as a signed payload: a key held twice could show two readers
-            # two different bundles
-            document = loads_strict(f.read(), what=f"{bundle_file}")
-    except LedgerError as e:
-        fail(f"{bundle_file} is not a JSON document trazo reads: {e}")
+    with click.open_file(bundle_file, "rb") as f, noting(f"{bundle_file} is not a bundle"):
+        # as strictly as a signed payload: a key held twice could show two readers
+        # two different bundles
+        document = loads_strict(f.read(), what=f"{bundle_file}")
     report = verify_bundle(document, key)
     for finding in report.findings:
         click.secho(f"FAIL {finding}", fg="red")

@@ -12,8 +12,7 @@ from typing import Any
 
 import click
 
-from api.cli.core import db_option, fail, open_store
-from ledger.errors import LedgerError
+from api.cli.core import db_option, fail, noting, open_store
 
 LOG_KEY_HELP = "The log public key to trust: log.pub (PEM) or a verifier key string."
 
@@ -21,10 +20,7 @@ LOG_KEY_HELP = "The log public key to trust: log.pub (PEM) or a verifier key str
 def _load_key(spec: str) -> Any:
     from ledger.log import LogKey
 
-    try:
-        return LogKey.load(spec)
-    except LedgerError as e:
-        fail(str(e))
+    return LogKey.load(spec)
 
 
 def _read_proof(path: str, kind: str) -> dict[str, Any]:
@@ -81,7 +77,7 @@ def verify_inclusion(
     from ledger.merkle import verify_inclusion as check
 
     key = _load_key(log_key)
-    try:
+    with noting("inclusion NOT proved"):
         cp = key.open(Path(checkpoint_file).read_bytes())
         envelope = Envelope.from_json(Path(envelope_file).read_bytes())
         proof = _read_proof(proof_file, "inclusion")
@@ -94,8 +90,6 @@ def verify_inclusion(
             proof["hashes"],
             cp.root,
         )
-    except LedgerError as e:
-        fail(f"inclusion NOT proved: {e}")
     click.secho(
         f"OK: event {envelope.id} is leaf {proof['index']} of {cp.origin} at size {cp.size}",
         fg="green",
@@ -120,7 +114,7 @@ def verify_consistency(
     from ledger.merkle import verify_consistency as check
 
     key = _load_key(log_key)
-    try:
+    with noting("consistency NOT proved"):
         old = key.open(Path(old_checkpoint).read_bytes())
         new = key.open(Path(new_checkpoint).read_bytes())
         if old.origin != new.origin:
@@ -132,8 +126,6 @@ def verify_consistency(
                 f" are at {old.size} and {new.size}"
             )
         check(old.size, new.size, proof["hashes"], old.root, new.root)
-    except LedgerError as e:
-        fail(f"consistency NOT proved: {e}")
     click.secho(f"OK: {new.origin} at size {new.size} extends size {old.size}", fg="green")
 
 
@@ -174,17 +166,13 @@ def witness(server: str, state_file: str, log_key: str) -> None:
     key = _load_key(log_key)
     base = api_base(server)
     note = _get(f"{base}/log/checkpoint").decode("utf-8")
-    try:
+    with noting("the served checkpoint does not verify with the log key"):
         new = key.open(note)
-    except LedgerError as e:
-        fail(f"the served checkpoint does not verify with the log key: {e}")
     state = Path(state_file)
     if state.exists():
-        try:
+        with noting(f"{state_file} holds no valid checkpoint"):
             old = key.open(state.read_text("utf-8"))
-        except LedgerError as e:
-            fail(f"{state_file} holds no valid checkpoint: {e}")
-        try:
+        with noting(f"the log at {new.size} is NOT consistent with the one seen at {old.size}"):
             if new.origin != old.origin:
                 fail(f"the server now serves log {new.origin!r}, not {old.origin!r}")
             if new.size < old.size:
@@ -202,8 +190,6 @@ def witness(server: str, state_file: str, log_key: str) -> None:
                     old.root,
                     new.root,
                 )
-        except LedgerError as e:
-            fail(f"the log at {new.size} is NOT consistent with the one seen at {old.size}: {e}")
         click.echo(f"consistent: {old.size} → {new.size}", err=True)
     tmp = state.with_name(state.name + ".tmp")
     tmp.write_text(note, "utf-8")

@@ -11,7 +11,6 @@ import click
 
 from api.cli.core import db_option, fail, open_store
 from graph import DEFAULT_PRODUCT, DEFAULT_SCHEME
-from ledger.errors import LedgerError
 
 
 def _period(period: str | None, start: str | None, until: str | None) -> Any:
@@ -80,27 +79,24 @@ def mass_balance(
         fail("give --csv or --json, not both")
     if bool(party) == sweep_all:
         fail("name a PARTY, or give --all for the ledger-wide sweep")
-    try:
-        span = _period(period, start, until)
-        store = open_store(db)
-        if sweep_all:
-            if as_csv:
-                fail("--csv lists one party's ledger lines; use --json with --all")
-            result = sweep(store, span)
-            _show_sweep(result, as_json)
-            deficit = bool(result.in_deficit)
+    span = _period(period, start, until)
+    store = open_store(db)
+    if sweep_all:
+        if as_csv:
+            fail("--csv lists one party's ledger lines; use --json with --all")
+        result = sweep(store, span)
+        _show_sweep(result, as_json)
+        deficit = bool(result.in_deficit)
+    else:
+        assert party is not None
+        report = run(store, party, product, scheme, span)
+        if as_csv:
+            csv.writer(sys.stdout, lineterminator="\n").writerows(iter_csv_rows(report))
+        elif as_json:
+            click.echo(json.dumps(report.to_dict(), indent=2))
         else:
-            assert party is not None
-            report = run(store, party, product, scheme, span)
-            if as_csv:
-                csv.writer(sys.stdout, lineterminator="\n").writerows(iter_csv_rows(report))
-            elif as_json:
-                click.echo(json.dumps(report.to_dict(), indent=2))
-            else:
-                _show_report(report)
-            deficit = report.in_deficit
-    except LedgerError as e:
-        fail(str(e))
+            _show_report(report)
+        deficit = report.in_deficit
     if deficit:
         sys.exit(3)
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from api.cli.core import db_option, fail, keys_option, log_signer, open_store, origin_option
-from ledger.errors import LedgerError, NotPublished
 
 
 @click.command()
@@ -62,6 +61,7 @@ def publish(
     """
     from api.pages import publish as pub
     from graph.bundle import build_bundle
+    from graph.page import page_model
 
     if not page_url and not public_url:
         fail(
@@ -71,13 +71,8 @@ def publish(
     url = page_url or pub.page_url(str(public_url), lot) + "/"
     store = open_store(db)
     signer = log_signer(store, keys_dir, origin)
-    try:
-        model = pub.page_model(store, lot, log_key=signer.verifier_key() if signer else None)
-        bundle = build_bundle(store, lot)
-    except NotPublished as e:
-        fail(f"{e}: no public page to publish")
-    except LedgerError as e:
-        fail(str(e))
+    model = page_model(store, lot, log_key=signer.verifier_key() if signer else None)
+    bundle = build_bundle(store, lot)
     written = pub.publish(
         model, pub.Links.static(url, lot), bundle, Path(out_dir), default_lang=default_lang
     )

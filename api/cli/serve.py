@@ -60,7 +60,7 @@ def serve(
     key `trazo init` wrote into --keys (log.key). Set TRAZO_READ_TOKEN to let one
     bearer token read plot.map payloads.
     """
-    store = open_store(db)
+    store = open_store(db, writes=True)
     store.dispose()
     if not (Path(keys_dir) / "log.key").exists():
         fail(

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import current_app, request
 
-from api.http.errors import Problem
+from api.http.errors import InvalidToken
 from ledger.store import Store
 
 STORE = "trazo.store"
@@ -56,9 +56,4 @@ def may_read_plots() -> bool:
         and hmac.compare_digest(token.strip().encode(), str(expected).encode())
     ):
         return True
-    raise Problem(
-        401,
-        "the Authorization header does not carry this server's read token",
-        slug="invalid-token",
-        headers={"WWW-Authenticate": 'Bearer realm="trazo"'},
-    )
+    raise InvalidToken("the Authorization header does not carry this server's read token")

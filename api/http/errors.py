@@ -6,63 +6,102 @@ Every error response of the API is a problem document::
      "status": 409, "detail": "…", "errors": [{"index": 3, "field": "seq", "message": "…"}],
      "expected_seq": 8, "expected_prev": "sha256:…"}
 
-Mapping of the ledger's error hierarchy (``ledger.errors``), by class, most specific first:
+Every error a view raises is a ``LedgerError``: the ledger's own (``ledger.errors``) or
+the request's (below: malformed JSON, wrong media type, a missing read token). No view
+catches an error to remap it; each class states its status (``LedgerError.http_status``,
+inherited by subclasses), its headers, and its problem type (the class name in kebab case
+after ``tag:trazo.dev,2026:problem/``). The hierarchy's statuses, most specific first:
 
 =================================================  ======
-``NotFound`` (``LotNotFound``, ``NotPublished``)    404
+``NotFound`` (``LotNotFound``, ``EventNotFound``,   404
+``PartyNotFound``, ``KeyNotFound``,
+``CheckpointNotFound``, ``LogKeyNotFound``,
+``NotPublished``)
+``ReadTokenRequired``, ``InvalidToken``             401
+``MalformedJson``                                   400
+``UnsupportedMediaType``                            415
+``NotCheckpointed``                                 409
 ``ChainConflict``, ``DuplicateId``,                 409
 ``AlreadyReceived`` (and their subclasses)
 any other ``ClientError`` (``InvalidEvent``,        422
 ``SignatureError``, ``UnknownKey``, ``KeyRevoked``,
 ``NotAuthorized``, ``UnknownReference``,
 ``TimeError``, custody rule breaches, …)
+``Unavailable``                                     503
 ``LedgerFault`` and anything else                   500 (no details unless debug)
 =================================================  ======
 
-Each class states its status (``LedgerError.http_status``); a subclass inherits it.
-
-HTTP-level problems raised by the views (``Problem``) or by Werkzeug (404, 405, 413, …)
-keep their status; a request that does not match its marshmallow schema is a 422 whose
-``errors`` name each offending parameter or field.
+Werkzeug's own answers (an unknown route, 405, 413, …) keep their status; a request that
+does not match its marshmallow schema is a 422 whose ``errors`` name each offending
+parameter or field.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from flask import Flask, Response, current_app
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ledger.errors import LedgerError
+from ledger.errors import ClientError, LedgerError, LedgerFault
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "tag:trazo.dev,2026:problem/"
 
 
-class Problem(Exception):
-    """An HTTP problem a view raises on purpose (bad media type, unknown id, …)."""
+# --- errors of the HTTP request itself (the ledger's own are in ``ledger.errors``) ---------
 
-    def __init__(
-        self,
-        status: int,
-        detail: str,
-        *,
-        title: str | None = None,
-        slug: str | None = None,
-        headers: dict[str, str] | None = None,
-        errors: list[dict[str, Any]] | None = None,
-        **members: Any,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.title = title
-        self.slug = slug
-        self.headers = headers or {}
-        self.errors = errors
-        self.members = members
+
+class RequestError(ClientError):
+    """The request cannot be read: wrong media type, malformed JSON, a bad credential."""
+
+    title = "Bad request"
+    http_status = 400
+
+
+class MalformedJson(RequestError):
+    title = "Malformed JSON"
+
+
+class UnsupportedMediaType(RequestError):
+    title = "Unsupported media type"
+    http_status = 415
+
+
+class InvalidRequest(ClientError):
+    """The body's shape is wrong; ``items`` name every offending field."""
+
+    title = "Invalid request"
+
+    def __init__(self, message: str, items: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.items = items
+
+    def problem_items(self) -> list[dict[str, Any]]:
+        return self.items
+
+
+_BEARER = {"WWW-Authenticate": 'Bearer realm="trazo"'}
+
+
+class ReadTokenRequired(RequestError):
+    title = "Read token required"
+    http_status = 401
+    http_headers = _BEARER
+
+
+class InvalidToken(RequestError):
+    title = "Invalid token"
+    http_status = 401
+    http_headers = _BEARER
+
+
+class Unavailable(LedgerFault):
+    """The ledger database does not answer (or has no schema yet)."""
+
+    title = "Service unavailable"
+    http_status = 503
 
 
 def status_of(error: LedgerError) -> int:
@@ -105,10 +144,6 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
-
-
 # --- handlers ------------------------------------------------------------------------------
 
 
@@ -116,26 +151,14 @@ def handle_ledger_error(error: LedgerError) -> Response:
     status = status_of(error)
     if status == 500:
         return _server_error(error)
-    item = {"index": error.index, "field": error.field, "message": error.message}
     return problem_response(
         status,
-        type_=PROBLEM_TYPE_BASE + _slug(type(error).__name__),
+        type_=PROBLEM_TYPE_BASE + error.problem_slug(),
         title=error.title,
         detail=str(error),
-        errors=[item],
+        errors=error.problem_items(),
+        headers=dict(error.http_headers),
         **{k: v for k, v in error.to_dict().items() if k not in ("error", "message")},
-    )
-
-
-def handle_problem(problem: Problem) -> Response:
-    return problem_response(
-        problem.status,
-        type_=PROBLEM_TYPE_BASE + problem.slug if problem.slug else "about:blank",
-        title=problem.title,
-        detail=problem.detail,
-        errors=problem.errors,
-        headers=problem.headers,
-        **problem.members,
     )
 
 
@@ -202,6 +225,5 @@ def _flatten(messages: Any, path: str = "") -> Any:
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(LedgerError, handle_ledger_error)
-    app.register_error_handler(Problem, handle_problem)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

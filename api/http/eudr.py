@@ -12,7 +12,6 @@ Registered by the app factory (``api.http.app.all_blueprints``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import Response
@@ -20,7 +19,7 @@ from flask.views import MethodView
 
 from api.http.base import Blueprint, problems
 from api.http.context import may_read_plots, store
-from api.http.errors import Problem
+from api.http.errors import ReadTokenRequired
 
 blp = Blueprint(
     "eudr",
@@ -30,15 +29,6 @@ blp = Blueprint(
 )
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _for_lot(lot: str, compute: Callable[[], Any]) -> Any:
-    from graph.ancestry import LotNotFound
-
-    try:
-        return compute()
-    except LotNotFound as e:
-        raise Problem(404, f"no lot {lot!r} in the ledger", slug="unknown-lot") from e
 
 
 def _download(body: str | bytes, mimetype: str, filename: str) -> Response:
@@ -70,7 +60,7 @@ class Eudr(MethodView):
         """EUDR readiness of a lot and its due-diligence data set."""
         from graph.eudr import lot_eudr
 
-        return _for_lot(lot, lambda: lot_eudr(store(), lot)).to_dict()
+        return lot_eudr(store(), lot).to_dict()
 
 
 @blp.route("/<lot>/eudr.geojson")
@@ -91,14 +81,11 @@ class EudrGeojson(MethodView):
         from graph.eudr import dumps, feature_collection, lot_eudr
 
         if not may_read_plots():
-            raise Problem(
-                401,
+            raise ReadTokenRequired(
                 "plot geometry is returned only with this server's read token"
                 " (Authorization: Bearer …)",
-                slug="read-token-required",
-                headers={"WWW-Authenticate": 'Bearer realm="trazo"'},
             )
-        report = _for_lot(lot, lambda: lot_eudr(store(), lot))
+        report = lot_eudr(store(), lot)
         return _download(
             dumps(feature_collection(report)), "application/geo+json", _filename(lot, ".geojson")
         )
@@ -119,7 +106,7 @@ class TraceCsv(MethodView):
         """The lot's traceability spreadsheet as CSV."""
         from graph.export_trace import lot_trace_rows, to_csv
 
-        rows = _for_lot(lot, lambda: lot_trace_rows(store(), lot))
+        rows = lot_trace_rows(store(), lot)
         return _download(to_csv(rows), "text/csv", _filename(lot, "-trace.csv"))
 
 
@@ -138,5 +125,5 @@ class TraceXlsx(MethodView):
         """The lot's traceability spreadsheet as an Excel workbook."""
         from graph.export_trace import lot_trace_rows, to_xlsx
 
-        rows = _for_lot(lot, lambda: lot_trace_rows(store(), lot))
+        rows = lot_trace_rows(store(), lot)
         return _download(to_xlsx(rows, lot), XLSX, _filename(lot, "-trace.xlsx"))

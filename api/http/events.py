@@ -11,9 +11,10 @@ from flask.views import MethodView
 from api.http import schemas
 from api.http.base import Blueprint, problems
 from api.http.context import log_signer, may_read_plots, store
-from api.http.errors import Problem
+from api.http.errors import InvalidRequest, MalformedJson, UnsupportedMediaType
 from ledger import query
 from ledger.append import append_batch
+from ledger.errors import EventNotFound
 from ledger.schema import EventRow
 
 blp = Blueprint(
@@ -87,7 +88,7 @@ class Event(MethodView):
         full = may_read_plots()
         row = query.get_event(store(), event_id)
         if row is None:
-            raise Problem(404, f"no event {event_id} in the ledger", slug="unknown-event")
+            raise EventNotFound(f"no event {event_id} in the ledger")
         return _event(row, full)
 
 
@@ -114,53 +115,43 @@ def _event(row: EventRow, full: bool) -> dict[str, Any]:
 def _read_submission() -> list[Any]:
     """The envelopes of a POST body: shape checks here, envelope checks in the core."""
     if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
-        raise Problem(
-            415,
+        raise UnsupportedMediaType(
             f"send JSON (Content-Type: application/json), not"
             f" {request.mimetype or 'no content type'!r}",
-            slug="unsupported-media-type",
         )
     raw = request.get_data(cache=False)
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
         reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
-        raise Problem(400, f"the body is not valid JSON: {reason}", slug="malformed-json") from e
+        raise MalformedJson(f"the body is not valid JSON: {reason}") from e
     if isinstance(body, dict) and "events" in body:
         return _batch(body)
     if isinstance(body, dict):
         return [body]
-    raise Problem(
-        422,
+    raise InvalidRequest(
         'the body must be an envelope object or {"events": [envelope, …]}',
-        slug="invalid-request",
-        errors=[{"index": None, "field": None, "message": "not an object"}],
+        [{"index": None, "field": None, "message": "not an object"}],
     )
 
 
 def _batch(body: dict[str, Any]) -> list[Any]:
     unknown = sorted(set(body) - {"events"})
     if unknown:
-        raise Problem(
-            422,
+        raise InvalidRequest(
             f"unknown field(s) beside events: {', '.join(unknown)}",
-            slug="invalid-request",
-            errors=[{"index": None, "field": f, "message": "unknown field"} for f in unknown],
+            [{"index": None, "field": f, "message": "unknown field"} for f in unknown],
         )
     events = body["events"]
     if not isinstance(events, list) or not events:
-        raise Problem(
-            422,
+        raise InvalidRequest(
             "events must be a non-empty list of envelopes",
-            slug="invalid-request",
-            errors=[{"index": None, "field": "events", "message": "not a non-empty list"}],
+            [{"index": None, "field": "events", "message": "not a non-empty list"}],
         )
     if len(events) > schemas.MAX_BATCH_EVENTS:
-        raise Problem(
-            422,
+        raise InvalidRequest(
             f"a batch holds at most {schemas.MAX_BATCH_EVENTS} events, not {len(events)}: split it",
-            slug="invalid-request",
-            errors=[
+            [
                 {
                     "index": None,
                     "field": "events",

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from api.http import schemas
 from api.http.base import Blueprint, problems
 from api.http.context import store
-from api.http.errors import Problem
+from api.http.errors import Unavailable
 
 blp = Blueprint(
     "health",
@@ -27,11 +27,8 @@ class Health(MethodView):
         """200 when the server runs and its ledger database answers; 503 otherwise."""
         ledger = store()
         if not ledger.schema_ready():
-            raise Problem(
-                503,
-                "the ledger database is unreachable or not initialized",
-                slug="unavailable",
-                database=False,
+            raise Unavailable(
+                "the ledger database is unreachable or not initialized", database=False
             )
         return {
             "status": "ok",

@@ -9,8 +9,8 @@ from flask.views import MethodView
 from api.http import schemas
 from api.http.base import Blueprint, problems
 from api.http.context import store
-from api.http.errors import Problem
 from ledger import query
+from ledger.errors import KeyNotFound
 
 blp = Blueprint(
     "keys",
@@ -28,5 +28,5 @@ class KeyHead(MethodView):
         """What a signer needs to continue the key's chain: the next event has `seq` + 1."""
         head = query.key_head(store(), keyid)
         if head is None:
-            raise Problem(404, f"no key {keyid} is registered", slug="unknown-key")
+            raise KeyNotFound(f"no key {keyid} is registered")
         return head

@@ -11,9 +11,8 @@ from marshmallow import fields, validate
 from api.http import schemas
 from api.http.base import Blueprint, problems
 from api.http.context import log_signer, store
-from api.http.errors import Problem
 from ledger import log
-from ledger.errors import LedgerError, UnknownReference
+from ledger.errors import CheckpointNotFound, LogKeyNotFound
 
 blp = Blueprint(
     "log",
@@ -72,7 +71,7 @@ class ConsistencyProofSchema(schemas.StrictSchema):
 
 def _note(row: log.CheckpointRow | None, what: str) -> Response:
     if row is None:
-        raise Problem(404, f"no checkpoint {what}", slug="unknown-checkpoint")
+        raise CheckpointNotFound(f"no checkpoint {what}")
     return Response(row.note, mimetype="text/plain")
 
 
@@ -92,7 +91,7 @@ class CheckpointAt(MethodView):
     def get(self, size: int) -> Any:
         """The checkpoint signed when the log had exactly `size` leaves."""
         if size > schemas.MAX_INDEX:
-            raise Problem(404, f"no checkpoint at size {size}", slug="unknown-checkpoint")
+            raise CheckpointNotFound(f"no checkpoint at size {size}")
         return _note(log.checkpoint_at(store(), size), f"at size {size}")
 
 
@@ -103,12 +102,7 @@ class Inclusion(MethodView):
     @problems(blp, 404, 422)
     def get(self, id: str, size: int | None = None) -> Any:
         """Prove an event is in the log at the given size (RFC 9162 §2.1.3)."""
-        try:
-            proof = log.inclusion(store(), id, size)
-        except UnknownReference as e:
-            raise Problem(404, e.message, slug="unknown-event") from e
-        except LedgerError as e:
-            raise Problem(422, e.message, slug="bad-proof-request") from e
+        proof = log.inclusion(store(), id, size)
         return {"index": proof.index, "size": proof.size, "hashes": [h.hex() for h in proof.hashes]}
 
 
@@ -119,10 +113,7 @@ class Consistency(MethodView):
     @problems(blp, 422)
     def get(self, from_: int, to: int | None = None) -> Any:
         """Prove the log at `to` only appended to the log at `from` (RFC 9162 §2.1.4)."""
-        try:
-            proof = log.consistency(store(), from_, to)
-        except LedgerError as e:
-            raise Problem(422, e.message, slug="bad-proof-request") from e
+        proof = log.consistency(store(), from_, to)
         return {"from_": proof.size1, "to": proof.size2, "hashes": [h.hex() for h in proof.hashes]}
 
 
@@ -134,5 +125,5 @@ class Key(MethodView):
         """The note verifier key of the log: `name+keyid+base64(0x01 ‖ public key)`."""
         signer = log_signer()
         if signer is None:
-            raise Problem(404, "this server has no log key", slug="no-log-key")
+            raise LogKeyNotFound("this server has no log key")
         return Response(signer.verifier_key() + "\n", mimetype="text/plain")

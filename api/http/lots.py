@@ -9,7 +9,7 @@ from flask.views import MethodView
 from api.http import schemas
 from api.http.base import Blueprint, problems
 from api.http.context import store
-from api.http.errors import Problem
+from ledger.errors import LotNotFound
 from ledger.lots import get_lot
 
 blp = Blueprint(
@@ -28,5 +28,5 @@ class Lot(MethodView):
         """A lot: product, form, creating event, holdings and in-transit quantities."""
         view = get_lot(store(), lot)
         if view is None:
-            raise Problem(404, f"no lot {lot!r} in the ledger", slug="unknown-lot")
+            raise LotNotFound(f"no lot {lot!r} in the ledger")
         return view.to_dict()

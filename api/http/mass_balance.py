@@ -19,13 +19,11 @@ from marshmallow import ValidationError, fields, validates_schema
 
 from api.http.base import Blueprint, problems
 from api.http.context import store
-from api.http.errors import Problem
 from api.http.schemas import EVENT_ID, StrictSchema
 from graph import DEFAULT_PRODUCT, DEFAULT_SCHEME
 from graph.mass_balance import (
     MassBalanceReport,
     Period,
-    UnknownParty,
     iter_csv_rows,
     mass_balance,
 )
@@ -192,15 +190,13 @@ class MassBalance(MethodView):
 
 
 def report_for(party_id: str, args: dict[str, Any]) -> MassBalanceReport:
-    """The report a query asks for (``MassBalanceQuerySchema``); 404 for an unknown party."""
+    """The report a query asks for (``MassBalanceQuerySchema``); ``PartyNotFound`` (404)
+    for an unknown party."""
     if "period" in args:
         period = Period.parse(args["period"])
     else:
         period = Period.between(args["from_"], args["until"])
-    try:
-        return mass_balance(store(), party_id, args["product"], args["scheme"], period)
-    except UnknownParty as e:
-        raise Problem(404, e.message, slug="unknown-party") from e
+    return mass_balance(store(), party_id, args["product"], args["scheme"], period)
 
 
 def _csv(report: MassBalanceReport) -> str:

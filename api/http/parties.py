@@ -11,9 +11,9 @@ from flask.views import MethodView
 from api.http import schemas
 from api.http.base import Blueprint, problems
 from api.http.context import store
-from api.http.errors import Problem
 from ledger import query
 from ledger.envelope import b64encode
+from ledger.errors import PartyNotFound
 
 blp = Blueprint(
     "parties",
@@ -42,7 +42,7 @@ class Party(MethodView):
         """One party: roles, every key it had (active and revoked), its certificates."""
         party = query.get_party(store(), party_id)
         if party is None:
-            raise Problem(404, f"no party {party_id!r} is registered", slug="unknown-party")
+            raise PartyNotFound(f"no party {party_id!r} is registered")
         return _party(party)
 
 

@@ -10,9 +10,8 @@ from marshmallow import INCLUDE, Schema, fields, validate
 from api.http import schemas
 from api.http.base import Blueprint, problems
 from api.http.context import store
-from api.http.errors import Problem
-from graph.ancestry import LotNotFound, gather
-from graph.bundle import BundleError, build_bundle
+from graph.ancestry import gather
+from graph.bundle import build_bundle
 from graph.origin import origin_verdict
 from graph.trace import trace
 
@@ -92,10 +91,6 @@ class BundleSchema(_Open):
     verdict = fields.Dict(required=True)
 
 
-def _unknown(lot: str) -> Problem:
-    return Problem(404, f"no lot {lot!r} in the ledger", slug="unknown-lot")
-
-
 @blp.route("/<lot>/trace")
 class Trace(MethodView):
     @blp.arguments(TraceQuerySchema, location="query", as_kwargs=True)
@@ -103,10 +98,7 @@ class Trace(MethodView):
     @problems(blp, 404)
     def get(self, lot: str, direction: str) -> Any:
         """The lot's custody graph: every event it came from (or, downstream, went into)."""
-        try:
-            return trace(store(), lot, direction)
-        except LotNotFound as e:
-            raise _unknown(lot) from e
+        return trace(store(), lot, direction)
 
 
 @blp.route("/<lot>/origin")
@@ -115,10 +107,7 @@ class Origin(MethodView):
     @problems(blp, 404)
     def get(self, lot: str) -> Any:
         """The origin verdict: shares per harvest, the certified share, every reason."""
-        try:
-            return origin_verdict(lot, gather(store(), lot)).to_dict()
-        except LotNotFound as e:
-            raise _unknown(lot) from e
+        return origin_verdict(lot, gather(store(), lot)).to_dict()
 
 
 @blp.route("/<lot>/bundle")
@@ -127,9 +116,4 @@ class Bundle(MethodView):
     @problems(blp, 404, 409)
     def get(self, lot: str) -> Any:
         """The proof bundle: verify it offline with `trazo verify FILE --log-key log.pub`."""
-        try:
-            return build_bundle(store(), lot)
-        except LotNotFound as e:
-            raise _unknown(lot) from e
-        except BundleError as e:
-            raise Problem(409, e.message, slug="no-checkpoint") from e
+        return build_bundle(store(), lot)

@@ -2,8 +2,8 @@
 
 A plain Flask blueprint, not part of the JSON API (no OpenAPI entry, no problem+json):
 what a consumer who scans a bag sees, in Spanish, English, Portuguese or French
-(``?lang=`` or ``Accept-Language``). Views only negotiate, call ``api.publish`` and
-wrap the result in a response.
+(``?lang=`` or ``Accept-Language``). Views only negotiate, ask ``graph.page`` for the
+model, render it with ``api.pages.publish`` and wrap the result in a response.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from flask import Blueprint, Response, current_app, request
 
 from api.http.context import log_signer, store
 from api.pages import apidocs, audit, publish
-from graph.ancestry import LotNotFound
-from graph.bundle import BundleError, build_bundle
-from ledger.errors import NotPublished
+from graph.bundle import build_bundle
+from graph.page import is_published, page_model
+from ledger.errors import NotCheckpointed, NotFound
 
 bp = Blueprint("pages", __name__)
 audit_bp = audit.bp
@@ -45,6 +45,14 @@ def _log_key() -> str | None:
     return signer.verifier_key() if signer is not None else None
 
 
+@bp.errorhandler(NotFound)
+@bp.errorhandler(NotCheckpointed)
+def _no_page(error: NotFound | NotCheckpointed) -> Response:
+    """A lot with no page (unknown, not sold to consumers, not yet checkpointed): the
+    consumer's 404 page, in their language, never a problem document."""
+    return _not_found(str((request.view_args or {}).get("lot", "")))
+
+
 def _not_found(lot: str) -> Response:
     lang = _language()
     html = publish.render_not_found(lot, lang, _links(lot).languages)
@@ -65,19 +73,13 @@ def _html(text: str, lang: str, status: int = 200) -> Response:
 @bp.get("/p/<lot>")
 def page(lot: str) -> Response:
     lang = _language()
-    try:
-        model = publish.page_model(store(), lot, log_key=_log_key())
-    except NotPublished:
-        return _not_found(lot)
+    model = page_model(store(), lot, log_key=_log_key())
     return _html(publish.render_page(model, lang, _links(lot)), lang)
 
 
 @bp.get("/p/<lot>.jsonld")
 def product_jsonld(lot: str) -> Response:
-    try:
-        model = publish.page_model(store(), lot)
-    except NotPublished:
-        return _not_found(lot)
+    model = page_model(store(), lot)
     return Response(publish.jsonld_text(model, _links(lot)), mimetype="application/ld+json")
 
 
@@ -99,10 +101,7 @@ def qr_png(lot: str) -> Response:
 def bundle(lot: str) -> Response:
     if not _published(lot):
         return _not_found(lot)
-    try:
-        document = build_bundle(store(), lot)
-    except (LotNotFound, BundleError):
-        return _not_found(lot)
+    document = build_bundle(store(), lot)
     response = Response(json.dumps(document, indent=1) + "\n", mimetype="application/json")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="{publish.bundle_filename(lot)}"'
@@ -111,4 +110,4 @@ def bundle(lot: str) -> Response:
 
 
 def _published(lot: str) -> bool:
-    return publish.is_published(store(), lot)
+    return is_published(store(), lot)

@@ -16,9 +16,9 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request
 from marshmallow import ValidationError
 
-from api.http.errors import Problem
 from api.http.mass_balance import MassBalanceQuerySchema, report_for
 from graph.mass_balance import MassBalanceReport
+from ledger.errors import LedgerError
 
 bp = Blueprint("audit", __name__, template_folder="templates")
 
@@ -31,14 +31,7 @@ HTML_CSP = (
 @bp.get("/audit/<party_id>/mass-balance")
 def audit_page(party_id: str) -> Response:
     """The auditor's HTML report: the running balance first, then the lines."""
-    try:
-        args = MassBalanceQuerySchema().load(request.args)
-    except ValidationError as e:
-        return _error_page(422, "The report's query is not valid", _messages(e.messages))
-    try:
-        report = report_for(party_id, args)
-    except Problem as e:
-        return _error_page(e.status, "No such report", [e.detail])
+    report = report_for(party_id, MassBalanceQuerySchema().load(request.args))
     html = render_template(
         "audit/mass_balance.html",
         r=report,
@@ -46,6 +39,20 @@ def audit_page(party_id: str) -> Response:
         query=request.query_string.decode(),
     )
     return Response(html, mimetype="text/html", headers={"Content-Security-Policy": HTML_CSP})
+
+
+@bp.errorhandler(ValidationError)
+def _invalid_query(error: ValidationError) -> Response:
+    return _error_page(422, "The report's query is not valid", _messages(error.messages))
+
+
+@bp.errorhandler(LedgerError)
+def _refused(error: LedgerError) -> Response:
+    """The report cannot be made (an unknown party, a bad period): said as a page, with the
+    status and title the error knows."""
+    if error.http_status >= 500:
+        raise error  # the app's handler logs it and answers without details
+    return _error_page(error.http_status, error.title, [str(error)])
 
 
 def _messages(messages: Any, where: str = "") -> list[str]:

@@ -91,6 +91,41 @@ def test_a_reading_command_creates_no_file_or_folder(tmp_path: Path) -> None:
     assert not db.parent.exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["lots"],
+        ["events"],
+        ["origin", "nope:1"],
+        ["trace", "nope:1"],
+        ["bundle", "nope:1"],
+        ["eudr", "nope:1"],
+        ["audit"],
+        ["mass-balance", "operator", "--period", "2026"],
+        ["checkpoint"],
+        ["export-trace", "nope:1", "--format", "csv"],
+    ],
+)
+def test_a_reading_command_opens_the_ledger_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    from ledger.store import Store
+
+    db = f"sqlite:///{tmp_path}/l.db"
+    assert run("init", "--db", db, "--keys", str(tmp_path / "keys")).exit_code == 0
+    opened: list[bool] = []
+    real_init = Store.__init__
+
+    def spy(self: Store, url: str, **kw: bool) -> None:
+        opened.append(kw.get("read_only", False))
+        real_init(self, url, **kw)
+
+    monkeypatch.setattr(Store, "__init__", spy)
+    result = run(*command, "--db", db)
+    assert "Traceback" not in result.output and opened, result.output
+    assert all(opened), f"{command[0]} opened the ledger for writing"
+
+
 def test_a_misspelt_environment_variable_names_the_right_one(tmp_path: Path) -> None:
     one_line_error(
         run("events", env={"TRAZO_DATABSE_URL": f"sqlite:///{tmp_path}/l.db"}),

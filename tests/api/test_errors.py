@@ -7,6 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.exc import OperationalError
 
+from api.http import errors as http_errors
 from api.http.errors import status_of
 from ledger import errors, query
 from tests.api.conftest import assert_problem
@@ -75,6 +76,20 @@ def test_500_names_the_cause_in_debug_mode(app: Flask, monkeypatch: pytest.Monke
         (errors.NotHolder, 422),
         (errors.YieldExceeded, 422),
         (errors.VoidRefused, 422),
+        (errors.LotNotFound, 404),
+        (errors.EventNotFound, 404),
+        (errors.PartyNotFound, 404),
+        (errors.KeyNotFound, 404),
+        (errors.CheckpointNotFound, 404),
+        (errors.LogKeyNotFound, 404),
+        (errors.NotPublished, 404),
+        (errors.NotCheckpointed, 409),
+        (errors.ProofOutOfRange, 422),
+        (http_errors.MalformedJson, 400),
+        (http_errors.UnsupportedMediaType, 415),
+        (http_errors.ReadTokenRequired, 401),
+        (http_errors.InvalidToken, 401),
+        (http_errors.Unavailable, 503),
         (errors.LedgerFault, 500),
         (errors.StoreError, 500),
         (errors.IntegrityError, 500),
@@ -93,3 +108,47 @@ def test_a_new_client_error_subclass_needs_no_table_entry() -> None:
 
     assert status_of(FrostDamage("x")) == 422
     assert status_of(LateDuplicate("x")) == 409
+
+
+NOT_FOUND = "sha256:" + "0" * 64
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "slug"),
+    [
+        (f"/api/v1/events/{NOT_FOUND}", 404, "event-not-found"),
+        ("/api/v1/lots/nope:1", 404, "lot-not-found"),
+        ("/api/v1/lots/nope:1/origin", 404, "lot-not-found"),
+        ("/api/v1/lots/nope:1/trace", 404, "lot-not-found"),
+        ("/api/v1/lots/nope:1/bundle", 404, "lot-not-found"),
+        ("/api/v1/lots/nope:1/eudr", 404, "lot-not-found"),
+        ("/api/v1/lots/nope:1/trace.csv", 404, "lot-not-found"),
+        ("/api/v1/parties/nobody", 404, "party-not-found"),
+        ("/api/v1/parties/nobody/mass-balance?period=2026", 404, "party-not-found"),
+        ("/api/v1/keys/" + "0" * 16 + "/head", 404, "key-not-found"),
+        ("/api/v1/log/checkpoints/99", 404, "checkpoint-not-found"),
+        (f"/api/v1/log/proof/inclusion?id={NOT_FOUND}", 404, "event-not-found"),
+        ("/api/v1/log/proof/consistency?from=5&to=99", 422, "proof-out-of-range"),
+    ],
+)
+def test_each_error_answers_with_the_status_and_type_its_class_knows(
+    client: FlaskClient, path: str, status: int, slug: str
+) -> None:
+    body = assert_problem(client.get(path), status)
+    assert body["type"] == "tag:trazo.dev,2026:problem/" + slug
+
+
+def test_a_wrong_read_token_is_a_401_with_the_bearer_challenge(client: FlaskClient) -> None:
+    response = client.get(
+        f"/api/v1/events/{NOT_FOUND}", headers={"Authorization": "Bearer not-the-token"}
+    )
+    body = assert_problem(response, 401)
+    assert body["type"].endswith("/invalid-token")
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="trazo"'
+
+
+def test_a_body_of_the_wrong_shape_names_every_offending_field(client: FlaskClient) -> None:
+    response = client.post("/api/v1/events", json={"events": [{}], "evnts": 1, "more": 2})
+    body = assert_problem(response, 422)
+    assert body["type"].endswith("/invalid-request")
+    assert [e["field"] for e in body["errors"]] == ["evnts", "more"]

@@ -13,11 +13,11 @@ from graph.mass_balance import (
     InvalidQuery,
     MassBalanceReport,
     Period,
-    UnknownParty,
     mass_balance,
     sweep,
 )
 from ledger import query, tables
+from ledger.errors import PartyNotFound
 from tests.graph import chains
 from tests.graph.chains import COOP, ESTATE, EXPORTER, M1, P1, ROASTER, Coffee
 from tests.support import World
@@ -322,7 +322,7 @@ def test_the_sweep_agrees_with_every_report(world: World) -> None:
 
 
 def test_questions_that_cannot_be_asked(world: World) -> None:
-    with pytest.raises(UnknownParty):
+    with pytest.raises(PartyNotFound):
         mass_balance(world.store, "nobody", "coffee", "SPP", Q1)
     with pytest.raises(InvalidQuery, match="unknown product"):
         mass_balance(world.store, "operator", "tea", "SPP", Q1)

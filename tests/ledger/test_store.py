@@ -26,6 +26,7 @@ from ledger.errors import (
     KeyRevoked,
     NotAuthorized,
     SignatureError,
+    StoreError,
     TimeError,
     UnknownKey,
     UnknownReference,
@@ -940,3 +941,47 @@ def test_a_keys_events_move_forward_in_time(world: World) -> None:
         },
     )
     rejected(world, env, TimeError, "time", "before the key's previous event")
+
+
+# --- read-only stores (what every reading command opens) -----------------------------------
+
+
+def test_a_read_only_store_reads_but_the_database_refuses_its_writes(world: World) -> None:
+    world.register("coop-pangoa", ["spo"])
+    before = snapshot(world.store)
+    reader = Store(world.store.url, read_only=True)
+    try:
+        assert reader.size() == 2 and reader.schema_ready()
+        with pytest.raises(DBAPIError), reader.engine.begin() as conn:
+            conn.execute(text("DELETE FROM checkpoints"))
+        with pytest.raises(StoreError, match="read-only"), reader.writing():
+            pass
+        with pytest.raises(StoreError, match="read-only"):
+            reader.migrate()
+        with reader.trial() as session:  # the audit's snapshot needs no write lock
+            assert session.scalar(text("SELECT count(*) FROM events")) == 2
+    finally:
+        reader.dispose()
+    assert snapshot(world.store) == before
+
+
+def test_a_read_only_store_never_creates_a_sqlite_file(tmp_path: Path) -> None:
+    reader = Store(f"sqlite:///{tmp_path}/nothing.db", read_only=True)
+    with pytest.raises(DBAPIError), reader.engine.connect():
+        pass
+    assert not reader.schema_ready()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_read_only_sqlite_store_opens_a_file_it_may_not_write(tmp_path: Path) -> None:
+    writer = Store(f"sqlite:///{tmp_path}/l.db")
+    writer.migrate()
+    writer.dispose()
+    for leftover in tmp_path.glob("l.db-*"):
+        leftover.unlink()
+    (tmp_path / "l.db").chmod(0o444)
+    reader = Store(f"sqlite:///{tmp_path}/l.db", read_only=True)
+    try:
+        assert reader.schema_ready() and reader.size() == 0
+    finally:
+        reader.dispose()
