@@ -79,6 +79,7 @@ def append_batch(
     log_signer: NoteSigner | None = None,
     merkle: bool = True,
     genesis: bool = False,
+    dry_run: bool = False,
 ) -> AppendResult:
     """Verify and append a batch atomically: all of it, or none of it.
 
@@ -90,12 +91,16 @@ def append_batch(
     registration: only ``trazo init`` and local loads of a whole ledger (the demo, the
     benchmarks) pass it, never the HTTP API — otherwise whoever posted first to a freshly
     migrated database would become its operator.
+
+    ``dry_run=True`` runs all of it — parsing, signatures, every rule, the writes — in a
+    transaction that is rolled back, and signs no checkpoint: it answers exactly what an
+    append would, and leaves the ledger as it was (``check_batch``).
     """
     events = parse_batch(envelopes)
     checked = precheck_batch(store, events)
     for event in events:  # what can be made outside the lock is made here
         _ = event.envelope_json, event.time_text
-    with store.writing() as session:
+    with store.trial() if dry_run else store.writing() as session:
         view = SqlView(session.connection())
         view.preload_events([e.id for e in events])
         view.prefetch(_wanted(events, checked))
@@ -124,7 +129,9 @@ def append_batch(
         note = None
         if log is not None:
             log.flush()
-            if log_signer is not None and any(r.new for r in results):
+            if dry_run:
+                pass
+            elif log_signer is not None and any(r.new for r in results):
                 note = log.checkpoint(view.size, log_signer, clock)
             elif log_signer is not None and results:
                 note = _resubmission_note(session, log, view.size, log_signer, clock)
@@ -176,6 +183,15 @@ def _wanted(events: list[Event], checked: dict[int, Prechecked]) -> list[Wanted]
     return wanted
 
 
+def check_batch(
+    store: Store, envelopes: Iterable[Envelope | dict[str, Any]], *, now: datetime | None = None
+) -> AppendResult:
+    """What ``append_batch`` would answer for this batch, appending nothing: the same
+    ``AppendResult`` (``new`` marks what would be appended), or the same ``ClientError``
+    with the batch index and field."""
+    return append_batch(store, envelopes, now=now, dry_run=True)
+
+
 def append_one(
     store: Store,
     envelope: Envelope | dict[str, Any],
@@ -189,4 +205,4 @@ def append_one(
     ]
 
 
-__all__: Sequence[str] = ["AppendResult", "Appended", "append_batch", "parse_batch"]
+__all__: Sequence[str] = ["AppendResult", "Appended", "append_batch", "check_batch", "parse_batch"]

@@ -15,6 +15,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+PROBLEM_TYPE_BASE = "tag:trazo.dev,2026:problem/"
+
 
 class LedgerError(Exception):
     """Root of every error trazo raises on purpose.
@@ -72,6 +74,20 @@ class LedgerError(Exception):
     def problem_items(self) -> list[dict[str, Any]]:
         """The problem document's ``errors``: where each thing was wrong."""
         return [{"index": self.index, "field": self.field, "message": self.message}]
+
+    def problem(self) -> dict[str, Any]:
+        """The error as an RFC 9457 problem document: what the HTTP API answers, and what
+        the outbox keeps for a refused event (``ledger.outbox``)."""
+        body: dict[str, Any] = {
+            "type": PROBLEM_TYPE_BASE + self.problem_slug(),
+            "title": self.title,
+            "status": self.http_status,
+            "detail": str(self),
+            "errors": self.problem_items(),
+        }
+        extra = {k: v for k, v in self.to_dict().items() if k not in ("error", "message")}
+        body.update({k: v for k, v in extra.items() if k not in body})
+        return body
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": type(self).__name__, "message": self.message}

@@ -12,8 +12,8 @@ from ledger.envelope import b64encode, raw_public_key, sign
 from ledger.errors import LedgerError
 from ledger.keys import load_private_key, write_keypair
 from ledger.log import default_origin
+from ledger.outbox import Outbox
 from ledger.payload import SCHEMA_VERSION, dumps_payload
-from ledger.signer import state_path_for, write_state
 from ledger.store import Store
 
 OPERATOR_KEY = "operator"
@@ -84,16 +84,8 @@ def initialize(
     log_key = load_private_key(log_pair.private_path)
     signer = NoteSigner(origin or default_origin(operator), log_key)
     appended = append_one(store, envelope, now=moment, log_signer=signer, genesis=True)
-    write_state(
-        state_path_for(op_pair.private_path),
-        {
-            "keyid": op_pair.keyid,
-            "party": operator,
-            "seq": 1,
-            "prev": envelope.id,
-            "ledger": envelope.id,
-        },
-    )
+    with Outbox(op_pair.private_path) as outbox:  # the operator's chain continues there
+        outbox.record_sent(envelope, appended.index)
     return Initialized(
         op_pair.private_path, op_pair.keyid, log_pair.private_path, log_pair.keyid, appended.id
     )

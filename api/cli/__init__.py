@@ -8,6 +8,7 @@ options and the one error handler (every error a user can make is one line).
 from __future__ import annotations
 
 from api.cli import (
+    capture,
     core,
     custody,
     demo,
@@ -21,7 +22,19 @@ from api.cli import (
 )
 from api.cli.core import main
 
-for _module in (core, serve, custody, demo, eudr, fixtures, graph, log, mass_balance, publish):
+for _module in (
+    core,
+    capture,
+    serve,
+    custody,
+    demo,
+    eudr,
+    fixtures,
+    graph,
+    log,
+    mass_balance,
+    publish,
+):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

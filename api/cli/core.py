@@ -251,66 +251,6 @@ def keygen(name: str, directory: str) -> None:
     click.echo(f"private key: {pair.private_path}  public key: {pair.public_path}", err=True)
 
 
-@click.command()
-@click.argument("payload_file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option(
-    "--key",
-    "key_file",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="The signing key, NAME.key.",
-)
-@click.option(
-    "--state",
-    "state_file",
-    type=click.Path(dir_okay=False),
-    help="Chain state file for this key; default NAME.chain.json beside the key.",
-)
-@click.option(
-    "--seq",
-    type=int,
-    help="Continue the chain from this head seq "
-    "(with --prev); e.g. from GET /api/v1/keys/{keyid}/head.",
-)
-@click.option("--prev", help="The head event id that goes with --seq.")
-@click.option(
-    "--ledger",
-    envvar="TRAZO_LEDGER",
-    help="The genesis id of the ledger the event is for (printed by `trazo init`,"
-    " shown by GET /api/v1/health); needed once per key, then kept in its"
-    " state file. Env: TRAZO_LEDGER.",
-)
-def sign(
-    payload_file: str,
-    key_file: str,
-    state_file: str | None,
-    seq: int | None,
-    prev: str | None,
-    ledger: str | None,
-) -> None:
-    """Sign a payload offline and print its DSSE envelope as one JSON line.
-
-    Fills in `key`, `seq` and `prev` from a local state file kept per key (so a
-    collection centre can sign without a connection and upload later), `ledger` (the
-    ledger the event is bound to), `schema` (1) and `time` (now) when absent. Append the
-    output to a .jsonl file to build a batch.
-    """
-    from ledger.signer import sign_payload
-
-    try:
-        raw = click.open_file(payload_file, "rb").read()
-        envelope = sign_payload(
-            raw,
-            Path(key_file),
-            Path(state_file) if state_file else None,
-            head=(seq, prev) if seq is not None else None,
-            ledger=ledger,
-        )
-    except LedgerError as e:
-        fail(str(e))
-    click.echo(envelope.to_json())
-
-
 # --- appending and reading -------------------------------------------------------------
 
 
@@ -321,6 +261,18 @@ class _Source:
 
     def __str__(self) -> str:
         return self.file if self.line is None else f"{self.file} line {self.line}"
+
+
+def read_payload(path: str) -> dict[str, Any]:
+    """A payload file (a JSON object, read as strictly as a signed payload)."""
+    from ledger.errors import InvalidEvent
+    from ledger.payload import loads_strict
+
+    with click.open_file(path, "rb") as f:
+        body = loads_strict(f.read(), what=f"payload file {path}")
+    if not isinstance(body, dict):
+        raise InvalidEvent(f"{path} must hold a JSON object: the event's payload")
+    return body
 
 
 def read_envelopes(paths: tuple[str, ...]) -> Iterator[tuple[_Source, Any]]:
@@ -363,39 +315,6 @@ def collect_envelopes(paths: tuple[str, ...]) -> tuple[list[_Source], list[Any]]
     if not envelopes:
         fail("no envelopes in the given files")
     return sources, envelopes
-
-
-@click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
-@db_option
-@keys_option
-@origin_option
-def append(files: tuple[str, ...], db: str, keys_dir: str, origin: str | None) -> None:
-    """Append envelope files (JSON or JSON Lines) to the ledger as one batch.
-
-    All or nothing: if any event is rejected, nothing is appended and the reason is
-    printed with the file and line of the event. Events already in the ledger are
-    reported as such, not rejected. The log key in --keys signs a checkpoint of the new
-    log size.
-    """
-    from ledger.append import append_batch
-
-    sources, envelopes = collect_envelopes(files)
-    store = open_store(db, writes=True)
-    signer = log_signer(store, keys_dir, origin)
-    try:
-        result = append_batch(store, envelopes, log_signer=signer)
-    except LedgerError as e:
-        where = f" ({sources[e.index]})" if e.index is not None else ""
-        fail(f"batch rejected, nothing appended{where}: {e}")
-    for item in result.events:
-        click.echo(f"{item.index}\t{item.id}\t{'appended' if item.new else 'already stored'}")
-    new = sum(e.new for e in result.events)
-    click.echo(
-        f"{new} appended, {len(result.events) - new} already stored;"
-        f" the ledger holds {result.size} events",
-        err=True,
-    )
 
 
 @click.command()
@@ -496,5 +415,5 @@ def audit(db: str, log_key: str | None, keys_dir: str, since_file: str | None) -
         sys.exit(1)
 
 
-COMMANDS = (init, keygen, sign, append, events, audit)
+COMMANDS = (init, keygen, events, audit)
 """This module's commands, registered on ``trazo`` by ``api.cli``."""

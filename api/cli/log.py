@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from api.cli.client import api_url
 from api.cli.core import db_option, fail, noting, open_store
 
 LOG_KEY_HELP = "The log public key to trust: log.pub (PEM) or a verifier key string."
@@ -140,11 +141,6 @@ def _get(url: str) -> bytes:
         fail(f"GET {url}: {e}")
 
 
-def api_base(server: str) -> str:
-    base = server.rstrip("/")
-    return base if base.endswith("/api/v1") else base + "/api/v1"
-
-
 @click.command()
 @click.option("--server", required=True, help="The ledger's base URL, e.g. http://host:8000.")
 @click.option(
@@ -164,8 +160,7 @@ def witness(server: str, state_file: str, log_key: str) -> None:
     from ledger.merkle import verify_consistency as check
 
     key = _load_key(log_key)
-    base = api_base(server)
-    note = _get(f"{base}/log/checkpoint").decode("utf-8")
+    note = _get(api_url(server, "log/checkpoint")).decode("utf-8")
     with noting("the served checkpoint does not verify with the log key"):
         new = key.open(note)
     state = Path(state_file)
@@ -182,7 +177,7 @@ def witness(server: str, state_file: str, log_key: str) -> None:
                     fail(f"two different roots at size {new.size}: a split view")
             else:
                 query = urllib.parse.urlencode({"from": old.size, "to": new.size})
-                proof = json.loads(_get(f"{base}/log/proof/consistency?{query}"))
+                proof = json.loads(_get(api_url(server, "log/proof/consistency") + f"?{query}"))
                 check(
                     old.size,
                     new.size,

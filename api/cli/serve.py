@@ -6,22 +6,13 @@ client library.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import click
 
-from api.cli.core import collect_envelopes, db_option, fail, keys_option, open_store
-
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-
+from api.cli.core import db_option, fail, keys_option, open_store
 
 # --- serve -------------------------------------------------------------------------------
 
@@ -116,136 +107,5 @@ def _gunicorn(config: dict[str, Any], options: dict[str, Any]) -> Any:
 # --- submit ------------------------------------------------------------------------------
 
 
-@click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
-@click.option(
-    "--server",
-    required=True,
-    envvar="TRAZO_SERVER",
-    help="Base URL of a trazo server, e.g. http://127.0.0.1:8000/api/v1/.",
-)
-@click.option(
-    "--batch",
-    "batch_size",
-    default=1000,
-    show_default=True,
-    type=click.IntRange(1, 5000),
-    help="Events per request.",
-)
-@click.option(
-    "--retries",
-    default=5,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Attempts after a connection error or 5xx, with exponential backoff.",
-)
-def submit(files: tuple[str, ...], server: str, batch_size: int, retries: int) -> None:
-    """Upload signed envelopes (JSON or JSON Lines files) to a server, in batches.
-
-    Each batch is all or nothing. Re-submitting is safe: events already stored are
-    acknowledged, not duplicated, so a batch whose answer was lost is simply sent
-    again. Stops at the first rejected batch and prints the server's problem with the
-    file and line of the offending event.
-    """
-    sources, envelopes = collect_envelopes(files)
-    url = events_url(server)
-    new = stored = 0
-    with click.progressbar(
-        length=len(envelopes), label="submitting", file=sys.stderr, show_pos=True
-    ) as bar:
-        for start in range(0, len(envelopes), batch_size):
-            chunk = envelopes[start : start + batch_size]
-            status, body = _post_with_retries(url, {"events": chunk}, retries)
-            if status >= 400:
-                bar.render_finish()
-                _report_rejection(body, status, sources, start, new + stored)
-            batch_new = sum(1 for item in body.get("events", []) if item.get("new"))
-            new, stored = new + batch_new, stored + len(chunk) - batch_new
-            bar.update(len(chunk))
-    click.echo(
-        f"{new} appended, {stored} already stored; the ledger holds {body.get('size', '?')} events"
-    )
-
-
-def events_url(server: str) -> str:
-    """``…/api/v1/events`` from a base URL given with or without ``/api/v1``."""
-    parts = urllib.parse.urlsplit(server)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        fail(f"--server must be an http(s) URL, not {server!r}")
-    path = parts.path.rstrip("/")
-    if not path.endswith("/api/v1"):
-        path += "/api/v1"
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path + "/events", "", ""))
-
-
-def _post_with_retries(url: str, body: dict[str, Any], retries: int) -> tuple[int, Any]:
-    data = json.dumps(body, separators=(",", ":")).encode("utf-8")
-    delay = 0.5
-    for attempt in range(retries + 1):
-        try:
-            status, answer = _post(url, data)
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
-            problem = f"cannot reach {url}: {getattr(e, 'reason', e)}"
-            status, answer = 0, {"detail": problem}
-        if status != 0 and status < 500 and status not in RETRY_STATUSES:
-            return status, answer
-        if attempt < retries:
-            click.echo(f"\nretrying in {delay:g} s: {answer.get('detail', status)}", err=True)
-            time.sleep(delay)
-            delay = min(delay * 2, 30)
-    if status == 0:
-        fail(f"{answer['detail']} (gave up after {retries + 1} attempts)")
-    return status, answer
-
-
-def _post(url: str, data: bytes) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        url,
-        data=data,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": "trazo-submit",
-        },
-    )
-    try:
-        with urllib.request.urlopen(
-            request, timeout=float(os.environ.get("TRAZO_SUBMIT_TIMEOUT", "300"))
-        ) as response:
-            return response.status, _json(response.read())
-    except urllib.error.HTTPError as e:
-        return e.code, _json(e.read())
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        return {"detail": raw.decode("utf-8", "replace")[:500]}
-    return parsed if isinstance(parsed, dict) else {"detail": str(parsed)[:500]}
-
-
-def _report_rejection(
-    problem: dict[str, Any], status: int, sources: list[Any], start: int, accepted: int
-) -> None:
-    click.secho(
-        f"batch rejected ({status} {problem.get('title', '')}), nothing of it appended;"
-        f" {accepted} events before it were accepted",
-        fg="red",
-        err=True,
-    )
-    for item in problem.get("errors") or []:
-        index = item.get("index")
-        where = (
-            str(sources[start + index])
-            if isinstance(index, int) and 0 <= start + index < len(sources)
-            else "request"
-        )
-        field = f" field {item['field']!r}" if item.get("field") else ""
-        click.echo(f"  {where}{field}: {item.get('message')}", err=True)
-    fail(problem.get("detail") or f"HTTP {status}")
-
-
-COMMANDS = (serve, submit)
+COMMANDS = (serve,)
 """This module's commands, registered on ``trazo`` by ``api.cli``."""

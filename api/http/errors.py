@@ -44,10 +44,9 @@ from typing import Any
 from flask import Flask, Response, current_app
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ledger.errors import ClientError, LedgerError, LedgerFault
+from ledger.errors import PROBLEM_TYPE_BASE, ClientError, LedgerError, LedgerFault
 
 PROBLEM_JSON = "application/problem+json"
-PROBLEM_TYPE_BASE = "tag:trazo.dev,2026:problem/"
 
 
 # --- errors of the HTTP request itself (the ledger's own are in ``ledger.errors``) ---------
@@ -151,15 +150,10 @@ def handle_ledger_error(error: LedgerError) -> Response:
     status = status_of(error)
     if status == 500:
         return _server_error(error)
-    return problem_response(
-        status,
-        type_=PROBLEM_TYPE_BASE + error.problem_slug(),
-        title=error.title,
-        detail=str(error),
-        errors=error.problem_items(),
-        headers=dict(error.http_headers),
-        **{k: v for k, v in error.to_dict().items() if k not in ("error", "message")},
-    )
+    body = error.problem()
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    response.headers.extend(dict(error.http_headers))
+    return response
 
 
 def handle_http_exception(error: HTTPException) -> Response:

@@ -13,7 +13,7 @@ from api.http.base import Blueprint, problems
 from api.http.context import log_signer, may_read_plots, store
 from api.http.errors import InvalidRequest, MalformedJson, UnsupportedMediaType
 from ledger import query
-from ledger.append import append_batch
+from ledger.append import append_batch, check_batch
 from ledger.errors import EventNotFound
 from ledger.schema import EventRow
 
@@ -76,6 +76,28 @@ class Events(MethodView):
         rows = query.list_events(store(), after=after, limit=limit, **filters)
         next_after = rows[-1].index if len(rows) == limit else None
         return {"events": [_event(r, full) for r in rows], "next_after": next_after}
+
+
+@blp.route("/check")
+class Check(MethodView):
+    @blp.doc(requestBody=SUBMISSION_DOC)
+    @blp.response(
+        200,
+        schemas.AppendResultSchema,
+        description="An append of this batch would be accepted (`new`: would be appended;"
+        " `size`: the ledger's size after it). Nothing was appended; `checkpoint` is null.",
+    )
+    @problems(blp, 400, 409, 413, 415, 422)
+    def post(self) -> Any:
+        """Dry run: what appending this batch would answer, appending nothing.
+
+        Runs the whole append pipeline (signatures, chains, every custody rule) in a
+        transaction that is rolled back: the same problem, index and field an append
+        would give, or 200. An offline signer asks before queuing an event, so a wrong
+        quantity is heard about while the sack is still on the scale.
+        """
+        result = check_batch(store(), _read_submission())
+        return {"events": result.events, "size": result.size, "checkpoint": None}
 
 
 @blp.route("/<event_id>")

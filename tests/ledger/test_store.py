@@ -817,11 +817,17 @@ def test_init_creates_genesis(store: Store, tmp_path: Path) -> None:
     assert set(_files(tmp_path / "keys")) >= {
         "log.key",
         "log.pub",
-        "operator.chain.json",
+        "operator.outbox.db",
         "operator.key",
         "operator.pub",
     }
-    state = json.loads((tmp_path / "keys" / "operator.chain.json").read_text())
+    from ledger.outbox import SENT, Outbox
+
+    with Outbox(tmp_path / "keys" / "operator.key") as outbox:
+        state = outbox.head()
+        assert [(e.id, e.status, e.ledger_index) for e in outbox.entries()] == [
+            (result.genesis_id, SENT, 0)
+        ]
     assert state == {
         "keyid": result.operator_keyid,
         "party": "operator",
