@@ -37,7 +37,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS head (
     party TEXT,
     ledger TEXT,
     seq INTEGER NOT NULL,
-    prev TEXT
+    prev TEXT,
+    prev_time TEXT
 );
 CREATE TABLE IF NOT EXISTS entries (
     position INTEGER NOT NULL UNIQUE,
@@ -123,13 +124,9 @@ class Refused:
         return None
 
     @property
-    def chain_head(self) -> tuple[int, str | None] | None:
-        """For a chain conflict: the ledger's head of the key, ``(seq, event id)``."""
-        seq = self.problem.get("expected_seq")
-        if str(self.problem.get("type", "")).endswith("/chain-conflict") and isinstance(seq, int):
-            prev = self.problem.get("expected_prev")
-            return seq - 1, prev if isinstance(prev, str) else None
-        return None
+    def chain_conflict(self) -> bool:
+        """The event does not extend the ledger's chain of the key (it moved on)."""
+        return str(self.problem.get("type", "")).endswith("/chain-conflict")
 
     def __str__(self) -> str:
         return str(self.problem.get("detail") or self.problem.get("title") or "refused")
@@ -147,11 +144,22 @@ class Ledger(Protocol):
         """What ``append`` would answer, appending nothing."""
         ...
 
-    def head(self, keyid: str) -> tuple[int, str | None] | None:
-        """The ledger's head of the key ``(seq, event id)``; None for an unknown key."""
+    def head(self, keyid: str) -> Head | None:
+        """The ledger's head of the key; None for an unknown key."""
         ...
 
     def has(self, event_id: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Head:
+    """A key's chain head: the last ``seq``, its event's id and time (the next event of
+    the key continues it, no earlier in time)."""
+
+    seq: int
+    prev: str | None
+    time: str | None = None
+    party: str | None = None
 
 
 @dataclass
@@ -233,9 +241,12 @@ class Outbox:
         return [Entry(*row) for row in self._db.execute(sql + " ORDER BY position", args)]
 
     def entry(self, event_id: str) -> Entry:
-        """The entry by id, or by a unique prefix of its hex digest."""
+        """The entry by id (or an id it had before it was re-signed), or by a unique prefix
+        of its hex digest."""
         wanted = event_id if event_id.startswith("sha256:") else f"sha256:{event_id}"
         found = [e for e in self.entries() if e.id.startswith(wanted)]
+        if not found:  # an id it had before it was re-signed
+            found = [e for e in self.entries() if e.id == self.current_id(wanted)]
         if len(found) != 1:
             raise OutboxError(
                 f"no event {event_id} in the outbox {self.path}"
@@ -317,7 +328,11 @@ class Outbox:
 
                 add_nonce(payload)
             payload.update(party=party, ledger=bound)
-            envelope = self._sign(payload, state["seq"] + 1, state["prev"])
+            if head is not None:
+                self._db.execute(
+                    "UPDATE head SET seq = ?, prev = ?, prev_time = NULL", (head[0], head[1])
+                )
+            envelope = self._sign(payload, state["seq"] + 1, state["prev"], redate=False)
             if check is not None:
                 batch = [json.loads(e.envelope) for e in self.entries(PENDING)]
                 answer = check.check([*batch, envelope.to_dict()])
@@ -345,9 +360,24 @@ class Outbox:
             )
             self._insert(envelope, payload["seq"], SENT, ledger_index=index)
 
-    def _sign(self, payload: dict[str, Any], seq: int, prev: str | None) -> Envelope:
+    def _sign(
+        self, payload: dict[str, Any], seq: int, prev: str | None, *, redate: bool = True
+    ) -> Envelope:
+        """Sign onto ``(seq, prev)``. A re-signed event (``redate``) that would go back in
+        time before the event it now follows takes that event's time: a key's events move
+        forward in time (the ledger refuses anything else)."""
         payload = dict(payload, key=self.keyid, seq=seq, prev=prev)
+        after = self._time_of(prev) if redate and prev else None
+        if after is not None and _instant(str(payload.get("time"))) < _instant(after):
+            payload["time"] = after
         return sign(dumps_payload(payload), self.private_key)
+
+    def _time_of(self, event_id: str) -> str | None:
+        row = self._db.execute("SELECT envelope FROM entries WHERE id = ?", (event_id,)).fetchone()
+        if row is not None:
+            return str(loads_strict(Envelope.from_json(row[0]).payload).get("time"))
+        row = self._db.execute("SELECT prev_time FROM head WHERE prev = ?", (event_id,)).fetchone()
+        return None if row is None else row[0]
 
     def _insert(
         self, envelope: Envelope, seq: int, status: str, *, ledger_index: int | None = None
@@ -361,10 +391,13 @@ class Outbox:
 
     # --- re-chaining ---------------------------------------------------------------------
 
-    def _rechain(self, base: tuple[int, str | None], after: int) -> int:
+    def _rechain(self, base: Head, after: int) -> int:
         """Re-sign every pending entry past ``after`` (a position) onto ``base``, and block
         the ones that wait for an unresolved entry; returns how many were re-signed."""
-        seq, prev = base
+        seq, prev = base.seq, base.prev
+        self._db.execute(
+            "UPDATE head SET seq = ?, prev = ?, prev_time = ?", (base.seq, base.prev, base.time)
+        )
         resigned = 0
         for entry in self.entries(PENDING, BLOCKED):
             if entry.position <= after:
@@ -385,6 +418,8 @@ class Outbox:
             seq, prev = seq + 1, new.id
             resigned += 1
         self._db.execute("UPDATE head SET seq = ?, prev = ?", (seq, prev))
+        if prev != base.prev:
+            self._db.execute("UPDATE head SET prev_time = NULL")
         return resigned
 
     def _stale(self, entry: Entry) -> bool:
@@ -409,9 +444,10 @@ class Outbox:
             "UPDATE entries SET status = ?, reason = ? WHERE id = ?", (status, reason, event_id)
         )
 
-    def _base_before(self, entry: Entry) -> tuple[int, str | None]:
+    def _base_before(self, entry: Entry) -> Head:
         """The chain head an entry in this position continues: the one it was signed on."""
-        return entry.seq - 1, entry.payload.get("prev")
+        prev = entry.payload.get("prev")
+        return Head(entry.seq - 1, prev, self._time_of(prev) if prev else None)
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -445,14 +481,15 @@ class Outbox:
             if at is None or not 0 <= at < len(pending):
                 raise _refusal_error(answer)
             culprit = pending[at]
-            head = answer.chain_head
+            if answer.chain_conflict:
+                conflicts += 1
+                head = ledger.head(self.keyid)
+                if conflicts > 3 or head is None:  # the head keeps moving: let a human look
+                    raise _refusal_error(answer)
+                with self._transaction():  # entries already in place on it stay as they are
+                    done.resigned += self._rechain(head, pending[0].position - 1)
+                continue
             with self._transaction():
-                if head is not None:
-                    conflicts += 1
-                    if conflicts > 3:  # another signer keeps moving the head: let a human look
-                        raise _refusal_error(answer)
-                    done.resigned += self._rechain(head, culprit.position - 1)
-                    continue
                 self._set(culprit.id, SET_ASIDE, _reason(answer))
                 done.set_aside.append(self.entry(culprit.id))
                 done.resigned += self._rechain(self._base_before(culprit), culprit.position)
@@ -469,6 +506,7 @@ class Outbox:
             raise OutboxError(f"the ledger has no key {self.keyid}: register or add it first")
         arrived = [e for e in self.entries(PENDING) if ledger.has(e.id)]
         with self._transaction():
+            self._db.execute("UPDATE head SET party = coalesce(party, ?)", (head.party,))
             for entry in arrived:
                 self._set(entry.id, SENT, None)
             return self._rechain(head, 0)
@@ -484,7 +522,7 @@ class Outbox:
             )
         old = entry.payload
         fixed = dict(body)
-        for name in ("party", LEDGER_FIELD, "schema"):
+        for name in ("party", LEDGER_FIELD, "schema", "time"):
             fixed.setdefault(name, old.get(name))
         fixed = _rewrite(fixed, self.current_id, skip=("prev",))
         with self._transaction():
@@ -565,9 +603,24 @@ def _rewrite(value: Any, current: Any, *, skip: tuple[str, ...] = ()) -> Any:
     return value
 
 
+def _instant(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def _reason(refused: Refused) -> str:
+    """What the ledger said about the event itself (its batch index means nothing later):
+    "Invalid event: field 'unit': unknown unit 'kgs'; …"."""
+    items = [i for i in refused.problem.get("errors") or [] if isinstance(i, dict)]
+    if items and items[0].get("message"):
+        field = f"field {items[0]['field']!r}: " if items[0].get("field") else ""
+        said = f"{field}{items[0]['message']}"
+    else:
+        said = str(refused)
     title = refused.problem.get("title")
-    return f"{title}: {refused}" if title else str(refused)
+    return f"{title}: {said}" if title else said
 
 
 def _waiting_reason(waits: list[Entry]) -> str:
@@ -581,7 +634,7 @@ class Refusal(ClientError):
 
 
 def _refusal_error(refused: Refused) -> LedgerError:
-    return Refusal(_reason(refused), index=refused.index)
+    return Refusal(f"the ledger refuses it: {_reason(refused)}")
 
 
 class LocalLedger:
@@ -609,11 +662,14 @@ class LocalLedger:
             return Refused(e.problem())
         return [item.index for item in result.events]
 
-    def head(self, keyid: str) -> tuple[int, str | None] | None:
-        from ledger.query import key_head
+    def head(self, keyid: str) -> Head | None:
+        from ledger.query import get_event, key_head
 
         found = key_head(self.store, keyid)
-        return None if found is None else (found.seq, found.prev)
+        if found is None:
+            return None
+        last = get_event(self.store, found.prev) if found.prev else None
+        return Head(found.seq, found.prev, last.time if last is not None else None, found.party)
 
     def has(self, event_id: str) -> bool:
         from ledger.query import get_event

@@ -13,7 +13,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.append import AppendResult, append_batch
+from ledger.append import AppendResult, append_batch, check_batch
 from ledger.envelope import Envelope, b64encode, raw_public_key
 from ledger.signer import KeyChain
 from ledger.store import Store
@@ -38,6 +38,9 @@ class World:
     clock: datetime = T0
     ledger: str | None = None
     """The genesis id: what every event after the genesis names in ``ledger``."""
+    dry_run_first: bool = False
+    """Ask ``check_batch`` before every append, and require that it answers exactly what
+    the append then does and leaves the database as it was (the dry run's guarantee)."""
 
     @classmethod
     def create(cls, store: Store, operator: str = "operator") -> World:
@@ -92,6 +95,8 @@ class World:
         return self.chains[party].sign(body)
 
     def append(self, *envelopes: Envelope) -> AppendResult:
+        if self.dry_run_first:
+            return append_after_a_dry_run(self.store, list(envelopes))
         return append_batch(self.store, list(envelopes))
 
     def append_genesis(self, envelope: Envelope) -> AppendResult:
@@ -101,3 +106,54 @@ class World:
     def record(self, party: str, body: dict[str, Any]) -> str:
         """Sign and append one event; return its id."""
         return self.append(self.sign(party, body)).events[0].id
+
+
+def database_state(store: Store) -> tuple[Any, ...]:
+    """Every row of every table, and for SQLite the database file's bytes: what a dry run
+    must leave exactly as it found."""
+    from sqlalchemy import select
+
+    from ledger.schema import Base
+
+    with store.engine.connect() as conn:
+        rows = tuple(
+            (name, tuple(tuple(r) for r in conn.execute(select(table).order_by(*table.columns))))
+            for name, table in sorted(Base.metadata.tables.items())
+        )
+    path = store.sqlite_file
+    if path is None:
+        return rows
+    wal = path.with_name(path.name + "-wal")
+    return rows, path.read_bytes(), wal.stat().st_size if wal.exists() else 0
+
+
+def append_after_a_dry_run(store: Store, envelopes: list[Envelope]) -> AppendResult:
+    """``check_batch``, then ``append_batch``: the same answer, and nothing left behind by
+    the dry run."""
+    from ledger.errors import ClientError
+
+    before = database_state(store)
+    try:
+        expected: AppendResult | ClientError = check_batch(store, envelopes)
+    except ClientError as e:
+        expected = e
+    assert database_state(store) == before, "the dry run changed the database"
+    try:
+        result = append_batch(store, envelopes)
+    except ClientError as e:
+        assert isinstance(expected, ClientError), f"the dry run accepted what append refused: {e}"
+        assert (type(e), e.index, e.field, e.message, e.details) == (
+            type(expected),
+            expected.index,
+            expected.field,
+            expected.message,
+            expected.details,
+        )
+        raise
+    assert isinstance(expected, AppendResult), f"the dry run refused what append took: {expected}"
+    assert (expected.events, expected.size, expected.checkpoint) == (
+        result.events,
+        result.size,
+        None,
+    )
+    return result

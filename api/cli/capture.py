@@ -33,6 +33,7 @@ from ledger.outbox import (
     PENDING,
     SET_ASIDE,
     Entry,
+    Head,
     Ledger,
     Outbox,
     Refused,
@@ -64,13 +65,17 @@ class HttpLedger:
     def check(self, envelopes: list[dict[str, Any]]) -> list[int] | Refused:
         return self._post("events/check", envelopes)
 
-    def head(self, keyid: str) -> tuple[int, str | None] | None:
+    def head(self, keyid: str) -> Head | None:
         status, body = get_json(api_url(self.server, f"keys/{keyid}/head"), self.retries)
         if status == 404:
             return None
         if status != 200:
             raise Unreachable(f"{self.server} answered HTTP {status}: {body.get('detail')}")
-        return int(body["seq"]), body.get("prev")
+        prev, time = body.get("prev"), None
+        if prev:
+            status, last = get_json(api_url(self.server, f"events/{prev}"), self.retries)
+            time = last.get("time") if status == 200 else None
+        return Head(int(body["seq"]), prev, time, body.get("party"))
 
     def has(self, event_id: str) -> bool:
         status, _ = get_json(api_url(self.server, f"events/{event_id}"), self.retries)

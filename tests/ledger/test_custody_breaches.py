@@ -51,6 +51,9 @@ LOT = f"{COOP}:h-1"
 
 @pytest.fixture
 def chain(sqlite_world: World) -> Chain:
+    """Every append of these tests is dry-run first: ``check_batch`` must accept and refuse
+    exactly as the append does, and leave the database byte for byte as it was."""
+    sqlite_world.dry_run_first = True
     return coffee_chain(sqlite_world)
 
 
