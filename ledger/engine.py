@@ -253,7 +253,9 @@ def check_chain(event: Event, key: Key | None, view: LedgerView) -> None:
     if event.seq != head_seq + 1 or event.prev != head_event:
         raise ChainConflict(
             f"seq {event.seq} / prev {event.prev} does not extend the chain of key"
-            f" {event.key[:16]}…: expected seq {head_seq + 1} and prev {head_event}",
+            f" {event.key[:16]}…: expected seq {head_seq + 1} and prev {head_event} (the key's"
+            f" last event in the ledger is seq {head_seq}: `trazo sign --seq {head_seq} --prev"
+            " …` continues it, `trazo outbox resync` re-signs a key's outbox onto it)",
             field="seq" if event.seq != head_seq + 1 else "prev",
             expected_seq=head_seq + 1,
             expected_prev=head_event,

@@ -165,6 +165,8 @@ class Head:
 @dataclass
 class Submitted:
     sent: int = 0
+    landed: list[tuple[int, str]] = field(default_factory=list)
+    """``(ledger index, event id)`` of every event sent, in order."""
     set_aside: list[Entry] = field(default_factory=list)
     resigned: int = 0
     blocked: int = 0
@@ -320,8 +322,10 @@ class Outbox:
                 )
             payload = dict(body)
             payload.setdefault("schema", SCHEMA_VERSION)
+            # to the millisecond: an event signed right after its key was registered is
+            # not dated before the registration
             payload.setdefault(
-                "time", datetime.now().astimezone().replace(microsecond=0).isoformat()
+                "time", datetime.now().astimezone().isoformat(timespec="milliseconds")
             )
             if payload.get("type") == "plot.map":
                 from ledger.signer import add_nonce
@@ -475,6 +479,7 @@ class Outbox:
                             (SENT, index, entry.id),
                         )
                 done.sent += len(pending)
+                done.landed.extend((i, e.id) for e, i in zip(pending, answer, strict=True))
                 conflicts = 0
                 continue
             at = answer.index

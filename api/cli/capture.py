@@ -23,6 +23,7 @@ from api.cli.core import (
     fail,
     keys_option,
     log_signer,
+    noting,
     open_store,
     origin_option,
     read_payload,
@@ -104,7 +105,9 @@ def send_outbox(outbox: Outbox, ledger: Ledger, batch_size: int) -> None:
 
 
 def _report(outbox: Outbox, done: Submitted) -> None:
-    click.echo(f"{done.sent} sent; {done.resigned} re-signed onto the ledger's head")
+    for index, event_id in done.landed:
+        click.echo(f"{index}\t{event_id}\tsent")
+    click.echo(f"{done.sent} sent; {done.resigned} re-signed onto the ledger's head", err=True)
     for entry in done.set_aside:
         click.secho(f"set aside {entry.id}: {entry.reason}", fg="red", err=True)
     waiting = outbox.entries(SET_ASIDE, BLOCKED)
@@ -389,11 +392,13 @@ def append(
     sources, envelopes = collect_envelopes(files)
     store = open_store(db, writes=True)
     signer = log_signer(store, keys_dir, origin)
-    try:
+
+    def where(e: LedgerError) -> str:
+        at = f" ({sources[e.index]})" if e.index is not None else ""
+        return f"batch rejected, nothing appended{at}"
+
+    with noting(where):
         result = append_batch(store, envelopes, log_signer=signer)
-    except LedgerError as e:
-        where = f" ({sources[e.index]})" if e.index is not None else ""
-        fail(f"batch rejected, nothing appended{where}: {e}")
     for item in result.events:
         click.echo(f"{item.index}\t{item.id}\t{'appended' if item.new else 'already stored'}")
     new = sum(e.new for e in result.events)

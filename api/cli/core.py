@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,13 +113,14 @@ def check_environment(environ: dict[str, str]) -> None:
 
 
 @contextmanager
-def noting(context: str) -> Iterator[None]:
+def noting(context: str | Callable[[LedgerError], str]) -> Iterator[None]:
     """Say what the command was doing when a ``LedgerError`` stopped it ("rebuild failed,
-    projections unchanged: YieldExceeded: …"); the error still reaches the one handler."""
+    projections unchanged: YieldExceeded: …"); the error still reaches the one handler.
+    ``context`` may be a function of the error (to name the file of its batch index)."""
     try:
         yield
     except LedgerError as e:
-        e.add_note(context)
+        e.add_note(context(e) if callable(context) else context)
         raise
 
 
@@ -208,8 +209,6 @@ def init(
         result = initialize(
             store, Path(keys_dir), operator=operator, name=name, country=country, origin=origin
         )
-    except LedgerError as e:
-        fail(str(e))
     finally:
         store.dispose()  # close the connections: SQLite folds its WAL into the file now
     click.echo(f"ledger initialized at {db}")
@@ -242,10 +241,7 @@ def keygen(name: str, directory: str) -> None:
     from ledger.envelope import b64encode, raw_public_key
     from ledger.keys import load_public_key, write_keypair
 
-    try:
-        pair = write_keypair(Path(directory), name)
-    except LedgerError as e:
-        fail(str(e))
+    pair = write_keypair(Path(directory), name)
     click.echo(pair.keyid)
     click.echo(f"public_key {b64encode(raw_public_key(load_public_key(pair.public_path)))}")
     click.echo(f"private key: {pair.private_path}  public key: {pair.public_path}", err=True)
@@ -381,10 +377,7 @@ def audit(db: str, log_key: str | None, keys_dir: str, since_file: str | None) -
     store = open_store(db)
     default_key = Path(keys_dir) / "log.pub"
     spec = log_key or (str(default_key) if default_key.exists() else None)
-    try:
-        trusted = LogKey.load(spec) if spec else None
-    except LedgerError as e:
-        fail(str(e))
+    trusted = LogKey.load(spec) if spec else None
     if trusted is None:
         click.secho(
             "warning: no log key given: checkpoint signatures are not checked",

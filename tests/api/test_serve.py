@@ -67,7 +67,7 @@ class Server:
         return chain
 
 
-def _run(
+def run_trazo(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -79,26 +79,31 @@ def _run(
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("serve")
     db, keys = f"sqlite:///{tmp / 'ledger.db'}", tmp / "keys"
-    init = _run("init", "--db", db, "--keys", str(keys))
+    init = run_trazo("init", "--db", db, "--keys", str(keys))
     assert init.returncode == 0, init.stderr
     log = (tmp / "server.log").open("w")
-    process = subprocess.Popen(
-        [*TRAZO, "serve", "--db", db, "--keys", str(keys), "--port", "0", "--workers", "2"],
+    process = start_server(db, keys, log)
+    try:
+        url = wait_for_url(process)
+        yield Server(url, keys, tmp)
+    finally:
+        stop(process)
+        log.close()
+    assert process.returncode == 0, (tmp / "server.log").read_text()[-3000:]
+
+
+def start_server(db: str, keys: Path, log: Any, port: int = 0) -> subprocess.Popen[str]:
+    """``trazo serve`` as a real gunicorn process (2 workers) in its own process group."""
+    return subprocess.Popen(
+        [*TRAZO, "serve", "--db", db, "--keys", str(keys), "--port", str(port), "--workers", "2"],
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
         start_new_session=True,
     )
-    try:
-        url = _wait_for_url(process)
-        yield Server(url, keys, tmp)
-    finally:
-        _stop(process)
-        log.close()
-    assert process.returncode == 0, (tmp / "server.log").read_text()[-3000:]
 
 
-def _wait_for_url(process: subprocess.Popen[str]) -> str:
+def wait_for_url(process: subprocess.Popen[str]) -> str:
     found: list[str] = []
     reader = threading.Thread(
         target=lambda: found.append(process.stdout.readline()),  # type: ignore[union-attr]
@@ -110,7 +115,7 @@ def _wait_for_url(process: subprocess.Popen[str]) -> str:
     return found[0].rsplit(" at ", 1)[1].strip()
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
+def stop(process: subprocess.Popen[str]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -124,7 +129,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _register(server: Server, parties: list[str]) -> dict[str, KeyChain]:
+def register_parties(server: Server, parties: list[str]) -> dict[str, KeyChain]:
     operator = server.operator()
     registrations = [
         operator.sign(
@@ -145,7 +150,7 @@ def _register(server: Server, parties: list[str]) -> dict[str, KeyChain]:
     return {p: KeyChain(seeded_key(p), p, ledger=operator.ledger) for p in parties}
 
 
-def _key_adds(chain: KeyChain, n: int) -> list[Envelope]:
+def key_adds(chain: KeyChain, n: int) -> list[Envelope]:
     return [
         chain.sign(
             {
@@ -166,9 +171,9 @@ def test_serve_answers_health_and_openapi(server: Server) -> None:
 
 def test_concurrent_writers_land_once_and_chains_stay_linear(server: Server) -> None:
     parties = [f"coop-{i}" for i in range(4)]
-    chains = _register(server, parties)
+    chains = register_parties(server, parties)
     batches = {
-        p: [e[i : i + 10] for e in [_key_adds(chains[p], 40)] for i in range(0, 40, 10)]
+        p: [e[i : i + 10] for e in [key_adds(chains[p], 40)] for i in range(0, 40, 10)]
         for p in parties
     }
     statuses: list[int] = []
@@ -220,29 +225,29 @@ def _all_events(server: Server) -> list[dict[str, Any]]:
 
 
 def test_submit_uploads_in_batches_and_is_idempotent(server: Server, tmp_path: Path) -> None:
-    chain = _register(server, ["coop-submit"])["coop-submit"]
-    envelopes = _key_adds(chain, 23)
+    chain = register_parties(server, ["coop-submit"])["coop-submit"]
+    envelopes = key_adds(chain, 23)
     path = tmp_path / "events.jsonl"
     path.write_text("".join(e.to_json() + "\n" for e in envelopes))
-    first = _run("submit", str(path), "--server", server.url, "--batch", "10")
+    first = run_trazo("submit", str(path), "--server", server.url, "--batch", "10")
     assert first.returncode == 0, first.stderr
     assert "23 appended, 0 already stored" in first.stdout
-    again = _run("submit", str(path), "--server", server.url.removesuffix("/api/v1/"))
+    again = run_trazo("submit", str(path), "--server", server.url.removesuffix("/api/v1/"))
     assert again.returncode == 0, again.stderr
     assert "0 appended, 23 already stored" in again.stdout
     assert server.get(f"keys/{chain.keyid}/head")["seq"] == 23
 
 
 def test_submit_stops_at_the_first_rejected_batch(server: Server, tmp_path: Path) -> None:
-    chain = _register(server, ["coop-bad"])["coop-bad"]
-    envelopes = _key_adds(chain, 8)
+    chain = register_parties(server, ["coop-bad"])["coop-bad"]
+    envelopes = key_adds(chain, 8)
     forged = envelopes[5].to_dict()
     forged["signatures"][0]["sig"] = envelopes[4].to_dict()["signatures"][0]["sig"]
     lines = [e.to_json() for e in envelopes]
     lines[5] = json.dumps(forged)
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    result = _run("submit", str(path), "--server", server.url, "--batch", "4")
+    result = run_trazo("submit", str(path), "--server", server.url, "--batch", "4")
     assert result.returncode == 1
     assert f"{path} line 6 field 'signatures[0].sig'" in result.stderr
     assert "4 events before it were accepted" in result.stderr
@@ -251,14 +256,14 @@ def test_submit_stops_at_the_first_rejected_batch(server: Server, tmp_path: Path
 
 def test_submit_gives_up_on_an_unreachable_server(tmp_path: Path) -> None:
     path = tmp_path / "one.json"
-    path.write_text(_key_adds(KeyChain(seeded_key("x"), "x"), 1)[0].to_json())
-    result = _run("submit", str(path), "--server", "http://127.0.0.1:9/", "--retries", "1")
+    path.write_text(key_adds(KeyChain(seeded_key("x"), "x"), 1)[0].to_json())
+    result = run_trazo("submit", str(path), "--server", "http://127.0.0.1:9/", "--retries", "1")
     assert result.returncode == 2  # could not reach: the same status as an unreachable database
     assert "cannot reach" in result.stderr and "after 2 attempts" in result.stderr
 
 
 def test_serve_refuses_a_missing_ledger(tmp_path: Path) -> None:
-    result = _run(
+    result = run_trazo(
         "serve", "--db", f"sqlite:///{tmp_path / 'none.db'}", "--keys", str(tmp_path), timeout=60
     )
     assert result.returncode == 1

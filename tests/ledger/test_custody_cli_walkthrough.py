@@ -33,16 +33,15 @@ class Cli:
         return result.output
 
     def record(self, key: Path, body: dict[str, Any], *extra: str) -> str:
-        """``trazo sign`` a payload file, ``trazo append`` the envelope; return the event id."""
+        """``trazo sign`` a payload file into the key's outbox, ``trazo append --key`` it;
+        return the event id."""
         payload = self.tmp / "payload.json"
         payload.write_text(json.dumps(body), "utf-8")
-        envelope = self.run("sign", str(payload), "--key", str(key), *extra)
-        batch = self.tmp / "batch.jsonl"
-        batch.write_text(envelope, "utf-8")
-        out = self.run("append", str(batch), "--db", self.db, "--keys", str(self.keys))
+        self.run("sign", str(payload), "--key", str(key), *extra)
+        out = self.run("append", "--key", str(key), "--db", self.db, "--keys", str(self.keys))
         row = next(r for r in out.splitlines() if r.count("\t") == 2)
         _index, event_id, status = row.split("\t")
-        assert status == "appended"
+        assert status == "sent"
         return event_id
 
 
@@ -201,3 +200,48 @@ def test_walkthrough_from_harvest_to_retail_pack(tmp_path: Path) -> None:
     assert shown["holders"] == [{"party": ROASTER, "via": pack, "kg": "68.0388555"}]
     cli.run("rebuild", "--db", cli.db)
     assert json.loads(cli.run("lots", f"{ROASTER}:pk-1", "--db", cli.db, "--json")) == shown
+
+    # --- the README's "When the ledger refuses an event": set aside, fixed, sent ----------
+    def delivery(lot: str, unit: str) -> Path:
+        path = tmp_path / f"{lot.rsplit(':', 1)[1]}.json"
+        body = {
+            "type": "harvest",
+            "lot": lot,
+            "product": "coffee",
+            "form": "cherry",
+            "quantity": "3",
+            "unit": unit,
+            "member": f"{COOP}:m-0042",
+            "plot": f"{COOP}:p-0042-1",
+        }
+        path.write_text(json.dumps(body), "utf-8")
+        return path
+
+    offline = [
+        delivery(f"{COOP}:h-2", "quintal"),
+        delivery(f"{COOP}:h-3", "qq"),
+        delivery(f"{COOP}:h-4", "quintal"),
+    ]
+    for path in offline:  # signed at the collection centre, no connection
+        cli.run("sign", str(path), "--key", str(coop))
+    listed = cli.run("outbox", "--key", str(coop))
+    assert listed.count("pending") == 3
+    refused = cli.runner.invoke(
+        main,
+        ["append", "--key", str(coop), "--db", cli.db, "--keys", str(keys)],
+        env={"TRAZO_LEDGER": cli.ledger},
+    )
+    assert refused.exit_code == 1 and "set aside" in refused.output
+    assert refused.output.count("\tsent") == 2  # h-2 and h-4 landed, h-3 did not wedge them
+    listed = cli.run("outbox", "--key", str(coop))
+    assert "set aside" in listed and "unknown unit 'qq'" in listed and "replace" in listed
+    shown_id = next(w for w in listed.split() if w.startswith("sha256:")).rstrip("…")
+    fixed = tmp_path / "h-3-fixed.json"
+    fixed.write_text(offline[1].read_text().replace('"qq"', '"quintal"'), "utf-8")
+    cli.run("outbox", "replace", shown_id, str(fixed), "--key", str(coop))
+    sent = cli.run("append", "--key", str(coop), "--db", cli.db, "--keys", str(keys))
+    assert sent.count("\tsent") == 1
+    assert "pending" not in cli.run("outbox", "--key", str(coop))
+    for lot in ("h-2", "h-3", "h-4"):
+        assert json.loads(cli.run("lots", f"{COOP}:{lot}", "--db", cli.db, "--json"))["holders"]
+    assert "audit OK" in cli.run("audit", "--db", cli.db, "--keys", str(keys))
