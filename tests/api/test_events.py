@@ -86,6 +86,33 @@ def test_chain_conflict_is_409_naming_expected_seq_and_prev(
     assert body["type"].endswith("/chain-conflict")
 
 
+# --- the dry run -----------------------------------------------------------------------
+
+
+def test_the_dry_run_answers_as_an_append_would_and_appends_nothing(
+    client: FlaskClient, world: World
+) -> None:
+    from tests.support import database_state
+
+    batch = [world.register_envelope(p, ["spo"]) for p in ("coop-a", "coop-b")]
+    before = database_state(world.store)
+    checked = client.post("/api/v1/events/check", json={"events": [e.to_dict() for e in batch]})
+    assert checked.status_code == 200, checked.get_json()
+    assert database_state(world.store) == before
+    appended = post_events(client, *batch).get_json()
+    assert checked.get_json() == {**appended, "checkpoint": None}
+
+    forged = Envelope(payload=b'{"type":"party.register"}', signature=batch[0].signature)
+    late = world.register_envelope("coop-c", ["spo"])
+    before = database_state(world.store)
+    would = client.post("/api/v1/events/check", json={"events": [late.to_dict(), forged.to_dict()]})
+    assert database_state(world.store) == before
+    refused = post_events(client, late, forged)
+    assert would.status_code == refused.status_code == 422
+    assert would.get_json() == refused.get_json()
+    assert _size(world) == 3
+
+
 def test_duplicate_party_is_409(client: FlaskClient, world: World) -> None:
     world.append(world.register_envelope("coop-a", ["spo"]))
     again = world.operator.sign(
