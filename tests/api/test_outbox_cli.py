@@ -3,6 +3,7 @@ and a signer killed with SIGKILL while it signs. Real processes, real signals.""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -39,8 +40,6 @@ EVENTS = 1200
 
 def _size(url: str) -> int:
     with urllib.request.urlopen(url + "health", timeout=10) as response:
-        import json
-
         return int(json.loads(response.read())["events"])
 
 
@@ -158,3 +157,40 @@ def test_a_signer_killed_mid_write_leaves_no_half_entry_and_no_head_ahead(
             assert payload["prev"] == prev
             prev = entry.id
         assert (head["seq"], head["prev"]) == (entries[-1].seq, entries[-1].id)
+
+
+def test_sign_asks_the_server_first_and_check_asks_for_files(tmp_path: Path) -> None:
+    db, keys = f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path / "keys"
+    assert run_trazo("init", "--db", db, "--keys", str(keys)).returncode == 0
+    log = (tmp_path / "server.log").open("w")
+    server = start_server(db, keys, log)
+    try:
+        url = wait_for_url(server)
+        chain = register_parties(Server(url, keys, tmp_path), ["coop"])["coop"]
+        key = key_file(tmp_path, "coop")
+        bad = tmp_path / "bad.json"
+        bad.write_text(
+            '{"type": "key.add", "party": "coop", "subject": "coop", "public_key": "AAAA"}'
+        )
+        env = {**os.environ, "TRAZO_LEDGER": str(chain.ledger)}
+        refused = run_trazo("sign", str(bad), "--key", str(key), "--server", url, env=env)
+        assert refused.returncode == 1 and refused.stdout == ""
+        assert "the ledger refuses it" in refused.stderr and "public_key" in refused.stderr
+        with Outbox(key) as box:
+            assert box.entries() == [] and box.head()["seq"] == 0  # nothing queued
+        good = tmp_path / "good.json"
+        good.write_text(json.dumps(_key_add(1)))
+        signed = run_trazo("sign", str(good), "--key", str(key), "--server", url, env=env)
+        assert signed.returncode == 0, signed.stderr
+        envelope = tmp_path / "e.jsonl"
+        envelope.write_text(signed.stdout)
+        checked = run_trazo("check", str(envelope), "--server", url)
+        assert checked.returncode == 0 and '"accepted": true' in checked.stdout, checked.stderr
+        assert _size(url) == 2  # the dry runs appended nothing
+        gone = run_trazo(
+            "sign", str(good), "--key", str(key), "--server", "http://127.0.0.1:9/", env=env
+        )
+        assert gone.returncode == 0 and "queued without a check" in gone.stderr
+    finally:
+        stop(server)
+        log.close()
