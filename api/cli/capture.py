@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +269,37 @@ def check(files: tuple[str, ...], server: str | None, db: str | None) -> None:
 
 # --- sign, append, submit ----------------------------------------------------------------
 
+outbox_keys_option = click.option(
+    "--key",
+    "outbox_keys",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Send this key's outbox (NAME.outbox.db) instead of files; repeatable.",
+)
+batch_option = click.option(
+    "--batch",
+    "batch_size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 5000),
+    help="Events per batch (per request to a server).",
+)
+
+
+def send_outboxes(
+    files: tuple[str, ...], keys: tuple[str, ...], ledger: Callable[[], Ledger], batch_size: int
+) -> bool:
+    """Send each key's outbox to ``ledger()``; False when there are files to send instead."""
+    if bool(files) == bool(keys):
+        fail("give envelope FILES, or --key NAME.key to send its outbox", 2)
+    if not keys:
+        return False
+    target = ledger()
+    for key in keys:
+        with Outbox(Path(key)) as box:
+            send_outbox(box, target, batch_size)
+    return True
+
 
 @click.command()
 @click.argument("payload_file", type=click.Path(dir_okay=False, allow_dash=True))
@@ -341,21 +373,8 @@ def sign(
 
 @click.command()
 @click.argument("files", nargs=-1, type=click.Path(allow_dash=True))
-@click.option(
-    "--key",
-    "outbox_keys",
-    multiple=True,
-    type=click.Path(dir_okay=False, exists=True),
-    help="Send this key's outbox (NAME.outbox.db) instead of files; repeatable.",
-)
-@click.option(
-    "--batch",
-    "batch_size",
-    default=1000,
-    show_default=True,
-    type=click.IntRange(1, 5000),
-    help="Events per batch when sending an outbox.",
-)
+@outbox_keys_option
+@batch_option
 @db_option
 @keys_option
 @origin_option
@@ -377,16 +396,13 @@ def append(
     key in --keys signs a checkpoint of the new log size.
     """
     from ledger.append import append_batch
-    from ledger.outbox import LocalLedger, Outbox
+    from ledger.outbox import LocalLedger
 
-    if bool(files) == bool(outbox_keys):
-        fail("give envelope FILES, or --key NAME.key to send its outbox", 2)
-    if outbox_keys:
+    def local() -> Ledger:
         store = open_store(db, writes=True)
-        local = LocalLedger(store, log_signer(store, keys_dir, origin))
-        for key in outbox_keys:
-            with Outbox(Path(key)) as box:
-                send_outbox(box, local, batch_size)
+        return LocalLedger(store, log_signer(store, keys_dir, origin))
+
+    if send_outboxes(files, outbox_keys, local, batch_size):
         return
 
     sources, envelopes = collect_envelopes(files)
@@ -411,27 +427,14 @@ def append(
 
 @click.command()
 @click.argument("files", nargs=-1, type=click.Path(allow_dash=True))
-@click.option(
-    "--key",
-    "outbox_keys",
-    multiple=True,
-    type=click.Path(dir_okay=False, exists=True),
-    help="Send this key's outbox (NAME.outbox.db) instead of files; repeatable.",
-)
+@outbox_keys_option
 @click.option(
     "--server",
     required=True,
     envvar="TRAZO_SERVER",
     help="Base URL of a trazo server, e.g. http://127.0.0.1:8000/api/v1/.",
 )
-@click.option(
-    "--batch",
-    "batch_size",
-    default=1000,
-    show_default=True,
-    type=click.IntRange(1, 5000),
-    help="Events per request.",
-)
+@batch_option
 @click.option(
     "--retries",
     default=5,
@@ -458,15 +461,8 @@ def submit(
 
     Re-sending is safe: events already stored are acknowledged, not duplicated.
     """
-    from ledger.outbox import Outbox
 
-    if bool(files) == bool(outbox_keys):
-        fail("give envelope FILES, or --key NAME.key to send its outbox", 2)
-    if outbox_keys:
-        remote = HttpLedger(server, retries)
-        for key in outbox_keys:
-            with Outbox(Path(key)) as box:
-                send_outbox(box, remote, batch_size)
+    if send_outboxes(files, outbox_keys, lambda: HttpLedger(server, retries), batch_size):
         return
     sources, envelopes = collect_envelopes(files)
     url = events_url(server)
