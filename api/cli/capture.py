@@ -84,14 +84,14 @@ class HttpLedger:
         return status == 200
 
 
-def ledger_at(where: str, keys_dir: str, origin: str | None) -> Ledger:
-    """A server (``http(s)://…``) or a database URL (``sqlite:///…``, ``postgresql://…``)."""
+def ledger_at(where: str) -> Ledger:
+    """A server (``http(s)://…``) or a database URL (``sqlite:///…``, ``postgresql://…``),
+    to read a key's head from."""
     if where.startswith(("http://", "https://")):
         return HttpLedger(where)
     from ledger.outbox import LocalLedger
 
-    store = open_store(where, writes=True)
-    return LocalLedger(store, log_signer(store, keys_dir, origin))
+    return LocalLedger(open_store(where))
 
 
 def send_outbox(outbox: Outbox, ledger: Ledger, batch_size: int) -> None:
@@ -226,9 +226,7 @@ def drop(event_id: str, key_file: str) -> None:
 @outbox.command("resync")
 @click.argument("ledger_url")
 @key_option
-@keys_option
-@origin_option
-def resync(ledger_url: str, key_file: str, keys_dir: str, origin: str | None) -> None:
+def resync(ledger_url: str, key_file: str) -> None:
     """Align the key's chain with the ledger's head of it (LEDGER_URL: a server or a
     database URL) and re-sign what is pending onto it.
 
@@ -236,7 +234,7 @@ def resync(ledger_url: str, key_file: str, keys_dir: str, origin: str | None) ->
     Pending events the ledger already holds are marked sent, never signed twice.
     """
     with Outbox(Path(key_file)) as box:
-        resigned = box.resync(ledger_at(ledger_url, keys_dir, origin))
+        resigned = box.resync(ledger_at(ledger_url))
         head = box.head()
         click.echo(f"chain head now seq {head['seq']} ({head['prev']}); {resigned} re-signed")
 

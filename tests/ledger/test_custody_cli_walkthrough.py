@@ -245,3 +245,5 @@ def test_walkthrough_from_harvest_to_retail_pack(tmp_path: Path) -> None:
     for lot in ("h-2", "h-3", "h-4"):
         assert json.loads(cli.run("lots", f"{COOP}:{lot}", "--db", cli.db, "--json"))["holders"]
     assert "audit OK" in cli.run("audit", "--db", cli.db, "--keys", str(keys))
+    head = cli.run("outbox", "resync", cli.db, "--key", str(coop))  # reads the ledger only
+    assert "0 re-signed" in head and f"seq {len(offline) + 5}" in head
