@@ -154,7 +154,12 @@ def outbox(ctx: click.Context, key_file: str | None, keys_dir: str, show_all: bo
     keys = [Path(key_file)] if key_file else _keys_with_outboxes(Path(keys_dir), Path("."))
     if not keys:
         fail("no outbox here: `trazo sign PAYLOAD --key NAME.key` starts one beside the key")
+    from ledger.outbox import outbox_path_for
+
     for key in keys:
+        if not outbox_path_for(key).exists():  # listing creates nothing
+            click.echo(f"{key}: no outbox yet (trazo sign --key {key} starts one)")
+            continue
         with Outbox(key) as box:
             _show(box, show_all)
 
