@@ -284,3 +284,42 @@ def test_every_envelope_in_the_outbox_is_what_it_says(chain: Chain, tmp_path: Pa
         envelope = Envelope.from_json(entry.envelope)
         assert envelope.id == entry.id
         assert json.loads(envelope.payload)["seq"] == entry.seq
+
+
+def test_dropping_a_pending_event_blocks_what_names_it_and_sends_the_rest(
+    chain: Chain, tmp_path: Path
+) -> None:
+    w, box = chain.world, coop_outbox(chain, tmp_path)
+    a = box.sign({**harvest_body(f"{COOP}:a", "100"), "time": w.tick()}, ledger=w.ledger)
+    b = box.sign({**wet_mill(f"{COOP}:a", a.id, f"{COOP}:b"), "time": w.tick()})
+    c = box.sign({**harvest_body(f"{COOP}:c", "100"), "time": w.tick()})
+    assert [e.id for e in box.drop(a.id)] == [b.id]
+    assert box.entry(b.id).status == BLOCKED
+    box.submit(LocalLedger(chain.store))
+    assert box.entry(c.id).status == SENT
+    assert lots_of(ledger_events(chain))[f"{COOP}:a"] == 0
+    assert audit(chain.store).ok
+
+
+def test_a_second_fix_after_another_device_moved_the_head(chain: Chain, tmp_path: Path) -> None:
+    w, box = chain.world, coop_outbox(chain, tmp_path)
+    bad = box.sign(
+        {**harvest_body(f"{COOP}:x", "1", unit="kgs"), "time": w.tick()}, ledger=w.ledger
+    )
+    box.sign({**wet_mill(f"{COOP}:x", bad.id, f"{COOP}:y"), "time": w.tick()})
+    box.submit(LocalLedger(chain.store))
+    first_fix = box.replace(bad.id, harvest_body(f"{COOP}:x", "1", unit="kgz"))  # wrong again
+    box.submit(LocalLedger(chain.store))
+    assert box.entry(first_fix.id).status == SET_ASIDE
+    other = coop_outbox(chain, tmp_path, "other.outbox.db")
+    other.sign({**harvest_body(f"{COOP}:o", "5"), "time": w.tick()}, ledger=w.ledger)
+    other.submit(LocalLedger(chain.store))
+    second_fix = box.replace(first_fix.id, harvest_body(f"{COOP}:x", "100"))
+    box.submit(LocalLedger(chain.store))  # a chain conflict on the way: re-signed, sent
+    assert not box.entries(PENDING, SET_ASIDE, BLOCKED)
+    events = ledger_events(chain)
+    x = next(e for e in events if e.get("lot") == f"{COOP}:x")
+    y = next(e for e in events if e.get("outputs", [{}])[0].get("lot") == f"{COOP}:y")
+    assert y["inputs"][0]["event"] == x["id"] == box.current_id(second_fix.id)
+    assert lots_of(events)[f"{COOP}:x"] == 1
+    assert audit(chain.store).ok
