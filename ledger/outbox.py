@@ -419,6 +419,8 @@ class Outbox:
                 self._set(entry.id, PENDING, None)
                 continue
             new = self._resign(entry, seq + 1, prev)
+            if new is None:
+                continue
             seq, prev = seq + 1, new.id
             resigned += 1
         self._db.execute("UPDATE head SET seq = ?, prev = ?", (seq, prev))
@@ -430,18 +432,35 @@ class Outbox:
         """True when the entry names an id that was re-signed or replaced since."""
         return any(self.current_id(i) != i for i in _ids_in(entry.payload, skip=("prev",)))
 
-    def _resign(self, entry: Entry, seq: int, prev: str | None) -> Envelope:
+    def _resign(self, entry: Entry, seq: int, prev: str | None) -> Envelope | None:
+        """Re-sign onto ``(seq, prev)``. When that gives the very bytes of another entry
+        (the same payload signed twice), this one is dropped in favour of its twin, which
+        what named it now names: returns None."""
         payload = _rewrite(entry.payload, self.current_id, skip=("prev",))
         envelope = self._sign(payload, seq, prev)
+        twin = self._db.execute(
+            "SELECT status FROM entries WHERE id = ? AND id != ?", (envelope.id, entry.id)
+        ).fetchone()
+        if twin is not None:
+            self._set(
+                entry.id,
+                DROPPED,
+                f"the same event as {envelope.id} ({twin[0].replace('_', ' ')}): the same"
+                " payload was signed twice",
+            )
+            self._rename(entry.id, envelope.id)
+            return None
         self._db.execute(
             "UPDATE entries SET id = ?, seq = ?, envelope = ?, status = ?, reason = NULL"
             " WHERE id = ?",
             (envelope.id, seq, envelope.to_json(), PENDING, entry.id),
         )
-        self._db.execute(
-            "INSERT OR REPLACE INTO renames (old, new) VALUES (?, ?)", (entry.id, envelope.id)
-        )
+        self._rename(entry.id, envelope.id)
         return envelope
+
+    def _rename(self, old: str, new: str) -> None:
+        """What named ``old`` names ``new`` from now on (``current_id``)."""
+        self._db.execute("INSERT OR REPLACE INTO renames (old, new) VALUES (?, ?)", (old, new))
 
     def _set(self, event_id: str, status: str, reason: str | None) -> None:
         self._db.execute(
@@ -491,7 +510,10 @@ class Outbox:
                 head = ledger.head(self.keyid)
                 if conflicts > 3 or head is None:  # the head keeps moving: let a human look
                     raise _refusal_error(answer)
+                arrived = self._arrived(ledger, pending)
                 with self._transaction():  # entries already in place on it stay as they are
+                    for entry in arrived:
+                        self._set(entry.id, SENT, None)
                     done.resigned += self._rechain(head, pending[0].position - 1)
                 continue
             with self._transaction():
@@ -499,6 +521,16 @@ class Outbox:
                 done.set_aside.append(self.entry(culprit.id))
                 done.resigned += self._rechain(self._base_before(culprit), culprit.position)
             done.blocked = len(self.entries(BLOCKED))
+
+    def _arrived(self, ledger: Ledger, pending: list[Entry]) -> list[Entry]:
+        """The pending entries the ledger already holds (a batch whose answer was lost):
+        a prefix of the queue, since each names the one before it."""
+        held = []
+        for entry in pending:
+            if not ledger.has(entry.id):
+                break
+            held.append(entry)
+        return held
 
     def resync(self, ledger: Ledger) -> int:
         """Align the chain with the ledger's head of the key, re-signing what is pending.
@@ -509,7 +541,7 @@ class Outbox:
         head = ledger.head(self.keyid)
         if head is None:
             raise OutboxError(f"the ledger has no key {self.keyid}: register or add it first")
-        arrived = [e for e in self.entries(PENDING) if ledger.has(e.id)]
+        arrived = self._arrived(ledger, self.entries(PENDING))
         with self._transaction():
             self._db.execute("UPDATE head SET party = coalesce(party, ?)", (head.party,))
             for entry in arrived:
@@ -533,24 +565,28 @@ class Outbox:
         with self._transaction():
             state = self.head()
             envelope = self._sign(fixed, state["seq"] + 1, state["prev"])
+            if self._db.execute("SELECT 1 FROM entries WHERE id = ?", (envelope.id,)).fetchone():
+                raise OutboxError(f"this payload is already in the outbox as {envelope.id}")
             self._set(entry.id, REPLACED, f"replaced by {envelope.id}")
-            self._db.execute(
-                "INSERT OR REPLACE INTO renames (old, new) VALUES (?, ?)", (entry.id, envelope.id)
-            )
+            self._rename(entry.id, envelope.id)
             self._db.execute("UPDATE head SET seq = ?, prev = ?", (state["seq"] + 1, envelope.id))
             self._insert(envelope, state["seq"] + 1, PENDING)
             self._requeue_unblocked()
         return envelope
 
     def drop(self, event_id: str) -> list[Entry]:
-        """Abandon an event (set aside, blocked or pending); returns what it blocks."""
+        """Abandon a set-aside or blocked event; returns what it leaves blocked.
+
+        A pending event cannot be dropped: it may already be in the ledger (a batch whose
+        answer was lost), and only the ledger can say — void it there once it lands."""
         entry = self.entry(event_id)
-        if entry.status in (SENT, REPLACED, DROPPED):
-            raise OutboxError(f"event {entry.id} is {entry.status}: there is nothing to drop")
+        if entry.status not in (SET_ASIDE, BLOCKED):
+            raise OutboxError(
+                f"event {entry.id} is {entry.status.replace('_', ' ')}: only a set-aside or"
+                " blocked event is dropped (a pending one may already be in the ledger)"
+            )
         with self._transaction():
             self._set(entry.id, DROPPED, "dropped by the signer")
-            if entry.status == PENDING:
-                self._rechain(self._base_before(entry), entry.position)
         return self.depends_on(entry)
 
     def _requeue_unblocked(self) -> None:
@@ -564,6 +600,8 @@ class Outbox:
                     continue
                 state = self.head()
                 new = self._resign(entry, state["seq"] + 1, state["prev"])
+                if new is None:
+                    continue
                 (last,) = self._db.execute("SELECT max(position) FROM entries").fetchone()
                 self._db.execute("UPDATE entries SET position = ? WHERE id = ?", (last + 1, new.id))
                 self._db.execute("UPDATE head SET seq = ?, prev = ?", (state["seq"] + 1, new.id))

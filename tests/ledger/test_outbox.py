@@ -286,18 +286,37 @@ def test_every_envelope_in_the_outbox_is_what_it_says(chain: Chain, tmp_path: Pa
         assert json.loads(envelope.payload)["seq"] == entry.seq
 
 
-def test_dropping_a_pending_event_blocks_what_names_it_and_sends_the_rest(
+def test_a_pending_event_is_not_dropped_it_may_be_in_the_ledger(
     chain: Chain, tmp_path: Path
 ) -> None:
     w, box = chain.world, coop_outbox(chain, tmp_path)
     a = box.sign({**harvest_body(f"{COOP}:a", "100"), "time": w.tick()}, ledger=w.ledger)
-    b = box.sign({**wet_mill(f"{COOP}:a", a.id, f"{COOP}:b"), "time": w.tick()})
-    c = box.sign({**harvest_body(f"{COOP}:c", "100"), "time": w.tick()})
-    assert [e.id for e in box.drop(a.id)] == [b.id]
-    assert box.entry(b.id).status == BLOCKED
+    LocalLedger(chain.store).append([json.loads(box.entry(a.id).envelope)])  # answer lost
+    with pytest.raises(OutboxError, match="may already be in the ledger"):
+        box.drop(a.id)
     box.submit(LocalLedger(chain.store))
-    assert box.entry(c.id).status == SENT
-    assert lots_of(ledger_events(chain))[f"{COOP}:a"] == 0
+    assert box.entry(a.id).status == SENT
+    assert lots_of(ledger_events(chain))[f"{COOP}:a"] == 1
+
+
+def test_a_lost_answer_then_another_device_signs_nothing_twice(
+    chain: Chain, tmp_path: Path
+) -> None:
+    """Found by review: the landed event was re-signed onto the other device's head."""
+    w = chain.world
+    first = coop_outbox(chain, tmp_path, "first.outbox.db")
+    second = coop_outbox(chain, tmp_path, "second.outbox.db")
+    h = first.sign({**harvest_body(f"{COOP}:x", "100"), "time": w.tick()}, ledger=w.ledger)
+    m = first.sign({**wet_mill(f"{COOP}:x", h.id, f"{COOP}:m"), "time": w.tick()})
+    first.sign({**harvest_body(f"{COOP}:y", "5"), "time": w.tick()})
+    LocalLedger(chain.store).append([json.loads(first.entry(i).envelope) for i in (h.id, m.id)])
+    second.resync(LocalLedger(chain.store))
+    second.sign({**harvest_body(f"{COOP}:z", "5"), "time": w.tick()}, ledger=w.ledger)
+    second.submit(LocalLedger(chain.store))
+    first.submit(LocalLedger(chain.store))  # h and m landed unseen; y conflicts with z
+    created = lots_of(ledger_events(chain))
+    assert [created[f"{COOP}:{lot}"] for lot in "xmyz"] == [1, 1, 1, 1]
+    assert first.entry(h.id).id == h.id and first.entry(m.id).id == m.id  # never re-signed
     assert audit(chain.store).ok
 
 
@@ -323,3 +342,25 @@ def test_a_second_fix_after_another_device_moved_the_head(chain: Chain, tmp_path
     assert y["inputs"][0]["event"] == x["id"] == box.current_id(second_fix.id)
     assert lots_of(events)[f"{COOP}:x"] == 1
     assert audit(chain.store).ok
+
+
+def test_the_same_payload_signed_twice_does_not_wedge_the_queue(
+    chain: Chain, tmp_path: Path
+) -> None:
+    """Found by review: re-signing the twin gave the refused one's very bytes."""
+    w, box = chain.world, coop_outbox(chain, tmp_path)
+    twice = {**harvest_body(f"{COOP}:w", "3", unit="qq"), "time": w.tick()}
+    first = box.sign(twice, ledger=w.ledger)
+    second = box.sign(twice)
+    after = box.sign({**harvest_body(f"{COOP}:ok", "3"), "time": w.tick()})
+    box.submit(LocalLedger(chain.store))
+    assert box.entry(first.id).status == SET_ASIDE
+    assert box.entry(second.id).status == DROPPED  # its twin is the set-aside one
+    assert box.current_id(second.id) == first.id
+    assert box.entry(after.id).status == SENT
+    fixed = box.replace(first.id, {**twice, "unit": "kg"})
+    with pytest.raises(OutboxError, match="replaced, not set aside"):
+        box.replace(first.id, {**twice, "unit": "kg"})
+    box.submit(LocalLedger(chain.store))
+    assert box.entry(fixed.id).status == SENT
+    assert lots_of(ledger_events(chain))[f"{COOP}:w"] == 1
