@@ -185,6 +185,8 @@ class Outbox:
         self.private_key = load_private_key(self.key_file)
         self.keyid = keyid_of(self.private_key.public_key())
         self.path = path or outbox_path_for(self.key_file)
+        self.unchecked: str | None = None
+        """Why the last ``sign(check=…)`` could not judge the event, if it could not."""
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a power cut keeps what was signed
@@ -306,6 +308,13 @@ class Outbox:
         with self._transaction():
             state = self.head()
             if head is not None:
+                waiting = self.entries(PENDING, BLOCKED, SET_ASIDE)
+                if waiting:
+                    raise OutboxError(
+                        f"{len(waiting)} event(s) of this key wait in its outbox: restarting the"
+                        " chain under them would fork it; `trazo outbox resync URL` moves them"
+                        " onto the ledger's head instead"
+                    )
                 state["seq"], state["prev"] = head
             party = body.get("party") or state["party"]
             if not party:
@@ -340,8 +349,14 @@ class Outbox:
             if check is not None:
                 batch = [json.loads(e.envelope) for e in self.entries(PENDING)]
                 answer = check.check([*batch, envelope.to_dict()])
-                if isinstance(answer, Refused) and answer.index == len(batch):
+                self.unchecked = None
+                if isinstance(answer, Refused) and answer.chain_conflict:
+                    # the key moved on elsewhere: submit re-signs; the content is not judged
+                    self.unchecked = "the key's chain moved on in the ledger (another device)"
+                elif isinstance(answer, Refused) and answer.index == len(batch):
                     raise _refusal_error(answer)
+                elif isinstance(answer, Refused):
+                    self.unchecked = "an earlier pending event would be refused"
             self._db.execute(
                 "UPDATE head SET party = ?, ledger = ?, seq = ?, prev = ?",
                 (party, bound, state["seq"] + 1, envelope.id),

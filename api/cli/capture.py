@@ -359,6 +359,8 @@ def sign(
     """
     from ledger.outbox import Outbox
 
+    if (seq is None) != (prev is None) and seq != 0:
+        fail("give --seq and --prev together: the key's last seq and that event's id", 2)
     body = read_payload(payload_file)
     check = None
     if server:
@@ -368,6 +370,10 @@ def sign(
             envelope = box.sign(
                 body, ledger=ledger, head=(seq, prev) if seq is not None else None, check=check
             )
+            if box.unchecked:
+                click.secho(
+                    f"warning: queued without a check: {box.unchecked}", fg="yellow", err=True
+                )
         except Unreachable as e:
             click.secho(f"warning: {e}; queued without a check", fg="yellow", err=True)
             envelope = box.sign(body, ledger=ledger, head=(seq, prev) if seq is not None else None)

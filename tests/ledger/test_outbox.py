@@ -364,3 +364,30 @@ def test_the_same_payload_signed_twice_does_not_wedge_the_queue(
     box.submit(LocalLedger(chain.store))
     assert box.entry(fixed.id).status == SENT
     assert lots_of(ledger_events(chain))[f"{COOP}:w"] == 1
+
+
+def test_restarting_the_chain_under_waiting_events_is_refused(chain: Chain, tmp_path: Path) -> None:
+    """Found by review: `--seq/--prev` with events pending forked the outbox's chain."""
+    w, box = chain.world, coop_outbox(chain, tmp_path)
+    box.sign({**harvest_body(f"{COOP}:p", "3"), "time": w.tick()}, ledger=w.ledger)
+    with pytest.raises(OutboxError, match="would fork it"):
+        box.sign({**harvest_body(f"{COOP}:q", "3"), "time": w.tick()}, head=(7, None))
+
+
+def test_the_dry_run_does_not_refuse_a_good_event_for_a_moved_head(
+    chain: Chain, tmp_path: Path
+) -> None:
+    """Found by review: a second device's sign --server refused a good event."""
+    w = chain.world
+    first = coop_outbox(chain, tmp_path, "first.outbox.db")
+    second = coop_outbox(chain, tmp_path, "second.outbox.db")
+    first.sign({**harvest_body(f"{COOP}:f", "3"), "time": w.tick()}, ledger=w.ledger)
+    first.submit(LocalLedger(chain.store))
+    good = second.sign(
+        {**harvest_body(f"{COOP}:g", "3"), "time": w.tick()},
+        ledger=w.ledger,
+        check=LocalLedger(chain.store),
+    )
+    assert second.unchecked and "moved on" in second.unchecked
+    second.submit(LocalLedger(chain.store))
+    assert second.entry(good.id).status == SENT
