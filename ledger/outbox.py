@@ -124,6 +124,12 @@ class Refused:
         return None
 
     @property
+    def about_the_key(self) -> bool:
+        """The key cannot sign at all (unknown, revoked): nothing is set aside for it."""
+        kind = str(self.problem.get("type", ""))
+        return kind.endswith(("/unknown-key", "/key-revoked"))
+
+    @property
     def chain_conflict(self) -> bool:
         """The event does not extend the ledger's chain of the key (it moved on)."""
         return str(self.problem.get("type", "")).endswith("/chain-conflict")
@@ -329,7 +335,24 @@ class Outbox:
                     f" {self.path} keeps it from then on",
                     field=LEDGER_FIELD,
                 )
-            payload = dict(body)
+            if not isinstance(party, str):
+                raise InvalidEvent("party must be a party id (a string)", field="party")
+            if not (isinstance(bound, str) and bound.startswith("sha256:") and len(bound) == 71):
+                raise InvalidEvent(
+                    f"ledger must be the ledger's genesis id (sha256:<64 hex>), not {bound!r}",
+                    field=LEDGER_FIELD,
+                )
+            payload = _rewrite(dict(body), self.current_id, skip=("prev",))
+            waits = [
+                e
+                for e in self.entries(*UNRESOLVED)
+                if e.id in set(_ids_in(payload, skip=("prev",)))
+            ]
+            if waits:
+                raise OutboxError(
+                    f"this event names {_waiting_reason(waits).removeprefix('waits for ')}:"
+                    " replace (or drop) that one first, then sign this"
+                )
             payload.setdefault("schema", SCHEMA_VERSION)
             # to the millisecond: an event signed right after its key was registered is
             # not dated before the registration
@@ -520,6 +543,8 @@ class Outbox:
             if at is None or not 0 <= at < len(pending):
                 raise _refusal_error(answer)
             culprit = pending[at]
+            if answer.about_the_key:  # not this event's fault: every later one would fail too
+                raise _refusal_error(answer)
             if answer.chain_conflict:
                 conflicts += 1
                 head = ledger.head(self.keyid)
@@ -577,6 +602,10 @@ class Outbox:
         for name in ("party", LEDGER_FIELD, "schema", "time"):
             fixed.setdefault(name, old.get(name))
         fixed = _rewrite(fixed, self.current_id, skip=("prev",))
+        if fixed.get("type") == "plot.map":
+            from ledger.signer import add_nonce
+
+            add_nonce(fixed)
         with self._transaction():
             state = self.head()
             envelope = self._sign(fixed, state["seq"] + 1, state["prev"])
@@ -662,10 +691,15 @@ def _rewrite(value: Any, current: Any, *, skip: tuple[str, ...] = ()) -> Any:
 
 
 def _instant(text: str) -> datetime:
+    """The instant a payload's time names; a time without an offset (which the ledger
+    refuses) or no time at all counts as the earliest, never as an error here."""
     try:
-        return datetime.fromisoformat(text)
+        found = datetime.fromisoformat(text)
     except ValueError:
+        found = None
+    if found is None or found.tzinfo is None:
         return datetime.min.replace(tzinfo=UTC)
+    return found
 
 
 def _reason(refused: Refused) -> str:

@@ -56,7 +56,10 @@ class HttpLedger:
             api_url(self.server, path), {"events": envelopes}, self.retries
         )
         if status in (200, 201):
-            return [int(item["index"]) for item in body["events"]]
+            try:
+                return [int(item["index"]) for item in body["events"]]
+            except (KeyError, TypeError, ValueError) as e:
+                raise Unreachable(f"{self.server} does not answer like a trazo server") from e
         if status >= 500:
             raise Unreachable(f"{self.server} answered HTTP {status}: {body.get('detail')}")
         return Refused(body)
@@ -73,6 +76,8 @@ class HttpLedger:
             return None
         if status != 200:
             raise Unreachable(f"{self.server} answered HTTP {status}: {body.get('detail')}")
+        if not isinstance(body.get("seq"), int):
+            raise Unreachable(f"{self.server} does not answer like a trazo server")
         prev, time = body.get("prev"), None
         if prev:
             status, last = get_json(api_url(self.server, f"events/{prev}"), self.retries)

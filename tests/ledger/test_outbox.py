@@ -391,3 +391,46 @@ def test_the_dry_run_does_not_refuse_a_good_event_for_a_moved_head(
     assert second.unchecked and "moved on" in second.unchecked
     second.submit(LocalLedger(chain.store))
     assert second.entry(good.id).status == SENT
+
+
+def test_review_a_time_without_offset_is_set_aside_not_a_wedge(
+    chain: Chain, tmp_path: Path
+) -> None:
+    w, box = chain.world, coop_outbox(chain, tmp_path)
+    box.sign({**harvest_body(f"{COOP}:n1", "3", unit="qq"), "time": w.tick()}, ledger=w.ledger)
+    naive = box.sign({**harvest_body(f"{COOP}:n2", "3"), "time": "2026-03-02T08:00:00"})
+    box.submit(LocalLedger(chain.store), batch_size=1)  # no TypeError while re-signing
+    assert box.entry(naive.id).status == SET_ASIDE  # the ledger's own refusal: no offset
+
+
+def test_review_a_refusal_about_the_key_stops_and_sets_nothing_aside(
+    chain: Chain, tmp_path: Path
+) -> None:
+    from ledger.outbox import Refusal
+
+    w = chain.world
+    stranger = Outbox(key_file(tmp_path, "nobody"))
+    for n in range(3):
+        stranger.sign(
+            {**harvest_body(f"{COOP}:s{n}", "1"), "party": COOP, "time": w.tick()},
+            ledger=w.ledger,
+        )
+    with pytest.raises(Refusal, match="Unknown key"):
+        stranger.submit(LocalLedger(chain.store))
+    assert [e.status for e in stranger.entries()] == [PENDING] * 3
+
+
+def test_review_sign_follows_renames_and_refuses_to_name_a_set_aside_event(
+    chain: Chain, tmp_path: Path
+) -> None:
+    w, box = chain.world, coop_outbox(chain, tmp_path)
+    bad = box.sign({**harvest_body(f"{COOP}:b", "3", unit="qq"), "time": w.tick()}, ledger=w.ledger)
+    moved = box.sign({**harvest_body(f"{COOP}:m", "100"), "time": w.tick()})
+    box.submit(LocalLedger(chain.store))  # bad set aside, moved re-signed
+    with pytest.raises(OutboxError, match="replace"):
+        box.sign({**wet_mill(f"{COOP}:b", bad.id, f"{COOP}:b2"), "time": w.tick()})
+    milled = box.sign({**wet_mill(f"{COOP}:m", moved.id, f"{COOP}:m2"), "time": w.tick()})
+    assert milled.id == box.entries(PENDING)[-1].id
+    assert loads_strict(milled.payload)["inputs"][0]["event"] == box.current_id(moved.id)
+    box.submit(LocalLedger(chain.store))
+    assert box.entry(milled.id).status == SENT
