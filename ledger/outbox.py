@@ -43,6 +43,7 @@ from typing import Any, Protocol
 
 from ledger.envelope import Envelope, keyid_of, sign
 from ledger.errors import ClientError, InvalidEvent, LedgerError, LedgerFault
+from ledger.fields import EVENT_ID_PATTERN
 from ledger.keys import load_private_key
 from ledger.payload import LEDGER_FIELD, SCHEMA_VERSION, dumps_payload, loads_strict
 
@@ -278,8 +279,11 @@ class Outbox:
 
     def waits_for(self, entry: Entry) -> list[Entry]:
         """The unresolved entries (set aside, blocked, dropped) this one names."""
-        named = {self.current_id(i) for i in _ids_in(entry.payload, skip=("prev",))}
-        named.discard(entry.id)
+        return self._unresolved_in(entry.payload, entry.id)
+
+    def _unresolved_in(self, payload: dict[str, Any], own_id: str | None = None) -> list[Entry]:
+        named = {self.current_id(i) for i in _ids_in(payload, skip=("prev",))}
+        named.discard(own_id)
         return [e for e in self.entries(*UNRESOLVED) if e.id in named]
 
     def depends_on(self, entry: Entry) -> list[Entry]:
@@ -337,17 +341,13 @@ class Outbox:
                 )
             if not isinstance(party, str):
                 raise InvalidEvent("party must be a party id (a string)", field="party")
-            if not (isinstance(bound, str) and bound.startswith("sha256:") and len(bound) == 71):
+            if not (isinstance(bound, str) and EVENT_ID_PATTERN.fullmatch(bound)):
                 raise InvalidEvent(
                     f"ledger must be the ledger's genesis id (sha256:<64 hex>), not {bound!r}",
                     field=LEDGER_FIELD,
                 )
             payload = _rewrite(dict(body), self.current_id, skip=("prev",))
-            waits = [
-                e
-                for e in self.entries(*UNRESOLVED)
-                if e.id in set(_ids_in(payload, skip=("prev",)))
-            ]
+            waits = self._unresolved_in(payload)
             if waits:
                 raise OutboxError(
                     f"this event names {_waiting_reason(waits).removeprefix('waits for ')}:"
@@ -424,7 +424,7 @@ class Outbox:
     def _insert(
         self, envelope: Envelope, seq: int, status: str, *, ledger_index: int | None = None
     ) -> None:
-        (last,) = self._db.execute("SELECT coalesce(max(position), 0) FROM entries").fetchone()
+        last = self._last_position()
         self._db.execute(
             "INSERT INTO entries (position, id, seq, envelope, status, ledger_index)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -495,6 +495,10 @@ class Outbox:
         )
         self._rename(entry.id, envelope.id)
         return envelope
+
+    def _last_position(self) -> int:
+        (last,) = self._db.execute("SELECT coalesce(max(position), 0) FROM entries").fetchone()
+        return int(last)
 
     def _rename(self, old: str, new: str) -> None:
         """What named ``old`` names ``new`` from now on (``current_id``)."""
@@ -646,7 +650,7 @@ class Outbox:
                 new = self._resign(entry, state["seq"] + 1, state["prev"])
                 if new is None:
                     continue
-                (last,) = self._db.execute("SELECT max(position) FROM entries").fetchone()
+                last = self._last_position()
                 self._db.execute("UPDATE entries SET position = ? WHERE id = ?", (last + 1, new.id))
                 self._db.execute("UPDATE head SET seq = ?, prev = ?", (state["seq"] + 1, new.id))
                 changed = True
@@ -676,7 +680,7 @@ def _ids_in(value: Any, *, skip: tuple[str, ...] = ()) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _ids_in(item)
-    elif isinstance(value, str) and value.startswith("sha256:") and len(value) == 71:
+    elif isinstance(value, str) and EVENT_ID_PATTERN.fullmatch(value):
         yield value
 
 
@@ -685,7 +689,7 @@ def _rewrite(value: Any, current: Any, *, skip: tuple[str, ...] = ()) -> Any:
         return {k: v if k in skip else _rewrite(v, current) for k, v in value.items()}
     if isinstance(value, list):
         return [_rewrite(v, current) for v in value]
-    if isinstance(value, str) and value.startswith("sha256:") and len(value) == 71:
+    if isinstance(value, str) and EVENT_ID_PATTERN.fullmatch(value):
         return current(value)
     return value
 
