@@ -649,11 +649,18 @@ def current_maps(store: Store, plots: Iterable[str]) -> dict[str, PlotMap]:
     return out
 
 
-def lot_eudr(store: Store, lot: str) -> EudrReport:
-    """The EUDR report of ``lot`` in ``store``; raises ``LotNotFound`` for an unknown lot."""
+def lot_eudr(store: Store, lot: str, *, seen_by: frozenset[str] | None = None) -> EudrReport:
+    """The EUDR report of ``lot`` in ``store``; raises ``LotNotFound`` for an unknown lot.
+
+    ``seen_by``: the parties whose data the reader sees; customers are then only those of
+    shipments signed by or addressed to one of them (None: every customer)."""
     from graph.ancestry import gather
 
     upstream = gather(store, lot)
     downstream = gather(store, lot, direction="downstream")
+    if seen_by is not None:
+        downstream = downstream.only(
+            lambda r: r.type != "ship" or r.party in seen_by or r.body.get("to") in seen_by
+        )
     plots = {body.plot for _, body in upstream.typed("harvest") if body.plot}
     return eudr_report(lot, upstream, current_maps(store, plots), downstream=downstream)

@@ -7,7 +7,7 @@ the same code on the same bytes. Nothing here touches a database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -123,6 +123,10 @@ class Evidence:
 
     def get(self, event_id: str) -> Record | None:
         return self.records.get(event_id)
+
+    def only(self, keep: Callable[[Record], bool]) -> Evidence:
+        """The evidence without the records ``keep`` rejects."""
+        return Evidence({k: r for k, r in self.records.items() if keep(r)})
 
     def of_type(self, *types: str) -> Iterator[Record]:
         return (r for r in self if r.type in types)

@@ -34,9 +34,6 @@ from ledger.store import Store
 CELL = Decimal("0.1")
 """Public positions are rounded to 0.1° (about 11 km north–south): never finer."""
 
-CONSUMER_FORMS = frozenset({"roasted", "packed", "filtered", "panela"})
-"""Forms a consumer buys: only lots in one of them get a public page."""
-
 _CHUNK = 500
 
 
@@ -183,8 +180,8 @@ def page_model(
     """The public page of ``lot``; raises ``NotPublished`` when it has none."""
     if not is_published(store, lot):
         raise NotPublished(
-            f"no public page: lot {lot!r} is not in the ledger, or not in a form sold to"
-            f" consumers ({', '.join(sorted(CONSUMER_FORMS))})"
+            f"no public page: lot {lot!r} is not in the ledger, or was not published (a"
+            " `lot.publish` signed by its creator or a holder)"
         )
     evidence = gather(store, lot)
     verdict = origin_verdict(lot, evidence)
@@ -192,12 +189,12 @@ def page_model(
 
 
 def is_published(store: Store, lot: str) -> bool:
-    """Whether ``lot`` has a public page: it is in the ledger, in a consumer-facing form."""
-    from ledger.schema import LotRow
+    """Whether ``lot`` is public — a page, JSON-LD, QR codes, a bundle: its creator or a
+    holder signed a ``lot.publish`` of it (and did not void it)."""
+    from ledger.schema import PublicationRow
 
     with store.reading() as session:
-        row = session.get(LotRow, lot)
-        return row is not None and row.form in CONSUMER_FORMS
+        return session.get(PublicationRow, lot) is not None
 
 
 def build_page_model(

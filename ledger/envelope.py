@@ -25,6 +25,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from ledger.errors import InvalidEvent, SignatureError
 
 PAYLOAD_TYPE = "application/vnd.trazo.event+json"
+SESSION_PAYLOAD_TYPE = "application/vnd.trazo.session+json"
+"""A sign-in statement's payload type: a signature over one can never pass as an event's."""
+SESSION_FIELDS = frozenset({"challenge", "ledger", "key"})
 ENVELOPE_FIELDS = frozenset({"payloadType", "payload", "signatures"})
 SIGNATURE_FIELDS = frozenset({"keyid", "sig"})
 
@@ -91,8 +94,11 @@ class Envelope:
         return event_id(self.payload)
 
     @classmethod
-    def from_dict(cls, data: Any) -> Envelope:
-        """Read an envelope as it travels; rejects anything DESIGN.md does not allow."""
+    def from_dict(cls, data: Any, *, payload_type: str = PAYLOAD_TYPE) -> Envelope:
+        """Read an envelope as it travels; rejects anything DESIGN.md does not allow.
+
+        ``payload_type`` is what it must carry: an event's, unless the caller reads
+        another kind of signed statement (a sign-in, ``api.http.sessions``)."""
         if not isinstance(data, dict):
             raise InvalidEvent("an envelope must be a JSON object")
         unknown = set(data) - ENVELOPE_FIELDS
@@ -101,9 +107,9 @@ class Envelope:
         for name in sorted(ENVELOPE_FIELDS):
             if name not in data:
                 raise InvalidEvent("missing envelope field", field=name)
-        if data["payloadType"] != PAYLOAD_TYPE:
+        if data["payloadType"] != payload_type:
             raise InvalidEvent(
-                f"payloadType must be {PAYLOAD_TYPE!r}, not {data['payloadType']!r}",
+                f"payloadType must be {payload_type!r}, not {data['payloadType']!r}",
                 field="payloadType",
             )
         payload = b64decode_strict(data["payload"], field="payload")
@@ -132,7 +138,7 @@ class Envelope:
                 f"an Ed25519 signature is 64 bytes, not {len(raw_sig)}",
                 field="signatures[0].sig",
             )
-        return cls(payload=payload, signature=Signature(keyid, raw_sig))
+        return cls(payload=payload, signature=Signature(keyid, raw_sig), payload_type=payload_type)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Envelope:
@@ -153,6 +159,14 @@ class Envelope:
         """Compact JSON; the signed payload bytes travel inside as base64, untouched."""
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
+    def signed_by(self, public_key: Ed25519PublicKey) -> bool:
+        """Whether the signature is ``public_key``'s over PAE(payloadType, payload)."""
+        try:
+            self.verify(public_key)
+        except SignatureError:
+            return False
+        return True
+
     def verify(self, public_key: Ed25519PublicKey) -> None:
         """Raise ``SignatureError`` unless the signature covers PAE(payloadType, payload)."""
         if keyid_of(public_key) != self.signature.keyid:
@@ -169,7 +183,20 @@ class Envelope:
             ) from e
 
 
-def sign(payload: bytes, private_key: Ed25519PrivateKey) -> Envelope:
+def session_statement(challenge: str, ledger: str, keyid: str) -> bytes:
+    """The payload a party signs to sign in (``api.http.sessions``): the server's
+    challenge, the ledger id it is for, and the signing key (its party is the key's)."""
+    body = {"challenge": challenge, "ledger": ledger, "key": keyid}
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def sign(
+    payload: bytes, private_key: Ed25519PrivateKey, payload_type: str = PAYLOAD_TYPE
+) -> Envelope:
     """Sign payload bytes as they are; the caller owns their serialization."""
-    sig = private_key.sign(pae(PAYLOAD_TYPE, payload))
-    return Envelope(payload=payload, signature=Signature(keyid_of(private_key.public_key()), sig))
+    sig = private_key.sign(pae(payload_type, payload))
+    return Envelope(
+        payload=payload,
+        signature=Signature(keyid_of(private_key.public_key()), sig),
+        payload_type=payload_type,
+    )

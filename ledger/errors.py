@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 PROBLEM_TYPE_BASE = "tag:trazo.dev,2026:problem/"
 
@@ -30,7 +30,7 @@ class LedgerError(Exception):
     title = "Ledger error"
     http_status = 500
     """The HTTP status this error answers with; a subclass inherits its parent's."""
-    http_headers: ClassVar[Mapping[str, str]] = {}
+    http_headers: Mapping[str, str] = {}
     """Headers the HTTP answer carries (``WWW-Authenticate`` for a 401)."""
     exit_code = 1
     """``trazo``'s exit status: 1 for a refusal, 2 where the command could not start (a

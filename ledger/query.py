@@ -14,7 +14,18 @@ from typing import Any
 from sqlalchemy import select
 
 from ledger.fields import utc_text
-from ledger.schema import CertificateRow, EventLotRow, EventRow, KeyRow, PartyRow
+from ledger.schema import (
+    CertificateRow,
+    EventLotRow,
+    EventRow,
+    HoldingRow,
+    KeyRow,
+    LotRow,
+    MetaRow,
+    PartyRow,
+    ShipmentLotRow,
+    ShipmentRow,
+)
 from ledger.store import Store
 
 MAX_PAGE = 1000
@@ -30,13 +41,17 @@ def list_events(
     until: datetime | None = None,
     after: int = -1,
     limit: int = 100,
+    visible: Any = None,
 ) -> list[EventRow]:
     """Events in ledger order (newest last) after index ``after``, at most ``limit``.
 
     ``since``/``until`` bound the event's own ``time`` (inclusive); ``lot`` keeps the
-    events that name the lot (through the ``event_lots`` projection).
+    events that name the lot (through the ``event_lots`` projection); ``visible``, a SQL
+    condition on ``events``, keeps what the caller may read.
     """
     query = select(EventRow).where(EventRow.index > after)
+    if visible is not None:  # the caller's read policy (``api.http.access``)
+        query = query.where(visible)
     if party:
         query = query.where(EventRow.party == party)
     if type:
@@ -53,9 +68,57 @@ def list_events(
         return list(session.scalars(query.order_by(EventRow.index).limit(limit)))
 
 
-def get_event(store: Store, event_id: str) -> EventRow | None:
+def get_event(store: Store, event_id: str, *, visible: Any = None) -> EventRow | None:
+    """The stored event, if it exists (and, with ``visible``, the caller may read it)."""
+    query = select(EventRow).where(EventRow.id == event_id)
+    if visible is not None:
+        query = query.where(visible)
     with store.reading() as session:
-        return session.scalar(select(EventRow).where(EventRow.id == event_id))
+        return session.scalar(query)
+
+
+def get_operator(store: Store) -> str | None:
+    """The ledger operator's party id (set by the genesis), or None before it."""
+    with store.reading() as session:
+        row = session.get(MetaRow, "operator")
+        return row.value if row is not None else None
+
+
+# --- a party's goods ---------------------------------------------------------------------
+
+
+def holdings(store: Store, party: str) -> list[tuple[HoldingRow, LotRow]]:
+    """What ``party`` holds now (kg above zero), per lot and custody event, oldest first."""
+    query = (
+        select(HoldingRow, LotRow)
+        .join(LotRow, LotRow.id == HoldingRow.lot)
+        .where(HoldingRow.party == party)
+        .order_by(HoldingRow.time, HoldingRow.lot, HoldingRow.via)
+    )
+    with store.reading() as session:  # kg is decimal text: compared here, not in SQL
+        return [(h, lot) for h, lot in session.execute(query) if h.kg > 0]
+
+
+def shipments(
+    store: Store, party: str, *, direction: str, status: str | None = None
+) -> list[tuple[ShipmentRow, list[ShipmentLotRow]]]:
+    """Shipments to (``inbound``) or from (``outbound``) ``party``, with their lots."""
+    column = ShipmentRow.receiver if direction == "inbound" else ShipmentRow.shipper
+    query = select(ShipmentRow).where(column == party)
+    if status:
+        query = query.where(ShipmentRow.status == status)
+    with store.reading() as session:
+        rows = list(session.scalars(query.order_by(ShipmentRow.time, ShipmentRow.id)))
+        lines: dict[str, list[ShipmentLotRow]] = {r.id: [] for r in rows}
+        for chunk in range(0, len(rows), 500):
+            ids = [r.id for r in rows[chunk : chunk + 500]]
+            for line in session.scalars(
+                select(ShipmentLotRow)
+                .where(ShipmentLotRow.shipment.in_(ids))
+                .order_by(ShipmentLotRow.lot)
+            ):
+                lines[line.shipment].append(line)
+    return [(r, lines[r.id]) for r in rows]
 
 
 # --- key chains ------------------------------------------------------------------------

@@ -197,6 +197,7 @@ class Holding(Record):
 
     TABLE = "holdings"
     KEY = ("party", "lot", "via")
+    INDEXED = frozenset({"lot"})
     party: str
     lot: str
     via: str
@@ -263,6 +264,51 @@ class Void(Record):
     time: str
 
 
+@dataclass(slots=True)
+class EventParty(Record):
+    """``event`` names ``party`` besides its signer (a shipment's receiver, a receipt's
+    shipper, a certificate's subject, a grant's grantee): who an event concerns, for the
+    read policy (``api.http.access``)."""
+
+    TABLE = "event_parties"
+    KEY = ("event", "party")
+    INDEXED = frozenset({"event"})
+    event: str
+    party: str
+
+
+@dataclass(slots=True)
+class Publication(Record):
+    """A lot its holder made public with ``lot.publish``: it has a page and a bundle."""
+
+    TABLE = "publications"
+    KEY = ("lot",)
+    lot: str
+    party: str
+    event: str
+    time: str
+
+
+@dataclass(slots=True)
+class Grant(Record):
+    """Read access the operator (or a party, to its own data) gave an auditor or a
+    certifier: to ``subject``'s data (``*``: the whole ledger), between two dates."""
+
+    TABLE = "grants"
+    KEY = ("id",)
+    INDEXED = frozenset({"grantee"})
+    id: str
+    grantor: str
+    grantee: str
+    subject: str
+    valid_from: str
+    valid_until: str
+    event: str
+    time: str
+    revoked_event: str | None
+    revoked_time: str | None
+
+
 PROJECTIONS: tuple[type[Record], ...] = (
     Meta,
     Party,
@@ -277,6 +323,9 @@ PROJECTIONS: tuple[type[Record], ...] = (
     CustodyEdge,
     EventLot,
     Void,
+    EventParty,
+    Publication,
+    Grant,
 )
 """Every projection the rules derive from the events (parents before children)."""
 
@@ -305,6 +354,8 @@ __all__ = [
     "Certificate",
     "CustodyEdge",
     "EventLot",
+    "EventParty",
+    "Grant",
     "Holding",
     "Key",
     "Lot",
@@ -312,6 +363,7 @@ __all__ = [
     "Meta",
     "Party",
     "Plot",
+    "Publication",
     "Record",
     "Shipment",
     "ShipmentLot",

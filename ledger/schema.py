@@ -206,7 +206,7 @@ class ShipmentRow(Base):
     __tablename__ = "shipments"
 
     id: Mapped[str] = mapped_column(EVENT_ID, primary_key=True)
-    shipper: Mapped[str] = mapped_column(PARTY)
+    shipper: Mapped[str] = mapped_column(PARTY, index=True)
     receiver: Mapped[str] = mapped_column(PARTY, index=True)
     time: Mapped[str] = mapped_column(TIME)
     status: Mapped[str] = mapped_column(String(16))  # in-transit | received | voided
@@ -267,7 +267,77 @@ class VoidRow(Base):
     time: Mapped[str] = mapped_column(TIME)
 
 
+class EventPartyRow(Base):
+    """A party an event names besides its signer (``ledger.records.EventParty``)."""
+
+    __tablename__ = "event_parties"
+
+    event: Mapped[str] = mapped_column(EVENT_ID, primary_key=True)
+    party: Mapped[str] = mapped_column(PARTY, primary_key=True)
+
+    __table_args__ = (Index("ix_event_parties_party", "party"),)
+
+
+class PublicationRow(Base):
+    """A lot made public by ``lot.publish``."""
+
+    __tablename__ = "publications"
+
+    lot: Mapped[str] = mapped_column(String(128), primary_key=True)
+    party: Mapped[str] = mapped_column(PARTY)
+    event: Mapped[str] = mapped_column(EVENT_ID)
+    time: Mapped[str] = mapped_column(TIME)
+
+
+class GrantRow(Base):
+    """Read access granted to an auditor or certifier (``grant.issue``, ``grant.revoke``)."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    grantor: Mapped[str] = mapped_column(PARTY)
+    grantee: Mapped[str] = mapped_column(PARTY, index=True)
+    subject: Mapped[str] = mapped_column(PARTY)
+    valid_from: Mapped[str] = mapped_column(DATE)
+    valid_until: Mapped[str] = mapped_column(DATE)
+    event: Mapped[str] = mapped_column(EVENT_ID)
+    time: Mapped[str] = mapped_column(TIME)
+    revoked_event: Mapped[str | None] = mapped_column(EVENT_ID)
+    revoked_time: Mapped[str | None] = mapped_column(TIME)
+
+
+class SessionRow(Base):
+    """A party's sign-in (``POST /api/v1/sessions``): server state, not a projection.
+
+    The bearer token is ``<id>.<secret>``; only the SHA-256 of the secret is kept.
+    """
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    party: Mapped[str] = mapped_column(PARTY, index=True)
+    keyid: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[str] = mapped_column(TIME)
+    expires_at: Mapped[str] = mapped_column(TIME)
+    ended_at: Mapped[str | None] = mapped_column(TIME)
+    client: Mapped[str | None] = mapped_column(String(200))
+
+
+class ChallengeRow(Base):
+    """A sign-in challenge the server handed out: usable once, until it expires."""
+
+    __tablename__ = "challenges"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[str] = mapped_column(TIME, index=True)
+    used_at: Mapped[str | None] = mapped_column(TIME)
+
+
 CUSTODY_PROJECTIONS: list[type[Base]] = [
+    GrantRow,
+    PublicationRow,
+    EventPartyRow,
     VoidRow,
     EventLotRow,
     CustodyEdgeRow,

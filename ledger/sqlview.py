@@ -23,7 +23,9 @@ from ledger.schema import (
     CertificateRow,
     CustodyEdgeRow,
     EventLotRow,
+    EventPartyRow,
     EventRow,
+    GrantRow,
     HoldingRow,
     KeyRow,
     LotRow,
@@ -31,6 +33,7 @@ from ledger.schema import (
     MetaRow,
     PartyRow,
     PlotRow,
+    PublicationRow,
     ShipmentLotRow,
     ShipmentRow,
     VoidRow,
@@ -56,6 +59,9 @@ _MODELS: dict[str, Any] = {
         CustodyEdgeRow,
         EventLotRow,
         VoidRow,
+        EventPartyRow,
+        PublicationRow,
+        GrantRow,
     )
 }
 TABLES: dict[type[Record], Table] = {

@@ -195,6 +195,15 @@ class Store:
                 conn.commit()
 
     @contextmanager
+    def state(self) -> Iterator[Session]:
+        """A short write transaction for the server's own state (sign-in sessions), outside
+        the append lock: it never touches the events or their projections."""
+        if self.read_only:
+            raise StoreError("this ledger was opened read-only: the command cannot write")
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
     def trial(self) -> Iterator[Session]:
         """The write transaction (serialized like an append), always rolled back.
 

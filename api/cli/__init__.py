@@ -19,6 +19,7 @@ from api.cli import (
     mass_balance,
     publish,
     serve,
+    signin,
 )
 from api.cli.core import main
 
@@ -34,6 +35,7 @@ for _module in (
     log,
     mass_balance,
     publish,
+    signin,
 ):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from api.cli.client import api_url, events_url, get_json, post_with_retries
+from api.cli.client import SignIn, api_url, events_url, get_json, post_with_retries
 from api.cli.core import (
     collect_envelopes,
     db_option,
@@ -45,11 +45,26 @@ from ledger.outbox import (
 
 
 class HttpLedger:
-    """A trazo server as the outbox's :class:`ledger.outbox.Ledger`."""
+    """A trazo server as the outbox's :class:`ledger.outbox.Ledger`.
 
-    def __init__(self, server: str, retries: int = 5) -> None:
+    With ``key_file``, it reads as that key's party (a session stored by `trazo login`,
+    or opened by signing the server's challenge): the events a key signed are private,
+    so finding out whether one landed needs the party's session.
+    """
+
+    def __init__(self, server: str, retries: int = 5, key_file: Path | None = None) -> None:
         self.server = server
         self.retries = retries
+        self.signin = SignIn(server, key_file, retries) if key_file is not None else None
+
+    def _get(self, path: str) -> tuple[int, Any]:
+        url = api_url(self.server, path)
+        if self.signin is None:
+            return get_json(url, self.retries)
+        status, body = get_json(url, self.retries, self.signin.header())
+        if status == 401:  # the session ended or expired since it was stored
+            status, body = get_json(url, self.retries, self.signin.header(fresh=True))
+        return status, body
 
     def _post(self, path: str, envelopes: list[dict[str, Any]]) -> list[int] | Refused:
         status, body = post_with_retries(
@@ -71,7 +86,7 @@ class HttpLedger:
         return self._post("events/check", envelopes)
 
     def head(self, keyid: str) -> Head | None:
-        status, body = get_json(api_url(self.server, f"keys/{keyid}/head"), self.retries)
+        status, body = self._get(f"keys/{keyid}/head")
         if status == 404:
             return None
         if status != 200:
@@ -80,20 +95,20 @@ class HttpLedger:
             raise Unreachable(f"{self.server} does not answer like a trazo server")
         prev, time = body.get("prev"), None
         if prev:
-            status, last = get_json(api_url(self.server, f"events/{prev}"), self.retries)
+            status, last = self._get(f"events/{prev}")
             time = last.get("time") if status == 200 else None
         return Head(int(body["seq"]), prev, time, body.get("party"))
 
     def has(self, event_id: str) -> bool:
-        status, _ = get_json(api_url(self.server, f"events/{event_id}"), self.retries)
+        status, _ = self._get(f"events/{event_id}")
         return status == 200
 
 
-def ledger_at(where: str) -> Ledger:
-    """A server (``http(s)://…``) or a database URL (``sqlite:///…``, ``postgresql://…``),
-    to read a key's head from."""
+def ledger_at(where: str, key_file: Path) -> Ledger:
+    """A server (``http(s)://…``, read as ``key_file``'s party) or a database URL
+    (``sqlite:///…``, ``postgresql://…``), to read a key's head from."""
     if where.startswith(("http://", "https://")):
-        return HttpLedger(where)
+        return HttpLedger(where, key_file=key_file)
     from ledger.outbox import LocalLedger
 
     return LocalLedger(open_store(where))
@@ -244,7 +259,7 @@ def resync(ledger_url: str, key_file: str) -> None:
     Pending events the ledger already holds are marked sent, never signed twice.
     """
     with Outbox(Path(key_file)) as box:
-        resigned = box.resync(ledger_at(ledger_url))
+        resigned = box.resync(ledger_at(ledger_url, Path(key_file)))
         head = box.head()
         click.echo(f"chain head now seq {head['seq']} ({head['prev']}); {resigned} re-signed")
 
@@ -295,17 +310,19 @@ batch_option = click.option(
 
 
 def send_outboxes(
-    files: tuple[str, ...], keys: tuple[str, ...], ledger: Callable[[], Ledger], batch_size: int
+    files: tuple[str, ...],
+    keys: tuple[str, ...],
+    ledger: Callable[[Path], Ledger],
+    batch_size: int,
 ) -> bool:
-    """Send each key's outbox to ``ledger()``; False when there are files to send instead."""
+    """Send each key's outbox to ``ledger(key)``; False when there are files to send."""
     if bool(files) == bool(keys):
         fail("give envelope FILES, or --key NAME.key to send its outbox", 2)
     if not keys:
         return False
-    target = ledger()
     for key in keys:
         with Outbox(Path(key)) as box:
-            send_outbox(box, target, batch_size)
+            send_outbox(box, ledger(Path(key)), batch_size)
     return True
 
 
@@ -369,7 +386,7 @@ def sign(
     body = read_payload(payload_file)
     check = None
     if server:
-        check = HttpLedger(server, retries=0)
+        check = HttpLedger(server, retries=0, key_file=Path(key_file))
     with Outbox(Path(key_file), Path(outbox_file) if outbox_file else None) as box:
         try:
             envelope = box.sign(
@@ -412,9 +429,13 @@ def append(
     from ledger.append import append_batch
     from ledger.outbox import LocalLedger
 
-    def local() -> Ledger:
-        store = open_store(db, writes=True)
-        return LocalLedger(store, log_signer(store, keys_dir, origin))
+    opened: list[Ledger] = []
+
+    def local(_key: Path) -> Ledger:  # one ledger for every key's outbox
+        if not opened:
+            store = open_store(db, writes=True)
+            opened.append(LocalLedger(store, log_signer(store, keys_dir, origin)))
+        return opened[0]
 
     if send_outboxes(files, outbox_keys, local, batch_size):
         return
@@ -476,7 +497,7 @@ def submit(
     Re-sending is safe: events already stored are acknowledged, not duplicated.
     """
 
-    if send_outboxes(files, outbox_keys, lambda: HttpLedger(server, retries), batch_size):
+    if send_outboxes(files, outbox_keys, lambda key: HttpLedger(server, retries, key), batch_size):
         return
     sources, envelopes = collect_envelopes(files)
     url = events_url(server)

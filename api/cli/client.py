@@ -12,11 +12,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
 
 from api.cli.core import fail
+from ledger.errors import LedgerError
 from ledger.outbox import Unreachable
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -37,12 +40,12 @@ def events_url(server: str) -> str:
     return api_url(server, "events")
 
 
-def get_json(url: str, retries: int = 3) -> tuple[int, Any]:
+def get_json(url: str, retries: int = 3, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     """GET with retries: (status, parsed JSON body); 404 is an answer, not an error."""
     delay = 0.5
     for attempt in range(retries + 1):
         request = urllib.request.Request(
-            url, headers={"Accept": "application/json", "User-Agent": "trazo"}
+            url, headers={"Accept": "application/json", "User-Agent": "trazo", **(headers or {})}
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
@@ -59,12 +62,14 @@ def get_json(url: str, retries: int = 3) -> tuple[int, Any]:
     raise Unreachable(f"{problem} (gave up after {retries + 1} attempts)")
 
 
-def post_with_retries(url: str, body: dict[str, Any], retries: int) -> tuple[int, Any]:
+def post_with_retries(
+    url: str, body: dict[str, Any], retries: int, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     data = json.dumps(body, separators=(",", ":")).encode("utf-8")
     delay = 0.5
     for attempt in range(retries + 1):
         try:
-            status, answer = _post(url, data)
+            status, answer = _post(url, data, headers)
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
             problem = f"cannot reach {url}: {getattr(e, 'reason', e)}"
             status, answer = 0, {"detail": problem}
@@ -79,7 +84,7 @@ def post_with_retries(url: str, body: dict[str, Any], retries: int) -> tuple[int
     return status, answer
 
 
-def _post(url: str, data: bytes) -> tuple[int, Any]:
+def _post(url: str, data: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     request = urllib.request.Request(
         url,
         data=data,
@@ -88,6 +93,7 @@ def _post(url: str, data: bytes) -> tuple[int, Any]:
             "Content-Type": "application/json",
             "Accept": "application/json",
             "User-Agent": "trazo-submit",
+            **(headers or {}),
         },
     )
     try:
@@ -105,3 +111,98 @@ def _json(raw: bytes) -> Any:
     except ValueError:
         return {"detail": raw.decode("utf-8", "replace")[:500]}
     return parsed if isinstance(parsed, dict) else {"detail": str(parsed)[:500]}
+
+
+# --- party sessions ---------------------------------------------------------------------
+
+
+def sessions_file(key_file: Path) -> Path:
+    """Where ``trazo login`` keeps a key's sessions: ``NAME.sessions.json`` beside it."""
+    return key_file.with_name(key_file.name.removesuffix(".key") + ".sessions.json")
+
+
+class SignIn:
+    """A party session on one server for one key: kept beside the key (owner-only, like
+    the key), opened by signing the server's challenge, opened again when it lapses."""
+
+    def __init__(self, server: str, key_file: Path, retries: int = 3) -> None:
+        self.server = api_url(server, "").rstrip("/")
+        self.key_file = key_file
+        self.retries = retries
+
+    def _stored(self) -> dict[str, Any]:
+        path = sessions_file(self.key_file)
+        try:
+            found = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except ValueError:
+            return {}  # unreadable: sign in again, and write it anew
+        return found if isinstance(found, dict) else {}
+
+    def _keep(self, sessions: dict[str, Any]) -> None:
+        path = sessions_file(self.key_file)
+        temporary = path.with_name(path.name + ".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            json.dump(sessions, out, indent=1)
+        os.replace(temporary, path)
+
+    def current(self) -> dict[str, Any] | None:
+        """The stored session for this server, unless it has expired."""
+        found = self._stored().get(self.server)
+        if not isinstance(found, dict) or not isinstance(found.get("token"), str):
+            return None
+        try:
+            expires = datetime.fromisoformat(str(found.get("expires_at")))
+        except ValueError:
+            return None
+        if expires.tzinfo is None or expires - timedelta(seconds=30) <= datetime.now(UTC):
+            return None
+        return found
+
+    def login(self) -> dict[str, Any]:
+        """Sign in anew: challenge, signature, session; the session is stored."""
+        from ledger.envelope import SESSION_PAYLOAD_TYPE, keyid_of, session_statement, sign
+        from ledger.keys import load_private_key
+
+        key = load_private_key(self.key_file)
+        status, challenge = post_with_retries(f"{self.server}/sessions/challenge", {}, self.retries)
+        if status != 201 or not isinstance(challenge.get("challenge"), str):
+            raise SignInFailed(f"{self.server} gave no challenge: {_detail(status, challenge)}")
+        statement = session_statement(
+            challenge["challenge"], str(challenge.get("ledger")), keyid_of(key.public_key())
+        )
+        envelope = sign(statement, key, SESSION_PAYLOAD_TYPE)
+        status, answer = post_with_retries(
+            f"{self.server}/sessions", envelope.to_dict(), self.retries
+        )
+        if status != 201 or not isinstance(answer.get("token"), str):
+            raise SignInFailed(f"{self.server} refused the sign-in: {_detail(status, answer)}")
+        sessions = self._stored()
+        sessions[self.server] = answer
+        self._keep(sessions)
+        return dict(answer)
+
+    def forget(self) -> None:
+        sessions = self._stored()
+        if sessions.pop(self.server, None) is not None:
+            self._keep(sessions)
+
+    def header(self, fresh: bool = False) -> dict[str, str]:
+        """``Authorization`` for this server: the stored session, or a new one."""
+        found = None if fresh else self.current()
+        if found is None:
+            found = self.login()
+        return {"Authorization": f"Bearer {found['token']}"}
+
+
+class SignInFailed(LedgerError):
+    """The server gave no session for this key (not registered, revoked, another ledger)."""
+
+    title = "Sign-in failed"
+    exit_code = 2
+
+
+def _detail(status: int, body: Any) -> str:
+    return f"HTTP {status}: {body.get('detail') if isinstance(body, dict) else body}"

@@ -87,7 +87,8 @@ def demo(port: int, host: str, folder: str, seed: int, no_serve: bool) -> None:
     """
     with noting("could not load the demo"):
         db, chain = load_demo(Path(folder), seed)
-    _guide(db, Path(folder), chain.facts, host, port)
+    token = os.environ.setdefault("TRAZO_READ_TOKEN", DEMO_OPERATOR_TOKEN)
+    _guide(db, Path(folder), chain.facts, host, port, token)
     if no_serve:
         return
     from api.cli.serve import serve
@@ -104,7 +105,11 @@ def demo(port: int, host: str, folder: str, seed: int, no_serve: bool) -> None:
     )
 
 
-def _guide(db: str, folder: Path, facts: Any, host: str, port: int) -> None:
+DEMO_OPERATOR_TOKEN = "trazo-demo-operator"
+"""The demo server's operator token (unless TRAZO_READ_TOKEN is set): reads everything."""
+
+
+def _guide(db: str, folder: Path, facts: Any, host: str, port: int, token: str) -> None:
     base = f"http://{host}:{port}"
     keys = folder / "keys"
     single, blended = facts.single_origin_bag, facts.blended_bag
@@ -121,8 +126,12 @@ def _guide(db: str, folder: Path, facts: Any, host: str, port: int) -> None:
         f"     its proof bundle   {base}/api/v1/lots/{single}/bundle",
         f"  a blended bag         {base}/p/{blended}",
         f"     its origin (JSON)  {base}/api/v1/lots/{blended}/origin",
-        f"  an auditor's report   {base}/audit/{facts.overselling_trader}/mass-balance"
-        "?product=coffee&scheme=SPP&period=2026",
+        "",
+        click.style("Private: the operator's token reads everything", bold=True),
+        f'  curl -H "Authorization: Bearer {token}" \\',
+        f"    '{base}/audit/{facts.overselling_trader}/mass-balance"
+        "?product=coffee&scheme=SPP&period=2026'",
+        f"  without it, {base}/api/v1/events lists only public master data",
         "",
         click.style("Try", bold=True),
         f"  trazo origin {blended} --db {db}",

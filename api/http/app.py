@@ -4,7 +4,9 @@ Configuration (each key may be set in the environment; ``create_app(config)`` ov
 
 ``TRAZO_DATABASE_URL``  the ledger (``sqlite:///FILE`` or ``postgresql://…``)
 ``TRAZO_KEYS``          the folder holding ``log.key``, which signs checkpoints
-``TRAZO_READ_TOKEN``    bearer token that may read ``plot.map`` payloads (unset: nobody)
+``TRAZO_READ_TOKEN``    the operator's bearer token: reads everything (unset: no operator token)
+``TRAZO_SESSION_SECONDS``  how long a party session lasts (default 3600)
+``TRAZO_RATE_LIMIT``, ``TRAZO_SIGNIN_RATE_LIMIT``  request budgets (``api.http.limits``)
 ``TRAZO_PUBLIC_URL``    the server's public base URL, listed in the OpenAPI ``servers``
 ``TRAZO_LOG_ORIGIN``    the log's checkpoint origin (default ``trazo/<operator>``)
 """
@@ -17,7 +19,7 @@ from typing import Any
 from flask import Flask, current_app
 from flask_smorest import Api
 
-from api.http import errors, schemas
+from api.http import errors, limits, schemas
 from api.http.context import STORE, store
 from ledger.store import Store
 
@@ -27,6 +29,9 @@ CONFIG_KEYS = (
     "TRAZO_READ_TOKEN",
     "TRAZO_PUBLIC_URL",
     "TRAZO_LOG_ORIGIN",
+    "TRAZO_SESSION_SECONDS",
+    "TRAZO_RATE_LIMIT",
+    "TRAZO_SIGNIN_RATE_LIMIT",
 )
 DEFAULTS: dict[str, Any] = {
     "TRAZO_DATABASE_URL": "sqlite:///trazo.db",
@@ -34,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "TRAZO_READ_TOKEN": None,
     "TRAZO_PUBLIC_URL": None,
     "TRAZO_LOG_ORIGIN": None,
+    "TRAZO_SESSION_SECONDS": None,
+    "TRAZO_RATE_LIMIT": None,
+    "TRAZO_SIGNIN_RATE_LIMIT": None,
 }
 
 API_DESCRIPTION = f"""\
@@ -52,9 +60,17 @@ the proof bundle; the README the event vocabulary and the commands.
 * **Errors** are `application/problem+json` (RFC 9457) with `type`, `title`, `status`,
   `detail`, and `errors: [{{index, field, message}}]` naming the offending event of a
   batch and its field.
-* **Reads are open**, except the payload of a `plot.map` event (a farm's location): it is
-  returned only with `Authorization: Bearer <read token>`; otherwise the event is
-  listed with its id, type and plot, `redacted: true`.
+* **Reads are private by default.** Anyone reads the log, the parties directory, the
+  public master-data events (registrations, keys, certificates, publications) and what a
+  holder has published with `lot.publish`. A party signed in with one of its keys
+  (`POST /api/v1/sessions/challenge`, then `POST /api/v1/sessions` with the signed
+  challenge; `Authorization: Bearer <token>`) reads the events it signed and those that
+  name it, its lots, holdings, shipments and reports; a granted auditor (`grant.issue`)
+  reads what its grant names, while it is valid; the operator's token reads everything.
+  **A read the caller may not make is a 404**, like a missing thing; a bad or expired
+  token is a 401.
+* **Requests are budgeted** per client and per session: over budget, a `429` with
+  `Retry-After`.
 """
 
 
@@ -115,6 +131,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register_error_handlers(app)
     _register_pages(app)
     app.before_request(_require_genesis)
+    app.before_request(limits.check_budget)
     return app
 
 
@@ -165,12 +182,17 @@ def _spec_options(config: dict[str, Any]) -> dict[str, Any]:
         "info": {"description": API_DESCRIPTION},
         "components": {
             "securitySchemes": {
-                "readToken": {
+                "session": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "The server's read token (TRAZO_READ_TOKEN): reads `plot.map`"
-                    " payloads",
-                }
+                    "description": "A party session's token (`POST /api/v1/sessions`): reads"
+                    " the party's own data and what its grants name",
+                },
+                "operatorToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The operator's token (TRAZO_READ_TOKEN): reads everything",
+                },
             }
         },
     }
@@ -192,6 +214,7 @@ def all_blueprints() -> list[Any]:
         mass_balance,
         parties,
         provenance,
+        sessions,
     )
 
     return [
@@ -204,5 +227,6 @@ def all_blueprints() -> list[Any]:
         eudr.blp,
         mass_balance.blp,
         log.blp,
+        sessions.blp,
         health.blp,
     ]

@@ -1,4 +1,4 @@
-"""What views (JSON, pages) are given: the store, the log signer, the read-token check.
+"""What views (JSON, pages) are given: the store and the log signer.
 
 One small module, imported by views and by the app factory alike, so that no view needs
 the factory (no import cycle).
@@ -6,14 +6,12 @@ the factory (no import cycle).
 
 from __future__ import annotations
 
-import hmac
 import logging
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app
 
-from api.http.errors import InvalidToken
 from ledger.store import Store
 
 STORE = "trazo.store"
@@ -41,19 +39,3 @@ def log_signer() -> Any:
             )
         current_app.extensions[key] = signer
     return current_app.extensions[key]
-
-
-def may_read_plots() -> bool:
-    """True with the right bearer token; False without one; a wrong token is a 401."""
-    header = request.headers.get("Authorization")
-    if header is None:
-        return False
-    scheme, _, token = header.partition(" ")
-    expected = current_app.config.get("TRAZO_READ_TOKEN")
-    if (
-        scheme.lower() == "bearer"
-        and expected
-        and hmac.compare_digest(token.strip().encode(), str(expected).encode())
-    ):
-        return True
-    raise InvalidToken("the Authorization header does not carry this server's read token")

@@ -7,17 +7,20 @@ Every error response of the API is a problem document::
      "expected_seq": 8, "expected_prev": "sha256:…"}
 
 Every error a view raises is a ``LedgerError``: the ledger's own (``ledger.errors``) or
-the request's (below: malformed JSON, wrong media type, a missing read token). No view
+the request's (below: malformed JSON, wrong media type, a bad credential, too many
+requests). No view
 catches an error to remap it; each class states its status (``LedgerError.http_status``,
 inherited by subclasses), its headers, and its problem type (the class name in kebab case
 after ``tag:trazo.dev,2026:problem/``). The hierarchy's statuses, most specific first:
 
 =================================================  ======
 ``NotFound`` (``LotNotFound``, ``EventNotFound``,   404
-``PartyNotFound``, ``KeyNotFound``,
+``PartyNotFound``, ``KeyNotFound``, ``SessionNotFound``,
 ``CheckpointNotFound``, ``LogKeyNotFound``,
 ``NotPublished``)
-``ReadTokenRequired``, ``InvalidToken``             401
+``InvalidToken``, ``SignInRequired``,               401
+``SignInRefused``
+``TooManyRequests``                                 429
 ``MalformedJson``                                   400
 ``UnsupportedMediaType``                            415
 ``NotCheckpointed``                                 409
@@ -84,16 +87,39 @@ class InvalidRequest(ClientError):
 _BEARER = {"WWW-Authenticate": 'Bearer realm="trazo"'}
 
 
-class ReadTokenRequired(RequestError):
-    title = "Read token required"
-    http_status = 401
-    http_headers = _BEARER
-
-
 class InvalidToken(RequestError):
     title = "Invalid token"
     http_status = 401
     http_headers = _BEARER
+
+
+class SignInRequired(RequestError):
+    """The request needs a party session (``POST /api/v1/sessions``)."""
+
+    title = "Sign-in required"
+    http_status = 401
+    http_headers = _BEARER
+
+
+class SignInRefused(RequestError):
+    """A signed challenge that opens no session: wrong key, signature, ledger, or a
+    challenge unknown, expired or already used."""
+
+    title = "Sign-in refused"
+    http_status = 401
+    http_headers = _BEARER
+
+
+class TooManyRequests(RequestError):
+    """A client or session went over its request budget; ``Retry-After`` says when to
+    come back."""
+
+    title = "Too many requests"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.http_headers = {"Retry-After": str(retry_after)}
 
 
 class Unavailable(LedgerFault):

@@ -2,10 +2,13 @@
 
 ``GET …/eudr``          readiness and the due-diligence data set (JSON; no coordinates)
 ``GET …/eudr.geojson``  the contributing plots' geometry for the EU information system:
-                        only with the server's read token (``Authorization: Bearer …``),
-                        like ``plot.map`` payloads — it is the farms' exact location
-``GET …/trace.csv``     one row per custody event, upstream and downstream
+                        only for a reader of every contributing SPO's data, like
+                        ``plot.map`` payloads — it is the farms' exact location
+``GET …/trace.csv``     one row per custody event, upstream and downstream (a reader of
+                        the whole ledger only)
 ``GET …/trace.xlsx``    the same as a workbook
+
+Who may read which is ``api.http.access``'s.
 
 Registered by the app factory (``api.http.app.all_blueprints``).
 """
@@ -17,9 +20,9 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
+from api.http.access import readable_geometry, readable_lot
 from api.http.base import Blueprint, problems
-from api.http.context import may_read_plots, store
-from api.http.errors import ReadTokenRequired
+from api.http.context import store
 
 blp = Blueprint(
     "eudr",
@@ -57,16 +60,19 @@ class Eudr(MethodView):
     )
     @problems(blp, 404)
     def get(self, lot: str) -> Any:
-        """EUDR readiness of a lot and its due-diligence data set."""
+        """EUDR readiness of a lot and its due-diligence data set: for whoever reads the
+        lot, with the customers of shipments the caller may see."""
         from graph.eudr import lot_eudr
 
-        return lot_eudr(store(), lot).to_dict()
+        who = readable_lot(lot)
+        seen_by = None if who.everything else who.parties
+        return lot_eudr(store(), lot, seen_by=seen_by).to_dict()
 
 
 @blp.route("/<lot>/eudr.geojson")
 class EudrGeojson(MethodView):
     @blp.doc(
-        security=[{"readToken": []}],
+        security=[{"session": []}, {"operatorToken": []}],
         responses={
             "200": {
                 "description": "GeoJSON FeatureCollection of the contributing plots (EU information"
@@ -77,15 +83,14 @@ class EudrGeojson(MethodView):
     )
     @problems(blp, 401, 404)
     def get(self, lot: str) -> Any:
-        """The contributing plots' geolocation, for the operator filing the statement."""
+        """The contributing plots' geolocation, for the operator filing the statement: only
+        for a reader of every contributing SPO's data (the SPO itself, a grant naming it,
+        the operator)."""
         from graph.eudr import dumps, feature_collection, lot_eudr
 
-        if not may_read_plots():
-            raise ReadTokenRequired(
-                "plot geometry is returned only with this server's read token"
-                " (Authorization: Bearer …)",
-            )
-        report = lot_eudr(store(), lot)
+        who = readable_lot(lot)
+        report = lot_eudr(store(), lot, seen_by=None if who.everything else who.parties)
+        readable_geometry(lot, {shares[0].share.source or "" for _, shares in report.plots()})
         return _download(
             dumps(feature_collection(report)), "application/geo+json", _filename(lot, ".geojson")
         )
@@ -103,9 +108,11 @@ class TraceCsv(MethodView):
     )
     @problems(blp, 404)
     def get(self, lot: str) -> Any:
-        """The lot's traceability spreadsheet as CSV."""
+        """The lot's traceability spreadsheet as CSV (upstream and downstream: for a
+        reader of the whole ledger)."""
         from graph.export_trace import lot_trace_rows, to_csv
 
+        readable_lot(lot, whole_ledger=True)
         rows = lot_trace_rows(store(), lot)
         return _download(to_csv(rows), "text/csv", _filename(lot, "-trace.csv"))
 
@@ -122,8 +129,10 @@ class TraceXlsx(MethodView):
     )
     @problems(blp, 404)
     def get(self, lot: str) -> Any:
-        """The lot's traceability spreadsheet as an Excel workbook."""
+        """The lot's traceability spreadsheet as an Excel workbook (for a reader of the
+        whole ledger, like the CSV)."""
         from graph.export_trace import lot_trace_rows, to_xlsx
 
+        readable_lot(lot, whole_ledger=True)
         rows = lot_trace_rows(store(), lot)
         return _download(to_xlsx(rows, lot), XLSX, _filename(lot, "-trace.xlsx"))

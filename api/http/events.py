@@ -9,12 +9,12 @@ from flask import request
 from flask.views import MethodView
 
 from api.http import schemas
+from api.http.access import readable_event, visible_events
 from api.http.base import Blueprint, problems
-from api.http.context import log_signer, may_read_plots, store
+from api.http.context import log_signer, store
 from api.http.errors import InvalidRequest, MalformedJson, UnsupportedMediaType
 from ledger import query
 from ledger.append import append_batch, check_batch
-from ledger.errors import EventNotFound
 from ledger.schema import EventRow
 
 blp = Blueprint(
@@ -41,8 +41,7 @@ SUBMISSION_DOC = {
         }
     },
 }
-PLOT_MAP = "plot.map"
-READ_SECURITY: list[dict[str, list[str]]] = [{}, {"readToken": []}]
+READ_SECURITY: list[dict[str, list[str]]] = [{}, {"session": []}, {"operatorToken": []}]
 
 
 @blp.route("")
@@ -71,11 +70,13 @@ class Events(MethodView):
     @blp.doc(security=READ_SECURITY)
     @problems(blp, 401)
     def get(self, after: int, limit: int, **filters: Any) -> Any:
-        """List events in ledger order (newest last), filtered, one page at a time."""
-        full = may_read_plots()
-        rows = query.list_events(store(), after=after, limit=limit, **filters)
+        """List the events the caller may read, in ledger order (newest last), filtered,
+        one page at a time."""
+        rows = query.list_events(
+            store(), after=after, limit=limit, visible=visible_events(), **filters
+        )
         next_after = rows[-1].index if len(rows) == limit else None
-        return {"events": [_event(r, full) for r in rows], "next_after": next_after}
+        return {"events": [_event(r) for r in rows], "next_after": next_after}
 
 
 @blp.route("/check")
@@ -106,15 +107,12 @@ class Event(MethodView):
     @blp.doc(security=READ_SECURITY)
     @problems(blp, 401, 404)
     def get(self, event_id: str) -> Any:
-        """One stored event: its envelope, ledger index, recording time and decoded payload."""
-        full = may_read_plots()
-        row = query.get_event(store(), event_id)
-        if row is None:
-            raise EventNotFound(f"no event {event_id} in the ledger")
-        return _event(row, full)
+        """One stored event the caller may read: its envelope, ledger index, recording time
+        and decoded payload (404 for an event it may not read, as for a missing one)."""
+        return _event(readable_event(event_id))
 
 
-def _event(row: EventRow, full: bool) -> dict[str, Any]:
+def _event(row: EventRow) -> dict[str, Any]:
     payload = json.loads(row.payload)
     out: dict[str, Any] = {
         "id": row.id,
@@ -127,15 +125,25 @@ def _event(row: EventRow, full: bool) -> dict[str, Any]:
         "recorded_at": row.recorded_at,
         "redacted": False,
     }
-    if row.type == PLOT_MAP and not full:
-        out.update(redacted=True, plot=payload.get("plot"))
-        return out
     out.update(envelope=json.loads(row.envelope), payload=payload)
     return out
 
 
 def _read_submission() -> list[Any]:
     """The envelopes of a POST body: shape checks here, envelope checks in the core."""
+    body = read_json()
+    if isinstance(body, dict) and "events" in body:
+        return _batch(body)
+    if isinstance(body, dict):
+        return [body]
+    raise InvalidRequest(
+        'the body must be an envelope object or {"events": [envelope, …]}',
+        [{"index": None, "field": None, "message": "not an object"}],
+    )
+
+
+def read_json() -> Any:
+    """A POST body as JSON: ``UnsupportedMediaType`` or ``MalformedJson`` otherwise."""
     if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
         raise UnsupportedMediaType(
             f"send JSON (Content-Type: application/json), not"
@@ -147,14 +155,7 @@ def _read_submission() -> list[Any]:
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
         reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
         raise MalformedJson(f"the body is not valid JSON: {reason}") from e
-    if isinstance(body, dict) and "events" in body:
-        return _batch(body)
-    if isinstance(body, dict):
-        return [body]
-    raise InvalidRequest(
-        'the body must be an envelope object or {"events": [envelope, …]}',
-        [{"index": None, "field": None, "message": "not an object"}],
-    )
+    return body
 
 
 def _batch(body: dict[str, Any]) -> list[Any]:

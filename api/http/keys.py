@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from api.http import schemas
+from api.http.access import readable_key
 from api.http.base import Blueprint, problems
 from api.http.context import store
 from ledger import query
@@ -26,6 +27,7 @@ class KeyHead(MethodView):
     @problems(blp, 404)
     def get(self, keyid: str) -> Any:
         """What a signer needs to continue the key's chain: the next event has `seq` + 1."""
+        readable_key(keyid)
         head = query.key_head(store(), keyid)
         if head is None:
             raise KeyNotFound(f"no key {keyid} is registered")

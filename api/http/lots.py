@@ -7,6 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from api.http import schemas
+from api.http.access import lot_view, readable_lot
 from api.http.base import Blueprint, problems
 from api.http.context import store
 from ledger.errors import LotNotFound
@@ -25,8 +26,10 @@ class Lot(MethodView):
     @blp.response(200, schemas.LotSchema)
     @problems(blp, 404)
     def get(self, lot: str) -> Any:
-        """A lot: product, form, creating event, holdings and in-transit quantities."""
+        """A lot: product, form, creating event, and the holdings and in-transit quantities
+        of the parties the caller reads."""
+        who = readable_lot(lot)
         view = get_lot(store(), lot)
         if view is None:
             raise LotNotFound(f"no lot {lot!r} in the ledger")
-        return view.to_dict()
+        return lot_view(view.to_dict(), who)

@@ -17,6 +17,7 @@ from flask import Response, request
 from flask.views import MethodView
 from marshmallow import ValidationError, fields, validates_schema
 
+from api.http.access import readable_party_data
 from api.http.base import Blueprint, problems
 from api.http.context import store
 from api.http.schemas import EVENT_ID, StrictSchema
@@ -191,7 +192,8 @@ class MassBalance(MethodView):
 
 def report_for(party_id: str, args: dict[str, Any]) -> MassBalanceReport:
     """The report a query asks for (``MassBalanceQuerySchema``); ``PartyNotFound`` (404)
-    for an unknown party."""
+    for an unknown party, or one whose data the caller may not read."""
+    readable_party_data(party_id)
     if "period" in args:
         period = Period.parse(args["period"])
     else:

@@ -8,6 +8,7 @@ from flask.views import MethodView
 from marshmallow import INCLUDE, Schema, fields, validate
 
 from api.http import schemas
+from api.http.access import readable_lot
 from api.http.base import Blueprint, problems
 from api.http.context import store
 from graph.ancestry import gather
@@ -97,7 +98,9 @@ class Trace(MethodView):
     @blp.response(200, TraceSchema)
     @problems(blp, 404)
     def get(self, lot: str, direction: str) -> Any:
-        """The lot's custody graph: every event it came from (or, downstream, went into)."""
+        """The lot's custody graph: every event it came from (or, downstream, went into:
+        only for a reader of the whole ledger)."""
+        readable_lot(lot, whole_ledger=direction == "downstream")
         return trace(store(), lot, direction)
 
 
@@ -107,6 +110,7 @@ class Origin(MethodView):
     @problems(blp, 404)
     def get(self, lot: str) -> Any:
         """The origin verdict: shares per harvest, the certified share, every reason."""
+        readable_lot(lot)
         return origin_verdict(lot, gather(store(), lot)).to_dict()
 
 
@@ -116,4 +120,5 @@ class Bundle(MethodView):
     @problems(blp, 404, 409)
     def get(self, lot: str) -> Any:
         """The proof bundle: verify it offline with `trazo verify FILE --log-key log.pub`."""
+        readable_lot(lot)
         return build_bundle(store(), lot)

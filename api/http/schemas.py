@@ -182,7 +182,7 @@ class AppendResultSchema(StrictSchema):
 
 
 class EventSchema(StrictSchema):
-    """A stored event. A ``plot.map`` event is redacted without the read token."""
+    """A stored event the caller may read (``api.http.access``)."""
 
     id = fields.String(required=True, metadata=EVENT_ID)
     index = fields.Integer(required=True)
@@ -195,17 +195,18 @@ class EventSchema(StrictSchema):
     redacted = fields.Boolean(
         required=True,
         metadata={
-            "description": "true for a `plot.map` event read without the read token:"
-            " `envelope` and `payload` are left out, `plot` names the plot"
+            "description": "Always false: an event the caller may not read is not served at"
+            " all (kept so that clients of the first API version still parse it)"
         },
     )
-    plot = fields.String(metadata={"description": "The mapped plot (redacted `plot.map` only)"})
     envelope = fields.Nested(
-        EnvelopeSchema,
-        metadata={"description": "The envelope exactly as stored; absent when redacted"},
+        EnvelopeSchema, required=True, metadata={"description": "The envelope exactly as stored"}
     )
     payload = fields.Dict(
-        metadata={"description": "The decoded payload (the signed bytes are in `envelope.payload`)"}
+        required=True,
+        metadata={
+            "description": "The decoded payload (the signed bytes are in `envelope.payload`)"
+        },
     )
 
 

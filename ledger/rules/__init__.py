@@ -28,6 +28,9 @@ _MODULES = (
     "receive",
     "dispose",
     "void",
+    "lot_publish",
+    "grant_issue",
+    "grant_revoke",
 )
 
 

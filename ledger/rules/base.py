@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from ledger import fields
 from ledger.errors import NotAuthorized, UnknownReference
 from ledger.payload import COMMON_FIELDS, LEDGER_FIELD, Event
-from ledger.records import Key, Party
+from ledger.records import EventParty, Key, Party
 from ledger.view import LedgerView, Wanted, operator
 
 COMMON = frozenset((*COMMON_FIELDS, LEDGER_FIELD))
@@ -109,3 +109,9 @@ def existing_key(view: LedgerView, keyid: str, *, field: str) -> Key:
 
 def time_text(event: Event) -> str:
     return event.time_text
+
+
+def concerns(view: LedgerView, event: Event, party: str) -> None:
+    """Record that ``event`` names ``party`` besides its signer: the party may read it."""
+    if party != event.party:
+        view.add(EventParty(event=event.id, party=party))

@@ -13,7 +13,7 @@ from ledger import fields, tables
 from ledger.errors import DuplicateId, InvalidEvent
 from ledger.payload import Event
 from ledger.records import Certificate, Party
-from ledger.rules.base import Rule, registered_party, require_role, time_text
+from ledger.rules.base import Rule, concerns, registered_party, require_role, time_text
 from ledger.view import LedgerView, Wanted
 
 SCHEME = re.compile(r"[A-Z][A-Z0-9-]{0,31}")
@@ -89,6 +89,7 @@ class CertIssue(Rule[Issue]):
                 voided_by=None,
             )
         )
+        concerns(view, event, body.subject)
 
 
 RULE = CertIssue()

@@ -10,7 +10,7 @@ from ledger import fields
 from ledger.errors import InvalidEvent, NotAuthorized, UnknownReference
 from ledger.payload import Event
 from ledger.records import Certificate
-from ledger.rules.base import Rule, require_role, time_text
+from ledger.rules.base import Rule, concerns, require_role, time_text
 from ledger.rules.custody import not_before
 from ledger.view import LedgerView, Wanted, absent
 
@@ -54,6 +54,7 @@ class CertRevoke(Rule[Revocation]):
                 field="certificate",
             )
         not_before(event, row.time, what=f"the certificate's issue {row.event}", field="time")
+        concerns(view, event, row.subject)
         view.update(
             row, revoked_event=event.id, revoked_time=time_text(event), revoke_reason=body.reason
         )

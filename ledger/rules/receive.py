@@ -24,7 +24,7 @@ from ledger.errors import (
 )
 from ledger.payload import Event
 from ledger.records import Holding, Shipment, ShipmentLot, Void
-from ledger.rules.base import Rule
+from ledger.rules.base import Rule, concerns
 from ledger.rules.custody import ZERO, edge, event_time, mention, not_before
 from ledger.view import LedgerView, Lookup, Wanted, absent
 
@@ -136,6 +136,7 @@ class Receive(Rule[Receipt]):
             if row.received_kg is None:  # not listed: lost whole in transit
                 view.update(row, received_kg=ZERO)
         mention(view, event, shipped)
+        concerns(view, event, shipment.shipper)
         view.update(shipment, status="received", receive_event=event.id)
 
 

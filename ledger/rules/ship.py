@@ -11,7 +11,7 @@ from ledger import fields
 from ledger.errors import InvalidEvent
 from ledger.payload import Event
 from ledger.records import Party, Shipment, ShipmentLot
-from ledger.rules.base import Rule, registered_party
+from ledger.rules.base import Rule, concerns, registered_party
 from ledger.rules.custody import (
     ZERO,
     Line,
@@ -96,6 +96,7 @@ class Ship(Rule[ShipBody]):
         for lot, kg in totals.items():
             view.add(ShipmentLot(shipment=event.id, lot=lot, kg=kg, received_kg=None))
         mention(view, event, totals)
+        concerns(view, event, body.to)
 
 
 RULE = Ship()

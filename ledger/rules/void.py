@@ -20,16 +20,18 @@ from ledger.records import (
     Certificate,
     CustodyEdge,
     EventLot,
+    EventParty,
     Holding,
     Lot,
     Member,
     Plot,
+    Publication,
     Shipment,
     ShipmentLot,
     StoredEvent,
 )
 from ledger.records import Void as VoidRecord
-from ledger.rules.base import Rule
+from ledger.rules.base import Rule, concerns
 from ledger.rules.custody import builds_on, event_time, give_back, not_before
 from ledger.view import LedgerView, Lookup, Wanted, absent, body_of
 
@@ -155,6 +157,12 @@ def _undo_cert_revoke(event: Event, target: StoredEvent, view: LedgerView) -> No
     view.update(certificate, revoked_event=None, revoked_time=None, revoke_reason=None)
 
 
+def _undo_publish(event: Event, target: StoredEvent, view: LedgerView) -> None:
+    publication = view.get(Publication, _field(target, "lot"))
+    if publication is not None and publication.event == target.id:
+        view.delete(publication)
+
+
 UNDO: dict[str, _Undo] = {
     "harvest": _undo_harvest,
     "transform": _undo_transform,
@@ -165,6 +173,7 @@ UNDO: dict[str, _Undo] = {
     "member.leave": _undo_leave,
     "cert.issue": _undo_cert_issue,
     "cert.revoke": _undo_cert_revoke,
+    "lot.publish": _undo_publish,
 }
 
 
@@ -182,6 +191,7 @@ class Void(Rule[Voiding]):
             Lookup(CustodyEdge, "parent", body.event),
             Lookup(CustodyEdge, "child", body.event),
             Lookup(Lot, "event", body.event),
+            Lookup(EventParty, "event", body.event),
         ]
 
     def apply(self, event: Event, body: Voiding, view: LedgerView) -> None:
@@ -218,6 +228,8 @@ class Void(Rule[Voiding]):
         undo(event, target, view)
         for row in view.find(EventLot, event=target_id):
             view.add(EventLot(event=event.id, lot=row.lot, idx=view.size))
+        for named in view.find(EventParty, event=target_id):
+            concerns(view, event, named.party)
         view.add(
             VoidRecord(
                 event=target_id,

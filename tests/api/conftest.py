@@ -39,8 +39,21 @@ def app(world: World, keys_dir: Path) -> Iterator[Flask]:
     app.extensions["trazo.store"].dispose()
 
 
+OPERATOR = {"Authorization": f"Bearer {READ_TOKEN}"}
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    """A client with the operator's token: it reads everything (the tests of who reads
+    what use ``anonymous`` and party sessions, ``tests/api/test_access.py``)."""
+    operator = app.test_client()
+    operator.environ_base["HTTP_AUTHORIZATION"] = OPERATOR["Authorization"]
+    return operator
+
+
+@pytest.fixture
+def anonymous(app: Flask) -> FlaskClient:
+    """A client with no credentials: it reads only what is public."""
     return app.test_client()
 
 

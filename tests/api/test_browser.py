@@ -135,13 +135,18 @@ def server(ledger: Ledger) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{httpd.server_port}"
     app = make_app(ledger.store, ledger.keys)
-    app.config.update(TRAZO_PUBLIC_URL=base, TRAZO_LOG_ORIGIN=ledger.origin)
+    app.config.update(
+        TRAZO_PUBLIC_URL=base, TRAZO_LOG_ORIGIN=ledger.origin, TRAZO_READ_TOKEN=AUDIT_TOKEN
+    )
     httpd.set_app(app)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield base
     httpd.shutdown()
     httpd.server_close()
+
+
+AUDIT_TOKEN = "browser-test-operator"
 
 
 @pytest.fixture(scope="module")
@@ -268,6 +273,11 @@ def test_the_auditors_report_fits_1280_px(ledger: Ledger, server: str, desktop: 
 
     if ledger.overselling_trader is None:
         pytest.skip("the demo chain (with its overselling trader) is not importable")
+    # a party's report is private: the browser sends the operator's token (DevTools)
+    desktop.execute_cdp_cmd("Network.enable", {})
+    desktop.execute_cdp_cmd(
+        "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Bearer {AUDIT_TOKEN}"}}
+    )
     desktop.get(
         f"{server}/audit/{ledger.overselling_trader}/mass-balance"
         "?product=coffee&scheme=SPP&period=2026"

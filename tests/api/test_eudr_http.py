@@ -35,6 +35,12 @@ def eudr_client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
+def operator(eudr_client: FlaskClient) -> FlaskClient:
+    eudr_client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
+    return eudr_client
+
+
+@pytest.fixture
 def bag(world: World) -> str:
     c = chains.base(world)
     _map(c, chains.P1, POINT_P1)
@@ -42,8 +48,8 @@ def bag(world: World) -> str:
     return _two_spos(c)
 
 
-def test_eudr_report(eudr_client: FlaskClient, bag: str) -> None:
-    response = eudr_client.get(f"/api/v1/lots/{bag}/eudr")
+def test_eudr_report(operator: FlaskClient, bag: str) -> None:
+    response = operator.get(f"/api/v1/lots/{bag}/eudr")
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
     assert body["eudr_ready"] is True and body["geolocated_percent"] == "100.00"
@@ -51,9 +57,9 @@ def test_eudr_report(eudr_client: FlaskClient, bag: str) -> None:
     assert "coordinates" not in response.get_data(as_text=True)
 
 
-def test_geojson_needs_the_read_token(eudr_client: FlaskClient, bag: str) -> None:
+def test_geojson_is_only_for_readers_of_the_spos(eudr_client: FlaskClient, bag: str) -> None:
     url = f"/api/v1/lots/{bag}/eudr.geojson"
-    assert_problem(eudr_client.get(url), 401)
+    assert_problem(eudr_client.get(url), 404)
     assert_problem(eudr_client.get(url, headers={"Authorization": "Bearer wrong"}), 401)
     response = eudr_client.get(url, headers=AUTH)
     assert response.status_code == 200, response.get_data(as_text=True)
@@ -64,7 +70,8 @@ def test_geojson_needs_the_read_token(eudr_client: FlaskClient, bag: str) -> Non
     )
 
 
-def test_trace_csv_and_xlsx(eudr_client: FlaskClient, bag: str, world: World) -> None:
+def test_trace_csv_and_xlsx(operator: FlaskClient, bag: str, world: World) -> None:
+    eudr_client = operator
     expected = _trace_events(world.store, bag)
     response = eudr_client.get(f"/api/v1/lots/{bag}/trace.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"

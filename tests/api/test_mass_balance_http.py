@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.api.conftest import assert_problem
+from tests.api.conftest import OPERATOR, assert_problem
 from tests.graph import chains
 from tests.graph.chains import COOP, EXPORTER, M1, P1, ROASTER
 from tests.support import World
@@ -29,7 +29,10 @@ def mb_app(app: Flask) -> Flask:
 
 @pytest.fixture
 def mb_client(mb_app: Flask) -> FlaskClient:
-    return mb_app.test_client()
+    """The operator's client: a party's report is private (``test_access`` covers who)."""
+    operator = mb_app.test_client()
+    operator.environ_base["HTTP_AUTHORIZATION"] = OPERATOR["Authorization"]
+    return operator
 
 
 def oversold(world: World) -> dict[str, str]:
@@ -120,6 +123,7 @@ def test_period_preset_and_csv(world: World, mb_client: FlaskClient) -> None:
 def test_bad_queries_are_problems(
     world: World, mb_client: FlaskClient, query: dict[str, str], field: str
 ) -> None:
+    oversold(world)  # a registered party: an unknown one is a 404 before any check
     body = assert_problem(mb_client.get(URL, query_string=query), 422)
     assert field in {e["field"] for e in body["errors"]}
 

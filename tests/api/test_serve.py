@@ -32,6 +32,8 @@ pytestmark = pytest.mark.slow
 
 TRAZO = [sys.executable, "-c", "from api.cli.core import main; main()"]
 STARTUP_SECONDS = 30
+OPERATOR_TOKEN = "test-operator-token"
+"""The servers these tests start read everything with this token (TRAZO_READ_TOKEN)."""
 
 
 @dataclass
@@ -41,7 +43,11 @@ class Server:
     tmp: Path
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=30) as response:
+        """GET as the operator (reads everything)."""
+        request = urllib.request.Request(
+            self.url + path, headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 
     def post(self, envelopes: list[Envelope]) -> tuple[int, Any]:
@@ -100,6 +106,7 @@ def start_server(db: str, keys: Path, log: Any, port: int = 0) -> subprocess.Pop
         stderr=log,
         text=True,
         start_new_session=True,
+        env={**os.environ, "TRAZO_READ_TOKEN": OPERATOR_TOKEN},
     )
 
 

@@ -197,6 +197,7 @@ def roast_and_pack(
     rec = c.move(ROASTER, BRAND, roasted, r, out)
     bag = f"{BRAND}:{name}"
     c.transform(BRAND, "pack", [(roasted, rec, out)], [(bag, "packed", out)])
+    c.append(BRAND, {"type": "lot.publish", "lot": bag})
     return bag
 
 
