@@ -48,8 +48,9 @@ def serve(
     """Run the HTTP API with gunicorn, a production WSGI server; Ctrl-C stops it.
 
     The server signs a checkpoint of the Merkle log after every append, with the log
-    key `trazo init` wrote into --keys (log.key). Set TRAZO_READ_TOKEN to let one
-    bearer token read plot.map payloads.
+    key `trazo init` wrote into --keys (log.key). Reads are private (the README's "Who
+    reads what"): parties sign in with their keys; set TRAZO_READ_TOKEN to give the
+    operator a bearer token that reads everything.
     """
     store = open_store(db, writes=True)
     store.dispose()

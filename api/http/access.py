@@ -91,6 +91,21 @@ def caller() -> Caller:
     return found
 
 
+def identify() -> None:
+    """``before_request`` (after the request budget): check the credential on every path,
+    so a bad token is a 401 wherever it is sent, public paths included."""
+    if (
+        request.headers.get("Authorization") is not None
+        and request.path not in UNCHECKED
+        and current_app.extensions.get("trazo.has_genesis")  # else: no sessions to look up
+    ):
+        caller()
+
+
+UNCHECKED = frozenset({"/api/v1/health"})
+"""Paths that never look at a credential (a load balancer's probe)."""
+
+
 def _identify(header: str | None) -> Caller:
     if header is None:
         return ANONYMOUS

@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask, current_app
 from flask_smorest import Api
 
-from api.http import errors, limits, schemas
+from api.http import access, errors, limits, schemas
 from api.http.context import STORE, store
 from ledger.store import Store
 
@@ -132,6 +132,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_pages(app)
     app.before_request(_require_genesis)
     app.before_request(limits.check_budget)
+    app.before_request(access.identify)
     return app
 
 

@@ -62,7 +62,8 @@ def _setting(name: str, default: int) -> int:
 
 
 def check_budget() -> None:
-    """``before_request``: count the request against its client and session budgets."""
+    """``before_request``: count the request against its client and session budgets (after
+    the client's, the credential is checked: a bad token is a 401 on every path)."""
     from api.http.access import caller
 
     rate = _setting("TRAZO_RATE_LIMIT", DEFAULT_RATE)
@@ -80,7 +81,7 @@ def check_budget() -> None:
         request.headers.get("Authorization") and current_app.extensions.get("trazo.has_genesis")
     ):
         return
-    session = caller().session  # after the client's budget: a bad token is counted too
+    session = caller().session  # after the client's budget: a bad token counts too
     if session is not None:
         _spend(budgets, f"session:{session}", rate, "this session")
 

@@ -188,16 +188,23 @@ def to_roaster(c: Coffee, spo: str, lot: str, harvest: str, kg: str) -> str:
 
 
 def roast_and_pack(
-    c: Coffee, inputs: list[tuple[str, str, str]], total: str, name: str = "bag"
+    c: Coffee,
+    inputs: list[tuple[str, str, str]],
+    total: str,
+    name: str = "bag",
+    *,
+    publish: bool = True,
 ) -> str:
-    """Roaster roasts the inputs (green, 80 % yield) and the brand packs: the bag lot id."""
+    """Roaster roasts the inputs (green, 80 % yield) and the brand packs (and, unless told
+    not to, publishes): the bag lot id."""
     roasted = f"{ROASTER}:{name}-roasted"
     out = str(int(total) * 8 // 10)
     r = c.transform(ROASTER, "roast", inputs, [(roasted, "roasted", out)])
     rec = c.move(ROASTER, BRAND, roasted, r, out)
     bag = f"{BRAND}:{name}"
     c.transform(BRAND, "pack", [(roasted, rec, out)], [(bag, "packed", out)])
-    c.append(BRAND, {"type": "lot.publish", "lot": bag})
+    if publish:
+        c.append(BRAND, {"type": "lot.publish", "lot": bag})
     return bag
 
 
