@@ -190,11 +190,14 @@ def page_model(
 
 def is_published(store: Store, lot: str) -> bool:
     """Whether ``lot`` is public — a page, JSON-LD, QR codes, a bundle: its creator or a
-    holder signed a ``lot.publish`` of it (and did not void it)."""
-    from ledger.schema import PublicationRow
+    holder signed a ``lot.publish`` of it (and did not void it), and the lot itself was
+    not voided."""
+    from ledger.schema import LotRow, PublicationRow
 
     with store.reading() as session:
-        return session.get(PublicationRow, lot) is not None
+        row = session.get(PublicationRow, lot)
+        found = session.get(LotRow, lot) if row is not None else None
+        return found is not None and found.voided_by is None
 
 
 def build_page_model(

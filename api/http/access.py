@@ -190,13 +190,15 @@ def _lot_is_theirs(lot: str, parties: list[str]) -> ColumnElement[bool]:
     return or_(LotRow.party.in_(parties), held, shipped)
 
 
-def readable_lot(lot: str, *, whole_ledger: bool = False) -> Caller:
+def readable_lot(lot: str, *, whole_ledger: bool = False, public: bool = True) -> Caller:
     """Check the caller may read ``lot``'s upstream (its provenance): it is published, or
     the caller created, holds, held or was shipped it, or reads everything. With
     ``whole_ledger`` (downstream traces, trace exports), only a whole-ledger reader may.
-    ``LotNotFound`` for a lot the caller may not read, as for one that does not exist."""
+    ``LotNotFound`` for a lot the caller may not read, as for one that does not exist.
+    ``public=False``: publishing does not open it (the EUDR report, which describes the
+    plots' private maps, stays with the lot's parties)."""
     who = caller()
-    if not whole_ledger and is_published(store(), lot):
+    if public and not whole_ledger and is_published(store(), lot):
         return who
     condition: ColumnElement[bool]
     if who.everything:
@@ -216,12 +218,26 @@ def lot_view(view: dict[str, Any], who: Caller) -> dict[str, Any]:
     """A lot's JSON with only the holdings and shipments of parties the caller reads."""
     if who.everything:
         return view
+    parties = sorted(who.parties)
+    losses = [x["shipment"] for x in view["transit_losses"]]
+    with store().reading() as session:
+        theirs = set(
+            session.scalars(
+                select(ShipmentRow.id).where(
+                    ShipmentRow.id.in_(losses),
+                    or_(ShipmentRow.shipper.in_(parties), ShipmentRow.receiver.in_(parties)),
+                )
+            )
+        )
     return {
         **view,
         "holders": [h for h in view["holders"] if h["party"] in who.parties],
         "in_transit": [
             t for t in view["in_transit"] if t["from"] in who.parties or t["to"] in who.parties
         ],
+        "transit_losses": [x for x in view["transit_losses"] if x["shipment"] in theirs],
+        "disposed_kg": None,  # all holders' together: another party's books
+        "consumed_kg": None,
     }
 
 

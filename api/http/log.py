@@ -9,6 +9,7 @@ from flask.views import MethodView
 from marshmallow import fields, validate
 
 from api.http import schemas
+from api.http.access import readable_event
 from api.http.base import Blueprint, problems
 from api.http.context import log_signer, store
 from ledger import log
@@ -101,7 +102,9 @@ class Inclusion(MethodView):
     @blp.response(200, InclusionProofSchema)
     @problems(blp, 404, 422)
     def get(self, id: str, size: int | None = None) -> Any:
-        """Prove an event is in the log at the given size (RFC 9162 §2.1.3)."""
+        """Prove an event the caller may read is in the log at the given size (RFC 9162
+        §2.1.3); 404 for one it may not read, as for a missing one."""
+        readable_event(id)
         proof = log.inclusion(store(), id, size)
         return {"index": proof.index, "size": proof.size, "hashes": [h.hex() for h in proof.hashes]}
 

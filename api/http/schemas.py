@@ -390,8 +390,19 @@ class LotSchema(StrictSchema):
         metadata={"description": "Shipped and not yet received"},
     )
     transit_losses = fields.List(fields.Nested(LotLossSchema), required=True)
-    disposed_kg = fields.String(required=True, metadata=KG)
-    consumed_kg = fields.String(required=True, metadata=KG)
+    disposed_kg = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            **KG,
+            "description": "All holders' write-offs; null unless the caller reads the whole ledger",
+        },
+    )
+    consumed_kg = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={**KG, "description": "All holders' transforms; null likewise"},
+    )
 
 
 class IndexSchema(StrictSchema):

@@ -47,11 +47,11 @@ class LotPublish(Rule[Publishing]):
                 lot=body.lot,
             )
             raise absent(view, error) if lot is None else error
-        holds = any(h.party == event.party for h in view.find(Holding, lot=body.lot))
+        holds = any(h.party == event.party and h.kg > 0 for h in view.find(Holding, lot=body.lot))
         if lot.party != event.party and not holds:
             raise NotAuthorized(
                 f"lot {body.lot!r} was created by {lot.party!r}; only it or a party that"
-                f" holds the lot may publish it, not {event.party!r}",
+                f" holds some of the lot now may publish it, not {event.party!r}",
                 field="lot",
             )
         earlier = view.get(Publication, body.lot)

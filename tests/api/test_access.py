@@ -225,6 +225,9 @@ TABLE: list[tuple[str, frozenset[str]]] = [
     (f"/api/v1/lots/{PUBLISHED}/trace", ALL),
     (f"/api/v1/lots/{PUBLISHED}/origin", ALL),
     (f"/api/v1/lots/{PUBLISHED}/bundle", ALL),
+    (f"/api/v1/lots/{PUBLISHED}/eudr", COOP_READERS),  # it describes the private maps
+    ("/api/v1/log/proof/inclusion?id={ship_a}", SHIP_A_READERS),  # no existence oracle
+    ("/api/v1/log/proof/inclusion?id={register_a}", ALL),
     (f"/p/{PUBLISHED}", ALL),
     (f"/p/{PUBLISHED}.jsonld", ALL),
     (f"/p/{PUBLISHED}/qr.svg", ALL),
@@ -275,7 +278,6 @@ def test_every_read_endpoint_of_the_api_is_in_the_table(access_app: Flask) -> No
         "/api/v1/docs",  # the API's HTML docs
         "/api/v1/events",  # the listing: filtered, not refused (test below)
         "/api/v1/sessions",  # a party's own sessions (test_sessions)
-        "/api/v1/log/proof/inclusion",  # proofs of public leaves (test_log_http)
         "/api/v1/log/proof/consistency",
         "/api/v1/log/checkpoints/<int:size>",
     }
@@ -330,6 +332,7 @@ def test_a_foreign_lot_view_shows_only_the_callers_own_holdings(
     assert [h["party"] for h in mine["holders"]] == [TRADER_A]
     public = client.get(f"/api/v1/lots/{PUBLISHED}").get_json()
     assert public["holders"] == [] and public["in_transit"] == []
+    assert public["disposed_kg"] is None and public["consumed_kg"] is None
 
 
 @pytest.mark.parametrize(

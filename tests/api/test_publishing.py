@@ -92,6 +92,16 @@ def test_an_unpublished_lot_has_no_public_output_until_its_holder_publishes_it(
     assert client.get(f"/p/{bag}").status_code == 404  # withdrawn
 
 
+def test_a_voided_lot_is_no_longer_public(world: World, pub_app: Flask) -> None:
+    c = chains.base(world)
+    harvest = c.harvest(COOP, f"{COOP}:h-9", "10", M1, P1)
+    c.append(COOP, {"type": "lot.publish", "lot": f"{COOP}:h-9"})
+    client = pub_app.test_client()
+    assert client.get(f"/p/{COOP}:h-9/bundle.json").status_code == 200
+    c.append(COOP, {"type": "void", "event": harvest, "reason": "wrong member"})
+    assert client.get(f"/p/{COOP}:h-9/bundle.json").status_code == 404
+
+
 def test_only_the_creator_or_a_holder_publishes_and_only_once(world: World) -> None:
     c, bag = _bag(world)
     refused(
@@ -99,9 +109,11 @@ def test_only_the_creator_or_a_holder_publishes_and_only_once(world: World) -> N
         EXPORTER,
         {"type": "lot.publish", "lot": bag},
         NotAuthorized,
-        "only it or a party that holds the lot",
+        "only it or a party that holds some",
     )
     refused(c, BRAND, {"type": "lot.publish", "lot": f"{BRAND}:nothing"}, UnknownLot, "no lot")
+    # the exporter held the harvest lot once, and shipped all of it on: it no longer may
+    refused(c, EXPORTER, {"type": "lot.publish", "lot": f"{COOP}:h-1"}, NotAuthorized, "holds some")
     roasted = f"{ROASTER}:bag-roasted"
     c.append(ROASTER, {"type": "lot.publish", "lot": roasted})  # its creator, since sold on
     c.append(BRAND, {"type": "lot.publish", "lot": bag})
