@@ -27,7 +27,7 @@ from ledger.errors import InvalidEvent, SignatureError
 PAYLOAD_TYPE = "application/vnd.trazo.event+json"
 SESSION_PAYLOAD_TYPE = "application/vnd.trazo.session+json"
 """A sign-in statement's payload type: a signature over one can never pass as an event's."""
-SESSION_FIELDS = frozenset({"challenge", "ledger", "key"})
+SESSION_FIELDS = frozenset({"challenge", "ledger", "server", "key"})
 ENVELOPE_FIELDS = frozenset({"payloadType", "payload", "signatures"})
 SIGNATURE_FIELDS = frozenset({"keyid", "sig"})
 
@@ -183,10 +183,13 @@ class Envelope:
             ) from e
 
 
-def session_statement(challenge: str, ledger: str, keyid: str) -> bytes:
+def session_statement(challenge: str, ledger: str, server: str, keyid: str) -> bytes:
     """The payload a party signs to sign in (``api.http.sessions``): the server's
-    challenge, the ledger id it is for, and the signing key (its party is the key's)."""
-    body = {"challenge": challenge, "ledger": ledger, "key": keyid}
+    challenge, the ledger id and the server (``host[:port]``, as the signer reached it)
+    it is for, and the signing key (the session is the key's party's). The ledger and the
+    server bind it: a copy of the ledger relaying a real server's challenge gets a
+    signature the real server refuses."""
+    body = {"challenge": challenge, "ledger": ledger, "server": server.lower(), "key": keyid}
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 

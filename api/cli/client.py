@@ -171,7 +171,10 @@ class SignIn:
         if status != 201 or not isinstance(challenge.get("challenge"), str):
             raise SignInFailed(f"{self.server} gave no challenge: {_detail(status, challenge)}")
         statement = session_statement(
-            challenge["challenge"], str(challenge.get("ledger")), keyid_of(key.public_key())
+            challenge["challenge"],
+            str(challenge.get("ledger")),
+            urllib.parse.urlsplit(self.server).netloc,
+            keyid_of(key.public_key()),
         )
         envelope = sign(statement, key, SESSION_PAYLOAD_TYPE)
         status, answer = post_with_retries(

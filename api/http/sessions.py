@@ -4,8 +4,10 @@
    ``CHALLENGE_SECONDS``.
 2. The party signs a DSSE envelope (payload type ``SESSION_PAYLOAD_TYPE``, never an
    event's) whose payload is ``ledger.envelope.session_statement``: ``{"challenge",
-   "ledger", "key"}``. The ledger id binds the signature to this ledger, so a challenge
-   relayed from another server is refused.
+   "ledger", "server", "key"}``. The ledger id and the server's ``host[:port]`` (as the
+   signer reached it: ``TRAZO_PUBLIC_URL``'s, or the request's ``Host``) bind the
+   signature, so a challenge relayed by another server — even one serving a copy of this
+   ledger — is refused.
 3. ``POST /api/v1/sessions`` with that envelope: the key must be registered (the session
    is its party's) and not revoked, the challenge unused and unexpired (it is spent in the same
    transaction, so a replay is refused). The answer is a bearer token ``<id>.<secret>``
@@ -104,6 +106,13 @@ def sign_in(envelope: dict[str, Any]) -> dict[str, Any]:
                 f"the signature does not verify for key {key.keyid[:16]}…",
                 field="signatures[0].sig",
             )
+        servers = _server_names()
+        if body["server"] not in servers:
+            raise SignInRefused(
+                f"the challenge was signed for server {body['server']!r}; this is"
+                f" {' or '.join(sorted(servers))}",
+                field="payload.server",
+            )
         genesis = store().genesis_id()
         if body["ledger"] != genesis:
             raise SignInRefused(
@@ -138,6 +147,17 @@ def sign_in(envelope: dict[str, Any]) -> dict[str, Any]:
         )
         session.add(row)
     return {"token": f"{session_id}.{secret}", **_session(row)}
+
+
+def _server_names() -> set[str]:
+    """The ``host[:port]`` a signer may have reached this server at."""
+    from urllib.parse import urlsplit
+
+    names = {request.host.lower()}
+    public = current_app.config.get("TRAZO_PUBLIC_URL")
+    if public:
+        names.add(urlsplit(str(public)).netloc.lower())
+    return names
 
 
 def _signed_challenge(envelope: Any) -> Envelope:
@@ -237,8 +257,9 @@ class SessionListSchema(schemas.StrictSchema):
 
 SIGNED_CHALLENGE_DOC = {
     "description": "A DSSE envelope (payloadType `application/vnd.trazo.session+json`) whose"
-    ' payload is `{"challenge", "ledger", "key"}`, signed by that key: registered to a'
-    " party and not revoked. The session is that party's.",
+    ' payload is `{"challenge", "ledger", "server", "key"}` (`server`: the `host[:port]` the'
+    " client reached), signed by that key: registered to a party and not revoked. The"
+    " session is that party's.",
     "required": True,
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Envelope"}}},
 }

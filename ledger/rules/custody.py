@@ -248,32 +248,32 @@ def _check_against_signed(view: LedgerView, holding: Holding) -> None:
 
 
 def _why_not_held(view: LedgerView, event: Event, line: Line) -> Exception:
+    """Why a line names no holding of the signer. The details (a voided event, an unknown
+    lot) are told only about the signer's own events: about anyone else's, or none, the
+    answer is one and the same, so that a refusal (or a dry run) reveals nothing of
+    another party's events or lots."""
     lot = view.get(Lot, line.lot)
-    if lot is None:
-        return absent(
-            view,
-            UnknownLot(
-                f"no lot {line.lot!r} exists in the ledger", field=line.where + "lot", lot=line.lot
-            ),
-        )
-    void = view.get(Void, line.via)
-    if void is not None:
-        return UnknownReference(
-            f"event {line.via} was voided by {void.void_event}; it gives no custody",
+    via = view.event(line.via)
+    if not view.complete and (lot is None or via is None):  # a bundle: outside its evidence
+        error = UnknownReference(
+            f"lot {line.lot!r} or event {line.via} is not in the bundle",
             field=line.where + "event",
         )
-    via = view.event(line.via)
-    if via is None:
-        return absent(
-            view,
-            UnknownReference(
-                f"no event {line.via} exists in the ledger", field=line.where + "event"
-            ),
-        )
+        return absent(view, error)
+    if via is not None and via.party == event.party:
+        void = view.get(Void, line.via)
+        if void is not None:
+            return UnknownReference(
+                f"event {line.via} was voided by {void.void_event}; it gives no custody",
+                field=line.where + "event",
+            )
+        if lot is None:
+            return UnknownLot(
+                f"no lot {line.lot!r} exists in the ledger", field=line.where + "lot", lot=line.lot
+            )
     return NotHolder(
-        f"{event.party!r} holds nothing of lot {line.lot!r} through event {line.via}"
-        f" (a {via.type} signed by {via.party!r}); custody comes from a harvest, a"
-        " transform output or a receive of the signer",
+        f"{event.party!r} holds nothing of lot {line.lot!r} through event {line.via};"
+        " custody comes from a harvest, a transform output or a receive of the signer",
         field=line.where + "event",
         lot=line.lot,
         event=line.via,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger import fields
-from ledger.errors import InvalidEvent, NotAuthorized, UnknownLot
+from ledger.errors import InvalidEvent, UnknownLot
 from ledger.payload import Event
 from ledger.records import Holding, Lot, Publication
 from ledger.rules.base import Rule, time_text
@@ -39,20 +39,19 @@ class LotPublish(Rule[Publishing]):
 
     def apply(self, event: Event, body: Publishing, view: LedgerView) -> None:
         lot = view.get(Lot, body.lot)
-        if lot is None or lot.voided_by is not None:
+        holds = any(h.party == event.party and h.kg > 0 for h in view.find(Holding, lot=body.lot))
+        if lot is None or (lot.party != event.party and not holds):
+            # the same answer for another party's lot as for none: no existence oracle
             error = UnknownLot(
-                f"no lot {body.lot!r} is in the ledger"
-                + (f" (voided by {lot.voided_by})" if lot is not None else ""),
+                f"no lot {body.lot!r} that {event.party!r} created or holds some of now is"
+                " in the ledger: only its creator or a holder publishes a lot",
                 field="lot",
                 lot=body.lot,
             )
             raise absent(view, error) if lot is None else error
-        holds = any(h.party == event.party and h.kg > 0 for h in view.find(Holding, lot=body.lot))
-        if lot.party != event.party and not holds:
-            raise NotAuthorized(
-                f"lot {body.lot!r} was created by {lot.party!r}; only it or a party that"
-                f" holds some of the lot now may publish it, not {event.party!r}",
-                field="lot",
+        if lot.voided_by is not None:
+            raise UnknownLot(
+                f"lot {body.lot!r} was voided by {lot.voided_by}", field="lot", lot=body.lot
             )
         earlier = view.get(Publication, body.lot)
         if earlier is not None:

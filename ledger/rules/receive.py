@@ -17,7 +17,6 @@ from ledger.conservation import Amount, amount, kg_text
 from ledger.errors import (
     AlreadyReceived,
     InvalidEvent,
-    NotAuthorized,
     ReceiptExceedsShipment,
     UnknownLot,
     UnknownReference,
@@ -77,17 +76,20 @@ class Receive(Rule[Receipt]):
     def apply(self, event: Event, body: Receipt, view: LedgerView) -> None:
         shipment_id = body.shipment
         shipment = view.get(Shipment, shipment_id)
-        if shipment is None:
-            stored = view.event(shipment_id)
-            what = f"is a {stored.type}, not a ship" if stored else "does not exist"
-            error = UnknownReference(f"shipment {shipment_id} {what}", field="shipment")
-            raise error if stored else absent(view, error)
-        if shipment.receiver != event.party:
-            raise NotAuthorized(
-                f"shipment {shipment_id} was addressed to {shipment.receiver!r}; only it"
-                f" receives it, not {event.party!r}",
-                field="party",
+        if shipment is None or shipment.receiver != event.party:
+            # One answer for a shipment to another party and for none at all: the refusal
+            # must not tell a signer whom someone else's shipment was for (reads are
+            # private; the dry run would be an oracle).
+            stored = view.event(shipment_id) if shipment is None else None
+            if stored is not None and stored.party == event.party:
+                raise UnknownReference(
+                    f"event {shipment_id} is a {stored.type} of yours, not a ship",
+                    field="shipment",
+                )
+            error = UnknownReference(
+                f"no shipment {shipment_id} is addressed to {event.party!r}", field="shipment"
             )
+            raise absent(view, error) if shipment is None and stored is None else error
         if shipment.status == "voided":
             void = view.get(Void, shipment_id)
             raise UnknownReference(

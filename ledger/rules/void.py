@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger import fields
-from ledger.errors import NotAuthorized, UnknownReference, VoidRefused
+from ledger.errors import UnknownReference, VoidRefused
 from ledger.payload import Event
 from ledger.records import (
     Certificate,
@@ -197,16 +197,14 @@ class Void(Rule[Voiding]):
     def apply(self, event: Event, body: Voiding, view: LedgerView) -> None:
         target_id = body.event
         target = view.event(target_id)
-        if target is None:
-            raise absent(
-                view, UnknownReference(f"no event {target_id} exists in the ledger", field="event")
-            )
-        if target.party != event.party:
-            raise NotAuthorized(
-                f"event {target_id} was signed by {target.party!r}; only it may void it,"
-                f" not {event.party!r}",
+        if target is None or target.party != event.party:
+            # the same answer for another party's event as for none: no signer oracle
+            error = UnknownReference(
+                f"no event {target_id} signed by {event.party!r} is in the ledger; a party"
+                " voids only its own events",
                 field="event",
             )
+            raise absent(view, error) if target is None else error
         earlier = view.get(VoidRecord, target_id)
         if earlier is not None:
             raise VoidRefused(

@@ -144,7 +144,7 @@ def sign_in(client: FlaskClient, party: str) -> str:
     key = seeded_key(party)
     challenge = client.post("/api/v1/sessions/challenge").get_json()
     statement = session_statement(
-        challenge["challenge"], challenge["ledger"], keyid_of(key.public_key())
+        challenge["challenge"], challenge["ledger"], "localhost", keyid_of(key.public_key())
     )
     answer = client.post(
         "/api/v1/sessions", json=sign(statement, key, SESSION_PAYLOAD_TYPE).to_dict()

@@ -108,12 +108,12 @@ def test_only_the_creator_or_a_holder_publishes_and_only_once(world: World) -> N
         c,
         EXPORTER,
         {"type": "lot.publish", "lot": bag},
-        NotAuthorized,
-        "only it or a party that holds some",
+        UnknownLot,
+        "created or holds some of now",
     )
     refused(c, BRAND, {"type": "lot.publish", "lot": f"{BRAND}:nothing"}, UnknownLot, "no lot")
     # the exporter held the harvest lot once, and shipped all of it on: it no longer may
-    refused(c, EXPORTER, {"type": "lot.publish", "lot": f"{COOP}:h-1"}, NotAuthorized, "holds some")
+    refused(c, EXPORTER, {"type": "lot.publish", "lot": f"{COOP}:h-1"}, UnknownLot, "holds some")
     roasted = f"{ROASTER}:bag-roasted"
     c.append(ROASTER, {"type": "lot.publish", "lot": roasted})  # its creator, since sold on
     c.append(BRAND, {"type": "lot.publish", "lot": bag})

@@ -50,6 +50,7 @@ def _signed(client: FlaskClient, party: str, **changes: Any) -> dict[str, Any]:
     statement = session_statement(
         changes.get("challenge", challenge["challenge"]),
         changes.get("ledger", challenge["ledger"]),
+        changes.get("server", "localhost"),
         keyid_of(key.public_key()),
     )
     return sign(statement, key, changes.get("payload_type", SESSION_PAYLOAD_TYPE)).to_dict()
@@ -93,6 +94,14 @@ def test_a_challenge_signed_for_another_ledger_is_refused(api: FlaskClient) -> N
     envelope = _signed(api, TRADER_A, ledger="sha256:" + "1" * 64)
     body = assert_problem(api.post("/api/v1/sessions", json=envelope), 401)
     assert body["errors"][0]["field"] == "payload.ledger"
+
+
+def test_a_challenge_relayed_by_another_server_is_refused(api: FlaskClient) -> None:
+    """A server serving a copy of this ledger asks a party to sign in to it, and relays
+    the real server's challenge: the signature names the copy, so it opens nothing."""
+    envelope = _signed(api, TRADER_A, server="mirror.example:8000")
+    body = assert_problem(api.post("/api/v1/sessions", json=envelope), 401)
+    assert body["errors"][0]["field"] == "payload.server"
 
 
 def test_an_unregistered_key_or_a_forged_signature_opens_nothing(api: FlaskClient) -> None:

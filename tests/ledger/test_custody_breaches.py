@@ -270,8 +270,11 @@ def test_plot_map_polygon_is_accepted(chain: Chain) -> None:
 def test_receive_is_signed_by_the_addressee(stocked: tuple[Chain, str]) -> None:
     chain, h = stocked
     s = chain.record(COOP, ship(EXPORTER, line(LOT, h, "460")))
-    e = chain.rejected(IMPORTER, receive(s, (LOT, "460")), NotAuthorized)
-    assert EXPORTER in e.message
+    e = chain.rejected(IMPORTER, receive(s, (LOT, "460")), UnknownReference)
+    # the refusal does not say whom the shipment was for: it reads as for no shipment
+    assert EXPORTER not in e.message and e.field == "shipment"
+    none = chain.rejected(IMPORTER, receive("sha256:" + "0" * 64, (LOT, "460")), UnknownReference)
+    assert none.message.replace("sha256:" + "0" * 64, s) == e.message
 
 
 # --- holdings ------------------------------------------------------------------------------
@@ -295,8 +298,18 @@ def test_ship_an_unknown_lot(stocked: tuple[Chain, str]) -> None:
 
 def test_ship_through_an_unknown_event(stocked: tuple[Chain, str]) -> None:
     chain, _h = stocked
-    e = chain.rejected(COOP, ship(EXPORTER, line(LOT, "sha256:" + "0" * 64, "1")), UnknownReference)
+    e = chain.rejected(COOP, ship(EXPORTER, line(LOT, "sha256:" + "0" * 64, "1")), NotHolder)
     assert e.field == "lots[0].event"
+
+
+def test_naming_another_partys_event_reads_as_naming_none(stocked: tuple[Chain, str]) -> None:
+    """No refusal tells a signer the type or signer of someone else's event."""
+    chain, h = stocked
+    foreign = chain.rejected(EXPORTER, ship(IMPORTER, line(LOT, h, "1")), NotHolder)
+    missing = "sha256:" + "0" * 64
+    none = chain.rejected(EXPORTER, ship(IMPORTER, line(LOT, missing, "1")), NotHolder)
+    assert f"signed by {COOP!r}" not in foreign.message and "(a harvest" not in foreign.message
+    assert none.message.replace(missing, h) == foreign.message
 
 
 def test_ship_what_another_party_holds(stocked: tuple[Chain, str]) -> None:
@@ -403,7 +416,9 @@ def test_receive_a_lot_not_in_the_shipment(stocked: tuple[Chain, str]) -> None:
 def test_receive_something_that_is_not_a_shipment(stocked: tuple[Chain, str]) -> None:
     chain, h = stocked
     e = chain.rejected(EXPORTER, receive(h, (LOT, "1")), UnknownReference)
-    assert "harvest" in e.message
+    assert "harvest" not in e.message  # another party's event: nothing about it is told
+    own = chain.rejected(COOP, receive(h, (LOT, "1")), UnknownReference)
+    assert "harvest" in own.message
 
 
 def test_receive_dated_before_the_shipment(stocked: tuple[Chain, str]) -> None:
@@ -605,8 +620,10 @@ def _void(event: str) -> dict[str, Any]:
 
 def test_only_the_original_signer_voids(stocked: tuple[Chain, str]) -> None:
     chain, h = stocked
-    e = chain.rejected(EXPORTER, _void(h), NotAuthorized)
-    assert COOP in e.message
+    e = chain.rejected(EXPORTER, _void(h), UnknownReference)
+    assert COOP not in e.message  # as for an event that does not exist
+    none = chain.rejected(EXPORTER, _void("sha256:" + "0" * 64), UnknownReference)
+    assert none.message.replace("sha256:" + "0" * 64, h) == e.message
 
 
 def test_void_refused_while_something_builds_on_it(stocked: tuple[Chain, str]) -> None:
