@@ -210,6 +210,16 @@ def parse_date(value: Any, *, field: str) -> date:
         raise InvalidEvent(f"not a valid date: {e}", field=field) from e
 
 
+def date_range(body: dict[str, Any]) -> tuple[date, date]:
+    """``valid_from`` and ``valid_until`` (inclusive dates; the end not before the start),
+    as certificates and grants state their term."""
+    start = parse_date(require(body, "valid_from"), field="valid_from")
+    end = parse_date(require(body, "valid_until"), field="valid_until")
+    if end < start:
+        raise InvalidEvent(f"valid_until {end} is before valid_from {start}", field="valid_until")
+    return start, end
+
+
 def utc_text(moment: datetime) -> str:
     """A fixed-width UTC rendering that sorts in time order, for indexed columns."""
     if moment.tzinfo is None:

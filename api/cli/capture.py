@@ -495,6 +495,9 @@ def submit(
     the server's problem with the file and line of the offending event.
 
     Re-sending is safe: events already stored are acknowledged, not duplicated.
+
+    With --key, it reads the server as the key's party (a key's events are private): the
+    session `trazo login` stored beside the key, or a new one it signs in for itself.
     """
 
     if send_outboxes(files, outbox_keys, lambda key: HttpLedger(server, retries, key), batch_size):

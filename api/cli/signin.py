@@ -22,7 +22,7 @@ key_option = click.option(
     "key_file",
     required=True,
     type=click.Path(dir_okay=False, exists=True),
-    help="One of the party's registered keys, NAME.key.",
+    help="One of the party's registered keys, NAME.key; its sessions are kept beside it.",
 )
 
 

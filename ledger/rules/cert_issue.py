@@ -46,12 +46,7 @@ class CertIssue(Rule[Issue]):
         products = fields.string_list(body, "products")
         for i, name in enumerate(products):
             tables.product(name, field=f"products[{i}]")
-        start = fields.parse_date(fields.require(body, "valid_from"), field="valid_from")
-        end = fields.parse_date(fields.require(body, "valid_until"), field="valid_until")
-        if end < start:
-            raise InvalidEvent(
-                f"valid_until {end} is before valid_from {start}", field="valid_until"
-            )
+        start, end = fields.date_range(body)
         return Issue(certificate, subject, scheme, tuple(products), start, end)
 
     def prefetch(self, event: Event, body: Issue) -> Iterable[Wanted]:

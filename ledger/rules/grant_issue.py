@@ -48,12 +48,7 @@ class GrantIssue(Rule[Granting]):
             subject = fields.party_id(body, "subject")
         if subject == grantee:
             raise InvalidEvent("a party reads its own data without a grant", field="subject")
-        start = fields.parse_date(fields.require(body, "valid_from"), field="valid_from")
-        end = fields.parse_date(fields.require(body, "valid_until"), field="valid_until")
-        if end < start:
-            raise InvalidEvent(
-                f"valid_until {end} is before valid_from {start}", field="valid_until"
-            )
+        start, end = fields.date_range(body)
         purpose = fields.string(body, "purpose", max_len=500) if "purpose" in body else None
         return Granting(grant, grantee, subject, start, end, purpose)
 

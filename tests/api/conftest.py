@@ -74,3 +74,45 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     assert isinstance(body["title"], str) and body["title"]
     assert isinstance(body["detail"], str) and body["detail"]
     return body
+
+
+OPERATOR_TOKEN = "test-operator-token"
+
+
+@pytest.fixture
+def private_app(world: World, tmp_path: Path) -> Iterator[Flask]:
+    """An app over ``world``'s ledger with the test chains' log key (so bundles verify)
+    and an operator token: for the tests of who reads what."""
+    from tests.graph import chains
+
+    keys = tmp_path / "private-keys"
+    write_keypair(keys, "log", chains.log_private())
+    app = create_app(
+        {
+            "TESTING": True,
+            "TRAZO_DATABASE_URL": world.store.url,
+            "TRAZO_KEYS": str(keys),
+            "TRAZO_READ_TOKEN": OPERATOR_TOKEN,
+            "TRAZO_LOG_ORIGIN": chains.LOG_ORIGIN,
+        }
+    )
+    yield app
+    app.extensions["trazo.store"].dispose()
+
+
+def sign_in(client: FlaskClient, party: str) -> str:
+    """A party's session, the way a client opens one: challenge, signature, token."""
+    from ledger.envelope import SESSION_PAYLOAD_TYPE, keyid_of, session_statement, sign
+    from tests.support import seeded_key
+
+    key = seeded_key(party)
+    challenge = client.post("/api/v1/sessions/challenge").get_json()
+    statement = session_statement(
+        challenge["challenge"], challenge["ledger"], "localhost", keyid_of(key.public_key())
+    )
+    answer = client.post(
+        "/api/v1/sessions", json=sign(statement, key, SESSION_PAYLOAD_TYPE).to_dict()
+    )
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    token: str = answer.get_json()["token"]
+    return token

@@ -18,16 +18,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
-from api import create_app
-from ledger.envelope import SESSION_PAYLOAD_TYPE, keyid_of, session_statement, sign
-from ledger.keys import write_keypair
+from ledger.envelope import keyid_of
+from tests.api.conftest import OPERATOR_TOKEN, sign_in
 from tests.graph import chains
 from tests.graph.chains import COOP, M1, P1
 from tests.support import World, seeded_key
 
-OPERATOR_TOKEN = "access-test-operator"
 TRADER_A, TRADER_B = "trader-a", "trader-b"
 AUDITOR_IN, AUDITOR_OUT, AUDITOR_REVOKED = "auditor-in", "auditor-out", "auditor-revoked"
 SECRET_PO_A, SECRET_PO_B = "PO-SECRET-FOR-A-ONLY", "PO-SECRET-FOR-B-ONLY"
@@ -139,42 +136,10 @@ def _all_events(world: World) -> list[dict[str, Any]]:
     ]
 
 
-def sign_in(client: FlaskClient, party: str) -> str:
-    """A party's session, the way a client opens one: challenge, signature, token."""
-    key = seeded_key(party)
-    challenge = client.post("/api/v1/sessions/challenge").get_json()
-    statement = session_statement(
-        challenge["challenge"], challenge["ledger"], "localhost", keyid_of(key.public_key())
-    )
-    answer = client.post(
-        "/api/v1/sessions", json=sign(statement, key, SESSION_PAYLOAD_TYPE).to_dict()
-    )
-    assert answer.status_code == 201, answer.get_data(as_text=True)
-    token: str = answer.get_json()["token"]
-    return token
-
-
 @pytest.fixture
-def access_app(world: World, tmp_path: Any) -> Any:
-    keys = tmp_path / "keys"
-    write_keypair(keys, "log", chains.log_private())
-    app = create_app(
-        {
-            "TESTING": True,
-            "TRAZO_DATABASE_URL": world.store.url,
-            "TRAZO_KEYS": str(keys),
-            "TRAZO_READ_TOKEN": OPERATOR_TOKEN,
-            "TRAZO_LOG_ORIGIN": chains.LOG_ORIGIN,
-        }
-    )
-    yield app
-    app.extensions["trazo.store"].dispose()
-
-
-@pytest.fixture
-def setup(world: World, access_app: Flask) -> tuple[Facts, dict[str, dict[str, str]]]:
+def setup(world: World, private_app: Flask) -> tuple[Facts, dict[str, dict[str, str]]]:
     facts = build(world)
-    client = access_app.test_client()
+    client = private_app.test_client()
     headers: dict[str, dict[str, str]] = {"anonymous": {}}
     headers["operator"] = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
     for name, party in (
@@ -244,10 +209,10 @@ TABLE: list[tuple[str, frozenset[str]]] = [
 
 
 def test_every_endpoint_answers_exactly_the_allowed_callers(
-    setup: tuple[Facts, dict[str, dict[str, str]]], access_app: Flask
+    setup: tuple[Facts, dict[str, dict[str, str]]], private_app: Flask
 ) -> None:
     facts, headers = setup
-    client = access_app.test_client()
+    client = private_app.test_client()
     wrong: list[str] = []
     for template, allowed in TABLE:
         url = template.format(**vars(facts))
@@ -259,12 +224,12 @@ def test_every_endpoint_answers_exactly_the_allowed_callers(
     assert not wrong, "\n".join(wrong)
 
 
-def test_every_read_endpoint_of_the_api_is_in_the_table(access_app: Flask) -> None:
+def test_every_read_endpoint_of_the_api_is_in_the_table(private_app: Flask) -> None:
     """A new endpoint cannot skip the policy unnoticed: each GET route is tabled."""
     tabled = {template.split("?")[0] for template, _ in TABLE}
     routes = {
         str(rule.rule)
-        for rule in access_app.url_map.iter_rules()
+        for rule in private_app.url_map.iter_rules()
         if "GET" in (rule.methods or set()) and not str(rule.rule).startswith("/static")
     }
     untested = []
@@ -285,10 +250,10 @@ def test_every_read_endpoint_of_the_api_is_in_the_table(access_app: Flask) -> No
 
 
 def test_the_listing_holds_only_what_each_caller_may_read(
-    setup: tuple[Facts, dict[str, dict[str, str]]], access_app: Flask
+    setup: tuple[Facts, dict[str, dict[str, str]]], private_app: Flask
 ) -> None:
     facts, headers = setup
-    client = access_app.test_client()
+    client = private_app.test_client()
 
     def listing(name: str, query: str = "") -> list[dict[str, Any]]:
         body = client.get(f"/api/v1/events?limit=1000{query}", headers=headers[name]).get_json()
@@ -322,10 +287,10 @@ def test_the_listing_holds_only_what_each_caller_may_read(
 
 
 def test_a_foreign_lot_view_shows_only_the_callers_own_holdings(
-    setup: tuple[Facts, dict[str, dict[str, str]]], access_app: Flask
+    setup: tuple[Facts, dict[str, dict[str, str]]], private_app: Flask
 ) -> None:
     _, headers = setup
-    client = access_app.test_client()
+    client = private_app.test_client()
     seen = client.get(f"/api/v1/lots/{COOP}:h-1", headers=headers["coop"]).get_json()
     assert seen["holders"] == []  # the coop shipped it all: trader A's holding is A's
     mine = client.get(f"/api/v1/lots/{COOP}:h-1", headers=headers["trader_a"]).get_json()
@@ -340,10 +305,10 @@ def test_a_foreign_lot_view_shows_only_the_callers_own_holdings(
     ["Bearer nonsense", "Bearer " + "0" * 32 + ".forged", "Basic dXNlcjpwYXNz", "Bearer"],
 )
 def test_a_bad_credential_is_a_401_everywhere(
-    setup: tuple[Facts, dict[str, dict[str, str]]], access_app: Flask, header: str
+    setup: tuple[Facts, dict[str, dict[str, str]]], private_app: Flask, header: str
 ) -> None:
     facts, _ = setup
-    client = access_app.test_client()
+    client = private_app.test_client()
     for url in ("/api/v1/parties", f"/api/v1/events/{facts.ship_a}", f"/p/{PUBLISHED}"):
         response = client.get(url, headers={"Authorization": header})
         assert response.status_code == 401, (url, response.get_data(as_text=True))

@@ -20,7 +20,7 @@ from api import create_app
 from ledger.envelope import keyid_of
 from ledger.keys import write_keypair
 from ledger.store import Store
-from tests.api.test_access import sign_in
+from tests.api.conftest import sign_in
 from tests.graph import chains
 from tests.support import World, public_b64, seeded_key
 

@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from api import create_app
 from ledger.errors import DuplicateId, InvalidEvent, NotAuthorized, UnknownLot
-from ledger.keys import write_keypair
-from tests.api.test_access import OPERATOR_TOKEN, sign_in
+from tests.api.conftest import OPERATOR_TOKEN, sign_in
 from tests.graph import chains
 from tests.graph.chains import BRAND, COOP, EXPORTER, M1, P1, ROASTER
 from tests.support import World
@@ -23,25 +21,13 @@ OUTPUTS = ("/p/{lot}", "/p/{lot}.jsonld", "/p/{lot}/qr.svg", "/p/{lot}/bundle.js
 
 
 @pytest.fixture
-def keys(tmp_path: Path) -> Path:
-    folder = tmp_path / "keys"
-    write_keypair(folder, "log", chains.log_private())
-    return folder
+def keys(private_app: Flask) -> Path:
+    return Path(private_app.config["TRAZO_KEYS"])
 
 
 @pytest.fixture
-def pub_app(world: World, keys: Path) -> Any:
-    app = create_app(
-        {
-            "TESTING": True,
-            "TRAZO_DATABASE_URL": world.store.url,
-            "TRAZO_KEYS": str(keys),
-            "TRAZO_READ_TOKEN": OPERATOR_TOKEN,
-            "TRAZO_LOG_ORIGIN": chains.LOG_ORIGIN,
-        }
-    )
-    yield app
-    app.extensions["trazo.store"].dispose()
+def pub_app(private_app: Flask) -> Flask:
+    return private_app
 
 
 def _bag(world: World) -> tuple[chains.Coffee, str]:

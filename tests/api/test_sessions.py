@@ -10,33 +10,19 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
-from api import create_app
 from ledger.envelope import SESSION_PAYLOAD_TYPE, keyid_of, session_statement, sign
 from ledger.fields import utc_text
-from ledger.keys import write_keypair
 from ledger.schema import ChallengeRow, SessionRow
-from tests.api.conftest import assert_problem
-from tests.api.test_access import OPERATOR_TOKEN, TRADER_A, sign_in
+from tests.api.conftest import assert_problem, sign_in
+from tests.api.test_access import TRADER_A
 from tests.graph import chains
 from tests.support import World, public_b64, seeded_key
 
 
 @pytest.fixture
-def sessions_app(world: World, tmp_path: Any) -> Any:
-    keys = tmp_path / "keys"
-    write_keypair(keys, "log", chains.log_private())
+def sessions_app(world: World, private_app: Flask) -> Flask:
     chains.Coffee(world).party(TRADER_A, ["trader"])
-    app = create_app(
-        {
-            "TESTING": True,
-            "TRAZO_DATABASE_URL": world.store.url,
-            "TRAZO_KEYS": str(keys),
-            "TRAZO_READ_TOKEN": OPERATOR_TOKEN,
-            "TRAZO_LOG_ORIGIN": chains.LOG_ORIGIN,
-        }
-    )
-    yield app
-    app.extensions["trazo.store"].dispose()
+    return private_app
 
 
 @pytest.fixture
