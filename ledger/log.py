@@ -15,10 +15,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import cast
 
-from sqlalchemy import BigInteger, LargeBinary, Table, Text, and_, or_, select
+from sqlalchemy import BigInteger, LargeBinary, Table, Text, and_, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ledger import merkle
+from ledger import merkle, tiles
 from ledger.checkpoint import Checkpoint, LogKey, NoteSigner, sign_checkpoint
 from ledger.envelope import leaf_input
 from ledger.errors import EventNotFound, ProofOutOfRange
@@ -221,4 +221,53 @@ def root_at(store: Store, size: int) -> bytes:
         return merkle.root(size, SqlNodes(session))
 
 
-__all__ = ["CheckpointRow", "LogAppender", "LogKey", "MerkleNodeRow", "SqlNodes"]
+def read_tile(store: Store, path: str) -> tuple[tiles.Tile, bytes]:
+    """A ``tlog-tiles`` resource below ``tile/`` of the log as checkpointed (tiles beyond
+    the latest checkpoint do not exist yet): the tile and its bytes, or ``TileNotFound``."""
+    tile = tiles.parse_path(path)
+    with store.reading() as session:
+        size = session.scalar(select(func.max(CheckpointRow.size))) or 0
+        if tile.level is None:
+            return tile, tiles.entry_bundle(tile, size, lambda r: leaf_inputs(session, r))
+        return tile, tiles.tile_bytes(tile, size, SqlNodes(session))
+
+
+def write_tiles(store: Store, folder: Path) -> int:
+    """The whole ``tlog-tiles`` read side as static files in ``folder`` (``checkpoint``,
+    ``tile/…``): the full tiles, and the partial tiles of every checkpointed size, each
+    exactly as :func:`read_tile` serves it. Files already there are kept (tiles are
+    immutable); the checkpoint is written last, so a mirror never names missing tiles.
+    Returns the number of files written."""
+    with store.reading() as session:
+        sizes = list(session.scalars(select(CheckpointRow.size).order_by(CheckpointRow.size)))
+    latest = latest_checkpoint(store)
+    if latest is None:
+        return 0
+    written = 0
+    for size in sizes:
+        for tile in tiles.tiles_of(size):
+            target = folder / tile.path()
+            if target.exists():
+                continue
+            _tile, data = read_tile(store, tile.path().removeprefix("tile/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(target.name + ".tmp")
+            temporary.write_bytes(data)
+            temporary.replace(target)
+            written += 1
+    (folder / "checkpoint.tmp").write_text(latest.note, encoding="utf-8")
+    (folder / "checkpoint.tmp").replace(folder / "checkpoint")
+    return written + 1
+
+
+def leaf_inputs(session: Session, indices: range) -> list[bytes]:
+    """The log's leaf inputs of events ``indices``: each payload's 32-byte SHA-256."""
+    ids = session.scalars(
+        select(EventRow.id)
+        .where(EventRow.index >= indices.start, EventRow.index < indices.stop)
+        .order_by(EventRow.index)
+    )
+    return [bytes.fromhex(event_id.removeprefix("sha256:")) for event_id in ids]
+
+
+__all__ = ["CheckpointRow", "LogAppender", "LogKey", "MerkleNodeRow", "SqlNodes", "read_tile"]

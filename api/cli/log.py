@@ -52,6 +52,27 @@ def log() -> None:
     """Verify Merkle log proofs offline against a signed checkpoint."""
 
 
+@log.command("tiles")
+@click.argument("folder", type=click.Path(file_okay=False))
+@db_option
+def tiles(folder: str, db: str) -> None:
+    """Write the log's read side as static C2SP tlog-tiles files into FOLDER.
+
+    FOLDER/checkpoint and FOLDER/tile/…: every full tile and the partial tiles of every
+    checkpointed size, byte for byte what `trazo serve` answers under /log/. Copy FOLDER
+    to any web host or object store to mirror the log; run it again to bring the copy up
+    to date (only new tiles are written, the checkpoint last).
+    """
+    from ledger.log import write_tiles
+
+    store = open_store(db)
+    with noting(f"could not write the tiles into {folder}"):
+        count = write_tiles(store, Path(folder))
+    if count == 0:
+        fail("the log has no checkpoint yet: nothing to write")
+    click.echo(f"{count} file(s) written into {folder}")
+
+
 @log.command("verify-inclusion")
 @click.argument("envelope_file", type=click.Path(dir_okay=False, exists=True))
 @click.option(

@@ -170,8 +170,12 @@ def _require_genesis() -> Any:
 
 
 def _register_pages(app: Flask) -> None:
-    """The public lot pages and the auditor's report: outside the JSON API's spec."""
+    """The public lot pages, the auditor's report and the log's tiles: outside the JSON
+    API's spec."""
     from api import pages
+    from api.http import tiles
+
+    app.register_blueprint(tiles.bp)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(pages.audit_bp)

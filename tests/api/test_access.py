@@ -168,6 +168,8 @@ TABLE: list[tuple[str, frozenset[str]]] = [
     ("/api/v1/", ALL),
     ("/api/v1/log/checkpoint", ALL),
     ("/api/v1/log/key", ALL),
+    ("/log/checkpoint", ALL),
+    ("/log/tile/0/000.p/1", ALL),
     ("/api/v1/parties", ALL),
     (f"/api/v1/parties/{TRADER_A}", ALL),
     ("/api/v1/events/{register_a}", ALL),
@@ -245,6 +247,7 @@ def test_every_read_endpoint_of_the_api_is_in_the_table(private_app: Flask) -> N
         "/api/v1/sessions",  # a party's own sessions (test_sessions)
         "/api/v1/log/proof/consistency",
         "/api/v1/log/checkpoints/<int:size>",
+        "/log/tile/<path:path>",  # every tile: tests/ledger/test_tiles.py
     }
     assert set(untested) <= known_elsewhere, untested
 
