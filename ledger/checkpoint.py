@@ -43,9 +43,11 @@ __all__ = [
     "NoteVerifier",
     "key_id",
     "open_note",
+    "parse_signature_line",
     "parse_verifier_key",
     "sign_checkpoint",
     "sign_note",
+    "split_note",
     "verify_checkpoint",
 ]
 
@@ -266,13 +268,13 @@ def sign_note(body: bytes, *signers: NoteSigner) -> str:
 
 
 @dataclass(frozen=True)
-class _SignatureLine:
+class SignatureLine:
     name: str
     key_id: bytes
     signature: bytes
 
 
-def _parse_signature_line(line: str, number: int) -> _SignatureLine:
+def parse_signature_line(line: str, number: int) -> SignatureLine:
     if not line.startswith(_SIG_PREFIX):
         raise ProofError(f"signature line {number} does not start with an em dash and a space")
     fields = line[len(_SIG_PREFIX) :].split(" ")
@@ -283,7 +285,24 @@ def _parse_signature_line(line: str, number: int) -> _SignatureLine:
     raw = _b64decode(encoded, f"signature line {number}")
     if len(raw) <= _KEY_ID_SIZE:
         raise ProofError(f"signature line {number} is too short to hold a key ID and signature")
-    return _SignatureLine(name, raw[:_KEY_ID_SIZE], raw[_KEY_ID_SIZE:])
+    return SignatureLine(name, raw[:_KEY_ID_SIZE], raw[_KEY_ID_SIZE:])
+
+
+def split_note(text: str | bytes) -> tuple[bytes, list[str]]:
+    """A signed note's text (the signed bytes, final newline included) and its signature
+    lines (without their newlines); ``ProofError`` if it is not shaped as a signed note."""
+    note = _decode_utf8(text, "signed note") if isinstance(text, bytes) else text
+    _check_text(note, "signed note")
+    split = note.rfind("\n\n")
+    if split < 0:
+        raise ProofError("signed note has no blank line before its signatures")
+    body, signature_block = note[: split + 1], note[split + 2 :]
+    if not signature_block:
+        raise ProofError("signed note has no signature lines")
+    lines = signature_block[:-1].split("\n")
+    if len(lines) > MAX_SIGNATURES:
+        raise ProofError(f"signed note has {len(lines)} signatures, more than {MAX_SIGNATURES}")
+    return body.encode(), lines
 
 
 def open_note(text: str | bytes, verifiers: Iterable[NoteVerifier]) -> tuple[bytes, list[str]]:
@@ -302,23 +321,12 @@ def open_note(text: str | bytes, verifiers: Iterable[NoteVerifier]) -> tuple[byt
     if not known:
         raise ValueError("open_note needs at least one verifier: nothing could ever verify")
 
-    note = _decode_utf8(text, "signed note") if isinstance(text, bytes) else text
-    _check_text(note, "signed note")
-    split = note.rfind("\n\n")
-    if split < 0:
-        raise ProofError("signed note has no blank line before its signatures")
-    body, signature_block = note[: split + 1], note[split + 2 :]
-    if not signature_block:
-        raise ProofError("signed note has no signature lines")
-    lines = signature_block[:-1].split("\n")
-    if len(lines) > MAX_SIGNATURES:
-        raise ProofError(f"signed note has {len(lines)} signatures, more than {MAX_SIGNATURES}")
-    message = body.encode()
+    message, lines = split_note(text)
 
     verified: list[str] = []
     seen_unknown: list[str] = []
     for number, line in enumerate(lines, start=1):
-        sig = _parse_signature_line(line, number)
+        sig = parse_signature_line(line, number)
         trusted = known.get((sig.name, sig.key_id))
         if trusted is None:
             seen_unknown.append(f"{sig.name}+{sig.key_id.hex()}")

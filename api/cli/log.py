@@ -162,22 +162,111 @@ def _get(url: str) -> bytes:
         fail(f"GET {url}: {e}")
 
 
-@click.command()
-@click.option("--server", required=True, help="The ledger's base URL, e.g. http://host:8000.")
+@click.group(invoke_without_command=True)
+@click.option("--server", help="The ledger's base URL, e.g. http://host:8000.")
 @click.option(
     "--state",
     "state_file",
-    required=True,
     type=click.Path(dir_okay=False),
     help="Where the last checkpoint seen is kept between runs.",
 )
-@click.option("--log-key", required=True, help=LOG_KEY_HELP)
-def witness(server: str, state_file: str, log_key: str) -> None:
+@click.option("--log-key", help=LOG_KEY_HELP)
+@click.pass_context
+def witness(
+    ctx: click.Context, server: str | None, state_file: str | None, log_key: str | None
+) -> None:
     """Watch a ledger: check its latest checkpoint extends the last one seen, then keep it.
 
-    Run it from cron. Exit status 1 means the log could not prove it only appended
-    since the last run (a rewritten history or a split view), and the state is kept.
+    Run it from cron (--server, --state and --log-key). Exit status 1 means the log could
+    not prove it only appended since the last run (a rewritten history or a split view),
+    and the state is kept. `trazo witness serve` runs a cosigning witness instead.
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not (server and state_file and log_key):
+        fail("give --server, --state and --log-key (or run `trazo witness serve`)", 2)
+    _poll(server, state_file, log_key)
+
+
+@witness.command("serve")
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="The witness's signing key (`trazo keygen`).",
+)
+@click.option(
+    "--name",
+    required=True,
+    help="The witness's name: a schema-less URL such as witness.coop.example/w1.",
+)
+@click.option(
+    "--log",
+    "logs",
+    multiple=True,
+    required=True,
+    help="ORIGIN=KEY: a log to witness and its key (log.pub or a verifier key); repeatable.",
+)
+@click.option(
+    "--state",
+    "state_file",
+    default="witness.db",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The latest cosigned checkpoint of each log (SQLite; keep it: it is the history).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+def witness_serve(
+    key_file: str, name: str, logs: tuple[str, ...], state_file: str, host: str, port: int
+) -> None:
+    """Run a witness (C2SP tlog-witness): cosign checkpoints only along one history.
+
+    Serves POST /add-checkpoint. It keeps, per log, the latest checkpoint it cosigned
+    (in --state, committed before it answers) and never cosigns a fork or a rollback.
+    Prints its verifier key: give it to the ledger (TRAZO_WITNESSES) and to verifiers
+    (`trazo verify --witness`).
+    """
+    from api.cli.serve import gunicorn_server
+    from api.http.witness import create_witness_app
+    from ledger.cosignature import Cosigner
+    from ledger.keys import load_private_key
+    from ledger.witness import Witness, WitnessState
+
+    trusted = {}
+    for spec in logs:
+        origin, sep, key = spec.partition("=")
+        if not sep or not origin or not key:
+            fail(f"--log {spec!r}: give ORIGIN=KEY", 2)
+        with noting(f"--log {origin}: not a log key"):
+            trusted[origin] = _load_key(key).verifier(origin)
+    cosigner = Cosigner(name, load_private_key(Path(key_file)))
+    state = WitnessState(Path(state_file))
+    click.echo(f"witness key {cosigner.key.verifier_key()}")
+
+    def announce(arbiter: Any) -> None:
+        for listener in arbiter.LISTENERS:
+            bound_host, bound_port = listener.sock.getsockname()[:2]
+            click.echo(f"trazo witness {name} at http://{bound_host}:{bound_port}/")
+        sys.stdout.flush()
+
+    server = gunicorn_server(
+        lambda: create_witness_app(Witness(cosigner, trusted, state)),
+        {
+            "bind": f"{host}:{port}",
+            "workers": 2,
+            "errorlog": "-",
+            "loglevel": "warning",
+            "proc_name": "trazo-witness",
+            "control_socket_disable": True,
+            "when_ready": announce,
+        },
+    )
+    server.run()
+
+
+def _poll(server: str, state_file: str, log_key: str) -> None:
     from ledger.merkle import verify_consistency as check
 
     key = _load_key(log_key)

@@ -7,6 +7,7 @@ client library.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,17 @@ def _announce(db: str, arbiter: Any) -> None:
 
 def _gunicorn(config: dict[str, Any], options: dict[str, Any]) -> Any:
     """gunicorn driven from Python: each worker builds its own app (and database pool)."""
+
+    def load() -> Any:
+        from api import create_app
+
+        return create_app(config)
+
+    return gunicorn_server(load, options)
+
+
+def gunicorn_server(load: Callable[[], Any], options: dict[str, Any]) -> Any:
+    """A gunicorn server of the WSGI app ``load()`` builds in each worker."""
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):
@@ -98,9 +110,7 @@ def _gunicorn(config: dict[str, Any], options: dict[str, Any]) -> Any:
                     self.cfg.set(name, value)
 
         def load(self) -> Any:
-            from api import create_app
-
-            return create_app(config)
+            return load()
 
     return Server()
 
