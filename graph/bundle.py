@@ -23,7 +23,7 @@ from graph.ancestry import gather
 from graph.evidence import Evidence
 from graph.origin import origin_verdict
 from ledger.errors import NotCheckpointed
-from ledger.log import CheckpointRow, SqlNodes
+from ledger.log import CheckpointRow, SqlNodes, cosigned_note
 from ledger.merkle import inclusion_proof
 from ledger.store import Store
 from ledger.tables import default_tables
@@ -59,7 +59,7 @@ def build_bundle(store: Store, lot: str) -> dict[str, Any]:
             }
             for r in public
         ]
-        note = checkpoint.note
+        note = cosigned_note(session, checkpoint)  # with its witnesses' cosignatures
     return {
         "format": FORMAT,
         "version": VERSION,

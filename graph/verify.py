@@ -36,6 +36,7 @@ from graph.evidence import VOCABULARY, Evidence, Record
 from graph.origin import OriginVerdict, origin_verdict
 from ledger import merkle
 from ledger.checkpoint import Checkpoint, LogKey
+from ledger.cosignature import CosignerKey, cosignatures
 from ledger.engine import admit, keep_chain
 from ledger.envelope import Envelope, leaf_input
 from ledger.errors import (
@@ -72,6 +73,8 @@ class BundleReport:
     checkpoint: Checkpoint | None = None
     verdict: OriginVerdict | None = None
     tables_match: bool = True
+    cosigned_by: list[str] = field(default_factory=list)
+    """Witnesses of the policy whose valid cosignature the checkpoint carries."""
     findings: list[Finding] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -82,7 +85,28 @@ class BundleReport:
         return not self.findings
 
 
-def verify_bundle(bundle: Any, log_key: LogKey) -> BundleReport:
+@dataclass(frozen=True)
+class WitnessPolicy:
+    """Which witnesses a verifier trusts, and how many of them must have cosigned."""
+
+    witnesses: tuple[CosignerKey, ...] = ()
+    quorum: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.quorum <= len(self.witnesses):
+            raise ValueError(
+                f"a quorum of {self.quorum} needs at least that many witnesses, not"
+                f" {len(self.witnesses)}"
+            )
+
+
+NO_WITNESSES = WitnessPolicy()
+"""Trust the checkpoint on the log's signature alone (a split view goes unseen)."""
+
+
+def verify_bundle(
+    bundle: Any, log_key: LogKey, witnesses: WitnessPolicy = NO_WITNESSES
+) -> BundleReport:
     report = BundleReport()
 
     def find(check: str, message: str, event: str | None = None) -> None:
@@ -99,6 +123,8 @@ def verify_bundle(bundle: Any, log_key: LogKey) -> BundleReport:
     report.lot = bundle.get("lot")
     checkpoint = _checkpoint(bundle, log_key, find)
     report.checkpoint = checkpoint
+    if checkpoint is not None and witnesses.quorum:
+        _cosignatures(bundle["checkpoint"], witnesses, report, find)
     rules = _tables(bundle, report, find)
     evidence = _envelopes(bundle, checkpoint, find)
     report.events = len(evidence.records)
@@ -220,6 +246,25 @@ def _checkpoint(bundle: dict[str, Any], log_key: LogKey, find: Any) -> Checkpoin
     except LedgerError as e:
         find("checkpoint", f"not signed by the trusted log key: {e}")
         return None
+
+
+def _cosignatures(note: str, policy: WitnessPolicy, report: BundleReport, find: Any) -> None:
+    """The checkpoint is trusted only when ``policy.quorum`` of its witnesses cosigned it:
+    each then saw this very tree as consistent with everything it saw before, so a log
+    showing another history to someone else is caught by any honest one of them."""
+    try:
+        found = cosignatures(note, policy.witnesses)
+    except LedgerError as e:
+        find("witnesses", f"the checkpoint's signature lines do not parse: {e}")
+        return
+    report.cosigned_by = sorted(c.name for c in found)
+    if len(found) < policy.quorum:
+        named = ", ".join(k.name for k in policy.witnesses)
+        find(
+            "witnesses",
+            f"the checkpoint carries {len(found)} valid cosignature(s) of the witnesses"
+            f" trusted ({named}); the policy asks for {policy.quorum}",
+        )
 
 
 def _tables(bundle: dict[str, Any], report: BundleReport, find: Any) -> RuleTables:

@@ -52,6 +52,26 @@ class CheckpointRow(Base):
     signed_at: Mapped[str] = mapped_column(TIME)
 
 
+class CosignatureRow(Base):
+    """A witness's cosignature line on the checkpoint of ``size`` (C2SP tlog-cosignature)."""
+
+    __tablename__ = "cosignatures"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(Text, primary_key=True)
+    line: Mapped[str] = mapped_column(Text)
+
+
+class WitnessHeadRow(Base):
+    """The last size a witness cosigned for this log: where the next push starts."""
+
+    __tablename__ = "witness_heads"
+
+    witness: Mapped[str] = mapped_column(Text, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[str] = mapped_column(TIME)
+
+
 def default_origin(operator: str) -> str:
     return f"trazo/{operator}"
 
@@ -168,6 +188,24 @@ def latest_checkpoint(store: Store) -> CheckpointRow | None:
         return session.scalar(select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1))
 
 
+def cosigned_note(session: Session, row: CheckpointRow) -> str:
+    """The checkpoint's note with the cosignature lines its witnesses gave, in name order:
+    what the log serves and what a bundle carries."""
+    lines = session.scalars(
+        select(CosignatureRow.line)
+        .where(CosignatureRow.size == row.size)
+        .order_by(CosignatureRow.witness)
+    )
+    return row.note + "".join(lines)
+
+
+def latest_cosigned(store: Store) -> str | None:
+    """The latest checkpoint as served: the log's signature and its cosignatures."""
+    with store.reading() as session:
+        row = session.scalar(select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1))
+        return None if row is None else cosigned_note(session, row)
+
+
 def checkpoint_at(store: Store, size: int) -> CheckpointRow | None:
     with store.reading() as session:
         return session.get(CheckpointRow, size)
@@ -255,7 +293,7 @@ def write_tiles(store: Store, folder: Path) -> int:
             temporary.write_bytes(data)
             temporary.replace(target)
             written += 1
-    (folder / "checkpoint.tmp").write_text(latest.note, encoding="utf-8")
+    (folder / "checkpoint.tmp").write_text(latest_cosigned(store) or latest.note, encoding="utf-8")
     (folder / "checkpoint.tmp").replace(folder / "checkpoint")
     return written + 1
 

@@ -113,6 +113,24 @@ def _json(raw: bytes) -> Any:
     return parsed if isinstance(parsed, dict) else {"detail": str(parsed)[:500]}
 
 
+def post_text(url: str, body: bytes) -> tuple[int, str, str]:
+    """POST a text body (a witness's ``add-checkpoint``): (status, content type, text)."""
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "text/plain", "User-Agent": "trazo"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.headers.get("Content-Type", ""), _text(response)
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", ""), _text(e)
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+        raise Unreachable(f"cannot reach {url}: {getattr(e, 'reason', e)}") from e
+
+
+def _text(response: Any) -> str:
+    return bytes(response.read(64 * 1024)).decode("utf-8", "replace")
+
+
 # --- party sessions ---------------------------------------------------------------------
 
 

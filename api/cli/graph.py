@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from api.cli.core import db_option, noting, open_store
+from api.cli.core import db_option, fail, noting, open_store
 
 
 @click.command()
@@ -126,34 +126,65 @@ def bundle(lot: str, db: str, output: str) -> None:
     required=True,
     help="The log public key you trust: log.pub (PEM) or a verifier key string.",
 )
-def verify(bundle_file: str, log_key: str) -> None:
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    help="A witness you trust: its verifier key (name+id+key), or NAME=VKEY; repeatable.",
+)
+@click.option(
+    "--quorum",
+    type=click.IntRange(0),
+    help="Valid cosignatures the checkpoint must carry from --witness keys (default: 1"
+    " with witnesses, 0 without).",
+)
+def verify(bundle_file: str, log_key: str, witnesses: tuple[str, ...], quorum: int | None) -> None:
     """Verify a proof bundle offline: ids, signatures, chains, custody, log, verdict.
 
     Needs no database and no network. Exit status 0 when the bundle holds; 1 with every
-    failed check, by event id, when it does not.
+    failed check, by event id, when it does not. With --witness, the checkpoint must
+    also carry --quorum valid cosignatures of those witnesses: without them a log could
+    show this bundle a history it shows nobody else (a split view).
     """
-    from graph.verify import verify_bundle
+    from graph.verify import WitnessPolicy, verify_bundle
     from ledger.checkpoint import LogKey
+    from ledger.cosignature import CosignerKey
 
     key = LogKey.load(log_key)
+    with noting("not a witness key"):
+        trusted = tuple(
+            CosignerKey.parse(w.split("=", 1)[1] if "=" in w.split("+", 1)[0] else w)
+            for w in witnesses
+        )
+    needed = (1 if trusted else 0) if quorum is None else quorum
+    if needed > len(trusted):
+        fail(f"--quorum {needed} needs at least {needed} --witness keys, not {len(trusted)}", 2)
+    policy = WitnessPolicy(trusted, needed)
     from ledger.payload import loads_strict
 
     with click.open_file(bundle_file, "rb") as f, noting(f"{bundle_file} is not a bundle"):
         # as strictly as a signed payload: a key held twice could show two readers
         # two different bundles
         document = loads_strict(f.read(), what=f"{bundle_file}")
-    report = verify_bundle(document, key)
+    report = verify_bundle(document, key, policy)
     for finding in report.findings:
         click.secho(f"FAIL {finding}", fg="red")
     cp = report.checkpoint
     click.echo(f"lot:         {report.lot}")
     click.echo(f"events:      {report.events}")
     click.echo("checkpoint:  " + (f"{cp.origin} at size {cp.size}" if cp else "not trusted"))
+    if policy.quorum:
+        click.echo(
+            f"witnesses:   {len(report.cosigned_by)} of {policy.quorum} needed"
+            + (f" ({', '.join(report.cosigned_by)})" if report.cosigned_by else "")
+        )
+    else:
+        click.echo("witnesses:   none asked for (--witness): the checkpoint rests on the log's key")
     if not report.tables_match:
         click.secho(
             "tables:      differ from this trazo's tables (the bundle's were used)", fg="yellow"
         )
-    untrusted = {"format", "checkpoint", "envelopes", "inclusion", "signatures"}
+    untrusted = {"format", "checkpoint", "witnesses", "envelopes", "inclusion", "signatures"}
     if report.verdict is not None and not any(f.check in untrusted for f in report.findings):
         click.echo(
             f"verdict:     {report.verdict.certified_percent}% of certified"

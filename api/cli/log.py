@@ -266,6 +266,53 @@ def witness_serve(
     server.run()
 
 
+@witness.command("push")
+@db_option
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    required=True,
+    envvar="TRAZO_WITNESSES",
+    help="URL=VKEY: a witness's submission prefix and verifier key; repeatable"
+    " (TRAZO_WITNESSES: several, separated by spaces).",
+)
+@click.option(
+    "--every",
+    type=click.IntRange(1),
+    help="Keep running: push again every this many seconds (without it: push once).",
+)
+def witness_push(db: str, witnesses: tuple[str, ...], every: int | None) -> None:
+    """Offer the latest checkpoint to each witness and keep their cosignatures.
+
+    Runs beside `trazo serve` (appends never wait for a witness): each witness gets the
+    checkpoint with a consistency proof from the size it last cosigned; a cosignature is
+    checked before it is kept, and the log serves it with the checkpoint and puts it in
+    bundles. A witness that is down is tried again on the next round.
+    """
+    import time
+
+    from api.cli.client import post_text
+    from ledger.outbox import Unreachable
+    from ledger.witnessing import WitnessEndpoint, push
+
+    specs = [part for spec in witnesses for part in spec.split()]
+    with noting("not a witness"):
+        endpoints = [WitnessEndpoint.parse(spec) for spec in specs]
+    store = open_store(db, writes=True)
+    while True:
+        for endpoint in endpoints:
+            try:
+                outcome = push(store, endpoint, post_text)
+            except Unreachable as e:
+                outcome = f"unreachable: {e}"
+            click.echo(f"{endpoint.key.name}: {outcome}")
+        if every is None:
+            return
+        sys.stdout.flush()
+        time.sleep(every)
+
+
 def _poll(server: str, state_file: str, log_key: str) -> None:
     from ledger.merkle import verify_consistency as check
 

@@ -71,9 +71,11 @@ class ConsistencyProofSchema(schemas.StrictSchema):
 
 
 def _note(row: log.CheckpointRow | None, what: str) -> Response:
+    """The checkpoint with the witnesses' cosignatures collected for it."""
     if row is None:
         raise CheckpointNotFound(f"no checkpoint {what}")
-    return Response(row.note, mimetype="text/plain")
+    with store().reading() as session:
+        return Response(log.cosigned_note(session, row), mimetype="text/plain")
 
 
 @blp.route("/checkpoint")

@@ -1,0 +1,97 @@
+"""Real processes: a witness served by `trazo witness serve`, checkpoints pushed to it by
+`trazo witness push`, a bundle checked by `trazo verify --witness`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.api.test_serve import TRAZO, run_trazo
+
+pytestmark = pytest.mark.slow
+
+
+def _lines(process: subprocess.Popen[str], count: int) -> list[str]:
+    found: list[str] = []
+
+    def read() -> None:
+        for _ in range(count):
+            found.append(process.stdout.readline().strip())  # type: ignore[union-attr]
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(30)
+    return found
+
+
+def test_a_cooperative_runs_a_witness_in_one_command_and_bundles_need_it(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    assert run_trazo("demo", "--no-serve", "--dir", str(demo)).returncode == 0
+    db, log_pub = f"sqlite:///{demo / 'ledger.db'}", str(demo / "keys" / "log.pub")
+    origin = run_trazo("checkpoint", "--db", db).stdout.split("\n")[0]
+    assert run_trazo("keygen", "witness", "--dir", str(tmp_path)).returncode == 0
+    witness = subprocess.Popen(
+        [
+            *TRAZO,
+            "witness",
+            "serve",
+            "--key",
+            str(tmp_path / "witness.key"),
+            "--name",
+            "witness.coop.example/w1",
+            "--log",
+            f"{origin}={log_pub}",
+            "--state",
+            str(tmp_path / "witness.db"),
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        key_line, url_line = _lines(witness, 2)
+        vkey = key_line.removeprefix("witness key ")
+        url = url_line.rsplit(" at ", 1)[1].rstrip("/")
+        pushed = run_trazo("witness", "push", "--db", db, "--witness", f"{url}={vkey}")
+        assert pushed.returncode == 0 and "cosigned at" in pushed.stdout, (
+            pushed.stdout + pushed.stderr
+        )
+        again = run_trazo("witness", "push", "--db", db, "--witness", f"{url}={vkey}")
+        assert "up to date" in again.stdout
+
+        bag = tmp_path / "bag.json"
+        lot = next(
+            line.split("/p/", 1)[1].split()[0]
+            for line in run_trazo("demo", "--no-serve", "--dir", str(demo)).stdout.splitlines()
+            if "100% SPP bag" in line
+        )
+        assert run_trazo("bundle", lot, "--db", db, "-o", str(bag)).returncode == 0
+        ok = run_trazo("verify", str(bag), "--log-key", log_pub, "--witness", vkey)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "witnesses:   1 of 1 needed (witness.coop.example/w1)" in ok.stdout
+
+        assert run_trazo("keygen", "other", "--dir", str(tmp_path)).returncode == 0
+        from ledger.cosignature import Cosigner
+        from ledger.keys import load_private_key
+
+        impostor = Cosigner("witness.coop.example/w1", load_private_key(tmp_path / "other.key"))
+        refused = run_trazo(
+            "verify", str(bag), "--log-key", log_pub, "--witness", impostor.key.verifier_key()
+        )
+        assert refused.returncode == 1 and "FAIL [witnesses]" in refused.stdout, refused.stdout
+        assert "verdict:" not in refused.stdout  # an unwitnessed history states nothing
+        two = run_trazo(
+            "verify", str(bag), "--log-key", log_pub, "--witness", vkey, "--quorum", "2"
+        )
+        assert two.returncode == 2 and "needs at least 2" in two.stderr
+    finally:
+        os.killpg(witness.pid, signal.SIGTERM)
+        witness.wait(timeout=20)

@@ -1,0 +1,113 @@
+"""The ledger and its witnesses: pushes, cosigned checkpoints and bundles, and a split view
+caught by a witness that saw the other history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.http.witness import create_witness_app
+from graph.bundle import build_bundle
+from graph.verify import WitnessPolicy, verify_bundle
+from ledger import log
+from ledger.checkpoint import LogKey
+from ledger.cosignature import Cosigner
+from ledger.store import Store
+from ledger.witness import Witness, WitnessState
+from ledger.witnessing import WitnessEndpoint, push
+from tests.graph import chains
+from tests.support import World, seeded_key
+
+COSIGNER = Cosigner("witness.coop.example/w1", seeded_key("witness-1"))
+LOG_KEY = LogKey(chains.log_signer().verifier.public_key, chains.LOG_ORIGIN)
+
+
+def _witness(state: Path) -> tuple[Witness, Any]:
+    witness = Witness(
+        COSIGNER, {chains.LOG_ORIGIN: chains.log_signer().verifier}, WitnessState(state)
+    )
+    client = create_witness_app(witness).test_client()
+
+    def post(url: str, body: bytes) -> tuple[int, str, str]:
+        response = client.post("/" + url.rsplit("/", 1)[1], data=body)
+        return (
+            response.status_code,
+            response.headers["Content-Type"],
+            response.get_data(as_text=True),
+        )
+
+    return witness, post
+
+
+ENDPOINT = WitnessEndpoint("http://witness.test", COSIGNER.key)
+POLICY = WitnessPolicy((COSIGNER.key,), 1)
+
+
+def _ledger(tmp_path: Path, name: str) -> tuple[Store, World]:
+    store = Store(f"sqlite:///{tmp_path / name}")
+    store.migrate()
+    return store, World.create(store)
+
+
+def test_pushed_checkpoints_are_served_and_bundled_cosigned(tmp_path: Path) -> None:
+    store, world = _ledger(tmp_path, "a.db")
+    bag = chains.single_origin(world)
+    _witness_obj, post = _witness(tmp_path / "w.db")
+    assert push(store, ENDPOINT, post).startswith("cosigned at ")
+    assert push(store, ENDPOINT, post).startswith("up to date")
+    note = log.latest_cosigned(store)
+    assert note is not None and f"\N{EM DASH} {COSIGNER.name} " in note
+
+    bundle = build_bundle(store, bag)
+    assert verify_bundle(bundle, LOG_KEY, POLICY).ok
+    stranger = Cosigner("witness.coop.example/w1", seeded_key("someone-else"))
+    report = verify_bundle(bundle, LOG_KEY, WitnessPolicy((stranger.key,), 1))
+    assert [f.check for f in report.findings] == ["witnesses"]
+
+    # the log grows: the next push carries a consistency proof from the cosigned size
+    c = chains.Coffee(world)
+    c.harvest(chains.COOP, f"{chains.COOP}:h-later", "5", chains.M1, chains.P1)
+    assert push(store, ENDPOINT, post) == f"cosigned at {store.size()}"
+
+
+def test_a_witness_that_lost_its_state_is_caught_up_from_zero(tmp_path: Path) -> None:
+    store, world = _ledger(tmp_path, "a.db")
+    chains.single_origin(world)
+    _w, post = _witness(tmp_path / "w1.db")
+    assert push(store, ENDPOINT, post).startswith("cosigned")
+    chains.Coffee(world).harvest(chains.COOP, f"{chains.COOP}:h-x", "5", chains.M1, chains.P1)
+    _w, fresh = _witness(tmp_path / "w2.db")  # its state file is gone: it says 0
+    assert push(store, ENDPOINT, fresh) == f"cosigned at {store.size()}"
+
+
+def test_a_split_view_is_caught_by_a_witness_that_saw_the_other_history(tmp_path: Path) -> None:
+    """The operator keeps two ledgers under one log key and shows each to someone else.
+    The witness cosigned the history it was shown first; the other history's bundle
+    carries no cosignature of it, and a cosignature copied across does not verify."""
+    honest, honest_world = _ledger(tmp_path, "honest.db")
+    chains.single_origin(honest_world)
+    forked, forked_world = _ledger(tmp_path, "forked.db")
+    bag = chains.single_origin(forked_world, cert_until="2026-12-31")  # another history
+    _w, post = _witness(tmp_path / "w.db")
+    assert push(honest, ENDPOINT, post).startswith("cosigned")
+    refused = push(forked, ENDPOINT, post)
+    assert refused.startswith(("refused: HTTP 409", "refused: HTTP 422")), refused
+
+    bundle = build_bundle(forked, bag)
+    assert verify_bundle(bundle, LOG_KEY).ok  # the log's key alone cannot tell
+    report = verify_bundle(bundle, LOG_KEY, POLICY)
+    assert [f.check for f in report.findings] == ["witnesses"]
+
+    honest_note = log.latest_cosigned(honest) or ""
+    copied = next(
+        ln for ln in honest_note.splitlines() if ln.startswith(f"\N{EM DASH} {COSIGNER.name}")
+    )
+    bundle["checkpoint"] = bundle["checkpoint"] + copied + "\n"
+    assert [f.check for f in verify_bundle(bundle, LOG_KEY, POLICY).findings] == ["witnesses"]
+
+
+def test_a_quorum_larger_than_the_witnesses_is_a_mistake() -> None:
+    with pytest.raises(ValueError):
+        WitnessPolicy((COSIGNER.key,), 2)
