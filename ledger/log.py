@@ -270,6 +270,32 @@ def read_tile(store: Store, path: str) -> tuple[tiles.Tile, bytes]:
         return tile, tiles.tile_bytes(tile, size, SqlNodes(session))
 
 
+TLOG_PROOF = "c2sp.org/tlog-proof@v1"
+
+
+def tlog_proof(store: Store, event_id: str) -> str:
+    """The event's inclusion in the latest checkpoint as a C2SP ``tlog-proof``: the
+    header, ``index N``, the RFC 6962 path one base64 hash a line, an empty line, and the
+    checkpoint verbatim with its witnesses' cosignatures. Verifiable offline with the
+    log's key, the witnesses' keys and the event's payload (its SHA-256 is the leaf)."""
+    import base64
+
+    with store.reading() as session:
+        row = session.scalar(select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1))
+        if row is None:
+            from ledger.errors import NotCheckpointed
+
+            raise NotCheckpointed("the log has no signed checkpoint yet")
+        note = cosigned_note(session, row)
+    proof = inclusion(store, event_id, row.size)
+    lines = [
+        TLOG_PROOF,
+        f"index {proof.index}",
+        *(base64.b64encode(h).decode() for h in proof.hashes),
+    ]
+    return "\n".join(lines) + "\n\n" + note
+
+
 def write_tiles(store: Store, folder: Path) -> int:
     """The whole ``tlog-tiles`` read side as static files in ``folder`` (``checkpoint``,
     ``tile/…``): the full tiles, and the partial tiles of every checkpointed size, each
@@ -308,4 +334,12 @@ def leaf_inputs(session: Session, indices: range) -> list[bytes]:
     return [bytes.fromhex(event_id.removeprefix("sha256:")) for event_id in ids]
 
 
-__all__ = ["CheckpointRow", "LogAppender", "LogKey", "MerkleNodeRow", "SqlNodes", "read_tile"]
+__all__ = [
+    "CheckpointRow",
+    "LogAppender",
+    "LogKey",
+    "MerkleNodeRow",
+    "SqlNodes",
+    "read_tile",
+    "tlog_proof",
+]

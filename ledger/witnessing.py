@@ -73,9 +73,15 @@ def push(store: Store, witness: WitnessEndpoint, post: Post) -> str:
             continue
         if status != 200:
             return f"refused: HTTP {status}: {text.strip()[:200]}"
-        valid = [c for c in cosignatures(latest.note + text, [witness.key])]
-        line = next((ln + "\n" for ln in text.splitlines() if _names(ln, witness.key)), None)
-        if not valid or line is None:
+        line = next(
+            (
+                ln + "\n"
+                for ln in text.splitlines()
+                if _names(ln, witness.key) and cosignatures(latest.note + ln + "\n", [witness.key])
+            ),
+            None,
+        )
+        if line is None:
             return "answered 200 without a valid cosignature: not kept"
         _record_head(store, witness, latest.size, line)
         return f"cosigned at {latest.size}"

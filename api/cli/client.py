@@ -6,6 +6,7 @@ stays silent is :class:`ledger.outbox.Unreachable` (nothing is lost: send again 
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import time
@@ -54,7 +55,12 @@ def get_json(url: str, retries: int = 3, headers: dict[str, str] | None = None) 
             if e.code < 500 and e.code not in RETRY_STATUSES:
                 return e.code, _json(e.read())
             problem = f"GET {url}: HTTP {e.code}"
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+        except (
+            urllib.error.URLError,
+            http.client.HTTPException,
+            ConnectionError,
+            TimeoutError,
+        ) as e:
             problem = f"cannot reach {url}: {getattr(e, 'reason', e)}"
         if attempt < retries:
             time.sleep(delay)
@@ -70,7 +76,12 @@ def post_with_retries(
     for attempt in range(retries + 1):
         try:
             status, answer = _post(url, data, headers)
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+        except (
+            urllib.error.URLError,
+            http.client.HTTPException,
+            ConnectionError,
+            TimeoutError,
+        ) as e:
             problem = f"cannot reach {url}: {getattr(e, 'reason', e)}"
             status, answer = 0, {"detail": problem}
         if status != 0 and status < 500 and status not in RETRY_STATUSES:
@@ -123,12 +134,13 @@ def post_text(url: str, body: bytes) -> tuple[int, str, str]:
             return response.status, response.headers.get("Content-Type", ""), _text(response)
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Content-Type", ""), _text(e)
-    except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
         raise Unreachable(f"cannot reach {url}: {getattr(e, 'reason', e)}") from e
 
 
 def _text(response: Any) -> str:
-    return bytes(response.read(64 * 1024)).decode("utf-8", "replace")
+    """The whole answer (an answer cut short raises, and is "unreachable"), as text."""
+    return bytes(response.read()).decode("utf-8", "replace")[: 64 * 1024]
 
 
 # --- party sessions ---------------------------------------------------------------------

@@ -90,6 +90,7 @@ ENVIRONMENT = frozenset(
         "TRAZO_SESSION_SECONDS",
         "TRAZO_RATE_LIMIT",
         "TRAZO_SIGNIN_RATE_LIMIT",
+        "TRAZO_WITNESSES",
         "TRAZO_LEDGER",
         "TRAZO_SERVER",
         "TRAZO_SUBMIT_TIMEOUT",

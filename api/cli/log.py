@@ -52,6 +52,30 @@ def log() -> None:
     """Verify Merkle log proofs offline against a signed checkpoint."""
 
 
+@log.command("proof")
+@click.argument("event_id")
+@db_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    help="Where to write it (default: standard output); name it EVENT.tlog-proof.",
+)
+def proof(event_id: str, db: str, output: str) -> None:
+    """Print an event's inclusion in the log as a C2SP tlog-proof.
+
+    The proof holds the event's index, its inclusion path and the latest checkpoint with
+    the witnesses' cosignatures: anyone with the log's key, the witnesses' keys and the
+    event's envelope can check it offline, with any tlog-proof verifier.
+    """
+    from ledger.log import tlog_proof
+
+    text = tlog_proof(open_store(db), event_id)
+    with click.open_file(output, "w") as out:
+        out.write(text)
+
+
 @log.command("tiles")
 @click.argument("folder", type=click.Path(file_okay=False))
 @db_option
@@ -171,9 +195,25 @@ def _get(url: str) -> bytes:
     help="Where the last checkpoint seen is kept between runs.",
 )
 @click.option("--log-key", help=LOG_KEY_HELP)
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    help="A witness whose cosignature the checkpoint must carry (its verifier key); repeatable.",
+)
+@click.option(
+    "--quorum",
+    type=click.IntRange(0),
+    help="How many of --witness must have cosigned (default: 1 with witnesses).",
+)
 @click.pass_context
 def witness(
-    ctx: click.Context, server: str | None, state_file: str | None, log_key: str | None
+    ctx: click.Context,
+    server: str | None,
+    state_file: str | None,
+    log_key: str | None,
+    witnesses: tuple[str, ...],
+    quorum: int | None,
 ) -> None:
     """Watch a ledger: check its latest checkpoint extends the last one seen, then keep it.
 
@@ -185,7 +225,14 @@ def witness(
         return
     if not (server and state_file and log_key):
         fail("give --server, --state and --log-key (or run `trazo witness serve`)", 2)
-    _poll(server, state_file, log_key)
+    from ledger.cosignature import CosignerKey
+
+    with noting("not a witness key"):
+        keys = tuple(CosignerKey.parse(w) for w in witnesses)
+    needed = (1 if keys else 0) if quorum is None else quorum
+    if needed > len(keys):
+        fail(f"--quorum {needed} needs at least {needed} --witness keys, not {len(keys)}", 2)
+    _poll(server, state_file, log_key, keys, needed)
 
 
 @witness.command("serve")
@@ -313,13 +360,24 @@ def witness_push(db: str, witnesses: tuple[str, ...], every: int | None) -> None
         time.sleep(every)
 
 
-def _poll(server: str, state_file: str, log_key: str) -> None:
+def _poll(
+    server: str, state_file: str, log_key: str, witnesses: tuple[Any, ...], quorum: int
+) -> None:
+    from ledger.cosignature import cosignatures
     from ledger.merkle import verify_consistency as check
 
     key = _load_key(log_key)
     note = _get(api_url(server, "log/checkpoint")).decode("utf-8")
     with noting("the served checkpoint does not verify with the log key"):
         new = key.open(note)
+    if quorum:
+        cosigned = cosignatures(note, witnesses)
+        if len(cosigned) < quorum:
+            fail(
+                f"the served checkpoint carries {len(cosigned)} valid cosignature(s) of the"
+                f" witnesses trusted; the policy asks for {quorum}"
+            )
+        click.echo(f"cosigned by {', '.join(sorted(c.name for c in cosigned))}", err=True)
     state = Path(state_file)
     if state.exists():
         with noting(f"{state_file} holds no valid checkpoint"):

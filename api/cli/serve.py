@@ -43,8 +43,23 @@ from api.cli.core import db_option, fail, keys_option, open_store
     show_default=True,
     help="Log every request to stderr.",
 )
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    envvar="TRAZO_WITNESSES",
+    help="URL=VKEY: push each new checkpoint to this witness (a `trazo witness push` beside"
+    " the server, every 10 s; appends never wait for it); repeatable.",
+)
 def serve(
-    db: str, keys_dir: str, host: str, port: int, workers: int, timeout: int, access_log: bool
+    db: str,
+    keys_dir: str,
+    host: str,
+    port: int,
+    workers: int,
+    timeout: int,
+    access_log: bool,
+    witnesses: tuple[str, ...],
 ) -> None:
     """Run the HTTP API with gunicorn, a production WSGI server; Ctrl-C stops it.
 
@@ -76,7 +91,26 @@ def serve(
             "when_ready": lambda arbiter: _announce(db, arbiter),
         },
     )
-    server.run()
+    pusher = _pusher(db, witnesses) if witnesses else None
+    try:
+        server.run()
+    finally:
+        if pusher is not None:
+            pusher.terminate()
+            pusher.wait(timeout=20)
+
+
+def _pusher(db: str, witnesses: tuple[str, ...]) -> Any:
+    """`trazo witness push --every 10` as a process of its own: a witness that hangs
+    holds up no worker and no append."""
+    import subprocess
+
+    specs = [part for spec in witnesses for part in spec.split()]
+    command = [sys.executable, "-c", "from api.cli.core import main; main()", "witness", "push"]
+    command += ["--db", db, "--every", "10"]
+    for spec in specs:
+        command += ["--witness", spec]
+    return subprocess.Popen(command)
 
 
 def _announce(db: str, arbiter: Any) -> None:

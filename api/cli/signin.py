@@ -88,6 +88,7 @@ def _live(server: str, header: dict[str, str]) -> list[str]:
 
 
 def _end(server: str, header: dict[str, str], session_id: str) -> None:
+    import http.client
     import urllib.error
     import urllib.request
 
@@ -100,7 +101,7 @@ def _end(server: str, header: dict[str, str], session_id: str) -> None:
     except urllib.error.HTTPError as e:
         if e.code != 404:  # already ended: nothing to do
             raise SignInFailed(f"{server} answered HTTP {e.code} ending {session_id}") from e
-    except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
         raise SignInFailed(f"cannot reach {server}: {getattr(e, 'reason', e)}") from e
 
 

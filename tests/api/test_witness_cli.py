@@ -88,6 +88,21 @@ def test_a_cooperative_runs_a_witness_in_one_command_and_bundles_need_it(tmp_pat
         )
         assert refused.returncode == 1 and "FAIL [witnesses]" in refused.stdout, refused.stdout
         assert "verdict:" not in refused.stdout  # an unwitnessed history states nothing
+        _check_tlog_proof(bag, db, log_pub, vkey)
+        polled = run_trazo(
+            "witness",
+            "--server",
+            "http://127.0.0.1:1",
+            "--state",
+            str(tmp_path / "s"),
+            "--log-key",
+            log_pub,
+            "--witness",
+            vkey,
+            "--quorum",
+            "2",
+        )
+        assert polled.returncode == 2 and "needs at least 2" in polled.stderr
         two = run_trazo(
             "verify", str(bag), "--log-key", log_pub, "--witness", vkey, "--quorum", "2"
         )
@@ -95,3 +110,68 @@ def test_a_cooperative_runs_a_witness_in_one_command_and_bundles_need_it(tmp_pat
     finally:
         os.killpg(witness.pid, signal.SIGTERM)
         witness.wait(timeout=20)
+
+
+def _check_tlog_proof(bag: Path, db: str, log_pub: str, vkey: str) -> None:
+    """`trazo log proof` of the bag's first event, checked from its text alone."""
+    import base64
+    import json
+
+    from ledger.checkpoint import LogKey
+    from ledger.cosignature import CosignerKey, cosignatures
+    from ledger.envelope import Envelope, leaf_input
+    from ledger.merkle import leaf_hash, verify_inclusion
+
+    envelope = Envelope.from_dict(json.loads(bag.read_text())["events"][0]["envelope"])
+    done = run_trazo("log", "proof", envelope.id, "--db", db)
+    assert done.returncode == 0, done.stderr
+    head, _, note = done.stdout.partition("\n\n")
+    lines = head.split("\n")
+    assert lines[0] == "c2sp.org/tlog-proof@v1" and lines[1].startswith("index ")
+    checkpoint = LogKey.load(log_pub).open(note)
+    hashes = [base64.b64decode(line) for line in lines[2:]]
+    leaf = leaf_hash(leaf_input(envelope.payload))
+    verify_inclusion(leaf, int(lines[1].split()[1]), checkpoint.size, hashes, checkpoint.root)
+    assert len(cosignatures(note, [CosignerKey.parse(vkey)])) == 1
+
+
+def test_serve_pushes_to_its_witnesses_beside_the_workers(tmp_path: Path) -> None:
+    import time
+    import urllib.request
+
+    from werkzeug.serving import make_server
+
+    from api.http.witness import create_witness_app
+    from ledger.checkpoint import LogKey
+    from ledger.witness import Witness, WitnessState
+    from tests.api.test_serve import stop, wait_for_url
+    from tests.ledger.test_witness import COSIGNER
+
+    db, keys = f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path / "keys"
+    assert run_trazo("init", "--db", db, "--keys", str(keys)).returncode == 0
+    origin = run_trazo("checkpoint", "--db", db).stdout.split("\n")[0]
+    log_key = LogKey.load(str(keys / "log.pub")).verifier(origin)
+    witness = Witness(COSIGNER, {origin: log_key}, WitnessState(tmp_path / "w.db"))
+    httpd = make_server("127.0.0.1", 0, create_witness_app(witness), threaded=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    spec = f"http://127.0.0.1:{httpd.server_port}={COSIGNER.key.verifier_key()}"
+    server = subprocess.Popen(
+        [*TRAZO, "serve", "--db", db, "--keys", str(keys), "--port", "0", "--witness", spec],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        url = wait_for_url(server)
+        line = f"\N{EM DASH} {COSIGNER.name} "
+        note, deadline = "", time.monotonic() + 30
+        while line not in note and time.monotonic() < deadline:
+            with urllib.request.urlopen(url.replace("/api/v1/", "/log/checkpoint")) as r:
+                note = r.read().decode()
+            time.sleep(0.3)
+        assert line in note, note
+        assert witness.state.latest(origin) is not None
+    finally:
+        stop(server)
+        httpd.shutdown()

@@ -111,3 +111,18 @@ def test_a_split_view_is_caught_by_a_witness_that_saw_the_other_history(tmp_path
 def test_a_quorum_larger_than_the_witnesses_is_a_mistake() -> None:
     with pytest.raises(ValueError):
         WitnessPolicy((COSIGNER.key,), 2)
+
+
+def test_a_witness_answering_200_with_no_valid_cosignature_is_not_believed(
+    tmp_path: Path,
+) -> None:
+    store, world = _ledger(tmp_path, "a.db")
+    chains.single_origin(world)
+    forged = Cosigner(COSIGNER.name, seeded_key("not-the-witness"))
+
+    def lying(url: str, body: bytes) -> tuple[int, str, str]:
+        note = log.latest_cosigned(store) or ""
+        return 200, "text/plain", forged.cosign(note.split("\n\n")[0].encode() + b"\n")
+
+    assert push(store, ENDPOINT, lying) == "answered 200 without a valid cosignature: not kept"
+    assert f"\N{EM DASH} {COSIGNER.name} " not in (log.latest_cosigned(store) or "")
