@@ -26,7 +26,7 @@ Every failure becomes a finding naming the event; the verifier does not stop ear
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -98,6 +98,27 @@ class WitnessPolicy:
                 f"a quorum of {self.quorum} needs at least that many witnesses, not"
                 f" {len(self.witnesses)}"
             )
+
+    @classmethod
+    def parse(cls, specs: Iterable[str], quorum: int | None = None) -> WitnessPolicy:
+        """Witness keys as given (``VKEY`` or ``NAME=VKEY``) and the quorum; by default one
+        cosignature when witnesses are named, none otherwise (the README's trade-offs)."""
+        keys = tuple(
+            CosignerKey.parse(s.split("=", 1)[1] if "=" in s.split("+", 1)[0] else s) for s in specs
+        )
+        return cls(keys, (1 if keys else 0) if quorum is None else quorum)
+
+    def check(self, note: str) -> tuple[list[str], str | None]:
+        """Who of the policy cosigned the checkpoint ``note``, and what is wrong if fewer
+        than the quorum did (None when it holds)."""
+        found = sorted(c.name for c in cosignatures(note, self.witnesses))
+        if len(found) >= self.quorum:
+            return found, None
+        named = ", ".join(k.name for k in self.witnesses)
+        return found, (
+            f"the checkpoint carries {len(found)} valid cosignature(s) of the witnesses"
+            f" trusted ({named}); the policy asks for {self.quorum}"
+        )
 
 
 NO_WITNESSES = WitnessPolicy()
@@ -253,18 +274,12 @@ def _cosignatures(note: str, policy: WitnessPolicy, report: BundleReport, find: 
     each then saw this very tree as consistent with everything it saw before, so a log
     showing another history to someone else is caught by any honest one of them."""
     try:
-        found = cosignatures(note, policy.witnesses)
+        report.cosigned_by, problem = policy.check(note)
     except LedgerError as e:
         find("witnesses", f"the checkpoint's signature lines do not parse: {e}")
         return
-    report.cosigned_by = sorted(c.name for c in found)
-    if len(found) < policy.quorum:
-        named = ", ".join(k.name for k in policy.witnesses)
-        find(
-            "witnesses",
-            f"the checkpoint carries {len(found)} valid cosignature(s) of the witnesses"
-            f" trusted ({named}); the policy asks for {policy.quorum}",
-        )
+    if problem is not None:
+        find("witnesses", problem)
 
 
 def _tables(bundle: dict[str, Any], report: BundleReport, find: Any) -> RuleTables:

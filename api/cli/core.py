@@ -30,6 +30,35 @@ def default_keys() -> str:
 db_option = click.option(
     "--db", "db", default=default_db, show_default="sqlite:///trazo.db", help=DB_HELP
 )
+
+
+def witness_policy_options(command: Any) -> Any:
+    """``--witness`` (repeatable) and ``--quorum``: the cosignatures a checkpoint must carry."""
+    command = click.option(
+        "--quorum",
+        type=click.IntRange(0),
+        help="Valid cosignatures the checkpoint must carry from --witness keys (default: 1"
+        " with witnesses, 0 without).",
+    )(command)
+    return click.option(
+        "--witness",
+        "witnesses",
+        multiple=True,
+        help="A witness you trust: its verifier key (name+id+key), or NAME=VKEY; repeatable.",
+    )(command)
+
+
+def witness_policy(witnesses: tuple[str, ...], quorum: int | None) -> Any:
+    """The ``graph.verify.WitnessPolicy`` the options name; exit 2 on a bad key or quorum."""
+    from graph.verify import WitnessPolicy
+
+    with noting("not a witness policy"):
+        try:
+            return WitnessPolicy.parse(witnesses, quorum)
+        except ValueError as e:
+            fail(f"--quorum: {e}", 2)
+
+
 keys_option = click.option(
     "--keys",
     "keys_dir",

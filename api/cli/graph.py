@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from api.cli.core import db_option, fail, noting, open_store
+from api.cli.core import db_option, noting, open_store, witness_policy, witness_policy_options
 
 
 @click.command()
@@ -126,18 +126,7 @@ def bundle(lot: str, db: str, output: str) -> None:
     required=True,
     help="The log public key you trust: log.pub (PEM) or a verifier key string.",
 )
-@click.option(
-    "--witness",
-    "witnesses",
-    multiple=True,
-    help="A witness you trust: its verifier key (name+id+key), or NAME=VKEY; repeatable.",
-)
-@click.option(
-    "--quorum",
-    type=click.IntRange(0),
-    help="Valid cosignatures the checkpoint must carry from --witness keys (default: 1"
-    " with witnesses, 0 without).",
-)
+@witness_policy_options
 def verify(bundle_file: str, log_key: str, witnesses: tuple[str, ...], quorum: int | None) -> None:
     """Verify a proof bundle offline: ids, signatures, chains, custody, log, verdict.
 
@@ -146,20 +135,11 @@ def verify(bundle_file: str, log_key: str, witnesses: tuple[str, ...], quorum: i
     also carry --quorum valid cosignatures of those witnesses: without them a log could
     show this bundle a history it shows nobody else (a split view).
     """
-    from graph.verify import WitnessPolicy, verify_bundle
+    from graph.verify import verify_bundle
     from ledger.checkpoint import LogKey
-    from ledger.cosignature import CosignerKey
 
     key = LogKey.load(log_key)
-    with noting("not a witness key"):
-        trusted = tuple(
-            CosignerKey.parse(w.split("=", 1)[1] if "=" in w.split("+", 1)[0] else w)
-            for w in witnesses
-        )
-    needed = (1 if trusted else 0) if quorum is None else quorum
-    if needed > len(trusted):
-        fail(f"--quorum {needed} needs at least {needed} --witness keys, not {len(trusted)}", 2)
-    policy = WitnessPolicy(trusted, needed)
+    policy = witness_policy(witnesses, quorum)
     from ledger.payload import loads_strict
 
     with click.open_file(bundle_file, "rb") as f, noting(f"{bundle_file} is not a bundle"):

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from api.cli.client import api_url
-from api.cli.core import db_option, fail, noting, open_store
+from api.cli.core import db_option, fail, noting, open_store, witness_policy, witness_policy_options
 
 LOG_KEY_HELP = "The log public key to trust: log.pub (PEM) or a verifier key string."
 
@@ -195,17 +195,7 @@ def _get(url: str) -> bytes:
     help="Where the last checkpoint seen is kept between runs.",
 )
 @click.option("--log-key", help=LOG_KEY_HELP)
-@click.option(
-    "--witness",
-    "witnesses",
-    multiple=True,
-    help="A witness whose cosignature the checkpoint must carry (its verifier key); repeatable.",
-)
-@click.option(
-    "--quorum",
-    type=click.IntRange(0),
-    help="How many of --witness must have cosigned (default: 1 with witnesses).",
-)
+@witness_policy_options
 @click.pass_context
 def witness(
     ctx: click.Context,
@@ -225,14 +215,7 @@ def witness(
         return
     if not (server and state_file and log_key):
         fail("give --server, --state and --log-key (or run `trazo witness serve`)", 2)
-    from ledger.cosignature import CosignerKey
-
-    with noting("not a witness key"):
-        keys = tuple(CosignerKey.parse(w) for w in witnesses)
-    needed = (1 if keys else 0) if quorum is None else quorum
-    if needed > len(keys):
-        fail(f"--quorum {needed} needs at least {needed} --witness keys, not {len(keys)}", 2)
-    _poll(server, state_file, log_key, keys, needed)
+    _poll(server, state_file, log_key, witness_policy(witnesses, quorum))
 
 
 @witness.command("serve")
@@ -360,24 +343,18 @@ def witness_push(db: str, witnesses: tuple[str, ...], every: int | None) -> None
         time.sleep(every)
 
 
-def _poll(
-    server: str, state_file: str, log_key: str, witnesses: tuple[Any, ...], quorum: int
-) -> None:
-    from ledger.cosignature import cosignatures
+def _poll(server: str, state_file: str, log_key: str, policy: Any) -> None:
     from ledger.merkle import verify_consistency as check
 
     key = _load_key(log_key)
     note = _get(api_url(server, "log/checkpoint")).decode("utf-8")
     with noting("the served checkpoint does not verify with the log key"):
         new = key.open(note)
-    if quorum:
-        cosigned = cosignatures(note, witnesses)
-        if len(cosigned) < quorum:
-            fail(
-                f"the served checkpoint carries {len(cosigned)} valid cosignature(s) of the"
-                f" witnesses trusted; the policy asks for {quorum}"
-            )
-        click.echo(f"cosigned by {', '.join(sorted(c.name for c in cosigned))}", err=True)
+    if policy.quorum:
+        cosigned, problem = policy.check(note)
+        if problem is not None:
+            fail(f"the served checkpoint: {problem}")
+        click.echo(f"cosigned by {', '.join(cosigned)}", err=True)
     state = Path(state_file)
     if state.exists():
         with noting(f"{state_file} holds no valid checkpoint"):
