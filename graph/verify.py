@@ -93,6 +93,9 @@ class WitnessPolicy:
     quorum: int = 0
 
     def __post_init__(self) -> None:
+        keys = {k.public_key for k in self.witnesses}
+        if len(keys) != len(self.witnesses) or len({k.name for k in self.witnesses}) != len(keys):
+            raise ValueError("each witness is named once, with a key of its own")
         if not 0 <= self.quorum <= len(self.witnesses):
             raise ValueError(
                 f"a quorum of {self.quorum} needs at least that many witnesses, not"

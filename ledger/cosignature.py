@@ -123,20 +123,21 @@ class Cosigner:
 
 
 def cosignatures(note: str | bytes, keys: Iterable[CosignerKey]) -> list[Cosigned]:
-    """The valid cosignatures on a signed note by ``keys``, one per witness. Lines from
+    """The valid cosignatures on a signed note by ``keys``, one per witness key (a key
+    published under two names is still one witness). Lines from
     other keys (the log's own signature among them) are ignored; a line that names a
     trusted witness and key ID but does not verify is no cosignature."""
     body, lines = split_note(note)
     trusted = {(k.name, k.key_id): k for k in keys}
-    found: dict[str, Cosigned] = {}
+    found: dict[bytes, Cosigned] = {}  # by public key: one key is one witness, whatever its names
     for number, line in enumerate(lines, start=1):
         sig = parse_signature_line(line, number)
         key = trusted.get((sig.name, sig.key_id))
-        if key is None or sig.name in found:
+        if key is None or key.public_key in found:
             continue
         timestamp = key.check(body, sig.signature)
         if timestamp is not None:
-            found[sig.name] = Cosigned(sig.name, timestamp)
+            found[key.public_key] = Cosigned(sig.name, timestamp)
     return list(found.values())
 
 

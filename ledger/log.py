@@ -302,11 +302,18 @@ def write_tiles(store: Store, folder: Path) -> int:
     exactly as :func:`read_tile` serves it. Files already there are kept (tiles are
     immutable); the checkpoint is written last, so a mirror never names missing tiles.
     Returns the number of files written."""
-    with store.reading() as session:
-        sizes = list(session.scalars(select(CheckpointRow.size).order_by(CheckpointRow.size)))
-    latest = latest_checkpoint(store)
-    if latest is None:
-        return 0
+    with store.reading() as session:  # one snapshot: the checkpoint written names no tile
+        latest = session.scalar(select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1))
+        if latest is None:
+            return 0
+        note = cosigned_note(session, latest)
+        sizes = list(
+            session.scalars(
+                select(CheckpointRow.size)
+                .where(CheckpointRow.size <= latest.size)
+                .order_by(CheckpointRow.size)
+            )
+        )
     written = 0
     for size in sizes:
         for tile in tiles.tiles_of(size):
@@ -319,7 +326,7 @@ def write_tiles(store: Store, folder: Path) -> int:
             temporary.write_bytes(data)
             temporary.replace(target)
             written += 1
-    (folder / "checkpoint.tmp").write_text(latest_cosigned(store) or latest.note, encoding="utf-8")
+    (folder / "checkpoint.tmp").write_text(note, encoding="utf-8")
     (folder / "checkpoint.tmp").replace(folder / "checkpoint")
     return written + 1
 

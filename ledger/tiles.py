@@ -26,6 +26,8 @@ from ledger.errors import NotFound
 TILE_WIDTH = 256
 TILE_HEIGHT = 8
 MAX_LEVEL = 63
+MAX_INDEX_GROUPS = 7
+"""Three-digit groups of a tile index: 21 digits cover every index below 2^63."""
 ENTRIES = "entries"
 
 _INDEX_PART = re.compile(r"x[0-9]{3}")
@@ -86,6 +88,8 @@ def parse_path(path: str) -> Tile:
     if len(parts) < 2:
         raise TileNotFound(f"no tile {path!r}")
     head, *groups = parts
+    if len(groups) > MAX_INDEX_GROUPS:
+        raise TileNotFound(f"no tile {path[:80]!r}…: an index is at most {MAX_INDEX_GROUPS} groups")
     if head == ENTRIES:
         level = None
     elif _LEVEL.fullmatch(head) and int(head) <= MAX_LEVEL:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,9 @@ from ledger.errors import ProofError
 
 MAX_PROOF_LINES = 63
 SIZE_TYPE = "text/x.tlog.size"
+MAX_SIZE = 2**63 - 1
+SIZE = re.compile(r"0|[1-9][0-9]{0,18}", re.ASCII)
+"""A tree size as the protocol writes it: ASCII decimal, no leading zero, below 2^63."""
 
 
 @dataclass(frozen=True)
@@ -101,10 +105,14 @@ class Witness:
             checkpoint = Checkpoint.parse_body(body)
         except ProofError as e:
             return Answer(403, f"the checkpoint is not signed by the log's key: {e.message}\n")
+        if checkpoint.size > MAX_SIZE:
+            return Answer(400, f"a tree size is below 2^63, not {checkpoint.size}\n")
+        if checkpoint.size == 0 and checkpoint.root != merkle.EMPTY_ROOT:
+            return Answer(400, "the empty tree's root is the SHA-256 of nothing\n")
         if old > checkpoint.size:
             return Answer(400, f"old size {old} is above the checkpoint's {checkpoint.size}\n")
-        if old == 0 and proof:
-            return Answer(400, "a consistency proof from size 0 is empty\n")
+        if (old == 0 or old == checkpoint.size) and proof:
+            return Answer(400, "a consistency proof from size 0 or to the same size is empty\n")
         db = self.state._connect()
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -114,7 +122,7 @@ class Witness:
                 db.execute("ROLLBACK")
                 return Answer(409, f"{size}\n", SIZE_TYPE)
             if old == checkpoint.size:
-                if old and root != checkpoint.root:
+                if row is not None and root != checkpoint.root:
                     db.execute("ROLLBACK")
                     return Answer(
                         409,
@@ -154,8 +162,8 @@ def _parse(text: str) -> tuple[int | Answer, list[bytes], str]:
     lines = head.split("\n")
     first = lines[0]
     number = first.removeprefix("old ")
-    if first == number or not (number == "0" or (number.isdigit() and number[0] != "0")):
-        return Answer(400, "the first line must be `old <size>`\n"), [], ""
+    if first == number or not SIZE.fullmatch(number):
+        return Answer(400, "the first line must be `old <size>`, in ASCII decimal\n"), [], ""
     if len(lines) - 1 > MAX_PROOF_LINES:
         return Answer(400, f"more than {MAX_PROOF_LINES} consistency proof lines\n"), [], ""
     proof = []

@@ -20,9 +20,10 @@ from sqlalchemy import select
 
 from ledger import log
 from ledger.cosignature import CosignerKey, cosignatures
+from ledger.errors import ProofError
 from ledger.fields import utc_text
 from ledger.store import Store
-from ledger.witness import SIZE_TYPE, request_body
+from ledger.witness import SIZE, SIZE_TYPE, request_body
 
 Post = Callable[[str, bytes], tuple[int, str, str]]
 """POST ``url`` with a body: (status, content type, text). ``Unreachable`` when silent."""
@@ -67,18 +68,18 @@ def push(store: Store, witness: WitnessEndpoint, post: Post) -> str:
         status, kind, text = post(
             f"{witness.url}/add-checkpoint", request_body(old, proof, latest.note)
         )
-        if status == 409 and kind.startswith(SIZE_TYPE) and text.strip().isdigit():
-            old = int(text.strip())
+        if status == 409 and kind.startswith(SIZE_TYPE):
+            stated = text.strip()
+            if not SIZE.fullmatch(stated) or int(stated) > latest.size:
+                # a fork, a lie or another log: never kept, so the next round starts again
+                return f"refused: the witness says it is at {stated[:30]!r}, beyond {latest.size}"
+            old = int(stated)
             _record_head(store, witness, old, None)
             continue
         if status != 200:
             return f"refused: HTTP {status}: {text.strip()[:200]}"
         line = next(
-            (
-                ln + "\n"
-                for ln in text.splitlines()
-                if _names(ln, witness.key) and cosignatures(latest.note + ln + "\n", [witness.key])
-            ),
+            (ln + "\n" for ln in text.splitlines() if _valid(latest.note, ln, witness.key)),
             None,
         )
         if line is None:
@@ -88,8 +89,14 @@ def push(store: Store, witness: WitnessEndpoint, post: Post) -> str:
     return "the witness keeps moving its size: not pushed"
 
 
-def _names(line: str, key: CosignerKey) -> bool:
-    return line.startswith(f"\N{EM DASH} {key.name} ")
+def _valid(note: str, line: str, key: CosignerKey) -> bool:
+    """Whether ``line`` is ``key``'s valid cosignature of ``note`` (any junk is not)."""
+    if not line.startswith(f"\N{EM DASH} {key.name} "):
+        return False
+    try:
+        return bool(cosignatures(note + line + "\n", [key]))
+    except ProofError:
+        return False
 
 
 def _record_head(store: Store, witness: WitnessEndpoint, size: int, line: str | None) -> None:

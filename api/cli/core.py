@@ -56,7 +56,7 @@ def witness_policy(witnesses: tuple[str, ...], quorum: int | None) -> Any:
         try:
             return WitnessPolicy.parse(witnesses, quorum)
         except ValueError as e:
-            fail(f"--quorum: {e}", 2)
+            fail(str(e), 2)
 
 
 keys_option = click.option(

@@ -336,6 +336,8 @@ def witness_push(db: str, witnesses: tuple[str, ...], every: int | None) -> None
                 outcome = push(store, endpoint, post_text)
             except Unreachable as e:
                 outcome = f"unreachable: {e}"
+            except Exception as e:  # one witness's nonsense stops no other, nor the loop
+                outcome = f"failed: {type(e).__name__}: {e}"
             click.echo(f"{endpoint.key.name}: {outcome}")
         if every is None:
             return

@@ -45,7 +45,7 @@ def tile(path: str) -> Response:
     response = Response(data, mimetype="application/octet-stream")
     response.headers["Cache-Control"] = IMMUTABLE
     response.vary.add("Accept-Encoding")
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
+    if request.accept_encodings.quality("gzip") > 0:
         response.set_data(gzip.compress(data, mtime=0))
         response.headers["Content-Encoding"] = "gzip"
     return response

@@ -102,11 +102,16 @@ def test_a_cooperative_runs_a_witness_in_one_command_and_bundles_need_it(tmp_pat
             "--quorum",
             "2",
         )
-        assert polled.returncode == 2 and "a quorum of 2 needs at least that many witnesses" in polled.stderr
+        assert (
+            polled.returncode == 2
+            and "a quorum of 2 needs at least that many witnesses" in polled.stderr
+        )
         two = run_trazo(
             "verify", str(bag), "--log-key", log_pub, "--witness", vkey, "--quorum", "2"
         )
-        assert two.returncode == 2 and "a quorum of 2 needs at least that many witnesses" in two.stderr
+        assert (
+            two.returncode == 2 and "a quorum of 2 needs at least that many witnesses" in two.stderr
+        )
     finally:
         os.killpg(witness.pid, signal.SIGTERM)
         witness.wait(timeout=20)

@@ -230,6 +230,8 @@ def test_a_spec_only_client_reads_the_served_log_and_its_proofs_match_the_api(
     entries = read_bundle(get("tile/entries/002.p/188"))
     assert entries == [bytes.fromhex(e.id.removeprefix("sha256:")) for e in events[512:700]]
     assert client.get("/log/tile/0/003").status_code == 404  # beyond the checkpointed tree
+    refused = client.get("/log/tile/0/000", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in refused.headers and len(refused.data) == 8192
     assert client.get("/log/tile/0/002.p/189").status_code == 404
 
     for index in (0, 1, 255, 256, 299, 300, 511, 512, 699):
@@ -259,3 +261,9 @@ def test_a_spec_only_client_reads_the_served_log_and_its_proofs_match_the_api(
             assert (mirror / path).read_bytes() == get(path), path
     assert write_tiles(store, mirror) == 1  # again: only the checkpoint, tiles are kept
     app.extensions["trazo.store"].dispose()
+
+
+def test_an_overlong_index_names_no_tile() -> None:
+    """From the attacker review: 1,500 index groups made int() raise: a 500, not a 404."""
+    with pytest.raises(TileNotFound):
+        parse_path("0/" + "x001/" * 1500 + "001")

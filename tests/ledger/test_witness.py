@@ -173,3 +173,50 @@ def test_the_http_side_answers_with_the_protocols_content_types(witness: Witness
     stale = client.post("/add-checkpoint", data=request_body(0, [], _note(tree, 20)))
     assert stale.status_code == 409 and stale.headers["Content-Type"] == SIZE_TYPE
     assert stale.get_data(as_text=True) == "20\n"
+
+
+@pytest.mark.parametrize(
+    "old",
+    ["\u00b2", "9" * 5000, "\uff15", "0" * 2, "9223372036854775808", " 5", "5 ", "-1"],
+)
+def test_an_old_size_not_in_ascii_decimal_below_2_63_is_a_400(witness: Witness, old: str) -> None:
+    """From the attacker review: '²' passed str.isdigit and crashed int(); 5000 digits
+    crashed int(); a full-width '５' was read as 5."""
+    tree = _tree(10)
+    body = f"old {old}\n\n{_note(tree, 10)}".encode()
+    assert witness.add_checkpoint(body).status == 400
+
+
+def test_the_empty_tree_has_one_root_and_an_equal_size_no_proof(witness: Witness) -> None:
+    """From the attacker review: two different size-0 roots were both cosigned, and a
+    junk proof to the same size was accepted."""
+    import hashlib as h
+
+    empty = Checkpoint(ORIGIN, 0, h.sha256(b"").digest())
+    assert witness.add_checkpoint(request_body(0, [], sign_checkpoint(empty, LOG))).status == 200
+    other = Checkpoint(ORIGIN, 0, b"\x42" * 32)
+    assert witness.add_checkpoint(request_body(0, [], sign_checkpoint(other, LOG))).status == 400
+    tree = _tree(50)
+    assert _add(witness, tree, 0, 50).status == 200  # from the empty tree: no proof needed
+    junk = witness.add_checkpoint(request_body(50, [b"\x00" * 32] * 3, _note(tree, 50)))
+    assert junk.status == 400  # to the same size, the proof is empty
+    assert _add(witness, tree, 50, 50).status == 200
+
+
+def test_a_size_beyond_2_63_is_a_400_not_a_crash(witness: Witness) -> None:
+    huge = Checkpoint(ORIGIN, 2**64, b"\x01" * 32)
+    assert witness.add_checkpoint(request_body(0, [], sign_checkpoint(huge, LOG))).status == 400
+
+
+def test_one_key_under_two_names_is_one_witness() -> None:
+    """From the attacker review: one key published as two witnesses met a quorum of 2."""
+    from graph.verify import WitnessPolicy
+
+    twin = Cosigner("w2.example/w", seeded_key("witness"))
+    with pytest.raises(ValueError, match="named once"):
+        WitnessPolicy((COSIGNER.key, twin.key), 2)
+    tree = _tree(5)
+    note = _note(tree, 5)
+    body = note.split("\n\n")[0].encode() + b"\n"
+    both = note + COSIGNER.cosign(body) + twin.cosign(body)
+    assert len(cosignatures(both, [COSIGNER.key, twin.key])) == 1

@@ -126,3 +126,28 @@ def test_a_witness_answering_200_with_no_valid_cosignature_is_not_believed(
 
     assert push(store, ENDPOINT, lying) == "answered 200 without a valid cosignature: not kept"
     assert f"\N{EM DASH} {COSIGNER.name} " not in (log.latest_cosigned(store) or "")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (200, "text/plain", "\N{EM DASH} witness.coop.example/w1 !!notbase64\n"),
+        (200, "text/plain", "\N{EM DASH} witness.coop.example/w1 a\tb\n"),
+        (409, "text/x.tlog.size", "\u00b2\n"),
+        (409, "text/x.tlog.size", "99999999999999999999\n"),
+        (409, "text/x.tlog.size", "1000000000000\n"),
+    ],
+)
+def test_a_witness_talking_nonsense_is_refused_not_a_crash_and_not_kept(
+    tmp_path: Path, answer: tuple[int, str, str]
+) -> None:
+    """From the attacker review: junk lines and 409 bodies crashed the pusher (and so every
+    other witness's push), and a forged 409 size was kept, wedging the witness for good."""
+    store, world = _ledger(tmp_path, "a.db")
+    chains.single_origin(world)
+    outcome = push(store, ENDPOINT, lambda url, body: answer)
+    assert not outcome.startswith("cosigned"), outcome
+    with store.reading() as session:
+        assert session.get(log.WitnessHeadRow, COSIGNER.name) is None
+    _w, honest = _witness(tmp_path / "w.db")
+    assert push(store, ENDPOINT, honest).startswith("cosigned")  # the next round goes on
