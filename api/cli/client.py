@@ -24,6 +24,13 @@ from ledger.errors import LedgerError
 from ledger.outbox import Unreachable
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+CONNECTION_ERRORS = (
+    urllib.error.URLError,
+    http.client.HTTPException,  # an answer cut short: a server killed while it wrote
+    ConnectionError,
+    TimeoutError,
+)
+"""What a server that cannot be reached, or stops mid-answer, raises: "unreachable"."""
 
 
 def api_url(server: str, path: str) -> str:
@@ -55,12 +62,7 @@ def get_json(url: str, retries: int = 3, headers: dict[str, str] | None = None) 
             if e.code < 500 and e.code not in RETRY_STATUSES:
                 return e.code, _json(e.read())
             problem = f"GET {url}: HTTP {e.code}"
-        except (
-            urllib.error.URLError,
-            http.client.HTTPException,
-            ConnectionError,
-            TimeoutError,
-        ) as e:
+        except CONNECTION_ERRORS as e:
             problem = f"cannot reach {url}: {getattr(e, 'reason', e)}"
         if attempt < retries:
             time.sleep(delay)
@@ -76,12 +78,7 @@ def post_with_retries(
     for attempt in range(retries + 1):
         try:
             status, answer = _post(url, data, headers)
-        except (
-            urllib.error.URLError,
-            http.client.HTTPException,
-            ConnectionError,
-            TimeoutError,
-        ) as e:
+        except CONNECTION_ERRORS as e:
             problem = f"cannot reach {url}: {getattr(e, 'reason', e)}"
             status, answer = 0, {"detail": problem}
         if status != 0 and status < 500 and status not in RETRY_STATUSES:
@@ -134,7 +131,7 @@ def post_text(url: str, body: bytes) -> tuple[int, str, str]:
             return response.status, response.headers.get("Content-Type", ""), _text(response)
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Content-Type", ""), _text(e)
-    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
+    except CONNECTION_ERRORS as e:
         raise Unreachable(f"cannot reach {url}: {getattr(e, 'reason', e)}") from e
 
 

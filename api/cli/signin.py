@@ -13,7 +13,14 @@ from pathlib import Path
 
 import click
 
-from api.cli.client import SignIn, SignInFailed, api_url, get_json, sessions_file
+from api.cli.client import (
+    CONNECTION_ERRORS,
+    SignIn,
+    SignInFailed,
+    api_url,
+    get_json,
+    sessions_file,
+)
 from api.cli.core import noting
 
 server_argument = click.argument("server", envvar="TRAZO_SERVER")
@@ -88,7 +95,6 @@ def _live(server: str, header: dict[str, str]) -> list[str]:
 
 
 def _end(server: str, header: dict[str, str], session_id: str) -> None:
-    import http.client
     import urllib.error
     import urllib.request
 
@@ -101,7 +107,7 @@ def _end(server: str, header: dict[str, str], session_id: str) -> None:
     except urllib.error.HTTPError as e:
         if e.code != 404:  # already ended: nothing to do
             raise SignInFailed(f"{server} answered HTTP {e.code} ending {session_id}") from e
-    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
+    except CONNECTION_ERRORS as e:
         raise SignInFailed(f"cannot reach {server}: {getattr(e, 'reason', e)}") from e
 
 
