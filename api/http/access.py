@@ -61,10 +61,9 @@ PUBLIC_TYPES = frozenset(
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is asking, and what they may read."""
+    """Who is asking, and what they may read: anonymous (no party, nothing beyond the
+    public), a party's session, or the operator's token (everything, no party)."""
 
-    kind: str
-    """``anonymous``, ``party`` (a session) or ``operator`` (the configured token)."""
     party: str | None = None
     session: str | None = None
     everything: bool = False
@@ -72,15 +71,11 @@ class Caller:
     parties: frozenset[str] = frozenset()
     """Whose data it reads: its own party and the subjects of its valid grants."""
 
-    @property
-    def anonymous(self) -> bool:
-        return self.kind == "anonymous"
-
     def reads_party(self, party_id: str) -> bool:
         return self.everything or party_id in self.parties
 
 
-ANONYMOUS = Caller("anonymous")
+ANONYMOUS = Caller()
 
 
 def caller() -> Caller:
@@ -115,7 +110,7 @@ def _identify(header: str | None) -> Caller:
         raise InvalidToken("the Authorization header must be `Bearer <token>`")
     configured = current_app.config.get("TRAZO_READ_TOKEN")
     if configured and hmac.compare_digest(token.encode(), str(configured).encode()):
-        return Caller("operator", everything=True)
+        return Caller(everything=True)
     from api.http.sessions import session_party
 
     party, session_id = session_party(token)
@@ -128,7 +123,7 @@ def party_caller(party: str, session_id: str | None = None) -> Caller:
     now = utc_text(datetime.now(UTC))
     ledger = store()
     if party == get_operator(ledger):
-        return Caller("party", party, session_id, everything=True, parties=frozenset({party}))
+        return Caller(party, session_id, everything=True, parties=frozenset({party}))
     with ledger.reading() as session:
         subjects = set(
             session.scalars(
@@ -142,7 +137,7 @@ def party_caller(party: str, session_id: str | None = None) -> Caller:
         )
     everything = WHOLE_LEDGER in subjects
     subjects.discard(WHOLE_LEDGER)
-    return Caller("party", party, session_id, everything, frozenset({party, *subjects}))
+    return Caller(party, session_id, everything, frozenset({party, *subjects}))
 
 
 def require_party() -> Caller:

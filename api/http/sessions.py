@@ -97,7 +97,7 @@ def sign_in(envelope: dict[str, Any]) -> dict[str, Any]:
             raise SignInRefused(
                 f"key {signed.signature.keyid[:16]}… is not registered", field="payload.key"
             )
-        if key.revoked_time is not None and key.revoked_time <= utc_text(now):
+        if key.revoked_time is not None:  # as the engine decides: revoked once in the ledger
             raise SignInRefused(
                 f"key {key.keyid[:16]}… was revoked by {key.revoked_event}", field="payload.key"
             )
@@ -207,7 +207,7 @@ def session_party(token: str) -> tuple[str, str]:
         raise InvalidToken("this session was ended: sign in again")
     if row.expires_at < now:
         raise InvalidToken("this session expired: sign in again")
-    if revoked is not None and revoked <= now:
+    if revoked is not None:  # whatever time the key.revoke states, as for events
         raise InvalidToken("the key this session was signed in with was revoked")
     return row.party, row.id
 
@@ -305,10 +305,12 @@ class Sessions(MethodView):
         with store().reading() as session:
             rows = session.scalars(
                 select(SessionRow)
+                .join(KeyRow, KeyRow.keyid == SessionRow.keyid)
                 .where(
                     SessionRow.party == who.party,
                     SessionRow.ended_at.is_(None),
                     SessionRow.expires_at >= now,
+                    KeyRow.revoked_time.is_(None),  # a revoked key's sessions are over
                 )
                 .order_by(SessionRow.created_at)
             )

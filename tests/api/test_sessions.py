@@ -181,3 +181,30 @@ def test_sign_ins_and_requests_are_budgeted(world: World, sessions_app: Flask) -
         for _ in range(3)
     ]
     assert set(guesses) == {429}
+
+
+def test_a_revocation_dated_minutes_ahead_ends_the_sessions_now(
+    api: FlaskClient, world: World
+) -> None:
+    """As the engine treats a revoked key (nothing it signs counts once the revocation is in
+    the ledger, whatever time it states), a key.revoke dated within the 5 minutes of clock
+    skew the ledger allows ends the key's sessions at once, not when that time comes."""
+    c = chains.Coffee(world)
+    c.append(
+        TRADER_A,
+        {"type": "key.add", "subject": TRADER_A, "public_key": public_b64(seeded_key("a3"))},
+    )
+    token = sign_in(api, TRADER_A)
+    ahead = (datetime.now(UTC) + timedelta(minutes=3)).isoformat()
+    c.append(
+        "operator",
+        {
+            "type": "key.revoke",
+            "time": ahead,
+            "subject": TRADER_A,
+            "keyid": keyid_of(seeded_key(TRADER_A).public_key()),
+            "reason": "laptop stolen",
+        },
+    )
+    assert "revoked" in assert_problem(_me(api, token), 401)["detail"]
+    assert_problem(api.post("/api/v1/sessions", json=_signed(api, TRADER_A)), 401)
