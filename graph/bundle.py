@@ -17,13 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from graph.ancestry import gather
 from graph.evidence import Evidence
 from graph.origin import origin_verdict
 from ledger.errors import NotCheckpointed
-from ledger.log import CheckpointRow, SqlNodes, cosigned_note
+from ledger.log import SqlNodes, cosigned_note, latest_row
 from ledger.merkle import inclusion_proof
 from ledger.store import Store
 from ledger.tables import default_tables
@@ -39,9 +37,7 @@ def build_bundle(store: Store, lot: str) -> dict[str, Any]:
     public = Evidence({i: r for i, r in evidence.records.items() if r.type not in PRIVATE_TYPES})
     verdict = origin_verdict(lot, public)
     with store.reading() as session:
-        checkpoint = session.scalar(
-            select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
-        )
+        checkpoint = latest_row(session)
         if checkpoint is None:
             raise NotCheckpointed("the log has no signed checkpoint yet")
         last = max(r.index for r in public)

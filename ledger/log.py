@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import cast
 
-from sqlalchemy import BigInteger, LargeBinary, Table, Text, and_, func, or_, select
+from sqlalchemy import BigInteger, LargeBinary, Table, Text, and_, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ledger import merkle, tiles
@@ -24,7 +24,7 @@ from ledger.envelope import leaf_input
 from ledger.errors import EventNotFound, ProofOutOfRange
 from ledger.fields import utc_text
 from ledger.keys import load_private_key
-from ledger.schema import TIME, Base, EventRow, MetaRow
+from ledger.schema import TIME, Base, EventRow
 from ledger.sqlview import insert_rows
 from ledger.store import Store
 
@@ -80,9 +80,9 @@ def resolve_origin(store: Store, configured: str | None) -> str:
     """``TRAZO_LOG_ORIGIN`` when configured, else ``trazo/<operator>`` from the ledger."""
     if configured:
         return configured
-    with store.reading() as session:
-        row = session.get(MetaRow, "operator")
-    return default_origin(row.value if row else "ledger")
+    from ledger.query import get_operator
+
+    return default_origin(get_operator(store) or "ledger")
 
 
 def load_signer(keys_dir: Path, origin: str) -> NoteSigner:
@@ -183,9 +183,14 @@ def note_at(session: Session, size: int) -> str | None:
     return note
 
 
+def latest_row(session: Session) -> CheckpointRow | None:
+    """The latest checkpoint, in the caller's transaction."""
+    return session.scalar(select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1))
+
+
 def latest_checkpoint(store: Store) -> CheckpointRow | None:
     with store.reading() as session:
-        return session.scalar(select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1))
+        return latest_row(session)
 
 
 def cosigned_note(session: Session, row: CheckpointRow) -> str:
@@ -199,11 +204,12 @@ def cosigned_note(session: Session, row: CheckpointRow) -> str:
     return row.note + "".join(lines)
 
 
-def latest_cosigned(store: Store) -> str | None:
-    """The latest checkpoint as served: the log's signature and its cosignatures."""
+def cosigned(store: Store, size: int | None = None) -> tuple[CheckpointRow, str] | None:
+    """The checkpoint of ``size`` (default: the latest) and its note as the log serves it:
+    the log's signature and its witnesses' cosignatures, read in one transaction."""
     with store.reading() as session:
-        row = session.scalar(select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1))
-        return None if row is None else cosigned_note(session, row)
+        row = latest_row(session) if size is None else session.get(CheckpointRow, size)
+        return None if row is None else (row, cosigned_note(session, row))
 
 
 def checkpoint_at(store: Store, size: int) -> CheckpointRow | None:
@@ -264,10 +270,15 @@ def read_tile(store: Store, path: str) -> tuple[tiles.Tile, bytes]:
     the latest checkpoint do not exist yet): the tile and its bytes, or ``TileNotFound``."""
     tile = tiles.parse_path(path)
     with store.reading() as session:
-        size = session.scalar(select(func.max(CheckpointRow.size))) or 0
-        if tile.level is None:
-            return tile, tiles.entry_bundle(tile, size, lambda r: leaf_inputs(session, r))
-        return tile, tiles.tile_bytes(tile, size, SqlNodes(session))
+        latest = latest_row(session)
+        return tile, _tile_bytes(session, tile, latest.size if latest else 0)
+
+
+def _tile_bytes(session: Session, tile: tiles.Tile, size: int) -> bytes:
+    """A tile's or entry bundle's bytes in a log of ``size`` checkpointed leaves."""
+    if tile.level is None:
+        return tiles.entry_bundle(tile, size, lambda r: leaf_inputs(session, r))
+    return tiles.tile_bytes(tile, size, SqlNodes(session))
 
 
 TLOG_PROOF = "c2sp.org/tlog-proof@v1"
@@ -280,13 +291,12 @@ def tlog_proof(store: Store, event_id: str) -> str:
     log's key, the witnesses' keys and the event's payload (its SHA-256 is the leaf)."""
     import base64
 
-    with store.reading() as session:
-        row = session.scalar(select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1))
-        if row is None:
-            from ledger.errors import NotCheckpointed
+    found = cosigned(store)
+    if found is None:
+        from ledger.errors import NotCheckpointed
 
-            raise NotCheckpointed("the log has no signed checkpoint yet")
-        note = cosigned_note(session, row)
+        raise NotCheckpointed("the log has no signed checkpoint yet")
+    row, note = found
     proof = inclusion(store, event_id, row.size)
     lines = [
         TLOG_PROOF,
@@ -302,30 +312,27 @@ def write_tiles(store: Store, folder: Path) -> int:
     exactly as :func:`read_tile` serves it. Files already there are kept (tiles are
     immutable); the checkpoint is written last, so a mirror never names missing tiles.
     Returns the number of files written."""
+    written = 0
     with store.reading() as session:  # one snapshot: the checkpoint written names no tile
-        latest = session.scalar(select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1))
+        latest = latest_row(session)
         if latest is None:
             return 0
         note = cosigned_note(session, latest)
-        sizes = list(
-            session.scalars(
-                select(CheckpointRow.size)
-                .where(CheckpointRow.size <= latest.size)
-                .order_by(CheckpointRow.size)
-            )
+        sizes = session.scalars(
+            select(CheckpointRow.size)
+            .where(CheckpointRow.size <= latest.size)
+            .order_by(CheckpointRow.size)
         )
-    written = 0
-    for size in sizes:
-        for tile in tiles.tiles_of(size):
-            target = folder / tile.path()
-            if target.exists():
-                continue
-            _tile, data = read_tile(store, tile.path().removeprefix("tile/"))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(target.name + ".tmp")
-            temporary.write_bytes(data)
-            temporary.replace(target)
-            written += 1
+        for size in list(sizes):
+            for tile in tiles.tiles_of(size):
+                target = folder / tile.path()
+                if target.exists():
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                temporary = target.with_name(target.name + ".tmp")
+                temporary.write_bytes(_tile_bytes(session, tile, latest.size))
+                temporary.replace(target)
+                written += 1
     (folder / "checkpoint.tmp").write_text(note, encoding="utf-8")
     (folder / "checkpoint.tmp").replace(folder / "checkpoint")
     return written + 1

@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-
 from ledger import log
 from ledger.cosignature import CosignerKey, cosignatures
 from ledger.errors import ProofError
@@ -50,9 +48,7 @@ class WitnessEndpoint:
 def push(store: Store, witness: WitnessEndpoint, post: Post) -> str:
     """Offer the latest checkpoint to ``witness``; what happened, in a few words."""
     with store.reading() as session:
-        latest = session.scalar(
-            select(log.CheckpointRow).order_by(log.CheckpointRow.size.desc()).limit(1)
-        )
+        latest = log.latest_row(session)
         head = session.get(log.WitnessHeadRow, witness.key.name)
     if latest is None:
         return "no checkpoint yet"

@@ -37,14 +37,14 @@ def _read_proof(path: str, kind: str) -> dict[str, Any]:
 @db_option
 @click.option("--size", type=int, help="The checkpoint at this size instead of the latest.")
 def checkpoint(db: str, size: int | None) -> None:
-    """Print the latest signed checkpoint of the log (a signed note)."""
-    from ledger.log import checkpoint_at, latest_checkpoint
+    """Print the latest signed checkpoint of the log (a signed note), with the witnesses'
+    cosignatures it has collected, as the server serves it."""
+    from ledger.log import cosigned
 
-    store = open_store(db)
-    row = latest_checkpoint(store) if size is None else checkpoint_at(store, size)
-    if row is None:
+    found = cosigned(open_store(db), size)
+    if found is None:
         fail("no checkpoint has been signed" + (f" at size {size}" if size else ""))
-    click.echo(row.note, nl=False)
+    click.echo(found[1], nl=False)
 
 
 @click.group()

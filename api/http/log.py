@@ -70,12 +70,12 @@ class ConsistencyProofSchema(schemas.StrictSchema):
     )
 
 
-def _note(row: log.CheckpointRow | None, what: str) -> Response:
+def _note(size: int | None, what: str) -> Response:
     """The checkpoint with the witnesses' cosignatures collected for it."""
-    if row is None:
+    found = log.cosigned(store(), size)
+    if found is None:
         raise CheckpointNotFound(f"no checkpoint {what}")
-    with store().reading() as session:
-        return Response(log.cosigned_note(session, row), mimetype="text/plain")
+    return Response(found[1], mimetype="text/plain")
 
 
 @blp.route("/checkpoint")
@@ -84,7 +84,7 @@ class LatestCheckpoint(MethodView):
     @problems(blp, 404)
     def get(self) -> Any:
         """The latest signed checkpoint (C2SP signed note: origin, size, root, signatures)."""
-        return _note(log.latest_checkpoint(store()), "has been signed yet")
+        return _note(None, "has been signed yet")
 
 
 @blp.route("/checkpoints/<int:size>")
@@ -95,7 +95,7 @@ class CheckpointAt(MethodView):
         """The checkpoint signed when the log had exactly `size` leaves."""
         if size > schemas.MAX_INDEX:
             raise CheckpointNotFound(f"no checkpoint at size {size}")
-        return _note(log.checkpoint_at(store(), size), f"at size {size}")
+        return _note(size, f"at size {size}")
 
 
 @blp.route("/proof/inclusion")

@@ -30,10 +30,10 @@ CHECKPOINT_CACHE = "public, max-age=5"
 
 @bp.get("/checkpoint")
 def checkpoint() -> Response:
-    latest = log.latest_cosigned(store())
-    if latest is None:
+    found = log.cosigned(store())
+    if found is None:
         raise CheckpointNotFound("the log has no checkpoint yet")
-    response = Response(latest, mimetype="text/plain")
+    response = Response(found[1], mimetype="text/plain")
     response.headers["Content-Type"] = "text/plain; charset=utf-8"
     response.headers["Cache-Control"] = CHECKPOINT_CACHE
     return response

@@ -41,6 +41,12 @@ def _witness(state: Path) -> tuple[Witness, Any]:
     return witness, post
 
 
+def _served(store: Store) -> str:
+    """The latest checkpoint as the log serves it, with its cosignatures."""
+    found = log.cosigned(store)
+    return found[1] if found is not None else ""
+
+
 ENDPOINT = WitnessEndpoint("http://witness.test", COSIGNER.key)
 POLICY = WitnessPolicy((COSIGNER.key,), 1)
 
@@ -57,7 +63,7 @@ def test_pushed_checkpoints_are_served_and_bundled_cosigned(tmp_path: Path) -> N
     _witness_obj, post = _witness(tmp_path / "w.db")
     assert push(store, ENDPOINT, post).startswith("cosigned at ")
     assert push(store, ENDPOINT, post).startswith("up to date")
-    note = log.latest_cosigned(store)
+    note = _served(store)
     assert note is not None and f"\N{EM DASH} {COSIGNER.name} " in note
 
     bundle = build_bundle(store, bag)
@@ -100,7 +106,7 @@ def test_a_split_view_is_caught_by_a_witness_that_saw_the_other_history(tmp_path
     report = verify_bundle(bundle, LOG_KEY, POLICY)
     assert [f.check for f in report.findings] == ["witnesses"]
 
-    honest_note = log.latest_cosigned(honest) or ""
+    honest_note = _served(honest)
     copied = next(
         ln for ln in honest_note.splitlines() if ln.startswith(f"\N{EM DASH} {COSIGNER.name}")
     )
@@ -121,11 +127,11 @@ def test_a_witness_answering_200_with_no_valid_cosignature_is_not_believed(
     forged = Cosigner(COSIGNER.name, seeded_key("not-the-witness"))
 
     def lying(url: str, body: bytes) -> tuple[int, str, str]:
-        note = log.latest_cosigned(store) or ""
+        note = _served(store)
         return 200, "text/plain", forged.cosign(note.split("\n\n")[0].encode() + b"\n")
 
     assert push(store, ENDPOINT, lying) == "answered 200 without a valid cosignature: not kept"
-    assert f"\N{EM DASH} {COSIGNER.name} " not in (log.latest_cosigned(store) or "")
+    assert f"\N{EM DASH} {COSIGNER.name} " not in (_served(store))
 
 
 @pytest.mark.parametrize(
