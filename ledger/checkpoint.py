@@ -41,6 +41,7 @@ __all__ = [
     "Checkpoint",
     "NoteSigner",
     "NoteVerifier",
+    "format_verifier_key",
     "key_id",
     "open_note",
     "parse_signature_line",
@@ -48,6 +49,7 @@ __all__ = [
     "sign_checkpoint",
     "sign_note",
     "split_note",
+    "verifier_key_parts",
     "verify_checkpoint",
 ]
 
@@ -161,8 +163,7 @@ class NoteVerifier:
 
     def verifier_key(self) -> str:
         """``<name>+<hex key ID>+base64(0x01 || public key)``."""
-        encoded = base64.b64encode(bytes([ALG_ED25519]) + self.public_key).decode("ascii")
-        return f"{self.name}+{self.key_id.hex()}+{encoded}"
+        return format_verifier_key(self.name, self.public_key)
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` (without the key ID prefix) signs ``message``."""
@@ -175,8 +176,10 @@ class NoteVerifier:
         return True
 
 
-def parse_verifier_key(vkey: str) -> NoteVerifier:
-    """Parse ``<name>+<hex key ID>+<base64(0x01 || 32-byte public key)>``."""
+def verifier_key_parts(vkey: str, alg: int = ALG_ED25519) -> tuple[str, bytes]:
+    """The name and 32-byte Ed25519 key of ``<name>+<hex key ID>+<base64(alg || key)>``,
+    checked (the name, the key ID against the key, the type byte): a note key (0x01) or
+    a witness's cosignature key (0x04, ``ledger.cosignature``)."""
     parts = vkey.split("+", 2)
     if len(parts) != 3:
         raise ProofError("verifier key must have the form <name>+<hex key ID>+<base64 key>")
@@ -187,19 +190,31 @@ def parse_verifier_key(vkey: str) -> NoteVerifier:
     raw = _b64decode(encoded, "verifier key")
     if not raw:
         raise ProofError("verifier key is empty")
-    if raw[0] != ALG_ED25519:
+    if raw[0] != alg:
         raise ProofError(
-            f"verifier key algorithm is 0x{raw[0]:02x}; only Ed25519 (0x01) is supported"
+            f"verifier key algorithm is 0x{raw[0]:02x}; only 0x{alg:02x}"
+            f" ({'an Ed25519 note key' if alg == ALG_ED25519 else 'an Ed25519 cosigner'})"
+            " is supported here"
         )
     if len(raw) != 33:
         raise ProofError(f"Ed25519 verifier key is {len(raw) - 1} bytes, not 32")
-    verifier = NoteVerifier(name, raw[1:])
-    if verifier.key_id.hex() != hex_id:
+    computed = key_id(name, raw[1:], alg)
+    if computed.hex() != hex_id:
         raise ProofError(
-            f"verifier key ID {hex_id} does not match the key (its hash gives "
-            f"{verifier.key_id.hex()})"
+            f"verifier key ID {hex_id} does not match the key (its hash gives {computed.hex()})"
         )
-    return verifier
+    return name, raw[1:]
+
+
+def format_verifier_key(name: str, public_key: bytes, alg: int = ALG_ED25519) -> str:
+    """``<name>+<hex key ID>+base64(alg || public key)``."""
+    encoded = base64.b64encode(bytes([alg]) + public_key).decode("ascii")
+    return f"{name}+{key_id(name, public_key, alg).hex()}+{encoded}"
+
+
+def parse_verifier_key(vkey: str) -> NoteVerifier:
+    """Parse ``<name>+<hex key ID>+<base64(0x01 || 32-byte public key)>``."""
+    return NoteVerifier(*verifier_key_parts(vkey))
 
 
 class NoteSigner:

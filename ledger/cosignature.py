@@ -15,7 +15,6 @@ Pure: no I/O.
 from __future__ import annotations
 
 import base64
-import binascii
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,7 +23,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ledger.checkpoint import key_id, parse_signature_line, split_note
+from ledger.checkpoint import (
+    format_verifier_key,
+    key_id,
+    parse_signature_line,
+    split_note,
+    verifier_key_parts,
+)
 from ledger.errors import ProofError
 
 ALG_COSIGNATURE_V1 = 0x04
@@ -66,26 +71,10 @@ class CosignerKey:
     @classmethod
     def parse(cls, vkey: str) -> CosignerKey:
         """``<name>+<hex key ID>+base64(0x04 || 32-byte key)``."""
-        name, sep, rest = vkey.strip().partition("+")
-        hex_id, sep2, encoded = rest.partition("+")
-        if not (sep and sep2 and name):
-            raise ProofError(f"{vkey!r} is not a witness key <name>+<key ID>+<base64 key>")
-        try:
-            raw = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError) as e:
-            raise ProofError(f"witness key {name!r}: the key is not base64") from e
-        if len(raw) != 33 or raw[0] != ALG_COSIGNATURE_V1:
-            raise ProofError(
-                f"witness key {name!r} is not an Ed25519 cosignature/v1 key (type 0x04, 32 bytes)"
-            )
-        found = cls(name, raw[1:])
-        if found.key_id.hex() != hex_id:
-            raise ProofError(f"witness key {name!r}: key ID {hex_id} does not match the key")
-        return found
+        return cls(*verifier_key_parts(vkey.strip(), ALG_COSIGNATURE_V1))
 
     def verifier_key(self) -> str:
-        encoded = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + self.public_key).decode()
-        return f"{self.name}+{self.key_id.hex()}+{encoded}"
+        return format_verifier_key(self.name, self.public_key, ALG_COSIGNATURE_V1)
 
     def check(self, body: bytes, signature: bytes) -> int | None:
         """The timestamp of a valid cosignature of ``body`` (the signature line's bytes
