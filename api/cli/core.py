@@ -32,6 +32,17 @@ db_option = click.option(
 )
 
 
+def output_option(help: str) -> Any:
+    """``-o/--output FILE``: where a command writes its document (default ``-``, stdout)."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, allow_dash=True),
+        default="-",
+        help=help,
+    )
+
+
 def witness_policy_options(command: Any) -> Any:
     """``--witness`` (repeatable) and ``--quorum``: the cosignatures a checkpoint must carry."""
     command = click.option(

@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from api.cli.core import db_option, noting, open_store, witness_policy, witness_policy_options
+from api.cli.core import (
+    db_option,
+    noting,
+    open_store,
+    output_option,
+    witness_policy,
+    witness_policy_options,
+)
 
 
 @click.command()
@@ -96,13 +103,7 @@ def _reasons(reasons: Any) -> str:
 @click.command()
 @click.argument("lot")
 @db_option
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    default="-",
-    help="Where to write the bundle (default: standard output).",
-)
+@output_option("Where to write the bundle (default: standard output).")
 def bundle(lot: str, db: str, output: str) -> None:
     """Write the proof bundle of LOT: every event, key and certificate behind its verdict."""
     from graph.bundle import build_bundle

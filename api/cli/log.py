@@ -13,7 +13,15 @@ from typing import Any
 import click
 
 from api.cli.client import api_url
-from api.cli.core import db_option, fail, noting, open_store, witness_policy, witness_policy_options
+from api.cli.core import (
+    db_option,
+    fail,
+    noting,
+    open_store,
+    output_option,
+    witness_policy,
+    witness_policy_options,
+)
 
 LOG_KEY_HELP = "The log public key to trust: log.pub (PEM) or a verifier key string."
 
@@ -55,13 +63,7 @@ def log() -> None:
 @log.command("proof")
 @click.argument("event_id")
 @db_option
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    default="-",
-    help="Where to write it (default: standard output); name it EVENT.tlog-proof.",
-)
+@output_option("Where to write it (default: standard output); name it EVENT.tlog-proof.")
 def proof(event_id: str, db: str, output: str) -> None:
     """Print an event's inclusion in the log as a C2SP tlog-proof.
 

@@ -1,13 +1,18 @@
-"""What every JSON blueprint shares: the strict blueprint class and problem docs."""
+"""What every JSON blueprint shares: the strict blueprint class, problem docs, reading a
+JSON body."""
 
 from __future__ import annotations
 
 import http
+import json
 from collections.abc import Callable
 from typing import Any
 
 import flask_smorest
+from flask import request
 from webargs.flaskparser import FlaskParser
+
+from api.http.errors import MalformedJson, UnsupportedMediaType
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -29,3 +34,19 @@ def problems(blp: Blueprint, *statuses: int) -> Callable[[Any], Any]:
         return view
 
     return decorate
+
+
+def read_json() -> Any:
+    """A POST body as JSON: ``UnsupportedMediaType`` or ``MalformedJson`` otherwise."""
+    if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
+        raise UnsupportedMediaType(
+            f"send JSON (Content-Type: application/json), not"
+            f" {request.mimetype or 'no content type'!r}",
+        )
+    raw = request.get_data(cache=False)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise MalformedJson(f"the body is not valid JSON: {reason}") from e
+    return body

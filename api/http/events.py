@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import request
 from flask.views import MethodView
 
 from api.http import schemas
 from api.http.access import readable_event, visible_events
-from api.http.base import Blueprint, problems
+from api.http.base import Blueprint, problems, read_json
 from api.http.context import log_signer, store
-from api.http.errors import InvalidRequest, MalformedJson, UnsupportedMediaType
+from api.http.errors import InvalidRequest
 from ledger import query
 from ledger.append import append_batch, check_batch
 from ledger.schema import EventRow
@@ -140,22 +139,6 @@ def _read_submission() -> list[Any]:
         'the body must be an envelope object or {"events": [envelope, …]}',
         [{"index": None, "field": None, "message": "not an object"}],
     )
-
-
-def read_json() -> Any:
-    """A POST body as JSON: ``UnsupportedMediaType`` or ``MalformedJson`` otherwise."""
-    if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
-        raise UnsupportedMediaType(
-            f"send JSON (Content-Type: application/json), not"
-            f" {request.mimetype or 'no content type'!r}",
-        )
-    raw = request.get_data(cache=False)
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as e:
-        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
-        raise MalformedJson(f"the body is not valid JSON: {reason}") from e
-    return body
 
 
 def _batch(body: dict[str, Any]) -> list[Any]:

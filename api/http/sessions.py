@@ -34,7 +34,7 @@ from sqlalchemy import delete, select, update
 
 from api.http import schemas
 from api.http.access import require_party
-from api.http.base import Blueprint, problems
+from api.http.base import Blueprint, problems, read_json
 from api.http.context import store
 from api.http.errors import InvalidRequest, InvalidToken, SignInRefused
 from ledger.envelope import SESSION_FIELDS, SESSION_PAYLOAD_TYPE, Envelope
@@ -291,8 +291,6 @@ class Sessions(MethodView):
     @problems(blp, 400, 415, 422, 429)
     def post(self) -> Any:
         """Sign in: a signed challenge in, a bearer token scoped to the party out."""
-        from api.http.events import read_json
-
         return sign_in(read_json()), 201
 
     @blp.response(200, SessionListSchema)
