@@ -89,12 +89,18 @@ def caller() -> Caller:
 def identify() -> None:
     """``before_request`` (after the request budget): check the credential on every path,
     so a bad token is a 401 wherever it is sent, public paths included."""
-    if (
+    if carries_credential():
+        caller()
+
+
+def carries_credential() -> bool:
+    """Whether this request's credential is to be checked: it sends one, on a path that
+    looks at it, of a ledger that has sessions to look up (a genesis)."""
+    return bool(
         request.headers.get("Authorization") is not None
         and request.path not in UNCHECKED
-        and current_app.extensions.get("trazo.has_genesis")  # else: no sessions to look up
-    ):
-        caller()
+        and current_app.extensions.get("trazo.has_genesis")
+    )
 
 
 UNCHECKED = frozenset({"/api/v1/health"})

@@ -64,7 +64,7 @@ def _setting(name: str, default: int) -> int:
 def check_budget() -> None:
     """``before_request``: count the request against its client and session budgets (after
     the client's, the credential is checked: a bad token is a 401 on every path)."""
-    from api.http.access import caller
+    from api.http.access import caller, carries_credential
 
     rate = _setting("TRAZO_RATE_LIMIT", DEFAULT_RATE)
     if rate <= 0 or request.path in EXEMPT:
@@ -77,9 +77,7 @@ def check_budget() -> None:
         spends.append((f"signin:{client}", signin, "sign-ins from this client"))
     for key, budget, who in spends:
         _spend(budgets, key, budget, who)
-    if not (
-        request.headers.get("Authorization") and current_app.extensions.get("trazo.has_genesis")
-    ):
+    if not carries_credential():
         return
     session = caller().session  # after the client's budget: a bad token counts too
     if session is not None:
