@@ -150,14 +150,15 @@ def sign_in(envelope: dict[str, Any]) -> dict[str, Any]:
 
 
 def _server_names() -> set[str]:
-    """The ``host[:port]`` a signer may have reached this server at."""
+    """The ``host[:port]`` a signer may have signed for: ``TRAZO_PUBLIC_URL``'s alone when
+    it is configured (the request's ``Host`` is the client's to choose, so a relay would
+    send its own); without it, the request's ``Host`` (no protection against a relay)."""
     from urllib.parse import urlsplit
 
-    names = {request.host.lower()}
     public = current_app.config.get("TRAZO_PUBLIC_URL")
     if public:
-        names.add(urlsplit(str(public)).netloc.lower())
-    return names
+        return {urlsplit(str(public)).netloc.lower()}
+    return {request.host.lower()}
 
 
 def _signed_challenge(envelope: Any) -> Envelope:

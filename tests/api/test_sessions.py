@@ -208,3 +208,17 @@ def test_a_revocation_dated_minutes_ahead_ends_the_sessions_now(
     )
     assert "revoked" in assert_problem(_me(api, token), 401)["detail"]
     assert_problem(api.post("/api/v1/sessions", json=_signed(api, TRADER_A)), 401)
+
+
+def test_with_a_public_url_a_forged_host_header_relays_nothing(
+    sessions_app: Flask, api: FlaskClient
+) -> None:
+    """From the final attacker review: a relay posted the victim's signature for its own
+    name with `Host:` set to that name. With TRAZO_PUBLIC_URL the server accepts only its
+    own public name, whatever Host the request claims."""
+    sessions_app.config["TRAZO_PUBLIC_URL"] = "https://ledger.example"
+    relayed = _signed(api, TRADER_A, server="mirror.example")
+    forged = api.post("/api/v1/sessions", json=relayed, headers={"Host": "mirror.example"})
+    assert assert_problem(forged, 401)["errors"][0]["field"] == "payload.server"
+    honest = _signed(api, TRADER_A, server="ledger.example")
+    assert api.post("/api/v1/sessions", json=honest).status_code == 201
