@@ -38,7 +38,6 @@ from api.http.errors import InvalidToken, SignInRequired
 from graph.page import is_published
 from ledger import query
 from ledger.errors import EventNotFound, KeyNotFound, LotNotFound, PartyNotFound
-from ledger.fields import utc_text
 from ledger.query import get_operator
 from ledger.rules.grant_issue import WHOLE_LEDGER
 from ledger.schema import (
@@ -126,7 +125,6 @@ def _identify(header: str | None) -> Caller:
 def party_caller(party: str, session_id: str | None = None) -> Caller:
     """A signed-in party: its own data, plus what its valid grants name, today."""
     today = datetime.now(UTC).date().isoformat()
-    now = utc_text(datetime.now(UTC))
     ledger = store()
     if party == get_operator(ledger):
         return Caller(party, session_id, everything=True, parties=frozenset({party}))
@@ -137,7 +135,7 @@ def party_caller(party: str, session_id: str | None = None) -> Caller:
                     GrantRow.grantee == party,
                     GrantRow.valid_from <= today,
                     GrantRow.valid_until >= today,
-                    or_(GrantRow.revoked_time.is_(None), GrantRow.revoked_time > now),
+                    GrantRow.revoked_time.is_(None),  # over once grant.revoke is in the ledger
                 )
             )
         )

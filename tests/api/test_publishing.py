@@ -203,3 +203,22 @@ def test_the_demo_publishes_its_two_bags() -> None:
         if isinstance(e, Envelope) and json.loads(e.payload)["type"] == "lot.publish"
     ]
     assert sorted(published) == sorted([chain.facts.single_origin_bag, chain.facts.blended_bag])
+
+
+def test_a_grant_revocation_dated_minutes_ahead_ends_the_reads_now(
+    world: World, pub_app: Flask
+) -> None:
+    """From the final attacker review: as for a revoked key, a grant is over once its
+    grant.revoke is in the ledger, not when the time it states comes."""
+    from datetime import UTC, datetime, timedelta
+
+    c, bag = _bag(world)
+    c.party("bio-audit", ["auditor"], "DE")
+    client = pub_app.test_client()
+    auth = {"Authorization": f"Bearer {sign_in(client, 'bio-audit')}"}
+    c.append("operator", {**GRANT, "grant": "all", "grantee": "bio-audit", "subject": "*"})
+    url = f"/api/v1/lots/{bag}/trace.csv"
+    assert client.get(url, headers=auth).status_code == 200
+    ahead = (datetime.now(UTC) + timedelta(minutes=3)).isoformat()
+    c.append("operator", {"type": "grant.revoke", "grant": "all", "reason": "x", "time": ahead})
+    assert client.get(url, headers=auth).status_code == 404
