@@ -309,6 +309,68 @@ class Grant(Record):
     revoked_time: str | None
 
 
+@dataclass(slots=True)
+class PriceLine(Record):
+    """One item of a ``price.list``: a scheme's minimum price, premium and organic
+    differential for one product, form and class (``ledger.prices.PriceTerm``)."""
+
+    TABLE = "price_lines"
+    KEY = ("event", "idx")
+    INDEXED = frozenset({"term"})
+    event: str
+    idx: int
+    list: str  # the list's own id, as signed
+    term: str  # ledger.prices.term_key: scheme|product|form|class
+    scheme: str
+    product: str
+    form: str
+    quality: str | None
+    minimum: Decimal
+    premium: Decimal
+    organic: Decimal
+    unit: str
+    currency: str
+    basis: str
+    valid_from: str
+    valid_until: str
+    party: str
+    time: str
+
+
+@dataclass(slots=True)
+class Payment(Record):
+    """A ``payment`` (buyer to seller, answered by ``payment.confirm`` or
+    ``payment.dispute``) or a ``member.payment`` (an SPO to a member: no answer)."""
+
+    TABLE = "payments"
+    KEY = ("id",)
+    INDEXED = frozenset({"payer"})
+    id: str
+    kind: str  # payment | member.payment
+    payer: str
+    payee: str  # a party id; a member id for a member.payment
+    date: str
+    currency: str
+    amount: Decimal
+    price_list: str | None  # the price.list event in force at the contract date
+    status: str  # unconfirmed | confirmed | disputed (a member.payment: signed)
+    answer_event: str | None
+    disclosed: bool  # every signer of its figures asked to disclose them
+    time: str
+
+
+@dataclass(slots=True)
+class PaymentLink(Record):
+    """A payment pays for ``target``: a receipt (``payment``) or a harvest
+    (``member.payment``)."""
+
+    TABLE = "payment_links"
+    KEY = ("payment", "target")
+    INDEXED = frozenset({"target", "payment"})
+    payment: str
+    target: str
+
+
 PROJECTIONS: tuple[type[Record], ...] = (
     Meta,
     Party,
@@ -326,6 +388,9 @@ PROJECTIONS: tuple[type[Record], ...] = (
     EventParty,
     Publication,
     Grant,
+    PriceLine,
+    Payment,
+    PaymentLink,
 )
 """Every projection the rules derive from the events (parents before children)."""
 
@@ -362,7 +427,10 @@ __all__ = [
     "Member",
     "Meta",
     "Party",
+    "Payment",
+    "PaymentLink",
     "Plot",
+    "PriceLine",
     "Publication",
     "Record",
     "Shipment",

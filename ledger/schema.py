@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Dialect, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Dialect,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -306,6 +315,61 @@ class GrantRow(Base):
     revoked_time: Mapped[str | None] = mapped_column(TIME)
 
 
+class PriceLineRow(Base):
+    """One item of a signed ``price.list`` (``ledger.records.PriceLine``)."""
+
+    __tablename__ = "price_lines"
+
+    event: Mapped[str] = mapped_column(EVENT_ID, primary_key=True)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    list: Mapped[str] = mapped_column(String(128))
+    term: Mapped[str] = mapped_column(String(300), index=True)
+    scheme: Mapped[str] = mapped_column(String(32))
+    product: Mapped[str] = mapped_column(String(64))
+    form: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[str | None] = mapped_column(String(64))
+    minimum: Mapped[Decimal] = mapped_column(KG)
+    premium: Mapped[Decimal] = mapped_column(KG)
+    organic: Mapped[Decimal] = mapped_column(KG)
+    unit: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    basis: Mapped[str] = mapped_column(String(16))
+    valid_from: Mapped[str] = mapped_column(DATE)
+    valid_until: Mapped[str] = mapped_column(DATE)
+    party: Mapped[str] = mapped_column(PARTY)
+    time: Mapped[str] = mapped_column(TIME)
+
+
+class PaymentRow(Base):
+    """A payment or member payment and its answer (``ledger.records.Payment``)."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[str] = mapped_column(EVENT_ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payer: Mapped[str] = mapped_column(PARTY, index=True)
+    payee: Mapped[str] = mapped_column(String(128), index=True)
+    date: Mapped[str] = mapped_column(DATE)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal] = mapped_column(KG)
+    price_list: Mapped[str | None] = mapped_column(EVENT_ID)
+    status: Mapped[str] = mapped_column(String(16))
+    answer_event: Mapped[str | None] = mapped_column(EVENT_ID)
+    disclosed: Mapped[bool] = mapped_column(Boolean)
+    time: Mapped[str] = mapped_column(TIME)
+
+
+class PaymentLinkRow(Base):
+    """What a payment pays for: a receipt, or a member's harvest."""
+
+    __tablename__ = "payment_links"
+
+    payment: Mapped[str] = mapped_column(EVENT_ID, primary_key=True)
+    target: Mapped[str] = mapped_column(EVENT_ID, primary_key=True)
+
+    __table_args__ = (Index("ix_payment_links_target", "target"),)
+
+
 class SessionRow(Base):
     """A party's sign-in (``POST /api/v1/sessions``): server state, not a projection.
 
@@ -335,6 +399,9 @@ class ChallengeRow(Base):
 
 
 CUSTODY_PROJECTIONS: list[type[Base]] = [
+    PaymentLinkRow,
+    PaymentRow,
+    PriceLineRow,
     GrantRow,
     PublicationRow,
     EventPartyRow,

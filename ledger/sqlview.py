@@ -32,7 +32,10 @@ from ledger.schema import (
     MemberRow,
     MetaRow,
     PartyRow,
+    PaymentLinkRow,
+    PaymentRow,
     PlotRow,
+    PriceLineRow,
     PublicationRow,
     ShipmentLotRow,
     ShipmentRow,
@@ -62,6 +65,9 @@ _MODELS: dict[str, Any] = {
         EventPartyRow,
         PublicationRow,
         GrantRow,
+        PriceLineRow,
+        PaymentRow,
+        PaymentLinkRow,
     )
 }
 TABLES: dict[type[Record], Table] = {

@@ -31,6 +31,11 @@ _MODULES = (
     "lot_publish",
     "grant_issue",
     "grant_revoke",
+    "price_list",
+    "payment",
+    "payment_confirm",
+    "payment_dispute",
+    "member_payment",
 )
 
 

@@ -21,7 +21,17 @@ from ledger.rules.base import Rule, time_text
 from ledger.view import LedgerView, Wanted, operator
 
 ROLES = frozenset(
-    {"spo", "producer", "trader", "processor", "roaster", "brand", "certifier", "auditor"}
+    {
+        "spo",
+        "producer",
+        "trader",
+        "processor",
+        "roaster",
+        "brand",
+        "certifier",
+        "auditor",
+        "standard",
+    }
 )
 OPERATOR_ROLE = "operator"
 _GLN = re.compile(r"[0-9]{13}")
