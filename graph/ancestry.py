@@ -26,6 +26,8 @@ from ledger.schema import (
     MemberRow,
     MetaRow,
     PartyRow,
+    PaymentLinkRow,
+    PaymentRow,
     VoidRow,
 )
 from ledger.store import Store
@@ -102,7 +104,7 @@ def gather(store: Store, lot: str, *, keys: bool = False, direction: str = "upst
         else:
             custody = upstream_ids(session, lot)
         rows = load_events(session, custody)
-        ids = set(custody) | _master_data(session, rows)
+        ids = set(custody) | _master_data(session, rows) | disclosed_payments(session, custody)
         if keys:
             ids |= _key_events(session, ids)
         rows = load_events(session, ids)
@@ -133,6 +135,24 @@ def _master_data(session: Session, rows: list[EventRow]) -> set[str]:
     custody = {r.id for r in evidence}
     for void in _rows_in(session, VoidRow, VoidRow.event, custody | ids):
         ids.add(void.void_event)
+    return ids
+
+
+def disclosed_payments(session: Session, custody: Collection[str]) -> set[str]:
+    """The payment events behind the price figures of these custody events: payments of
+    their receipts and member payments of their harvests that every signer disclosed,
+    with their confirmations and the price lists they were checked against. An
+    undisclosed payment is never gathered: it is on no page and in no bundle."""
+    links = _rows_in(session, PaymentLinkRow, PaymentLinkRow.target, custody)
+    ids: set[str] = set()
+    for payment in _rows_in(session, PaymentRow, PaymentRow.id, {link.payment for link in links}):
+        if not payment.disclosed:
+            continue
+        ids.add(payment.id)
+        if payment.answer_event:
+            ids.add(payment.answer_event)
+        if payment.price_list:
+            ids.add(payment.price_list)
     return ids
 
 

@@ -174,6 +174,22 @@ class Evidence:
                     self._creators.setdefault(created, record)
         return self._creators.get(lot)
 
+    def ancestry(self, lot: str) -> set[str]:
+        """The event that created ``lot`` and every event it builds on, transitively, as
+        far as the evidence holds them (ids of missing parents are included)."""
+        found: set[str] = set()
+        creator = self.creator(lot)
+        stack = [creator.id] if creator else []
+        while stack:
+            event_id = stack.pop()
+            if event_id in found:
+                continue
+            found.add(event_id)
+            record = self.get(event_id)
+            if record is not None:
+                stack.extend(ref.parent for ref in self.references(record))
+        return found
+
     def voided(self) -> dict[str, Record]:
         """Voided event id → the void event that declared it erroneous."""
         return {body.event: r for r, body in self.typed("void")}

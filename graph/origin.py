@@ -28,6 +28,7 @@ from fractions import Fraction
 from typing import Any
 
 from graph.evidence import Evidence, Record, created_lots
+from graph.prices import PriceSection, price_section
 from ledger.certificates import Certificate, judge
 from ledger.errors import LotNotFound
 from ledger.tables import Product, RuleTables, default_tables
@@ -104,6 +105,8 @@ class OriginVerdict:
     tables_digest: str
     scheme: str = SCHEME
     summary: dict[str, Any] = field(default_factory=dict)
+    prices: PriceSection = field(default_factory=PriceSection)
+    """What the lot's cooperatives were paid, from disclosed payments (``graph.prices``)."""
 
     def __bool__(self) -> bool:
         """True only when the whole lot is of certified small-producer origin."""
@@ -122,7 +125,7 @@ class OriginVerdict:
         return sorted({r for s in self.shares for r in s.reasons})
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "lot": self.lot,
             "product": self.product,
             "form": self.form,
@@ -139,6 +142,9 @@ class OriginVerdict:
             " remainder; the certified share rounded down",
             "tables_digest": self.tables_digest,
         }
+        if self.prices:  # only where a payment is disclosed: older verdicts keep their form
+            out["prices"] = self.prices.to_list()
+        return out
 
 
 def origin_verdict(lot: str, evidence: Evidence, rules: RuleTables | None = None) -> OriginVerdict:
@@ -162,6 +168,7 @@ def origin_verdict(lot: str, evidence: Evidence, rules: RuleTables | None = None
         certified_fraction=certified,
         tables_digest=rules.digest,
         summary=_summary(shares, lot_kg, certified),
+        prices=price_section(lot, evidence, rules),
     )
 
 

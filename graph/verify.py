@@ -34,6 +34,7 @@ from typing import Any
 
 from graph.evidence import VOCABULARY, Evidence, Record
 from graph.origin import OriginVerdict, origin_verdict
+from graph.prices import price_section
 from ledger import merkle
 from ledger.checkpoint import Checkpoint, LogKey
 from ledger.cosignature import CosignerKey, cosignatures
@@ -427,17 +428,7 @@ def _differences(claimed: Any, recomputed: Any, path: str) -> list[str]:
 
 def _needed(lot: str, evidence: Evidence) -> set[str]:
     """Every event the lot's verdict or the signatures depend on, found from the bundle."""
-    needed: set[str] = set()
-    creator = evidence.creator(lot)
-    stack = [creator.id] if creator else []
-    while stack:
-        event_id = stack.pop()
-        if event_id in needed:
-            continue
-        needed.add(event_id)
-        record = evidence.get(event_id)
-        if record is not None:
-            stack.extend(ref.parent for ref in evidence.references(record))
+    needed = evidence.ancestry(lot) | price_section(lot, evidence).events
     custody = [r for r in (evidence.get(i) for i in needed) if r is not None]
     parties = {r.party for r in custody}
     members = {r.body.get("member") for r in custody if r.type == "harvest"}

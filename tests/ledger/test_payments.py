@@ -1,0 +1,225 @@
+"""Price lists and payments: who may sign them, which list applies, what is refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from ledger.audit import audit
+from ledger.errors import ClientError, InvalidEvent, NotAuthorized, UnknownReference
+from ledger.rebuild import rebuild
+from ledger.schema import PaymentRow, PriceLineRow
+from tests.graph.chains import COOP, COOP2, EXPORTER, ROASTER, Coffee
+from tests.graph.fair import (
+    STANDARD,
+    member_payment_body,
+    paid_chain,
+    payment_body,
+    price_list_body,
+    setup,
+)
+from tests.support import World
+
+
+def refused(c: Coffee, party: str, body: dict[str, Any]) -> ClientError:
+    """Sign and append ``body``, expect a refusal, and rewind the party's chain (the
+    refused envelope used a seq); nothing was appended."""
+    chain = c.world.chains[party]
+    seq, prev, size = chain.seq, chain.prev, c.store.size()
+    with pytest.raises(ClientError) as caught:
+        c.append(party, body)
+    chain.seq, chain.prev = seq, prev
+    assert c.store.size() == size
+    return caught.value
+
+
+def payments(world: World) -> dict[str, PaymentRow]:
+    with world.store.reading() as s:
+        return {p.id: p for p in s.scalars(select(PaymentRow))}
+
+
+# --- price lists ----------------------------------------------------------------------
+
+
+def test_only_a_standard_party_signs_a_price_list(sqlite_world: World) -> None:
+    fair = setup(sqlite_world)
+    for party in (COOP, EXPORTER, "certi-sur"):
+        error = refused(
+            fair.c,
+            party,
+            price_list_body("SPP-2028", valid_from="2028-01-01", valid_until="2028-12-31"),
+        )
+        assert isinstance(error, NotAuthorized) and "role standard" in error.message
+
+
+def test_a_retroactive_price_list_is_refused(sqlite_world: World) -> None:
+    fair = setup(sqlite_world)
+    error = refused(
+        fair.c,
+        STANDARD,
+        price_list_body("SPP-old", valid_from="2025-01-01", valid_until="2025-12-31"),
+    )
+    assert isinstance(error, InvalidEvent) and error.field == "valid_from"
+    assert "never retroactive" in error.message
+
+
+def test_an_overlapping_price_list_is_refused_with_the_list_it_overlaps(
+    sqlite_world: World,
+) -> None:
+    fair = setup(sqlite_world)
+    error = refused(
+        fair.c,
+        STANDARD,
+        price_list_body("SPP-2026b", valid_from="2026-12-01", valid_until="2027-06-30"),
+    )
+    assert isinstance(error, InvalidEvent) and error.field == "items[0]"
+    assert "'SPP-2026'" in error.message and "overlaps" in error.message
+    assert error.details["overlaps"] == fair.price_list
+    # another class, or a list starting after the first ends, is fine
+    fair.c.append(STANDARD, price_list_body("SPP-robusta", quality="robusta"))
+    fair.c.append(
+        STANDARD, price_list_body("SPP-2027", valid_from="2027-03-01", valid_until="2028-02-29")
+    )
+
+
+def test_the_list_in_force_at_the_contract_date_applies(sqlite_world: World) -> None:
+    fair = setup(sqlite_world)
+    later = fair.c.append(
+        STANDARD,
+        price_list_body(
+            "SPP-2027-EUR", valid_from="2027-03-01", valid_until="2028-02-29", currency="EUR"
+        ),
+    )
+    # contract under the 2026 list (USD): no rate needed
+    first = fair.c.append(EXPORTER, payment_body(fair.receipt))
+    # contract under the 2027 list (EUR): a USD payment must state its rate to EUR
+    error = refused(fair.c, EXPORTER, payment_body(fair.receipt, contract_date="2027-03-01"))
+    assert isinstance(error, InvalidEvent) and error.field == "rate"
+    assert "EUR" in error.message and "never fetched" in error.message
+    second = fair.c.append(
+        EXPORTER,
+        payment_body(
+            fair.receipt, contract_date="2027-03-01", rate={"currency": "EUR", "value": "0.92"}
+        ),
+    )
+    rows = payments(sqlite_world)
+    assert rows[first].price_list == fair.price_list
+    assert rows[second].price_list == later
+
+
+def test_a_rate_to_another_currency_than_the_lists_is_refused(sqlite_world: World) -> None:
+    fair = setup(sqlite_world)
+    error = refused(
+        fair.c,
+        EXPORTER,
+        payment_body(
+            fair.receipt, currency="PEN", price="11.50", rate={"currency": "EUR", "value": "0.25"}
+        ),
+    )
+    assert isinstance(error, InvalidEvent) and error.field == "rate"
+
+
+# --- payments -------------------------------------------------------------------------
+
+
+def test_a_payment_for_a_receipt_that_is_not_the_signers_is_refused(sqlite_world: World) -> None:
+    fair = setup(sqlite_world)
+    fair.c.party("other-trader", ["trader"], "PE")
+    # another party's receipt: the same answer as for no receipt at all
+    stolen = refused(fair.c, "other-trader", payment_body(fair.receipt))
+    missing = refused(fair.c, "other-trader", payment_body("sha256:" + "ab" * 32))
+    assert isinstance(stolen, UnknownReference) and stolen.field == "receipts[0]"
+    assert type(stolen) is type(missing) and stolen.field == missing.field
+    assert "a buyer pays for its own receipts" in stolen.message
+    # an event of one's own that is not a receipt
+    shipment = fair.c.ship(EXPORTER, ROASTER, [(f"{COOP}:h-1", fair.receipt, "10")])
+    error = refused(fair.c, EXPORTER, payment_body(shipment))
+    assert isinstance(error, UnknownReference)
+    # naming the wrong seller
+    error = refused(fair.c, EXPORTER, payment_body(fair.receipt, to=COOP2))
+    assert isinstance(error, InvalidEvent) and "not from 'coop-marcala'" in error.message
+
+
+def test_a_confirmation_by_a_party_not_paid_is_refused(sqlite_world: World) -> None:
+    fair = setup(sqlite_world)
+    paid = fair.c.append(EXPORTER, payment_body(fair.receipt))
+    for intruder in (COOP2, EXPORTER, ROASTER):
+        error = refused(fair.c, intruder, {"type": "payment.confirm", "payment": paid})
+        assert isinstance(error, UnknownReference) and error.field == "payment"
+        error = refused(
+            fair.c, intruder, {"type": "payment.dispute", "payment": paid, "reason": "no"}
+        )
+        assert isinstance(error, UnknownReference)
+    assert payments(sqlite_world)[paid].status == "unconfirmed"
+    # the party paid answers once
+    fair.c.append(COOP, {"type": "payment.dispute", "payment": paid, "reason": "paid 2.10"})
+    error = refused(fair.c, COOP, {"type": "payment.confirm", "payment": paid})
+    assert isinstance(error, InvalidEvent) and "already disputed" in error.message
+    assert payments(sqlite_world)[paid].status == "disputed"
+
+
+def test_amounts_in_a_currency_without_a_stated_rate_are_refused(sqlite_world: World) -> None:
+    fair = setup(sqlite_world)
+    error = refused(fair.c, EXPORTER, payment_body(fair.receipt, currency="PEN", price="11.50"))
+    assert isinstance(error, InvalidEvent) and error.field == "rate"
+    assert "in USD" in error.message
+    error = refused(fair.c, EXPORTER, payment_body(fair.receipt, currency="XYZ"))
+    assert isinstance(error, InvalidEvent) and error.field == "currency"
+    error = refused(fair.c, EXPORTER, payment_body(fair.receipt, amount="1e3"))
+    assert isinstance(error, InvalidEvent) and error.field == "amount"
+    fair.c.append(
+        EXPORTER,
+        payment_body(
+            fair.receipt, currency="PEN", price="11.50", rate={"currency": "USD", "value": "0.27"}
+        ),
+    )
+
+
+def test_a_payment_below_the_minimum_is_accepted(sqlite_world: World) -> None:
+    fair = setup(sqlite_world)
+    paid = fair.c.append(EXPORTER, payment_body(fair.receipt, price="1.90", premium=None))
+    assert payments(sqlite_world)[paid].status == "unconfirmed"
+
+
+def test_member_payments_are_signed_by_the_spo_of_the_member(sqlite_world: World) -> None:
+    fair = setup(sqlite_world)
+    error = refused(fair.c, COOP2, member_payment_body(fair.harvest, member="coop-marcala:m-7"))
+    assert isinstance(error, UnknownReference) and error.field == "harvests[0]"
+    error = refused(fair.c, EXPORTER, member_payment_body(fair.harvest, member="andes-trading:m"))
+    assert isinstance(error, NotAuthorized)
+    error = refused(fair.c, COOP, member_payment_body(fair.harvest, member="coop-pangoa:m-9"))
+    assert isinstance(error, UnknownReference)
+    fair.c.append(COOP, member_payment_body(fair.harvest))
+
+
+def test_rebuild_and_audit_derive_the_payment_projections(sqlite_world: World) -> None:
+    paid_chain(sqlite_world)
+    store = sqlite_world.store
+    with store.reading() as s:
+        before = (
+            sorted(
+                tuple(r.__dict__[k] for k in ("id", "status", "disclosed", "price_list"))
+                for r in s.scalars(select(PaymentRow))
+            ),
+            sorted((r.event, r.idx, r.term) for r in s.scalars(select(PriceLineRow))),
+        )
+    assert len(before[0]) == 2 and len(before[1]) == 1
+    report = audit(store)
+    assert report.ok, [str(f) for f in report.findings]
+    rebuild(store)
+    with store.reading() as s:
+        after = (
+            sorted(
+                tuple(r.__dict__[k] for k in ("id", "status", "disclosed", "price_list"))
+                for r in s.scalars(select(PaymentRow))
+            ),
+            sorted((r.event, r.idx, r.term) for r in s.scalars(select(PriceLineRow))),
+        )
+    assert after == before
+    # a projection row changed behind the rules' back is an audit finding
+    with store.engine.begin() as conn:
+        conn.execute(PaymentRow.__table__.update().values(status="confirmed", disclosed=True))
+    report = audit(store)
+    assert not report.ok and any("payments" in str(f) for f in report.findings)
