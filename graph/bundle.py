@@ -29,6 +29,9 @@ from ledger.tables import default_tables
 FORMAT = "trazo.bundle"
 VERSION = 1
 PRIVATE_TYPES = frozenset({"plot.map"})
+PRICE_TYPES = frozenset(
+    {"price.list", "payment", "payment.confirm", "payment.dispute", "member.payment"}
+)
 
 
 def build_bundle(store: Store, lot: str) -> dict[str, Any]:
@@ -36,6 +39,9 @@ def build_bundle(store: Store, lot: str) -> dict[str, Any]:
     evidence = gather(store, lot, keys=True)
     public = Evidence({i: r for i, r in evidence.records.items() if r.type not in PRIVATE_TYPES})
     verdict = origin_verdict(lot, public)
+    # payment events only where a figure of the verdict rests on them (a disclosed member
+    # payment of a cooperative whose own payment is not disclosed shows nothing)
+    public = public.only(lambda r: r.type not in PRICE_TYPES or r.id in verdict.prices.events)
     with store.reading() as session:
         checkpoint = latest_row(session)
         if checkpoint is None:

@@ -149,15 +149,17 @@ def price_section(lot: str, evidence: Evidence, rules: RuleTables | None = None)
     }
     # receipt id -> (SPO that shipped it, kg received, claims of its shipment)
     receipts: dict[str, tuple[str, Fraction, tuple[str, ...]]] = {}
-    for receipt_id in ancestry:
+    for receipt_id in sorted(ancestry):
         receipt = evidence.get(receipt_id)
-        if receipt is None or receipt.type != "receive":
+        received = _typed(receipt) if receipt is not None and receipt.type == "receive" else None
+        if received is None:
             continue
-        shipment = evidence.get(receipt.typed.shipment)
-        if shipment is None or "spo" not in _roles(parties, shipment.party):
+        shipment = evidence.get(received.shipment)
+        shipped = _typed(shipment) if shipment is not None else None
+        if shipment is None or shipped is None or "spo" not in _roles(parties, shipment.party):
             continue
-        kg = sum((Fraction(line.amount.kg) for line in receipt.typed.lots), Fraction(0))
-        receipts[receipt_id] = (shipment.party, kg, shipment.typed.claims)
+        kg = sum((Fraction(line.amount.kg) for line in received.lots), Fraction(0))
+        receipts[receipt_id] = (shipment.party, kg, shipped.claims)
     spos: dict[str, _Spo] = defaultdict(_Spo)
     for record, body in evidence.typed("payment"):
         confirmation = confirmations.get(record.id)
@@ -204,6 +206,14 @@ def price_section(lot: str, evidence: Evidence, rules: RuleTables | None = None)
     return PriceSection(tuple(figures))
 
 
+def _typed(record: Record) -> Any:
+    """A record's typed body, or None for a body the rules refuse (a forged bundle's)."""
+    try:
+        return record.typed
+    except InvalidEvent:
+        return None
+
+
 def _roles(parties: dict[str, Any], party: str) -> frozenset[str]:
     facts = parties.get(party)
     return facts.roles if facts is not None else frozenset()
@@ -221,8 +231,10 @@ def _goods(evidence: Evidence, receipts: list[str]) -> tuple[str, str] | None:
     goods: set[tuple[str, str]] = set()
     for receipt in receipts:
         record = evidence.get(receipt)
-        assert record is not None
-        for line in record.typed.lots:
+        received = _typed(record) if record is not None else None
+        if received is None:
+            return None
+        for line in received.lots:
             creator = evidence.creator(line.lot)
             if creator is None:
                 return None
@@ -308,7 +320,7 @@ def _farmgate(
     harvests = {
         r.id: r
         for r in (evidence.get(i) for i in ancestry)
-        if r is not None and r.type == "harvest" and r.party == spo
+        if r is not None and r.type == "harvest" and r.party == spo and _typed(r) is not None
     }
     paid: dict[str, Fraction] = defaultdict(Fraction)
     used: list[str] = []

@@ -16,9 +16,9 @@ def test_the_rules_and_the_engine_import_no_database_or_web_code() -> None:
         "import sys\n"
         "for name in ('sqlalchemy', 'psycopg', 'sqlite3', 'flask', 'networkx', 'api'):\n"
         "    sys.modules[name] = None\n"
-        "import ledger.engine, ledger.view, ledger.records, ledger.certificates\n"
+        "import ledger.engine, ledger.view, ledger.records, ledger.certificates, ledger.prices\n"
         "from ledger.rules import RULES\n"
-        "assert len(RULES) == 17, sorted(RULES)\n"
+        "assert len(RULES) == 22, sorted(RULES)\n"
         "print('pure')\n"
     )
     done = subprocess.run(
