@@ -183,8 +183,8 @@ def price_section(lot: str, evidence: Evidence, rules: RuleTables | None = None)
         if term is None:
             continue
         try:
-            price = _convert(body.price, body, form, term, rules)
-            premium = _convert(body.premium, body, form, term, rules)
+            price = convert(body.price, body, form, term, rules)
+            premium = convert(body.premium, body, form, term, rules)
         except ValueError:
             continue  # no stated rate to the list's currency: the rules refuse it anyway
         organic = any("ORG" in claims for _, _, claims in covered)
@@ -246,7 +246,7 @@ def _goods(evidence: Evidence, receipts: list[str]) -> tuple[str, str] | None:
     return goods.pop() if len(goods) == 1 else None
 
 
-def _convert(
+def convert(
     value: Decimal, body: Any, form: str, term: prices.PriceTerm, rules: RuleTables
 ) -> Fraction:
     """A per-unit figure of a payment (or member payment) in the term's currency and unit."""
@@ -332,7 +332,7 @@ def _farmgate(
             continue
         try:
             per_unit = [
-                (h, _convert(body.price, body, harvests[h].typed.form, term, rules)) for h in mine
+                (h, convert(body.price, body, harvests[h].typed.form, term, rules)) for h in mine
             ]
         except (ValueError, InvalidEvent):
             continue
