@@ -26,6 +26,7 @@ from sqlalchemy import select
 from graph.ancestry import gather
 from graph.evidence import CUSTODY_TYPES, Evidence, PartyFacts, Record
 from graph.origin import OriginVerdict, origin_verdict
+from graph.prices import PriceFigures
 from ledger.errors import NotPublished
 from ledger.log import latest_checkpoint
 from ledger.schema import PlotRow
@@ -132,6 +133,14 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class PricePanel:
+    """One cooperative's disclosed price figures, as the origin verdict computed them."""
+
+    spo: Party
+    figures: PriceFigures
+
+
+@dataclass(frozen=True)
 class PageModel:
     """Everything the public page of a lot says, with no personal data in it."""
 
@@ -158,6 +167,8 @@ class PageModel:
     checkpoint: Checkpoint | None
     log_key: str | None
     today: date
+    prices: tuple[PricePanel, ...] = ()
+    """What the lot's cooperatives were paid, where disclosed (``graph.prices``)."""
 
     @property
     def rest_percent(self) -> Decimal:
@@ -245,6 +256,7 @@ def build_page_model(
         checkpoint=_checkpoint(store),
         log_key=log_key,
         today=today,
+        prices=tuple(PricePanel(parties[f.spo], f) for f in verdict.prices.figures),
     )
 
 

@@ -5,8 +5,9 @@ filters by caller. The policy (also in the README, "Who reads what"):
 
 - **anyone**: the log, the parties directory (public master data), health, the API
   document, events of the public types (``PUBLIC_TYPES``: registrations, keys,
-  certificates, publications), and a lot its holder has *published* (``lot.publish``):
-  its page, JSON-LD, QR codes, bundle, upstream trace and origin verdict;
+  certificates, publications, price lists), payments every signer disclosed, and a lot
+  its holder has *published* (``lot.publish``): its page, JSON-LD, QR codes, bundle,
+  upstream trace and origin verdict;
 - **a party** (signed in with one of its keys, ``api.http.sessions``): the events it
   signed and the events that name it (``ledger.records.EventParty``: a shipment to it, a
   receipt of its shipment, a certificate or grant about it, a void of any of these), the
@@ -48,14 +49,34 @@ from ledger.schema import (
     KeyRow,
     LotRow,
     PartyRow,
+    PaymentRow,
     ShipmentLotRow,
     ShipmentRow,
 )
 
 PUBLIC_TYPES = frozenset(
-    {"party.register", "key.add", "key.revoke", "cert.issue", "cert.revoke", "lot.publish"}
+    {
+        "party.register",
+        "key.add",
+        "key.revoke",
+        "cert.issue",
+        "cert.revoke",
+        "lot.publish",
+        "price.list",
+    }
 )
 """Events anyone reads: the master data every verifier needs, and what is published."""
+
+
+def _disclosed_payments() -> ColumnElement[bool]:
+    """A payment and its confirmation that every signer disclosed (``"disclose": true``),
+    or a member payment its SPO disclosed: public like a publication. An undisclosed one
+    follows its parties' read access like any other event."""
+    disclosed = select(PaymentRow.id).where(PaymentRow.disclosed.is_(True))
+    answers = select(PaymentRow.answer_event).where(
+        PaymentRow.disclosed.is_(True), PaymentRow.answer_event.is_not(None)
+    )
+    return or_(EventRow.id.in_(disclosed), EventRow.id.in_(answers))
 
 
 @dataclass(frozen=True)
@@ -160,7 +181,7 @@ def visible_events(who: Caller | None = None) -> ColumnElement[bool]:
     who = who or caller()
     if who.everything:
         return true()
-    public = EventRow.type.in_(sorted(PUBLIC_TYPES))
+    public = or_(EventRow.type.in_(sorted(PUBLIC_TYPES)), _disclosed_payments())
     if not who.parties:
         return public
     parties = sorted(who.parties)

@@ -211,6 +211,7 @@ def all_blueprints() -> list[Any]:
     from api.http import (
         eudr,
         events,
+        fair_prices,
         health,
         index,
         keys,
@@ -231,6 +232,7 @@ def all_blueprints() -> list[Any]:
         provenance.blp,
         eudr.blp,
         mass_balance.blp,
+        fair_prices.blp,
         log.blp,
         sessions.blp,
         health.blp,

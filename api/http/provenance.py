@@ -80,6 +80,15 @@ class VerdictSchema(_Open):
         required=True,
         metadata={"description": "Each harvest's share with every reason it is not certified"},
     )
+    prices = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "Only where a payment in the lot's ancestry was disclosed by every"
+            " party that signed it: what each small producers' organization was paid against"
+            " its scheme's minimum, and what reached the farm gate, with the events behind"
+            " each figure"
+        },
+    )
 
 
 class BundleSchema(_Open):

@@ -1,4 +1,5 @@
-"""The auditor's HTML mass-balance report: ``GET /audit/{party}/mass-balance?…``.
+"""The auditor's HTML reports: ``GET /audit/{party}/mass-balance?…`` and
+``GET /audit/{party}/fair-prices?period=…``.
 
 The same query as ``/api/v1/parties/{party}/mass-balance``: summary, deficits, a
 running-balance chart as inline SVG, the factors used and every ledger line. The page
@@ -16,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request
 from marshmallow import ValidationError
 
+from api.http.fair_prices import FairPricesQuerySchema, fair_prices_for
 from api.http.mass_balance import MassBalanceQuerySchema, report_for
 from graph.mass_balance import MassBalanceReport
 from ledger.errors import LedgerError
@@ -38,6 +40,14 @@ def audit_page(party_id: str) -> Response:
         chart=chart(report),
         query=request.query_string.decode(),
     )
+    return Response(html, mimetype="text/html", headers={"Content-Security-Policy": HTML_CSP})
+
+
+@bp.get("/audit/<party_id>/fair-prices")
+def fair_prices_page(party_id: str) -> Response:
+    """The auditor's fair-price report: every scheme purchase not paid as the scheme asks."""
+    args = FairPricesQuerySchema().load(request.args)
+    html = render_template("audit/fair_prices.html", r=fair_prices_for(party_id, args["period"]))
     return Response(html, mimetype="text/html", headers={"Content-Security-Policy": HTML_CSP})
 
 

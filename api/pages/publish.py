@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 from babel import Locale
 from babel.dates import format_date, format_skeleton
-from babel.numbers import format_decimal, format_percent
+from babel.numbers import format_currency, format_decimal, format_percent
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
@@ -104,6 +104,12 @@ class Links:
     languages: dict[str, str] = field(default_factory=dict)
     bundle_name: str = "bundle.json"
     absolute_bundle: str = ""
+    events: str = ""
+    """Where one event is read (``/api/v1/events/``); empty for static files."""
+
+    def event_href(self, event_id: str) -> str:
+        """A link to the signed event: the API's, or the bundle that carries it."""
+        return f"{self.events}{event_id}" if self.events else self.bundle
 
     @classmethod
     def served(cls, base_url: str, lot: str) -> Links:
@@ -119,6 +125,7 @@ class Links:
             languages={lang: f"{path}?lang={lang}" for lang in LANGUAGES},
             bundle_name=bundle_filename(lot),
             absolute_bundle=f"{base}{path}/bundle.json",
+            events="/api/v1/events/",
         )
 
     @classmethod
@@ -477,6 +484,7 @@ def environment(lang: str) -> Environment:
         number=lambda v: format_decimal(
             Decimal(v).normalize(), locale=locale, decimal_quantization=False
         ),
+        money=lambda v, currency: format_currency(Decimal(v), currency, locale=locale),
         day=lambda d: format_date(d, "medium", locale=locale),
         month=lambda d: format_skeleton("yMMMM", d, locale=locale),
         country=lambda code: locale.territories.get(code, code),

@@ -207,6 +207,8 @@ TABLE: list[tuple[str, frozenset[str]]] = [
     (f"/api/v1/parties/{TRADER_A}/shipments?direction=inbound", TRADER_A_READERS),
     ("/api/v1/keys/{key_a}/head", TRADER_A_READERS),
     (f"/audit/{TRADER_A}/mass-balance{MB}", TRADER_A_READERS),
+    (f"/api/v1/parties/{TRADER_A}/fair-prices?period=2026", TRADER_A_READERS),
+    (f"/audit/{TRADER_A}/fair-prices?period=2026", TRADER_A_READERS),
 ]
 
 
