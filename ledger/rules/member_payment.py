@@ -98,6 +98,10 @@ class MemberPayment(Rule[MemberPaymentBody]):
         for n, harvest in enumerate(body.harvests):
             where = f"harvests[{n}]"
             stored = view.event(harvest)
+            if stored is None and not view.complete:
+                # over a bundle: a settlement names the member's other deliveries too; the
+                # figures rest only on the ones the bundle carries, which are checked
+                continue
             if (
                 stored is None
                 or stored.type != "harvest"

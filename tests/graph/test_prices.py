@@ -216,3 +216,29 @@ def test_a_confirmation_signed_by_the_buyer_discloses_nothing(sqlite_world: Worl
     report = verify_bundle(json.loads(json.dumps(forged)), TRUSTED)
     assert not report.ok
     assert report.verdict is not None and not report.verdict.prices
+
+
+def test_a_settlement_naming_deliveries_outside_the_lot_still_verifies(
+    sqlite_world: World,
+) -> None:
+    """A member payment settles all of a member's deliveries, and a payment may cover
+    several receipts; a bundle carries only those of its lot, and `trazo verify` checks
+    those (what it does not carry is not in evidence, and no figure rests on it)."""
+    from tests.graph.chains import COOP, EXPORTER, M1, P1, ROASTER
+    from tests.graph.fair import LOT, member_payment_body, payment_body, setup
+
+    fair = setup(sqlite_world)
+    c = fair.c
+    other = c.harvest(COOP, f"{COOP}:h-2", "50", M1, P1)
+    other_receipt = c.move(COOP, EXPORTER, f"{COOP}:h-2", other, "50")
+    settled = c.append(COOP, member_payment_body(fair.harvest, harvests=[fair.harvest, other]))
+    paid = c.append(EXPORTER, payment_body(fair.receipt, receipts=[fair.receipt, other_receipt]))
+    c.append(COOP, {"type": "payment.confirm", "payment": paid, "disclose": True})
+    at_roaster = c.move(EXPORTER, ROASTER, LOT, fair.receipt, "100")
+    bag = chains.roast_and_pack(c, [(LOT, at_roaster, "100")], "100")
+    bundle = build_bundle(sqlite_world.store, bag)
+    assert {settled, paid} <= bundle_ids(bundle) and other not in bundle_ids(bundle)
+    report = verify_bundle(json.loads(json.dumps(bundle)), TRUSTED)
+    assert report.ok, [str(f) for f in report.findings]
+    (figures,) = report.verdict.prices.figures if report.verdict else ()
+    assert (str(figures.kg), str(figures.farmgate_kg)) == ("100.000", "100.000")
