@@ -172,6 +172,20 @@ def verify(bundle_file: str, log_key: str, witnesses: tuple[str, ...], quorum: i
             f" small-producer origin ({report.verdict.certified_kg} of"
             f" {report.verdict.kg} kg)"
         )
+        for paid in report.verdict.prices.figures:
+            money = f"{paid.currency}/{paid.unit} {paid.basis}"
+            farmgate = (
+                f"; members {paid.farmgate} at the farm gate, {paid.farmgate_percent} % of it"
+                if paid.farmgate is not None
+                else "; farm gate not disclosed"
+            )
+            click.echo(
+                f"prices:      {paid.spo} was paid {paid.price} {money} by"
+                f" {', '.join(paid.buyers)} ({paid.above_minimum} against the {paid.scheme}"
+                f" minimum {paid.minimum}; incentive {paid.premium_paid} of"
+                f" {paid.premium_due}){farmgate} — recomputed from {len(paid.events)}"
+                " disclosed, signed events"
+            )
     if report.ok:
         click.secho("bundle OK: every signature, link, proof and the verdict hold", fg="green")
         click.echo(
