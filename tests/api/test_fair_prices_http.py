@@ -32,9 +32,12 @@ def test_the_page_shows_the_disclosed_figures_each_linked_to_its_event(
     assert "That is $0.58 above the SPP minimum price of $2.52." in html
     assert "The SPP incentive of $0.20 was paid." in html
     assert "received on average $1.16 per lb at the farm gate" in html and "37.5%" in html
-    for event_id in (fair.payment, fair.confirmation, fair.price_list, fair.member_payment):
+    for event_id in (fair.payment, fair.confirmation, fair.price_list):
         assert f'href="/api/v1/events/{event_id}"' in html
-        # each linked event is public, like the page that shows it
+    # member payments, one per family, are counted and carried by the bundle
+    assert "1 member payment</a>" in html
+    for event_id in (fair.payment, fair.confirmation, fair.price_list, fair.member_payment):
+        # each event behind a figure is public, like the page that shows it
         assert anonymous.get(f"/api/v1/events/{event_id}").status_code == 200
     spanish = anonymous.get(f"/p/{fair.bag}?lang=es").get_data(as_text=True)
     assert "Lo que se pagó a los productores" in spanish and "US$" in spanish
