@@ -131,6 +131,8 @@ def _guide(db: str, folder: Path, facts: Any, host: str, port: int, token: str) 
         f'  curl -H "Authorization: Bearer {token}" \\',
         f"    '{base}/audit/{facts.overselling_trader}/mass-balance"
         "?product=coffee&scheme=SPP&period=2026'",
+        f"    (and its fair prices: '{base}/audit/{facts.overselling_trader}/fair-prices"
+        "?period=2026')",
         f"  without it, {base}/api/v1/events lists only public master data",
         "",
         click.style("Try", bold=True),
@@ -138,6 +140,7 @@ def _guide(db: str, folder: Path, facts: Any, host: str, port: int, token: str) 
         f"  trazo bundle {blended} --db {db} -o bag.json",
         f"  trazo verify bag.json --log-key {keys}/log.pub",
         f"  trazo mass-balance --all --period 2026 --db {db}",
+        f"  trazo fair-prices --all --period 2026 --db {db}",
         f"  trazo audit --db {db} --keys {keys}",
         "",
     ]
