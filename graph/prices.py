@@ -49,6 +49,8 @@ class PriceFigures:
     spo: str
     buyers: tuple[str, ...]
     scheme: str
+    standard: str
+    """The party that signed the price list (role ``standard``): whose minimum it is."""
     basis: str
     currency: str
     unit: str
@@ -80,6 +82,7 @@ class PriceFigures:
             "spo": self.spo,
             "buyers": list(self.buyers),
             "scheme": self.scheme,
+            "standard": self.standard,
             "basis": self.basis,
             "currency": self.currency,
             "unit": self.unit,
@@ -286,6 +289,7 @@ def _figures(
         spo=spo,
         buyers=tuple(sorted({p.payment.party for p in comparable})),
         scheme=reference.scheme,
+        standard=reference.party,
         basis=reference.basis,
         currency=reference.currency,
         unit=reference.unit,

@@ -182,8 +182,9 @@ def verify(bundle_file: str, log_key: str, witnesses: tuple[str, ...], quorum: i
             click.echo(
                 f"prices:      {paid.spo} was paid {paid.price} {money} by"
                 f" {', '.join(paid.buyers)} ({paid.above_minimum} against the {paid.scheme}"
-                f" minimum {paid.minimum}; incentive {paid.premium_paid} of"
-                f" {paid.premium_due}){farmgate} — recomputed from {len(paid.events)}"
+                f" minimum {paid.minimum} signed by {paid.standard}; incentive"
+                f" {paid.premium_paid} of {paid.premium_due}){farmgate} — recomputed from"
+                f" {len(paid.events)}"
                 " disclosed, signed events"
             )
     if report.ok:

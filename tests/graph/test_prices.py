@@ -71,6 +71,7 @@ def test_the_bundle_shows_exactly_the_disclosed_figures_and_verify_recomputes_th
         "spo": chains.COOP,
         "buyers": [chains.EXPORTER],
         "scheme": "SPP",
+        "standard": "spp-global",
         "basis": "FOB",
         "currency": "USD",
         "unit": "lb",
