@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from api.http.access import readable_party_data
 from api.http.base import Blueprint, problems
@@ -34,6 +34,7 @@ blp = Blueprint(
 class FairPricesQuerySchema(StrictSchema):
     period = fields.String(
         required=True,
+        validate=validate.Regexp(r"^[0-9]{4}(-(Q[1-4]|0[1-9]|1[0-2])(-[0-3][0-9])?)?$"),
         metadata={
             "example": "2026",
             "description": "`2026`, `2026-Q1`, `2026-03` or `2026-03-15` (UTC days): the"

@@ -37,6 +37,8 @@ EXCLUDED = {
     # `from` and `until`; a consistency proof's `old` at most `new`): a 422 names them.
     ("GET", "/api/v1/parties/{party_id}/mass-balance"): [positive_data_acceptance],
     ("GET", "/api/v1/log/proof/consistency"): [positive_data_acceptance],
+    # A pattern cannot say that 2026-02-31 is no day: a 422 names it.
+    ("GET", "/api/v1/parties/{party_id}/fair-prices"): [positive_data_acceptance],
 }
 
 
@@ -133,6 +135,7 @@ OPERATIONS = [
     ("GET", "/api/v1/parties/{party_id}/holdings"),
     ("GET", "/api/v1/parties/{party_id}/shipments"),
     ("GET", "/api/v1/parties/{party_id}/mass-balance"),
+    ("GET", "/api/v1/parties/{party_id}/fair-prices"),
     ("GET", "/api/v1/lots/{lot}/trace"),
     ("GET", "/api/v1/lots/{lot}/origin"),
     ("GET", "/api/v1/lots/{lot}/bundle"),
