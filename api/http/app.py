@@ -209,6 +209,7 @@ def _spec_options(config: dict[str, Any]) -> dict[str, Any]:
 def all_blueprints() -> list[Any]:
     """The JSON API's blueprints, one per resource, all under ``/api/v1``."""
     from api.http import (
+        epcis,
         eudr,
         events,
         health,
@@ -234,4 +235,5 @@ def all_blueprints() -> list[Any]:
         log.blp,
         sessions.blp,
         health.blp,
+        epcis.blp,
     ]

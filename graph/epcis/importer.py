@@ -1,0 +1,282 @@
+"""``trazo epcis import``: an EPCIS document becomes signed events in the signer's outbox.
+
+A straight pipeline: read the document; validate it against the EPCIS 2.0.1 JSON Schema
+(formats checked); convert each event (``mapping.from_epcis``), asking the ledger through
+which event the signer holds a lot and which shipment a receipt acknowledges; skip the
+ones already imported (same CBV 2.0 hash); sign the rest in the key's outbox as one batch,
+and let the ledger's dry run (``POST /events/check``'s pipeline: every custody rule)
+judge them all before anything is queued. A refused or unconvertible event is reported
+with its index in the document, its ``eventID`` and why; then nothing is queued, unless
+``partial`` says to queue the others.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from graph.epcis.document import events_of, validate
+from graph.epcis.mapping import Imported, Unexpressible, from_epcis
+from ledger import tables
+from ledger.envelope import Envelope
+from ledger.errors import ClientError
+from ledger.outbox import BatchRefused, Ledger, Outbox
+from ledger.schema import EventRow, HoldingRow, PartyRow, ShipmentLotRow, ShipmentRow
+from ledger.store import Store
+
+REASONS = {
+    "unsupported-event-type": "AggregationEvent, TransactionEvent, AssociationEvent: trazo"
+    " records custody of lots, not packing hierarchies, document links or associations",
+    "serialized-items": "epcList, parentID, childEPCs, input/outputEPCList: trazo follows"
+    " lots by mass, not serialised items",
+    "unsupported-field": "a field trazo has no place for (readPoint, sensorElementList,"
+    " persistentDisposition, certificationInfo, a foreign extension…): refused, never dropped",
+    "unsupported-business-step": "an action and bizStep trazo does not map",
+    "no-quantity": "a quantity list that is missing or states no quantity",
+    "not-a-mass": "a unit of measure that is not a mass",
+    "no-lot": "an EPC class that names no lot (a trade item without a batch, a pattern)",
+    "unknown-party": "a GLN or URI naming no party of the ledger",
+    "not-the-signer": "an event of another party (another shipper, receiver or location):"
+    " each party imports only its own events",
+    "no-holding": "no single event gives the signer enough of the lot",
+    "no-shipment": "no shipment in transit to the signer carries the lots received",
+    "missing-master-data": "product, form or process the event does not state",
+    "unknown-voided-event": "an error declaration on an event never imported",
+    "refused": "the ledger's custody rules refuse the event (the ledger's own error)",
+}
+"""Why an event is not imported: the documented list (docs/epcis.md)."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    event_id: str | None
+    reason: str
+    detail: str
+
+    def line(self) -> str:
+        named = f" ({self.event_id})" if self.event_id else ""
+        return f"{self.index}{named}: {self.reason}: {self.detail}"
+
+
+@dataclass
+class ImportReport:
+    queued: list[tuple[int, str, str]] = field(default_factory=list)
+    """(index in the document, CBV 2.0 hash, trazo event id) of each event queued."""
+    duplicates: list[tuple[int, str, str]] = field(default_factory=list)
+    """(index, hash, the event it was imported as) of each event skipped as a duplicate."""
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+@dataclass
+class _Held:
+    party: str
+    lot: str
+    via: str
+    kg: Decimal
+
+
+@dataclass
+class LedgerResolver:
+    """What the ledger knows, plus what this document's earlier events did."""
+
+    store: Store
+    outbox: Outbox
+    created: list[_Held] = field(default_factory=list)
+    spent: dict[tuple[str, str, str], Decimal] = field(default_factory=dict)
+    received: set[str] = field(default_factory=set)
+    _glns: dict[str, str] | None = None
+
+    def party_by_gln(self, gln: str) -> str | None:
+        if self._glns is None:
+            with self.store.reading() as session:
+                rows = session.execute(select(PartyRow.id, PartyRow.identifiers)).all()
+            self._glns = {}
+            for party, identifiers in rows:
+                found = json.loads(identifiers).get("gln")
+                if found:
+                    self._glns[found] = party
+        return self._glns.get(gln)
+
+    def holding(self, party: str, lot: str, kg: Decimal) -> str | None:
+        with self.store.reading() as session:
+            rows = session.execute(
+                select(HoldingRow.via, HoldingRow.kg)
+                .where(HoldingRow.party == party, HoldingRow.lot == lot)
+                .order_by(HoldingRow.time)
+            ).all()
+        candidates = [(via, held) for via, held in rows] + [
+            (h.via, h.kg) for h in self.created if h.party == party and h.lot == lot
+        ]
+        for via, held in candidates:
+            if held - self.spent.get((party, lot, via), Decimal(0)) >= kg:
+                return str(via)
+        return None
+
+    def shipment(self, receiver: str, shipper: str | None, lots: list[str]) -> str | None:
+        query = select(ShipmentRow.id).where(
+            ShipmentRow.receiver == receiver, ShipmentRow.status == "in-transit"
+        )
+        if shipper is not None:
+            query = query.where(ShipmentRow.shipper == shipper)
+        with self.store.reading() as session:
+            for shipment in session.scalars(query.order_by(ShipmentRow.time)):
+                carried = set(
+                    session.scalars(
+                        select(ShipmentLotRow.lot).where(ShipmentLotRow.shipment == shipment)
+                    )
+                )
+                if shipment not in self.received and set(lots) <= carried:
+                    return str(shipment)
+        return None
+
+    def imported(self, epcis_hash: str) -> str | None:
+        return self.outbox.imported(epcis_hash)
+
+    def in_ledger(self, event_id: str) -> bool:
+        with self.store.reading() as session:
+            return session.scalar(select(EventRow.id).where(EventRow.id == event_id)) is not None
+
+    def note(self, imported: Imported, envelope: Envelope) -> None:
+        """Remember what an event of this document gives and takes, for the next ones."""
+        p = imported.payload
+        party = str(p["party"])
+        kg = tables.unit_table()
+        if p["type"] == "harvest":
+            amount = Decimal(p["quantity"]) * kg[p["unit"]]
+            self.created.append(_Held(party, p["lot"], envelope.id, amount))
+        elif p["type"] == "transform":
+            for o in p["outputs"]:
+                amount = Decimal(o["quantity"]) * kg[o["unit"]]
+                self.created.append(_Held(party, o["lot"], envelope.id, amount))
+        elif p["type"] == "receive":
+            self.received.add(p["shipment"])
+            for line in p["lots"]:
+                amount = Decimal(line["quantity"]) * kg[line["unit"]]
+                self.created.append(_Held(party, line["lot"], envelope.id, amount))
+        lines = p.get("lots") or p.get("inputs") or ([p] if p["type"] == "dispose" else [])
+        if p["type"] in ("ship", "transform", "dispose"):
+            for line in lines:
+                key = (party, line["lot"], line["event"])
+                amount = Decimal(line["quantity"]) * kg[line["unit"]]
+                self.spent[key] = self.spent.get(key, Decimal(0)) + amount
+
+
+def import_document(
+    document: dict[str, Any],
+    outbox: Outbox,
+    store: Store,
+    *,
+    check: Ledger,
+    ledger_id: str | None = None,
+    partial: bool = False,
+) -> ImportReport:
+    """Import ``document`` into ``outbox`` as its key's party. Raises ``DocumentError``
+    for a document that fails the schema (nothing imported)."""
+    validate(document)
+    events = events_of(document)
+    context = document.get("@context")
+    party = outbox.head()["party"]
+    if not party:
+        raise ClientError(
+            f"the outbox {outbox.path} does not know its key's party yet: sign one event"
+            " with `trazo sign` (or `trazo outbox resync`) first"
+        )
+    refused: dict[int, str] = {}
+    while True:
+        attempt = _Attempt(events, context, outbox, store, check, ledger_id, str(party))
+        report = attempt.run(refused, partial)
+        if report is None:  # the ledger refused one more event: again, without it
+            continue
+        if report.rejected and not partial:
+            return ImportReport(queued=[], duplicates=report.duplicates, rejected=report.rejected)
+        return report
+
+
+@dataclass
+class _Attempt:
+    events: list[dict[str, Any]]
+    context: Any
+    outbox: Outbox
+    store: Store
+    check: Ledger
+    ledger_id: str | None
+    party: str
+
+    def run(self, refused: dict[int, str], partial: bool) -> ImportReport | None:
+        """One pass over the document in one outbox batch; None when the ledger's dry run
+        refused an event (added to ``refused``), the batch rolled back."""
+        report = ImportReport()
+        resolver = LedgerResolver(self.store, self.outbox)
+        order: list[int] = []
+        try:
+            with self.outbox.batch(check=self.check):
+                for index, event in enumerate(self.events):
+                    queued = self._one(index, event, refused, report, resolver)
+                    if queued:
+                        order.append(index)
+                if report.rejected and not partial:
+                    raise _Abandon
+        except _Abandon:
+            return report
+        except BatchRefused as e:
+            if e.position is None:  # an event queued before this import is refused
+                raise
+            refused[order[e.position]] = str(e.refused)
+            return None
+        return report
+
+    def _one(
+        self,
+        index: int,
+        event: Any,
+        refused: dict[int, str],
+        report: ImportReport,
+        resolver: LedgerResolver,
+    ) -> bool:
+        event_id = event.get("eventID") if isinstance(event, dict) else None
+        if index in refused:
+            report.rejected.append(Rejection(index, event_id, "refused", refused[index]))
+            return False
+        try:
+            imported = from_epcis(event, self.context, self.party, resolver)
+        except Unexpressible as e:
+            report.rejected.append(Rejection(index, event_id, e.reason, e.detail))
+            return False
+        key = _dedup_key(imported)
+        earlier = resolver.imported(key) or _own_export(event, resolver)
+        if earlier is not None:
+            report.duplicates.append((index, imported.epcis_hash, earlier))
+            return False
+        try:
+            envelope = self.outbox.sign(imported.payload, ledger=self.ledger_id)
+        except ClientError as e:
+            report.rejected.append(Rejection(index, event_id, "refused", str(e)))
+            return False
+        self.outbox.record_import(key, envelope.id)
+        resolver.note(imported, envelope)
+        report.queued.append((index, imported.epcis_hash, envelope.id))
+        return True
+
+
+class _Abandon(Exception):
+    pass
+
+
+def _dedup_key(imported: Imported) -> str:
+    # an error declaration has the hash of the event it declares erroneous
+    kind = imported.payload["type"]
+    return f"{imported.epcis_hash}#error" if kind == "void" else imported.epcis_hash
+
+
+def _own_export(event: Any, resolver: LedgerResolver) -> str | None:
+    """An event trazo exported names its trazo event: already in the ledger."""
+    if isinstance(event, dict) and "errorDeclaration" not in event:
+        named = event.get("trazo:event")
+        if isinstance(named, str) and resolver.in_ledger(named):
+            return named
+    return None
