@@ -7,12 +7,13 @@ read access (``api.http.access.visible_events``), the same rows ``/api/v1/events
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import current_app, request
+from flask import Response, current_app, request
 from flask.views import MethodView
-from marshmallow import INCLUDE, Schema, fields, validate
+from marshmallow import fields, validate
 
 from api.http import schemas
 from api.http.access import visible_events
@@ -32,11 +33,6 @@ blp = Blueprint(
 
 HEADERS = {"GS1-EPCIS-Version": EPCIS_VERSION, "GS1-CBV-Version": CBV_VERSION}
 READ_SECURITY: list[dict[str, list[str]]] = [{}, {"session": []}, {"operatorToken": []}]
-
-
-class _Document(Schema):
-    class Meta:
-        unknown = INCLUDE
 
 
 def _values(description: str) -> Any:
@@ -71,7 +67,11 @@ def _naming() -> Naming:
 @blp.route("/events")
 class Events(MethodView):
     @blp.arguments(EpcisQuerySchema, location="query")
-    @blp.response(200, _Document, content_type="application/ld+json")
+    @blp.response(
+        200,
+        content_type="application/ld+json",
+        description="An EPCISQueryDocument (EPCIS 2.0.1 JSON schema)",
+    )
     @blp.doc(security=READ_SECURITY)
     @problems(blp, 400, 401, 422)
     def get(self, args: dict[str, Any]) -> Any:
@@ -93,12 +93,16 @@ class Events(MethodView):
             query = [(k, v) for k, v in request.args.items(multi=True) if k != "nextPageToken"]
             query.append(("nextPageToken", page.next_token))
             headers["Link"] = f'<{request.base_url}?{urlencode(query)}>; rel="next"'
-        return plain(query_document(page.events)), 200, headers
+        return _answer(page.events, headers)
 
 
 @blp.route("/events/<path:event_id>")
 class Event(MethodView):
-    @blp.response(200, _Document, content_type="application/ld+json")
+    @blp.response(
+        200,
+        content_type="application/ld+json",
+        description="An EPCISQueryDocument of the events of this hash",
+    )
     @blp.doc(security=READ_SECURITY)
     @problems(blp, 401, 404)
     def get(self, event_id: str) -> Any:
@@ -113,4 +117,12 @@ class Event(MethodView):
         )
         if not page.events:
             raise EventNotFound(f"no EPCIS event {event_id} in the ledger")
-        return plain(query_document(page.events)), 200, HEADERS
+        return _answer(page.events, HEADERS)
+
+
+def _answer(events: list[dict[str, Any]], headers: dict[str, str]) -> Response:
+    """An ``EPCISQueryDocument`` as JSON-LD, with the GS1 version headers."""
+    body = json.dumps(plain(query_document(events)), ensure_ascii=False)
+    response = current_app.response_class(body, mimetype="application/ld+json")
+    response.headers.update(headers)
+    return response

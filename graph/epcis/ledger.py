@@ -256,3 +256,11 @@ def query_events(
                     return Page(found, str(after))
         if len(rows) < _SCAN:
             return Page(found, None)
+
+
+def epcis_event_id(store: Store, event_id: str, naming: Naming) -> str | None:
+    """The CBV 2.0 hash ID trazo gives a stored custody event when it exports it."""
+    with store.reading() as session:
+        row = session.scalar(select(EventRow).where(EventRow.id == event_id))
+    event = Exporter(store, naming).event(row) if row is not None else None
+    return None if event is None else str(event["eventID"])
