@@ -74,7 +74,15 @@ def export(lot: str, db: str, base_url: str | None, output: str) -> None:
     help="Queue the events that can be imported even when others cannot.",
 )
 @click.option("--ledger", envvar="TRAZO_LEDGER", help="The ledger's genesis id (as trazo sign).")
-def import_(document_file: str, key_file: str, db: str, partial: bool, ledger: str | None) -> None:
+@click.option("--base-url", envvar="TRAZO_PUBLIC_URL", help=BASE_URL_HELP)
+def import_(
+    document_file: str,
+    key_file: str,
+    db: str,
+    partial: bool,
+    ledger: str | None,
+    base_url: str | None,
+) -> None:
     """Sign the events of an EPCIS 2.0 DOCUMENT with --key and queue them in its outbox.
 
     The document is validated against the EPCIS 2.0.1 JSON schema; each event is
@@ -85,14 +93,23 @@ def import_(document_file: str, key_file: str, db: str, partial: bool, ledger: s
     """
     from graph.epcis.document import load
     from graph.epcis.importer import import_document
+    from graph.epcis.ledger import naming_for
     from ledger.outbox import LocalLedger, Outbox
 
+    if not base_url:
+        fail("which URL does this ledger answer at? Pass --base-url (or TRAZO_PUBLIC_URL)", 2)
     with click.open_file(document_file, "rb") as f:
         document = load(f.read())
     store = open_store(db, writes=True)
     with Outbox(Path(key_file)) as box:
         report = import_document(
-            document, box, store, check=LocalLedger(store), ledger_id=ledger, partial=partial
+            document,
+            box,
+            store,
+            check=LocalLedger(store),
+            naming=naming_for(store, base_url),
+            ledger_id=ledger,
+            partial=partial,
         )
     for index, epcis_hash, event_id in report.queued:
         click.echo(f"{index}\t{event_id}\tqueued\t{epcis_hash}")

@@ -20,12 +20,21 @@ from typing import Any
 from sqlalchemy import select
 
 from graph.epcis.document import events_of, validate
-from graph.epcis.mapping import Imported, Unexpressible, from_epcis
+from graph.epcis.hashing import NOT_HASHED, event_hash, pre_hash
+from graph.epcis.mapping import (
+    CONTEXT,
+    Imported,
+    Naming,
+    Unexpressible,
+    business_content,
+    from_epcis,
+    to_epcis,
+)
 from ledger import tables
 from ledger.envelope import Envelope
-from ledger.errors import ClientError
+from ledger.errors import ClientError, UnknownKey
 from ledger.outbox import BatchRefused, Ledger, Outbox
-from ledger.schema import EventRow, HoldingRow, PartyRow, ShipmentLotRow, ShipmentRow
+from ledger.schema import EventRow, HoldingRow, KeyRow, PartyRow, ShipmentLotRow, ShipmentRow
 from ledger.store import Store
 
 REASONS = {
@@ -46,6 +55,8 @@ REASONS = {
     "no-shipment": "no shipment in transit to the signer carries the lots received",
     "missing-master-data": "product, form or process the event does not state",
     "unknown-voided-event": "an error declaration on an event never imported",
+    "not-canonical": "trazo would write the event differently (the fields named differ), so"
+    " its CBV 2.0 hash would not survive the round trip",
     "refused": "the ledger's custody rules refuse the event (the ledger's own error)",
 }
 """Why an event is not imported: the documented list (docs/epcis.md)."""
@@ -137,6 +148,10 @@ class LedgerResolver:
     def imported(self, epcis_hash: str) -> str | None:
         return self.outbox.imported(epcis_hash)
 
+    def shipper_of(self, shipment: str) -> str | None:
+        with self.store.reading() as session:
+            return session.scalar(select(ShipmentRow.shipper).where(ShipmentRow.id == shipment))
+
     def in_ledger(self, event_id: str) -> bool:
         with self.store.reading() as session:
             return session.scalar(select(EventRow.id).where(EventRow.id == event_id)) is not None
@@ -172,6 +187,7 @@ def import_document(
     store: Store,
     *,
     check: Ledger,
+    naming: Naming,
     ledger_id: str | None = None,
     partial: bool = False,
 ) -> ImportReport:
@@ -180,15 +196,18 @@ def import_document(
     validate(document)
     events = events_of(document)
     context = document.get("@context")
-    party = outbox.head()["party"]
+    party = outbox.head()["party"] or _party_of_key(store, outbox.keyid)
     if not party:
-        raise ClientError(
-            f"the outbox {outbox.path} does not know its key's party yet: sign one event"
-            " with `trazo sign` (or `trazo outbox resync`) first"
+        raise UnknownKey(
+            f"key {outbox.keyid} is registered to no party of this ledger: the operator"
+            " registers the party (or a key.add) first"
         )
+    ledger_id = ledger_id or outbox.head()["ledger"] or store.genesis_id()
+    if not outbox.entries() and check.head(outbox.keyid) is not None:
+        outbox.resync(check)  # a new outbox of a key that signed before: its real head
     refused: dict[int, str] = {}
     while True:
-        attempt = _Attempt(events, context, outbox, store, check, ledger_id, str(party))
+        attempt = _Attempt(events, context, outbox, store, check, naming, ledger_id, str(party))
         report = attempt.run(refused, partial)
         if report is None:  # the ledger refused one more event: again, without it
             continue
@@ -204,6 +223,7 @@ class _Attempt:
     outbox: Outbox
     store: Store
     check: Ledger
+    naming: Naming
     ledger_id: str | None
     party: str
 
@@ -242,35 +262,76 @@ class _Attempt:
         if index in refused:
             report.rejected.append(Rejection(index, event_id, "refused", refused[index]))
             return False
+        if isinstance(event, dict):  # a duplicate is known by its hash, whatever else changed
+            key = _dedup_key(event, self.context)
+            earlier = resolver.imported(key) or _own_export(event, resolver)
+            if earlier is not None:
+                report.duplicates.append((index, event_hash(event, self.context), earlier))
+                return False
         try:
             imported = from_epcis(event, self.context, self.party, resolver)
         except Unexpressible as e:
             report.rejected.append(Rejection(index, event_id, e.reason, e.detail))
             return False
-        key = _dedup_key(imported)
-        earlier = resolver.imported(key) or _own_export(event, resolver)
-        if earlier is not None:
-            report.duplicates.append((index, imported.epcis_hash, earlier))
+        differ = self._differences(event, imported, resolver)
+        if differ:
+            detail = f"trazo writes {', '.join(differ)} differently: {differ[0]} would be" + (
+                f" {self._as_exported(imported, resolver).get(differ[0], 'absent')!r}"
+            )
+            report.rejected.append(Rejection(index, event_id, "not-canonical", detail))
             return False
         try:
             envelope = self.outbox.sign(imported.payload, ledger=self.ledger_id)
         except ClientError as e:
             report.rejected.append(Rejection(index, event_id, "refused", str(e)))
             return False
-        self.outbox.record_import(key, envelope.id)
+        self.outbox.record_import(_dedup_key(event, self.context), envelope.id)
         resolver.note(imported, envelope)
         report.queued.append((index, imported.epcis_hash, envelope.id))
         return True
+
+    def _as_exported(self, imported: Imported, resolver: LedgerResolver) -> dict[str, Any]:
+        payload = imported.payload
+        shipper = None
+        if payload["type"] == "receive":
+            shipper = resolver.shipper_of(payload["shipment"])
+        return business_content(to_epcis(payload, "sha256:" + "0" * 64, self.naming,
+                                         shipper=shipper))  # fmt: skip
+
+    def _differences(self, event: Any, imported: Imported, resolver: LedgerResolver) -> list[str]:
+        """The hashed fields in which trazo's export of the payload would differ from the
+        event imported (empty: its CBV 2.0 hash survives the round trip)."""
+        if imported.payload["type"] == "void":  # the voided event's own hash, by definition
+            return []
+        source = business_content(event)
+        again = self._as_exported(imported, resolver)
+        if event_hash(source, self.context) == event_hash(again, CONTEXT):
+            return []
+        names = sorted((set(source) | set(again)) - NOT_HASHED)
+        return [
+            name
+            for name in names
+            if name not in source
+            or name not in again
+            or pre_hash({name: source[name]}, self.context)
+            != pre_hash({name: again[name]}, CONTEXT)
+        ] or ["type"]
 
 
 class _Abandon(Exception):
     pass
 
 
-def _dedup_key(imported: Imported) -> str:
-    # an error declaration has the hash of the event it declares erroneous
-    kind = imported.payload["type"]
-    return f"{imported.epcis_hash}#error" if kind == "void" else imported.epcis_hash
+def _party_of_key(store: Store, keyid: str) -> str | None:
+    with store.reading() as session:
+        return session.scalar(select(KeyRow.party).where(KeyRow.keyid == keyid))
+
+
+def _dedup_key(event: dict[str, Any], context: Any) -> str:
+    """An event's CBV 2.0 hash; an error declaration has the hash of the event it declares
+    erroneous, so it is told apart."""
+    epcis_hash = event_hash(event, context)
+    return f"{epcis_hash}#error" if "errorDeclaration" in event else epcis_hash
 
 
 def _own_export(event: Any, resolver: LedgerResolver) -> str | None:

@@ -15,14 +15,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from graph.ancestry import load_events, upstream_ids
+from graph.ancestry import load_events, upstream_ids, upstream_of
 from graph.epcis.document import epcis_document
 from graph.epcis.hashing import vocabulary
 from graph.epcis.identifiers import canonical_id
 from graph.epcis.mapping import CUSTODY_TYPES, Naming, to_epcis
 from ledger.errors import ClientError, InvalidEvent
 from ledger.fields import parse_time, utc_text
-from ledger.schema import EventRow, PartyRow, VoidRow
+from ledger.schema import EventLotRow, EventRow, PartyRow, VoidRow
 from ledger.store import Store
 
 MAX_PER_PAGE = 1000
@@ -92,10 +92,17 @@ class Exporter:
 
 
 def lot_document(store: Store, lot: str, naming: Naming) -> dict[str, Any]:
-    """A lot's ancestry (every custody event it came from, and their voids) as one
-    ``EPCISDocument``, in ledger order."""
+    """A lot's journey as one ``EPCISDocument``, in ledger order: every custody event it
+    came from, its own shipments and receipts and what they build on, and their voids."""
     with store.reading() as session:
         ids = upstream_ids(session, lot)
+        moves = session.scalars(
+            select(EventRow.id)
+            .join(EventLotRow, EventLotRow.idx == EventRow.index)
+            .where(EventLotRow.lot == lot, EventRow.type.in_(("ship", "receive")))
+        )
+        for move in list(moves):
+            ids |= upstream_of(session, move)
         voids = session.scalars(select(VoidRow.void_event).where(VoidRow.event.in_(ids)))
         rows = load_events(session, ids | set(voids))
     return epcis_document(Exporter(store, naming).events(rows))

@@ -130,6 +130,12 @@ def to_epcis(
     return {"eventID": event_hash(event, CONTEXT), **event}
 
 
+def business_content(event: Mapping[str, Any]) -> dict[str, Any]:
+    """What an EPCIS event says about the goods: without trazo's own extension fields
+    (the reference to the signed envelope and what only trazo needs)."""
+    return {k: v for k, v in event.items() if not k.startswith("trazo:")}
+
+
 def time_zone_offset(time: str) -> str:
     m = _OFFSET.fullmatch(time)
     offset = m.group(1) if m else "+00:00"
