@@ -8,6 +8,7 @@ read access (``api.http.access.visible_events``), the same rows ``/api/v1/events
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +21,13 @@ from api.http.access import visible_events
 from api.http.base import Blueprint, problems
 from api.http.context import store
 from graph.epcis.document import CBV_VERSION, EPCIS_VERSION, plain, query_document
-from graph.epcis.ledger import MAX_PER_PAGE, EventQuery, naming_for, query_events
+from graph.epcis.ledger import (
+    EVENT_TYPE_NAMES,
+    MAX_PER_PAGE,
+    EventQuery,
+    naming_for,
+    query_events,
+)
 from graph.epcis.mapping import Naming
 from ledger.errors import EventNotFound
 
@@ -40,10 +47,13 @@ def _values(description: str) -> Any:
 
 
 class EpcisQuerySchema(schemas.StrictSchema):
-    eventType = _values("ObjectEvent, TransformationEvent (repeat, or join with `|`)")
-    GE_eventTime = fields.String(metadata={"description": "eventTime at or after (RFC 3339)"})
-    LT_eventTime = fields.String(metadata={"description": "eventTime before (RFC 3339)"})
-    GE_recordTime = fields.String(metadata={"description": "recorded at or after (RFC 3339)"})
+    eventType = fields.List(
+        fields.String(validate=validate.OneOf(EVENT_TYPE_NAMES)),
+        metadata={"description": "EPCIS event types (repeat the parameter for several)"},
+    )
+    GE_eventTime = schemas.UtcDateTime(metadata={"description": "eventTime at or after"})
+    LT_eventTime = schemas.UtcDateTime(metadata={"description": "eventTime before"})
+    GE_recordTime = schemas.UtcDateTime(metadata={"description": "recorded at or after"})
     EQ_bizStep = _values("CBV business step, bare (`shipping`) or as a URI")
     EQ_disposition = _values("CBV disposition, bare (`in_transit`) or as a URI")
     MATCH_epc = _values("an instance EPC (trazo records lots by mass: matches none)")
@@ -55,7 +65,8 @@ class EpcisQuerySchema(schemas.StrictSchema):
     EQ_eventID = _values("a CBV 2.0 event hash ID")
     perPage = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PER_PAGE))
     nextPageToken = fields.String(
-        metadata={"description": "the token of the previous page's `Link: rel=next`"}
+        validate=validate.Regexp(r"^[0-9]{1,18}$"),
+        metadata={"description": "the token of the previous page's `Link: rel=next`"},
     )
 
 
@@ -79,7 +90,10 @@ class Events(MethodView):
         the query, in ledger order; `Link: <…>; rel="next"` while there are more."""
         per_page = args.pop("perPage")
         token = args.pop("nextPageToken", None)
-        params = {k: v if isinstance(v, list) else [v] for k, v in args.items()}
+        params = {
+            k: [v.isoformat()] if isinstance(v, datetime) else v if isinstance(v, list) else [v]
+            for k, v in args.items()
+        }
         page = query_events(
             store(),
             EventQuery.parse(params),

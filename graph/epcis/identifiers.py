@@ -209,7 +209,10 @@ def canonical_dl(uri: str) -> str | None:
     """
     if not uri.startswith(("http://", "https://")):
         return None
-    path = [unquote(s) for s in urlsplit(uri).path.split("/") if s]
+    try:
+        path = [unquote(s) for s in urlsplit(uri).path.split("/") if s]
+    except ValueError:  # not a URL after all (an unbalanced "[" in the host)
+        return None
     for start in range(len(path) - 1):
         key = path[start]
         if key in _PRIMARY_KEYS and re.fullmatch(_PRIMARY_KEYS[key], path[start + 1]):

@@ -114,6 +114,13 @@ EVENT_TYPES = {
     "ObjectEvent": ("harvest", "ship", "receive", "dispose", "void"),
     "TransformationEvent": ("transform", "void"),
 }
+EVENT_TYPE_NAMES = (
+    "ObjectEvent",
+    "AggregationEvent",
+    "TransactionEvent",
+    "TransformationEvent",
+    "AssociationEvent",
+)
 LIST_PARAMETERS = (
     "eventType",
     "EQ_bizStep",
@@ -159,8 +166,7 @@ class EventQuery:
                 except InvalidEvent as e:
                     raise QueryError(name, e.message) from e
         for kind in lists.get("eventType", ()):
-            if kind not in ("ObjectEvent", "TransformationEvent", "AggregationEvent",
-                            "TransactionEvent", "AssociationEvent"):  # fmt: skip
+            if kind not in EVENT_TYPE_NAMES:
                 raise QueryError("eventType", f"unknown EPCIS event type {kind!r}")
         return cls(lists, times)
 
