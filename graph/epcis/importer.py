@@ -43,7 +43,8 @@ REASONS = {
     "serialized-items": "epcList, parentID, childEPCs, input/outputEPCList: trazo follows"
     " lots by mass, not serialised items",
     "unsupported-field": "a field trazo has no place for (readPoint, sensorElementList,"
-    " persistentDisposition, certificationInfo, a foreign extension…): refused, never dropped",
+    " persistentDisposition, another party's certificationInfo, a foreign extension…):"
+    " refused, never dropped",
     "unsupported-business-step": "an action and bizStep trazo does not map",
     "no-quantity": "a quantity list that is missing or states no quantity",
     "not-a-mass": "a unit of measure that is not a mass",

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from graph._mass_balance_flows import CertificateBook
 from graph.ancestry import load_events, upstream_ids, upstream_of
 from graph.epcis.document import epcis_document
 from graph.epcis.hashing import vocabulary
@@ -22,7 +23,7 @@ from graph.epcis.identifiers import canonical_id
 from graph.epcis.mapping import CUSTODY_TYPES, Naming, to_epcis
 from ledger.errors import ClientError, InvalidEvent
 from ledger.fields import parse_time, utc_text
-from ledger.schema import EventLotRow, EventRow, PartyRow, VoidRow
+from ledger.schema import EventLotRow, EventRow, LotRow, PartyRow, VoidRow
 from ledger.store import Store
 
 MAX_PER_PAGE = 1000
@@ -78,8 +79,36 @@ class Exporter:
                            shipper=self._shipper(original))  # fmt: skip
         else:
             out = to_epcis(payload, row.id, self.naming, shipper=self._shipper(payload))
+            certificates = self._certificates(payload)
+            if certificates:  # not hashed: the eventID stays the same
+                out["certificationInfo"] = certificates
         out["recordTime"] = row.recorded_at
         return out
+
+    def _certificates(self, payload: Mapping[str, Any]) -> list[str]:
+        """The shipper's certificates behind a shipment's ``claims``, as the URIs of their
+        signed ``cert.issue`` events: each claimed scheme, for each product shipped, judged
+        at the shipment's time (``ledger.certificates.judge``, as every report does)."""
+        if payload.get("type") != "ship" or not payload.get("claims"):
+            return []
+        when = parse_time(payload["time"], field="time")
+        found: list[str] = []
+        with self.store.reading() as session:
+            book = CertificateBook(session)
+            lots = [line["lot"] for line in payload["lots"]]
+            products = sorted(
+                set(session.scalars(select(LotRow.product).where(LotRow.id.in_(lots))))
+            )
+            for scheme in payload["claims"]:
+                for product in products:
+                    held = book.judge(
+                        payload["party"], scheme, product, when, utc_text(when), "the shipment"
+                    )
+                    if held.certificate is not None:
+                        uri = self.naming.event(held.certificate.event)
+                        if uri not in found:
+                            found.append(uri)
+        return found
 
     def _shipper(self, payload: Mapping[str, Any]) -> str | None:
         if payload.get("type") != "receive":

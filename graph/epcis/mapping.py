@@ -85,6 +85,10 @@ class Naming:
             return f"urn:epcglobal:cbv:bt:{gln}:{quote(ident, safe='')}"
         return f"{self._party_uri(party)}#bt:{quote(ident, safe='')}"
 
+    def event(self, event_id: str) -> str:
+        """A signed event: its envelope, at ``GET /api/v1/events/{id}``."""
+        return f"{self.base_url.rstrip('/')}/api/v1/events/{event_id}"
+
     def _party_uri(self, party: str) -> str:
         return f"{self.base_url.rstrip('/')}/api/v1/parties/{quote(party, safe='~')}"
 
@@ -327,12 +331,12 @@ STANDARD_FIELDS = {
     "ObjectEvent": frozenset(
         {"type", "eventTime", "eventTimeZoneOffset", "eventID", "recordTime", "quantityList",
          "action", "bizStep", "disposition", "bizLocation", "bizTransactionList", "sourceList",
-         "destinationList", "ilmd", "errorDeclaration", "@context"}
+         "destinationList", "ilmd", "errorDeclaration", "certificationInfo", "@context"}
     ),
     "TransformationEvent": frozenset(
         {"type", "eventTime", "eventTimeZoneOffset", "eventID", "recordTime",
          "inputQuantityList", "outputQuantityList", "bizStep", "disposition", "bizLocation",
-         "ilmd", "errorDeclaration", "@context"}
+         "ilmd", "errorDeclaration", "certificationInfo", "@context"}
     ),
 }  # fmt: skip
 TRAZO_FIELDS = frozenset(
@@ -360,6 +364,7 @@ def from_epcis(event: Mapping[str, Any], context: Any, party: str, resolver: Res
     extra = sorted(set(event) - STANDARD_FIELDS[kind] - TRAZO_FIELDS)
     if extra:
         raise Unexpressible("unsupported-field", f"{extra[0]}: trazo has no field for it")
+    _certification_info(event.get("certificationInfo"))
     if "errorDeclaration" in event:
         return _void(event, party, epcis_hash, resolver)
     _check_location(event, party, resolver)
@@ -382,6 +387,24 @@ def from_epcis(event: Mapping[str, Any], context: Any, party: str, resolver: Res
             " receiving, destroying and TransformationEvent",
         )
     return Imported({"party": party, "time": time, **payload}, epcis_hash, spends)
+
+
+_CERTIFICATE_EVENT = re.compile(r"https?://[^\s]+/api/v1/events/sha256:[0-9a-f]{64}")
+
+
+def _certification_info(value: Any) -> None:
+    """trazo writes ``certificationInfo`` itself, from the ledger's certificates (the
+    ``cert.issue`` events behind a shipment's claims), so the import takes only such
+    references back, which it derives again; anything else it cannot carry."""
+    if value is None:
+        return
+    for uri in value if isinstance(value, list) else [value]:
+        if not _CERTIFICATE_EVENT.fullmatch(str(uri)):
+            raise Unexpressible(
+                "unsupported-field",
+                f"certificationInfo {uri}: trazo states certificates as signed cert.issue"
+                " events, not as a reference in another party's event",
+            )
 
 
 def _time(event: Mapping[str, Any]) -> str:

@@ -229,3 +229,11 @@ def test_every_gs1_example_event_imports_or_is_refused_with_a_documented_reason(
             assert m.group(3) in REASONS, line
             answered[int(m.group(1))] = m.group(3)
     assert sorted(answered) == list(range(count)), result.output
+
+
+def test_a_foreign_certification_reference_is_refused_not_dropped(trader: Trader) -> None:
+    received, _ = trader.erp_events()
+    received["certificationInfo"] = "https://accreditation-council.example.org/certificate/ABC"
+    result = trader.run("epcis", "import", str(trader.document(received)), "--key", str(trader.key))
+    assert result.exit_code == 1 and "unsupported-field: certificationInfo" in result.stderr
+    assert trader.pending() == []

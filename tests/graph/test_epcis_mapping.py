@@ -81,6 +81,21 @@ def test_every_export_of_the_demo_validates(demo_rows: tuple[Store, list[EventRo
     assert schema_problems(document) == []
     kinds = {(e["type"], e.get("bizStep")) for e in events}
     assert ("ObjectEvent", "shipping") in kinds and ("TransformationEvent", "packing") in kinds
+    # a shipment's SPP claim names the shipper's certificate that held that day: its
+    # signed cert.issue event; a claim without one names none
+    by_id = {r.id: r for r in rows}
+    claimed = [e for e in events if "SPP" in e.get("trazo:claims", [])]
+    with_certificate = [e for e in claimed if "certificationInfo" in e]
+    assert with_certificate and len(with_certificate) < len(claimed)
+    with store.reading() as session:
+        for e in with_certificate:
+            for uri in e["certificationInfo"]:
+                assert uri.startswith(f"{BASE}/api/v1/events/sha256:")
+                issued = session.scalar(
+                    select(EventRow).where(EventRow.id == uri.rsplit("/", 1)[1])
+                )
+                assert issued is not None and issued.type == "cert.issue"
+                assert json.loads(issued.payload)["subject"] == by_id[e["trazo:event"]].party
 
 
 def test_every_demo_event_round_trips(demo_rows: tuple[Store, list[EventRow]]) -> None:
