@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -288,8 +288,6 @@ def hash_time(value: Any) -> str:
     utc = moment.astimezone(UTC)
     base = utc.replace(tzinfo=None).isoformat(timespec="seconds")
     if millis >= 1:
-        from datetime import timedelta
-
         base = (utc + timedelta(seconds=1)).replace(tzinfo=None).isoformat(timespec="seconds")
         millis -= 1
     return f"{base}.{int(millis * 1000):03d}Z"

@@ -33,7 +33,7 @@ from graph.epcis.mapping import (
 from ledger import tables
 from ledger.envelope import Envelope
 from ledger.errors import ClientError, UnknownKey
-from ledger.outbox import BatchRefused, Ledger, Outbox
+from ledger.outbox import PENDING, BatchRefused, Ledger, Outbox
 from ledger.schema import EventRow, HoldingRow, KeyRow, PartyRow, ShipmentLotRow, ShipmentRow
 from ledger.store import Store
 
@@ -121,10 +121,11 @@ class LedgerResolver:
                 .where(HoldingRow.party == party, HoldingRow.lot == lot)
                 .order_by(HoldingRow.time)
             ).all()
-        candidates = [(via, held) for via, held in rows] + [
-            (h.via, h.kg) for h in self.created if h.party == party and h.lot == lot
-        ]
-        for via, held in candidates:
+        candidates = {str(via): held for via, held in rows}  # the ledger's, where it has it
+        for h in self.created:
+            if h.party == party and h.lot == lot:
+                candidates.setdefault(h.via, h.kg)
+        for via, held in candidates.items():
             if held - self.spent.get((party, lot, via), Decimal(0)) >= kg:
                 return str(via)
         return None
@@ -159,21 +160,28 @@ class LedgerResolver:
 
     def note(self, imported: Imported, envelope: Envelope) -> None:
         """Remember what an event of this document gives and takes, for the next ones."""
-        p = imported.payload
+        self.note_payload(imported.payload, envelope.id)
+
+    def note_outbox(self) -> None:
+        """What the key's pending events (signed, not yet in the ledger) give and take."""
+        for entry in self.outbox.entries(PENDING):
+            self.note_payload(entry.payload, entry.id)
+
+    def note_payload(self, p: dict[str, Any], event_id: str) -> None:
         party = str(p["party"])
         kg = tables.unit_table()
         if p["type"] == "harvest":
             amount = Decimal(p["quantity"]) * kg[p["unit"]]
-            self.created.append(_Held(party, p["lot"], envelope.id, amount))
+            self.created.append(_Held(party, p["lot"], event_id, amount))
         elif p["type"] == "transform":
             for o in p["outputs"]:
                 amount = Decimal(o["quantity"]) * kg[o["unit"]]
-                self.created.append(_Held(party, o["lot"], envelope.id, amount))
+                self.created.append(_Held(party, o["lot"], event_id, amount))
         elif p["type"] == "receive":
             self.received.add(p["shipment"])
             for line in p["lots"]:
                 amount = Decimal(line["quantity"]) * kg[line["unit"]]
-                self.created.append(_Held(party, line["lot"], envelope.id, amount))
+                self.created.append(_Held(party, line["lot"], event_id, amount))
         lines = p.get("lots") or p.get("inputs") or ([p] if p["type"] == "dispose" else [])
         if p["type"] in ("ship", "transform", "dispose"):
             for line in lines:
@@ -233,6 +241,7 @@ class _Attempt:
         refused an event (added to ``refused``), the batch rolled back."""
         report = ImportReport()
         resolver = LedgerResolver(self.store, self.outbox)
+        resolver.note_outbox()
         order: list[int] = []
         try:
             with self.outbox.batch(check=self.check):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
@@ -408,19 +409,16 @@ def _certification_info(value: Any) -> None:
 
 
 def _time(event: Mapping[str, Any]) -> str:
+    """The payload's ``time``: the event time in the offset the event states (EPCIS may
+    write a time in UTC beside its ``eventTimeZoneOffset``)."""
     time = str(event["eventTime"])
-    if time.endswith(("Z", "z")):
-        offset = str(event.get("eventTimeZoneOffset", "+00:00"))
-        if offset != "+00:00":
-            from datetime import datetime, timedelta
-
-            sign = 1 if offset[0] == "+" else -1
-            delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])) * sign
-            from datetime import timezone
-
-            moment = datetime.fromisoformat(time[:-1] + "+00:00")
-            return moment.astimezone(timezone(delta)).isoformat()
-    return time
+    offset = str(event.get("eventTimeZoneOffset", "+00:00"))
+    if not time.endswith(("Z", "z")) or offset == "+00:00":
+        return time
+    sign = 1 if offset[0] == "+" else -1
+    delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])) * sign
+    moment = datetime.fromisoformat(time[:-1] + "+00:00")
+    return moment.astimezone(timezone(delta)).isoformat()
 
 
 def _bare(value: Any, web: str) -> str | None:

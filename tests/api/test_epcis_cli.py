@@ -237,3 +237,24 @@ def test_a_foreign_certification_reference_is_refused_not_dropped(trader: Trader
     result = trader.run("epcis", "import", str(trader.document(received)), "--key", str(trader.key))
     assert result.exit_code == 1 and "unsupported-field: certificationInfo" in result.stderr
     assert trader.pending() == []
+
+
+def test_a_replay_with_new_ids_is_still_a_duplicate(trader: Trader) -> None:
+    """What the hash leaves out (eventID, recordTime, the document around it) cannot make
+    the same event new again; a changed quantity does."""
+    events = trader.erp_events()
+    first = trader.run("epcis", "import", str(trader.document(*events)), "--key", str(trader.key))
+    assert first.exit_code == 0, first.output
+    replay = copy.deepcopy(events)
+    for n, event in enumerate(replay):
+        event["eventID"] = f"urn:uuid:00000000-0000-4000-8000-00000000000{n}"
+        event["recordTime"] = "2026-12-01T00:00:00Z"
+        event["eventTime"] = event["eventTime"].replace("-05:00", "-05:00")  # same instant
+    again = trader.run("epcis", "import", str(trader.document(*replay)), "--key", str(trader.key))
+    assert [line.split("\t")[2] for line in again.stdout.splitlines()] == ["duplicate"] * 2
+    assert len(trader.pending()) == 2
+    changed = copy.deepcopy(events[1])
+    changed["quantityList"][0]["quantity"] = 30
+    other = trader.run("epcis", "import", str(trader.document(changed)), "--key", str(trader.key))
+    assert other.exit_code == 0, other.output
+    assert [line.split("\t")[2] for line in other.stdout.splitlines()] == ["queued"]
