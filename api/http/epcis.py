@@ -121,7 +121,11 @@ class Event(MethodView):
     @problems(blp, 401, 404)
     def get(self, event_id: str) -> Any:
         """The events of this CBV 2.0 hash ID the caller may read, as an
-        `EPCISQueryDocument` (an event and its error declaration share one hash)."""
+        `EPCISQueryDocument` (an event and its error declaration share one hash).
+        Percent-encode the hash; unencoded, its `?ver=…` arrives as a query parameter and
+        is put back."""
+        if "?" not in event_id and "ver" in request.args:
+            event_id = f"{event_id}?ver={request.args['ver']}"
         page = query_events(
             store(),
             EventQuery.parse({"EQ_eventID": [event_id]}),

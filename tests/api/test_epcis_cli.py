@@ -258,3 +258,15 @@ def test_a_replay_with_new_ids_is_still_a_duplicate(trader: Trader) -> None:
     other = trader.run("epcis", "import", str(trader.document(changed)), "--key", str(trader.key))
     assert other.exit_code == 0, other.output
     assert [line.split("\t")[2] for line in other.stdout.splitlines()] == ["queued"]
+
+
+def test_ordinary_mistakes_are_one_line(trader: Trader) -> None:
+    broken = trader.tmp / "broken.jsonld"
+    broken.write_text('{"type": "EPCISDocument", "type": "twice"}')
+    result = trader.run("epcis", "import", str(broken), "--key", str(trader.key))
+    assert result.exit_code == 1 and "DocumentError" in result.stderr
+    assert "Traceback" not in result.output
+    missing = trader.run("epcis", "export", "nobody:nothing")
+    assert missing.exit_code != 0 and "LotNotFound" in missing.stderr
+    no_base = CliRunner().invoke(main, ["epcis", "export", LOT, "--db", trader.db], env={})
+    assert no_base.exit_code == 2 and "--base-url" in no_base.stderr

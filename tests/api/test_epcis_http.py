@@ -139,6 +139,10 @@ def test_times_and_event_ids(known: tuple[FlaskClient, dict[str, str]], world: W
     assert one.status_code == 200
     listed = one.get_json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
     assert [e["eventID"] for e in listed] == [wrong["eventID"]] * 2
+    unencoded = client.get(f"/api/v1/epcis/events/{wrong['eventID']}", headers=OPERATOR)
+    assert unencoded.status_code == 200 and unencoded.get_json() == one.get_json() | {
+        "creationDate": unencoded.get_json()["creationDate"]
+    }
     missing = quote("ni:///sha-256;" + "0" * 64 + "?ver=CBV2.0", safe="")
     assert client.get(f"/api/v1/epcis/events/{missing}", headers=OPERATOR).status_code == 404
 
