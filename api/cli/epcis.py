@@ -8,7 +8,9 @@ as usual (``trazo submit --key`` / ``trazo append --key``). The work is in
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 import click
@@ -74,7 +76,12 @@ def export(lot: str, db: str, base_url: str | None, output: str) -> None:
     help="Queue the events that can be imported even when others cannot.",
 )
 @click.option("--ledger", envvar="TRAZO_LEDGER", help="The ledger's genesis id (as trazo sign).")
-@click.option("--base-url", envvar="TRAZO_PUBLIC_URL", help=BASE_URL_HELP)
+@click.option(
+    "--base-url",
+    envvar="TRAZO_PUBLIC_URL",
+    help="The ledger's public base URL (default: the one the document's lot and party URIs"
+    " use). Env: TRAZO_PUBLIC_URL.",
+)
 def import_(
     document_file: str,
     key_file: str,
@@ -96,10 +103,9 @@ def import_(
     from graph.epcis.ledger import naming_for
     from ledger.outbox import LocalLedger, Outbox
 
-    if not base_url:
-        fail("which URL does this ledger answer at? Pass --base-url (or TRAZO_PUBLIC_URL)", 2)
     with click.open_file(document_file, "rb") as f:
         document = load(f.read())
+    base_url = base_url or _base_named_in(document)
     store = open_store(db, writes=True)
     with Outbox(Path(key_file)) as box:
         report = import_document(
@@ -125,6 +131,14 @@ def import_(
         f" send them with `trazo submit --key {key_file}` or `trazo append --key {key_file}`",
         err=True,
     )
+
+
+def _base_named_in(document: object) -> str:
+    """The ledger URL the document's own trazo URIs use (``…/api/v1/lots/…``), when no
+    --base-url is given; a document naming lots and parties by GS1 keys alone needs none."""
+    text = json.dumps(document, default=str)
+    found = re.search(r'"(https?://[^"\s]*?)/api/v1/(?:lots|parties)/', text)
+    return found.group(1) if found else "http://localhost"
 
 
 COMMANDS = (epcis,)
