@@ -72,6 +72,11 @@ def upstream_ids(session: Session, lot: str) -> set[str]:
     return {row[0] for row in session.execute(_UPSTREAM, {"start": start})}
 
 
+def upstream_of(session: Session, event_id: str) -> set[str]:
+    """``event_id`` and every event it builds on, transitively."""
+    return {row[0] for row in session.execute(_UPSTREAM, {"start": event_id})}
+
+
 def downstream_ids(session: Session, lot: str) -> set[str]:
     """Every event that consumed ``lot`` or anything made from it, transitively."""
     start = lot_row(session, lot).event

@@ -21,6 +21,45 @@ _RFC3339 = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+GLN_PATTERN = re.compile(r"[0-9]{13}")
+GTIN_PATTERN = re.compile(r"[0-9]{8}|[0-9]{12,14}")
+
+
+def gs1_check_digit(body: str) -> str:
+    """The GS1 mod-10 check digit of ``body`` (the digits before it): weights 3, 1, 3, …
+    from the right."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return str((10 - total % 10) % 10)
+
+
+def gs1_check_digit_ok(digits: str) -> bool:
+    """Whether the last digit of ``digits`` is the GS1 check digit of the ones before it."""
+    return (
+        len(digits) > 1
+        and digits.isascii()
+        and digits.isdigit()
+        and (gs1_check_digit(digits[:-1]) == digits[-1])
+    )
+
+
+def gtin(body: dict[str, Any], name: str = "gtin", *, prefix: str = "") -> str | None:
+    """An optional GTIN (GTIN-8, -12, -13 or -14) with a valid GS1 check digit, kept as
+    written; ``normalized_gtin`` pads it to the 14 digits GS1 Digital Link uses."""
+    if name not in body:
+        return None
+    value = body[name]
+    if not isinstance(value, str) or not GTIN_PATTERN.fullmatch(value):
+        raise InvalidEvent(f"a GTIN is 8, 12, 13 or 14 digits (got {value!r})", field=prefix + name)
+    if not gs1_check_digit_ok(value):
+        raise InvalidEvent(
+            f"GTIN {value} has a wrong check digit (expected {gs1_check_digit(value[:-1])})",
+            field=prefix + name,
+        )
+    return value
+
+
+def normalized_gtin(value: str) -> str:
+    return value.rjust(14, "0")
 
 
 def reject_unknown(body: dict[str, Any], allowed: frozenset[str], *, prefix: str = "") -> None:

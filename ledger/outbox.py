@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS entries (
     ledger_index INTEGER
 );
 CREATE TABLE IF NOT EXISTS renames (old TEXT PRIMARY KEY, new TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS epcis_imports (hash TEXT PRIMARY KEY, event TEXT NOT NULL);
 """
 
 
@@ -194,6 +195,8 @@ class Outbox:
         self.path = path or outbox_path_for(self.key_file)
         self.unchecked: str | None = None
         """Why the last ``sign(check=…)`` could not judge the event, if it could not."""
+        self._batch = False
+        self._signed: list[Envelope] = []
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a power cut keeps what was signed
@@ -227,6 +230,9 @@ class Outbox:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
+        if self._batch:  # inside ``batch()``: its one transaction
+            yield
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -385,7 +391,50 @@ class Outbox:
                 (party, bound, state["seq"] + 1, envelope.id),
             )
             self._insert(envelope, state["seq"] + 1, PENDING)
+        if self._batch:
+            self._signed.append(envelope)
         return envelope
+
+    @contextmanager
+    def batch(self, check: Ledger | None = None) -> Iterator[list[Envelope]]:
+        """Sign several events as one: everything ``sign``ed inside is queued when the
+        block ends, or nothing is (an exception, or ``check``'s dry run refusing one of
+        them: a ``BatchRefused`` naming its position in the batch). Yields the list the
+        signed envelopes are collected in."""
+        signed: list[Envelope] = []
+        self._db.execute("BEGIN IMMEDIATE")
+        self._batch = True
+        try:
+            before = len(self.entries(PENDING))
+            self._signed = signed
+            yield signed
+            if check is not None and signed:
+                pending = [json.loads(e.envelope) for e in self.entries(PENDING)]
+                answer = check.check(pending)
+                if isinstance(answer, Refused):
+                    at = answer.index
+                    raise BatchRefused(
+                        answer, at - before if at is not None and at >= before else None
+                    )
+        except BaseException:
+            self._batch = False
+            self._db.execute("ROLLBACK")
+            raise
+        self._batch = False
+        self._db.execute("COMMIT")
+
+    def imported(self, epcis_hash: str) -> str | None:
+        """The event an EPCIS event of this hash was imported as (``trazo epcis import``)."""
+        row = self._db.execute(
+            "SELECT event FROM epcis_imports WHERE hash = ?", (epcis_hash,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def record_import(self, epcis_hash: str, event_id: str) -> None:
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO epcis_imports (hash, event) VALUES (?, ?)", (epcis_hash, event_id)
+            )
 
     def record_sent(self, envelope: Envelope, index: int) -> None:
         """Keep an event that is already in the ledger (the genesis ``trazo init`` wrote)."""
@@ -731,6 +780,18 @@ class Refusal(ClientError):
 
 def _refusal_error(refused: Refused) -> LedgerError:
     return Refusal(f"the ledger refuses it: {_reason(refused)}")
+
+
+class BatchRefused(ClientError):
+    """The ledger's dry run refuses an event of a batch: ``position`` is its place in the
+    batch (None: an event queued before the batch is refused), ``refused`` the answer."""
+
+    title = "Refused"
+
+    def __init__(self, refused: Refused, position: int | None) -> None:
+        super().__init__(f"the ledger would refuse it: {_reason(refused)}", index=position)
+        self.refused = refused
+        self.position = position
 
 
 class LocalLedger:

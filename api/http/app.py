@@ -209,6 +209,7 @@ def _spec_options(config: dict[str, Any]) -> dict[str, Any]:
 def all_blueprints() -> list[Any]:
     """The JSON API's blueprints, one per resource, all under ``/api/v1``."""
     from api.http import (
+        epcis,
         eudr,
         events,
         fair_prices,
@@ -236,4 +237,5 @@ def all_blueprints() -> list[Any]:
         log.blp,
         sessions.blp,
         health.blp,
+        epcis.blp,
     ]

@@ -36,7 +36,7 @@ EXACT = Context(prec=80, traps=[Inexact, InvalidOperation, Overflow])
 
 ZERO = Decimal(0)
 
-LINE_FIELDS = frozenset({"lot", "event", "quantity", "unit"})
+LINE_FIELDS = frozenset({"lot", "event", "quantity", "unit", "gtin"})
 
 __all__ = ["kg_text"]
 
@@ -77,6 +77,7 @@ def holding_lines(body: dict[str, Any], name: str, *, max_items: int = 1000) -> 
         fields.reject_unknown(item, LINE_FIELDS, prefix=where)
         lot = fields.ident(item, "lot", prefix=where, what="a lot id")
         via = fields.event_ref(item, "event", prefix=where)
+        fields.gtin(item, prefix=where)
         line = Line(where=where, lot=lot, via=via, amount=amount(item, prefix=where))
         if (lot, via) in seen:
             raise InvalidEvent(

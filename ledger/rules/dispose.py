@@ -27,6 +27,7 @@ class Dispose(Rule[Disposal]):
     def from_body(self, body: dict[str, Any], party: str) -> Disposal:
         lot = fields.ident(body, "lot", what="a lot id")
         via = fields.event_ref(body, "event")
+        fields.gtin(body)
         line = Line(where="", lot=lot, via=via, amount=amount(body))
         return Disposal(line, fields.text(body, "reason", max_len=500))
 

@@ -40,12 +40,13 @@ class HarvestBody:
 
 class Harvest(Rule[HarvestBody]):
     type = "harvest"
-    fields = frozenset({"lot", "product", "form", "quantity", "unit", "member", "plot"})
+    fields = frozenset({"lot", "product", "form", "quantity", "unit", "member", "plot", "gtin"})
 
     def from_body(self, body: dict[str, Any], party: str) -> HarvestBody:
         lot = fields.owned_id(body, "lot", party)
         product = tables.product(fields.require(body, "product"))
         form = product.require_form(fields.require(body, "form"))
+        fields.gtin(body)
         quantity = amount(body)
         if ("member" in body) != ("plot" in body):
             raise InvalidEvent(

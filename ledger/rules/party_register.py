@@ -7,7 +7,6 @@ the key it registers (``trazo init`` writes it); after that only the operator re
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -34,14 +33,8 @@ ROLES = frozenset(
     }
 )
 OPERATOR_ROLE = "operator"
-_GLN = re.compile(r"[0-9]{13}")
-
-
-def gs1_check_digit_ok(digits: str) -> bool:
-    """GS1 mod-10: weights 3,1,3,… from the right, excluding the check digit."""
-    body, check = digits[:-1], int(digits[-1])
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10 == check
+_GLN = fields.GLN_PATTERN
+gs1_check_digit_ok = fields.gs1_check_digit_ok  # where the GS1 check digit lives: ledger.fields
 
 
 def public_key_field(body: dict[str, Any], name: str = "public_key") -> bytes:

@@ -27,7 +27,7 @@ from ledger.rules.base import Rule, concerns
 from ledger.rules.custody import ZERO, edge, event_time, mention, not_before
 from ledger.view import LedgerView, Lookup, Wanted, absent
 
-LINE_FIELDS = frozenset({"lot", "quantity", "unit"})
+LINE_FIELDS = frozenset({"lot", "quantity", "unit", "gtin"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ def receipt_lines(body: dict[str, Any]) -> tuple[Accepted, ...]:
             raise InvalidEvent("must be an object", field=f"lots[{i}]")
         fields.reject_unknown(item, LINE_FIELDS, prefix=where)
         lot = fields.ident(item, "lot", prefix=where, what="a lot id")
+        fields.gtin(item, prefix=where)
         if lot in seen:
             raise InvalidEvent(f"lot {lot!r} is listed twice", field=where + "lot")
         seen.add(lot)

@@ -23,7 +23,7 @@ from ledger.rules.base import Rule
 from ledger.rules.custody import Line, create_lot, holding_lines, mention, spend_rows, take
 from ledger.view import LedgerView, Wanted
 
-OUTPUT_FIELDS = frozenset({"lot", "product", "form", "quantity", "unit"})
+OUTPUT_FIELDS = frozenset({"lot", "product", "form", "quantity", "unit", "gtin"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ def outputs_of(body: dict[str, Any], owner: str) -> tuple[Output, ...]:
             raise InvalidEvent("must be an object", field=f"outputs[{i}]")
         fields.reject_unknown(item, OUTPUT_FIELDS, prefix=where)
         lot = fields.owned_id(item, "lot", owner, prefix=where)
+        fields.gtin(item, prefix=where)
         product = tables.product(
             fields.require(item, "product", prefix=where), field=where + "product"
         )

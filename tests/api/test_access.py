@@ -42,6 +42,7 @@ class Facts:
     publish: str
     grant_in: str
     key_a: str
+    epcis_ship_a: str = ""
 
 
 def build(world: World) -> Facts:
@@ -136,9 +137,21 @@ def _all_events(world: World) -> list[dict[str, Any]]:
     ]
 
 
+def _epcis_path_id(world: World, event_id: str) -> str:
+    """The ship's CBV 2.0 hash as trazo exports it, quoted for a URL path."""
+    from urllib.parse import quote
+
+    from graph.epcis.ledger import epcis_event_id, naming_for
+
+    found = epcis_event_id(world.store, event_id, naming_for(world.store, "http://localhost/"))
+    assert found is not None
+    return quote(found, safe="")
+
+
 @pytest.fixture
 def setup(world: World, private_app: Flask) -> tuple[Facts, dict[str, dict[str, str]]]:
     facts = build(world)
+    facts.epcis_ship_a = _epcis_path_id(world, facts.ship_a)
     client = private_app.test_client()
     headers: dict[str, dict[str, str]] = {"anonymous": {}}
     headers["operator"] = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -209,6 +222,8 @@ TABLE: list[tuple[str, frozenset[str]]] = [
     (f"/audit/{TRADER_A}/mass-balance{MB}", TRADER_A_READERS),
     (f"/api/v1/parties/{TRADER_A}/fair-prices?period=2026", TRADER_A_READERS),
     (f"/audit/{TRADER_A}/fair-prices?period=2026", TRADER_A_READERS),
+    ("/api/v1/epcis/events", ALL),  # a listing: filtered to what each reads (test_epcis_http)
+    ("/api/v1/epcis/events/{epcis_ship_a}", SHIP_A_READERS),
 ]
 
 

@@ -152,6 +152,8 @@ OPERATIONS = [
     ("GET", "/api/v1/sessions"),
     ("POST", "/api/v1/sessions"),
     ("DELETE", "/api/v1/sessions/{session_id}"),
+    ("GET", "/api/v1/epcis/events"),
+    ("GET", "/api/v1/epcis/events/{event_id}"),
 ]
 
 
@@ -163,7 +165,11 @@ def test_every_documented_operation_is_fuzzed(fuzzed: Fuzzed) -> None:
 
 # Operations with a body or query parameters; only these can be sent schema-invalid data
 # (a path parameter is any non-empty string).
-WITH_INPUT = [op for op in OPERATIONS if op[1] in ("/api/v1/events", "/api/v1/parties")]
+WITH_INPUT = [
+    op
+    for op in OPERATIONS
+    if op[1] in ("/api/v1/events", "/api/v1/parties", "/api/v1/epcis/events")
+]
 CALLERS = ("anonymous", "nosy-party")
 CASES = [(*op, GenerationMode.POSITIVE, who) for op in OPERATIONS for who in CALLERS] + [
     (*op, GenerationMode.NEGATIVE, "anonymous") for op in WITH_INPUT

@@ -1,0 +1,143 @@
+"""EPCIS 2.0 documents: building them, writing them as JSON, reading and validating them.
+
+Validation is the normative EPCIS 2.0.1 JSON Schema (package data) with its formats
+checked: ``uri`` (rfc3986-validator) and ``date-time`` (rfc3339-validator). Without a
+format checker, jsonschema lets any string pass as a URI.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft7Validator, FormatChecker
+
+from graph.epcis.mapping import CONTEXT
+from ledger.errors import ClientError
+
+SCHEMA_VERSION = "2.0"
+EPCIS_VERSION = "2.0.1"
+CBV_VERSION = "2.0.0"
+
+
+class DocumentError(ClientError):
+    """An EPCIS document that cannot be read or fails the schema: ``problems`` lists where
+    and why (a JSON path and the schema's message)."""
+
+    title = "Invalid EPCIS document"
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message, problems=problems or [])
+        self.problems = problems or []
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epcis_document(events: list[dict[str, Any]], *, created: str | None = None) -> dict[str, Any]:
+    return {
+        "@context": CONTEXT,
+        "type": "EPCISDocument",
+        "schemaVersion": SCHEMA_VERSION,
+        "creationDate": created or _now(),
+        "epcisBody": {"eventList": events},
+    }
+
+
+def query_document(events: list[dict[str, Any]], *, created: str | None = None) -> dict[str, Any]:
+    return {
+        "@context": CONTEXT,
+        "type": "EPCISQueryDocument",
+        "schemaVersion": SCHEMA_VERSION,
+        "creationDate": created or _now(),
+        "epcisBody": {
+            "queryResults": {
+                "queryName": "SimpleEventQuery",
+                "resultsBody": {"eventList": events},
+            }
+        },
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Decimals as JSON numbers: an integer, or the shortest float that reads back as the
+    same decimal (a quantity with more than 15 significant digits is refused)."""
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            return int(value)
+        number = float(value)
+        if Decimal(repr(number)) != value:
+            raise ValueError(f"quantity {value} has more digits than a JSON number keeps")
+        return number
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def plain(value: Any) -> Any:
+    """A document or event as plain JSON values (what ``json.dumps`` takes)."""
+    return _plain(value)
+
+
+def to_json(document: dict[str, Any], *, indent: int | None = None) -> str:
+    return json.dumps(_plain(document), indent=indent, ensure_ascii=False)
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DocumentError(f"the key {key!r} is given twice in one object")
+        out[key] = value
+    return out
+
+
+def load(text: str | bytes) -> dict[str, Any]:
+    """Read a JSON(-LD) document: numbers as exact decimals, no duplicate keys."""
+    try:
+        document = json.loads(text, parse_float=Decimal, object_pairs_hook=_unique)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DocumentError(f"not JSON: {e}") from e
+    if not isinstance(document, dict):
+        raise DocumentError("an EPCIS document is a JSON object")
+    return document
+
+
+@cache
+def _validator() -> Draft7Validator:
+    text = resources.files("graph.epcis").joinpath("data/epcis-json-schema.json").read_text()
+    return Draft7Validator(json.loads(text), format_checker=FormatChecker())
+
+
+def schema_problems(document: dict[str, Any]) -> list[str]:
+    """Every place where ``document`` fails the EPCIS 2.0.1 JSON Schema (empty: valid)."""
+    found = []
+    for error in sorted(_validator().iter_errors(_plain(document)), key=lambda e: list(e.path)):
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path)
+        found.append(f"${where}: {error.message}")
+    return found
+
+
+def validate(document: dict[str, Any]) -> None:
+    problems = schema_problems(document)
+    if problems:
+        raise DocumentError(
+            f"the document fails the EPCIS {EPCIS_VERSION} JSON schema: {problems[0]}", problems
+        )
+
+
+def events_of(document: dict[str, Any]) -> list[dict[str, Any]]:
+    body = document.get("epcisBody") or {}
+    if document.get("type") == "EPCISQueryDocument":
+        body = (body.get("queryResults") or {}).get("resultsBody") or {}
+    events = body.get("eventList")
+    if not isinstance(events, list):
+        raise DocumentError("the document has no epcisBody.eventList")
+    return events
