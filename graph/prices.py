@@ -334,14 +334,15 @@ def _farmgate(
         mine = [h for h in body.harvests if h in harvests]
         if not mine:
             continue
-        try:
-            per_unit = [
-                (h, convert(body.price, body, harvests[h].typed.form, term, rules)) for h in mine
-            ]
+        try:  # once per delivered form: a settlement names many deliveries of one form
+            by_form = {
+                form: convert(body.price, body, form, term, rules)
+                for form in {harvests[h].typed.form for h in mine}
+            }
         except (ValueError, InvalidEvent):
             continue
-        for h, value in per_unit:
-            paid[h] += value
+        for h in mine:
+            paid[h] += by_form[harvests[h].typed.form]
         used.append(record.id)
     if not paid:
         return None, Fraction(0), ()
