@@ -101,3 +101,26 @@ def test_the_cli_lists_every_underpaid_purchase(world: World, tmp_path: Path) ->
     assert done.exit_code == 3 and json.loads(done.output)["counts"]["below-minimum"] == 1
     done = runner.invoke(main, ["fair-prices", "--period", "2026", "--db", world.store.url])
     assert done.exit_code == 1 and "name a PARTY" in done.output
+
+
+def test_an_operator_flipping_the_disclosed_flag_discloses_no_figure(
+    world: World, private_app: Flask
+) -> None:
+    """The operator holds the database: it marks an undisclosed payment disclosed in the
+    projection. The page and the bundle still show nothing of it — disclosure is read from
+    the signed bytes — and `trazo audit` names the changed row."""
+    from ledger.audit import audit
+    from ledger.schema import PaymentRow
+
+    fair = paid_chain(world, confirm_disclose=False, member_disclose=False, price="3.37")
+    with world.store.engine.begin() as conn:
+        conn.execute(PaymentRow.__table__.update().values(disclosed=True))
+    anonymous = private_app.test_client()
+    for body in (
+        anonymous.get(f"/p/{fair.bag}?lang=en").get_data(),
+        anonymous.get(f"/p/{fair.bag}/bundle.json").get_data(),
+    ):
+        assert b"3.37" not in body and b"What the producers were paid" not in body
+        assert str(fair.payment).encode() not in body
+    findings = [str(f) for f in audit(world.store).findings]
+    assert any("payments" in f for f in findings), findings
