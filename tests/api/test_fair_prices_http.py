@@ -124,3 +124,27 @@ def test_an_operator_flipping_the_disclosed_flag_discloses_no_figure(
         assert str(fair.payment).encode() not in body
     findings = [str(f) for f in audit(world.store).findings]
     assert any("payments" in f for f in findings), findings
+
+
+def test_trazo_origin_and_verify_print_the_figures(world: World, tmp_path: Path) -> None:
+    from ledger.keys import write_keypair
+    from tests.graph import chains
+
+    fair = paid_chain(world)
+    runner = CliRunner()
+    done = runner.invoke(main, ["origin", str(fair.bag), "--db", world.store.url])
+    assert done.exit_code == 0, done.output
+    assert "paid: coop-pangoa was paid 3.10 USD/lb FOB by andes-trading (0.58 against" in (
+        done.output
+    )
+    bundle = tmp_path / "bag.json"
+    done = runner.invoke(
+        main, ["bundle", str(fair.bag), "--db", world.store.url, "-o", str(bundle)]
+    )
+    assert done.exit_code == 0, done.output
+    keys = tmp_path / "keys"
+    write_keypair(keys, "log", chains.log_private())
+    done = runner.invoke(main, ["verify", str(bundle), "--log-key", str(keys / "log.pub")])
+    assert done.exit_code == 0, done.output
+    assert "prices:      coop-pangoa was paid 3.10 USD/lb FOB" in done.output
+    assert "members 1.16 at the farm gate, 37.5 % of it" in done.output
