@@ -223,9 +223,12 @@ def _roles(parties: dict[str, Any], party: str) -> frozenset[str]:
 
 
 def _terms(evidence: Evidence) -> list[prices.PriceTerm]:
+    """The terms of every price list in the evidence that was not withdrawn (voided)."""
+    voided = evidence.voided()
     out: list[prices.PriceTerm] = []
     for record, body in evidence.typed("price.list"):
-        out.extend(body.terms(record.id, record.party))
+        if record.id not in voided:
+            out.extend(body.terms(record.id, record.party))
     return out
 
 

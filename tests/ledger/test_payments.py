@@ -223,3 +223,26 @@ def test_rebuild_and_audit_derive_the_payment_projections(world: World) -> None:
         conn.execute(PaymentRow.__table__.update().values(status="confirmed", disclosed=True))
     report = audit(store)
     assert not report.ok and any("payments" in str(f) for f in report.findings)
+
+
+def test_a_price_list_is_withdrawn_only_while_no_payment_was_checked_against_it(
+    world: World,
+) -> None:
+    fair = setup(world)
+    wrong = fair.c.append(
+        STANDARD,
+        price_list_body(
+            "SPP-2027-typo", valid_from="2027-03-01", valid_until="2028-02-29", minimum="25.20"
+        ),
+    )
+    fair.c.append(STANDARD, {"type": "void", "event": wrong, "reason": "minimum typed wrong"})
+    with world.store.reading() as s:
+        assert not [r for r in s.scalars(select(PriceLineRow)) if r.event == wrong]
+    fair.c.append(
+        STANDARD, price_list_body("SPP-2027", valid_from="2027-03-01", valid_until="2028-02-29")
+    )  # the withdrawn list no longer blocks its dates
+    fair.c.append(EXPORTER, payment_body(fair.receipt))
+    error = refused(fair.c, STANDARD, {"type": "void", "event": fair.price_list, "reason": "x"})
+    assert "payment" in error.message and error.field == "event"
+    report = audit(world.store)
+    assert report.ok, [str(f) for f in report.findings]
