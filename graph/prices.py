@@ -150,9 +150,10 @@ def price_section(lot: str, evidence: Evidence, rules: RuleTables | None = None)
     confirmations = {
         body.payment: r for r, body in evidence.typed("payment.confirm") if body.disclose
     }
+    voided = evidence.voided()
     # receipt id -> (SPO that shipped it, kg received, claims of its shipment)
     receipts: dict[str, tuple[str, Fraction, tuple[str, ...]]] = {}
-    for receipt_id in sorted(ancestry):
+    for receipt_id in sorted(ancestry - voided.keys()):
         receipt = evidence.get(receipt_id)
         received = _typed(receipt) if receipt is not None and receipt.type == "receive" else None
         if received is None:
