@@ -40,6 +40,7 @@ from fixtures.generator import DemoChain, demo_chain, party_key
 from graph.ancestry import gather
 from graph.bundle import build_bundle
 from graph.origin import origin_verdict
+from graph.prices import price_section
 from graph.trace import trace
 from graph.verify import verify_bundle
 from ledger.append import append_batch
@@ -288,6 +289,28 @@ def measure(
     return out
 
 
+def price_figures(store: Store, lot: str, repeat: int) -> dict[str, Any]:
+    """What the price section (issue 21) costs the origin verdict: ``price_section`` alone
+    against the whole ``origin_verdict`` it is part of, on the same evidence, same run."""
+    evidence = gather(store, lot)
+    origin_verdict(lot, evidence)  # warm
+    t_verdict = statistics.median(
+        c.timed(lambda: origin_verdict(lot, evidence))[0] for _ in range(repeat)
+    )
+    t_prices = statistics.median(
+        c.timed(lambda: price_section(lot, evidence))[0] for _ in range(repeat)
+    )
+    section = price_section(lot, evidence)
+    return {
+        "lot": lot,
+        "figures": len(section.figures),
+        "events": len(section.events),
+        "verdict_s": t_verdict,
+        "price_section_s": t_prices,
+        "share_of_verdict": t_prices / t_verdict,
+    }
+
+
 def bundle_figures(store: Store, chain: DemoChain, lot: str) -> dict[str, Any]:
     t_build, bundle = c.timed(lambda: build_bundle(store, lot))
     key = log_key_of(chain)
@@ -348,6 +371,7 @@ def main(argv: list[str]) -> int:
             print(f"ledger of {events:,} events: {how}", flush=True)
         measured = measure(stores, lots, repeat)
         bundle = bundle_figures(stores[sizes[-1]], chain, chain.facts.blended_bag)
+        prices = price_figures(stores[sizes[-1]], chain.facts.single_origin_bag, repeat)
     finally:
         for store in stores.values():
             store.dispose()
@@ -403,6 +427,12 @@ def main(argv: list[str]) -> int:
         f" {bundle['ratio_to_ed25519']:.3f}"
     )
     figures["bundle"] = bundle
+    print(
+        f"price section of the single-origin bag ({prices['figures']} figure(s) resting on"
+        f" {prices['events']} events): {c.ms(prices['price_section_s'])} of the verdict's"
+        f" {c.ms(prices['verdict_s'])} ({prices['share_of_verdict']:.0%})"
+    )
+    figures["prices"] = prices
     path = c.write_result("provenance", figures, argv)
     print(f"results: {path}")
     return 0

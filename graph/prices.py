@@ -150,9 +150,10 @@ def price_section(lot: str, evidence: Evidence, rules: RuleTables | None = None)
     confirmations = {
         body.payment: r for r, body in evidence.typed("payment.confirm") if body.disclose
     }
+    voided = evidence.voided()
     # receipt id -> (SPO that shipped it, kg received, claims of its shipment)
     receipts: dict[str, tuple[str, Fraction, tuple[str, ...]]] = {}
-    for receipt_id in sorted(ancestry):
+    for receipt_id in sorted(ancestry - voided.keys()):
         receipt = evidence.get(receipt_id)
         received = _typed(receipt) if receipt is not None and receipt.type == "receive" else None
         if received is None:
@@ -223,9 +224,12 @@ def _roles(parties: dict[str, Any], party: str) -> frozenset[str]:
 
 
 def _terms(evidence: Evidence) -> list[prices.PriceTerm]:
+    """The terms of every price list in the evidence that was not withdrawn (voided)."""
+    voided = evidence.voided()
     out: list[prices.PriceTerm] = []
     for record, body in evidence.typed("price.list"):
-        out.extend(body.terms(record.id, record.party))
+        if record.id not in voided:
+            out.extend(body.terms(record.id, record.party))
     return out
 
 
@@ -334,14 +338,15 @@ def _farmgate(
         mine = [h for h in body.harvests if h in harvests]
         if not mine:
             continue
-        try:
-            per_unit = [
-                (h, convert(body.price, body, harvests[h].typed.form, term, rules)) for h in mine
-            ]
+        try:  # once per delivered form: a settlement names many deliveries of one form
+            by_form = {
+                form: convert(body.price, body, form, term, rules)
+                for form in {harvests[h].typed.form for h in mine}
+            }
         except (ValueError, InvalidEvent):
             continue
-        for h, value in per_unit:
-            paid[h] += value
+        for h in mine:
+            paid[h] += by_form[harvests[h].typed.form]
         used.append(record.id)
     if not paid:
         return None, Fraction(0), ()

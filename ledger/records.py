@@ -344,7 +344,7 @@ class Payment(Record):
 
     TABLE = "payments"
     KEY = ("id",)
-    INDEXED = frozenset({"payer"})
+    INDEXED = frozenset({"payer", "price_list"})
     id: str
     kind: str  # payment | member.payment
     payer: str

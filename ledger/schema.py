@@ -352,7 +352,7 @@ class PaymentRow(Base):
     date: Mapped[str] = mapped_column(DATE)
     currency: Mapped[str] = mapped_column(String(3))
     amount: Mapped[Decimal] = mapped_column(KG)
-    price_list: Mapped[str | None] = mapped_column(EVENT_ID)
+    price_list: Mapped[str | None] = mapped_column(EVENT_ID, index=True)
     status: Mapped[str] = mapped_column(String(16))
     answer_event: Mapped[str | None] = mapped_column(EVENT_ID)
     disclosed: Mapped[bool] = mapped_column(Boolean)

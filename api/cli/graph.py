@@ -89,6 +89,29 @@ def origin(lot: str, db: str, as_json: bool) -> None:
             f"{share.percent:>7}% {share.kg:>10}  {share.source or '?':<18}"
             f" {share.member or '-':<22} {share.harvest_date or '?':<10} {status}"
         )
+    if verdict.prices:
+        click.echo()
+        for line in price_lines(verdict.prices):
+            click.echo(f"paid: {line}")
+
+
+def price_lines(section: Any) -> list[str]:
+    """The disclosed price figures (``graph.prices``), one line per cooperative."""
+    lines = []
+    for paid in section.figures:
+        money = f"{paid.currency}/{paid.unit} {paid.basis}"
+        farmgate = (
+            f"; members {paid.farmgate} at the farm gate, {paid.farmgate_percent} % of it"
+            if paid.farmgate is not None
+            else "; farm gate not disclosed"
+        )
+        lines.append(
+            f"{paid.spo} was paid {paid.price} {money} by {', '.join(paid.buyers)}"
+            f" ({paid.above_minimum} against the {paid.scheme} minimum {paid.minimum} signed"
+            f" by {paid.standard}; incentive {paid.premium_paid} of {paid.premium_due})"
+            f"{farmgate} — from {len(paid.events)} disclosed, signed events"
+        )
+    return lines
 
 
 def _reasons(reasons: Any) -> str:
@@ -172,21 +195,8 @@ def verify(bundle_file: str, log_key: str, witnesses: tuple[str, ...], quorum: i
             f" small-producer origin ({report.verdict.certified_kg} of"
             f" {report.verdict.kg} kg)"
         )
-        for paid in report.verdict.prices.figures:
-            money = f"{paid.currency}/{paid.unit} {paid.basis}"
-            farmgate = (
-                f"; members {paid.farmgate} at the farm gate, {paid.farmgate_percent} % of it"
-                if paid.farmgate is not None
-                else "; farm gate not disclosed"
-            )
-            click.echo(
-                f"prices:      {paid.spo} was paid {paid.price} {money} by"
-                f" {', '.join(paid.buyers)} ({paid.above_minimum} against the {paid.scheme}"
-                f" minimum {paid.minimum} signed by {paid.standard}; incentive"
-                f" {paid.premium_paid} of {paid.premium_due}){farmgate} — recomputed from"
-                f" {len(paid.events)}"
-                " disclosed, signed events"
-            )
+        for line in price_lines(report.verdict.prices):
+            click.echo(f"prices:      {line}")
     if report.ok:
         click.secho("bundle OK: every signature, link, proof and the verdict hold", fg="green")
         click.echo(

@@ -61,8 +61,9 @@ the proof bundle; the README the event vocabulary and the commands.
   `detail`, and `errors: [{{index, field, message}}]` naming the offending event of a
   batch and its field.
 * **Reads are private by default.** Anyone reads the log, the parties directory, the
-  public master-data events (registrations, keys, certificates, publications) and what a
-  holder has published with `lot.publish`. A party signed in with one of its keys
+  public master-data events (registrations, keys, certificates, publications, price
+  lists), payments every signer disclosed, and what a holder has published with
+  `lot.publish`. A party signed in with one of its keys
   (`POST /api/v1/sessions/challenge`, then `POST /api/v1/sessions` with the signed
   challenge; `Authorization: Bearer <token>`) reads the events it signed and those that
   name it, its lots, holdings, shipments and reports; a granted auditor (`grant.issue`)

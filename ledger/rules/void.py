@@ -24,7 +24,9 @@ from ledger.records import (
     Holding,
     Lot,
     Member,
+    Payment,
     Plot,
+    PriceLine,
     Publication,
     Shipment,
     ShipmentLot,
@@ -163,6 +165,22 @@ def _undo_publish(event: Event, target: StoredEvent, view: LedgerView) -> None:
         view.delete(publication)
 
 
+def _undo_price_list(event: Event, target: StoredEvent, view: LedgerView) -> None:
+    """A wrong price list is withdrawn while no payment was checked against it."""
+    checked = view.find(Payment, price_list=target.id)
+    if checked:
+        raise VoidRefused(
+            f"price.list {target.id} is the list payment {checked[0].id} was checked"
+            " against; a list in use stays (sign the next one from a later date)",
+            field="event",
+            built_on_by=checked[0].id,
+        )
+    for idx in range(len(body_of(target)["items"])):
+        line = view.get(PriceLine, (target.id, idx))
+        if line is not None:
+            view.delete(line)
+
+
 UNDO: dict[str, _Undo] = {
     "harvest": _undo_harvest,
     "transform": _undo_transform,
@@ -174,6 +192,7 @@ UNDO: dict[str, _Undo] = {
     "cert.issue": _undo_cert_issue,
     "cert.revoke": _undo_cert_revoke,
     "lot.publish": _undo_publish,
+    "price.list": _undo_price_list,
 }
 
 

@@ -101,3 +101,50 @@ def test_the_cli_lists_every_underpaid_purchase(world: World, tmp_path: Path) ->
     assert done.exit_code == 3 and json.loads(done.output)["counts"]["below-minimum"] == 1
     done = runner.invoke(main, ["fair-prices", "--period", "2026", "--db", world.store.url])
     assert done.exit_code == 1 and "name a PARTY" in done.output
+
+
+def test_an_operator_flipping_the_disclosed_flag_discloses_no_figure(
+    world: World, private_app: Flask
+) -> None:
+    """The operator holds the database: it marks an undisclosed payment disclosed in the
+    projection. The page and the bundle still show nothing of it — disclosure is read from
+    the signed bytes — and `trazo audit` names the changed row."""
+    from ledger.audit import audit
+    from ledger.schema import PaymentRow
+
+    fair = paid_chain(world, confirm_disclose=False, member_disclose=False, price="3.37")
+    with world.store.engine.begin() as conn:
+        conn.execute(PaymentRow.__table__.update().values(disclosed=True))
+    anonymous = private_app.test_client()
+    for body in (
+        anonymous.get(f"/p/{fair.bag}?lang=en").get_data(),
+        anonymous.get(f"/p/{fair.bag}/bundle.json").get_data(),
+    ):
+        assert b"3.37" not in body and b"What the producers were paid" not in body
+        assert str(fair.payment).encode() not in body
+    findings = [str(f) for f in audit(world.store).findings]
+    assert any("payments" in f for f in findings), findings
+
+
+def test_trazo_origin_and_verify_print_the_figures(world: World, tmp_path: Path) -> None:
+    from ledger.keys import write_keypair
+    from tests.graph import chains
+
+    fair = paid_chain(world)
+    runner = CliRunner()
+    done = runner.invoke(main, ["origin", str(fair.bag), "--db", world.store.url])
+    assert done.exit_code == 0, done.output
+    assert "paid: coop-pangoa was paid 3.10 USD/lb FOB by andes-trading (0.58 against" in (
+        done.output
+    )
+    bundle = tmp_path / "bag.json"
+    done = runner.invoke(
+        main, ["bundle", str(fair.bag), "--db", world.store.url, "-o", str(bundle)]
+    )
+    assert done.exit_code == 0, done.output
+    keys = tmp_path / "keys"
+    write_keypair(keys, "log", chains.log_private())
+    done = runner.invoke(main, ["verify", str(bundle), "--log-key", str(keys / "log.pub")])
+    assert done.exit_code == 0, done.output
+    assert "prices:      coop-pangoa was paid 3.10 USD/lb FOB" in done.output
+    assert "members 1.16 at the farm gate, 37.5 % of it" in done.output

@@ -19,16 +19,16 @@ def codes(world: World, party: str | None = None, period: Period = YEAR) -> list
     return sorted(f.code for f in price_audit(world.store, period, party).findings)
 
 
-def test_a_fair_confirmed_payment_is_no_finding(sqlite_world: World) -> None:
-    paid_chain(sqlite_world)
-    report = price_audit(sqlite_world.store, YEAR)
+def test_a_fair_confirmed_payment_is_no_finding(world: World) -> None:
+    paid_chain(world)
+    report = price_audit(world.store, YEAR)
     assert report.purchases == 1
     assert not report.findings and bool(report)
 
 
-def test_a_payment_below_the_minimum_is_found_with_its_events(sqlite_world: World) -> None:
-    fair = paid_chain(sqlite_world, price="1.90")
-    report = price_audit(sqlite_world.store, YEAR, EXPORTER)
+def test_a_payment_below_the_minimum_is_found_with_its_events(world: World) -> None:
+    fair = paid_chain(world, price="1.90")
+    report = price_audit(world.store, YEAR, EXPORTER)
     (finding,) = report.findings
     assert (finding.code, finding.party, finding.seller, finding.scheme) == (
         "below-minimum",
@@ -43,8 +43,8 @@ def test_a_payment_below_the_minimum_is_found_with_its_events(sqlite_world: Worl
     assert report.to_dict()["counts"]["below-minimum"] == 1
 
 
-def test_a_payment_in_another_currency_is_judged_at_its_stated_rate(sqlite_world: World) -> None:
-    fair = setup(sqlite_world)
+def test_a_payment_in_another_currency_is_judged_at_its_stated_rate(world: World) -> None:
+    fair = setup(world)
     c = fair.c
     # 9.00 PEN/lb at 0.27 USD/PEN = 2.43 USD/lb: below 2.52
     c.append(
@@ -58,17 +58,17 @@ def test_a_payment_in_another_currency_is_judged_at_its_stated_rate(sqlite_world
         ),
     )
     c.move(EXPORTER, ROASTER, LOT, fair.receipt, "100")
-    assert codes(sqlite_world) == ["below-minimum", "never-confirmed"]
+    assert codes(world) == ["below-minimum", "never-confirmed"]
 
 
-def test_a_missing_premium_an_unconfirmed_and_a_disputed_payment(sqlite_world: World) -> None:
-    fair = setup(sqlite_world)
+def test_a_missing_premium_an_unconfirmed_and_a_disputed_payment(world: World) -> None:
+    fair = setup(world)
     c = fair.c
     c.append(EXPORTER, payment_body(fair.receipt, premium=None))
     disputed = c.append(EXPORTER, payment_body(fair.receipt, price="2.60"))
     c.append(COOP, {"type": "payment.dispute", "payment": disputed, "reason": "paid 2.10"})
     c.move(EXPORTER, ROASTER, LOT, fair.receipt, "100")
-    report = price_audit(sqlite_world.store, YEAR)
+    report = price_audit(world.store, YEAR)
     assert sorted(f.code for f in report.findings) == [
         "disputed",
         "never-confirmed",
@@ -78,17 +78,17 @@ def test_a_missing_premium_an_unconfirmed_and_a_disputed_payment(sqlite_world: W
     assert "paid 2.10" in dispute.message and disputed in dispute.events
 
 
-def test_a_scheme_purchase_sold_on_without_a_payment_is_found(sqlite_world: World) -> None:
-    fair = setup(sqlite_world)
+def test_a_scheme_purchase_sold_on_without_a_payment_is_found(world: World) -> None:
+    fair = setup(world)
     fair.c.move(EXPORTER, ROASTER, LOT, fair.receipt, "100")
-    assert codes(sqlite_world) == ["no-payment"]
-    assert codes(sqlite_world, ROASTER) == []
-    assert codes(sqlite_world, EXPORTER, Period.parse("2025")) == []
+    assert codes(world) == ["no-payment"]
+    assert codes(world, ROASTER) == []
+    assert codes(world, EXPORTER, Period.parse("2025")) == []
 
 
-def test_a_purchase_not_sold_on_as_the_scheme_is_not_checked(sqlite_world: World) -> None:
-    fair = setup(sqlite_world)
-    report = price_audit(sqlite_world.store, YEAR)
+def test_a_purchase_not_sold_on_as_the_scheme_is_not_checked(world: World) -> None:
+    fair = setup(world)
+    report = price_audit(world.store, YEAR)
     assert report.purchases == 0 and not report.findings
     fair.c.receive(
         ROASTER,
@@ -102,9 +102,9 @@ def test_a_purchase_not_sold_on_as_the_scheme_is_not_checked(sqlite_world: World
         ),
         [(LOT, "100")],
     )
-    assert price_audit(sqlite_world.store, YEAR).purchases == 0
+    assert price_audit(world.store, YEAR).purchases == 0
 
 
-def test_an_unknown_party_is_refused(sqlite_world: World) -> None:
+def test_an_unknown_party_is_refused(world: World) -> None:
     with pytest.raises(PartyNotFound):
-        price_audit(sqlite_world.store, YEAR, "nobody")
+        price_audit(world.store, YEAR, "nobody")

@@ -43,8 +43,8 @@ def payments(world: World) -> dict[str, PaymentRow]:
 # --- price lists ----------------------------------------------------------------------
 
 
-def test_only_a_standard_party_signs_a_price_list(sqlite_world: World) -> None:
-    fair = setup(sqlite_world)
+def test_only_a_standard_party_signs_a_price_list(world: World) -> None:
+    fair = setup(world)
     for party in (COOP, EXPORTER, "certi-sur"):
         error = refused(
             fair.c,
@@ -54,8 +54,8 @@ def test_only_a_standard_party_signs_a_price_list(sqlite_world: World) -> None:
         assert isinstance(error, NotAuthorized) and "role standard" in error.message
 
 
-def test_a_retroactive_price_list_is_refused(sqlite_world: World) -> None:
-    fair = setup(sqlite_world)
+def test_a_retroactive_price_list_is_refused(world: World) -> None:
+    fair = setup(world)
     error = refused(
         fair.c,
         STANDARD,
@@ -66,9 +66,9 @@ def test_a_retroactive_price_list_is_refused(sqlite_world: World) -> None:
 
 
 def test_an_overlapping_price_list_is_refused_with_the_list_it_overlaps(
-    sqlite_world: World,
+    world: World,
 ) -> None:
-    fair = setup(sqlite_world)
+    fair = setup(world)
     error = refused(
         fair.c,
         STANDARD,
@@ -84,8 +84,8 @@ def test_an_overlapping_price_list_is_refused_with_the_list_it_overlaps(
     )
 
 
-def test_the_list_in_force_at_the_contract_date_applies(sqlite_world: World) -> None:
-    fair = setup(sqlite_world)
+def test_the_list_in_force_at_the_contract_date_applies(world: World) -> None:
+    fair = setup(world)
     later = fair.c.append(
         STANDARD,
         price_list_body(
@@ -104,13 +104,13 @@ def test_the_list_in_force_at_the_contract_date_applies(sqlite_world: World) -> 
             fair.receipt, contract_date="2027-03-01", rate={"currency": "EUR", "value": "0.92"}
         ),
     )
-    rows = payments(sqlite_world)
+    rows = payments(world)
     assert rows[first].price_list == fair.price_list
     assert rows[second].price_list == later
 
 
-def test_a_rate_to_another_currency_than_the_lists_is_refused(sqlite_world: World) -> None:
-    fair = setup(sqlite_world)
+def test_a_rate_to_another_currency_than_the_lists_is_refused(world: World) -> None:
+    fair = setup(world)
     error = refused(
         fair.c,
         EXPORTER,
@@ -124,8 +124,8 @@ def test_a_rate_to_another_currency_than_the_lists_is_refused(sqlite_world: Worl
 # --- payments -------------------------------------------------------------------------
 
 
-def test_a_payment_for_a_receipt_that_is_not_the_signers_is_refused(sqlite_world: World) -> None:
-    fair = setup(sqlite_world)
+def test_a_payment_for_a_receipt_that_is_not_the_signers_is_refused(world: World) -> None:
+    fair = setup(world)
     fair.c.party("other-trader", ["trader"], "PE")
     # another party's receipt: the same answer as for no receipt at all
     stolen = refused(fair.c, "other-trader", payment_body(fair.receipt))
@@ -142,8 +142,8 @@ def test_a_payment_for_a_receipt_that_is_not_the_signers_is_refused(sqlite_world
     assert isinstance(error, InvalidEvent) and "not from 'coop-marcala'" in error.message
 
 
-def test_a_confirmation_by_a_party_not_paid_is_refused(sqlite_world: World) -> None:
-    fair = setup(sqlite_world)
+def test_a_confirmation_by_a_party_not_paid_is_refused(world: World) -> None:
+    fair = setup(world)
     paid = fair.c.append(EXPORTER, payment_body(fair.receipt))
     for intruder in (COOP2, EXPORTER, ROASTER):
         error = refused(fair.c, intruder, {"type": "payment.confirm", "payment": paid})
@@ -152,16 +152,16 @@ def test_a_confirmation_by_a_party_not_paid_is_refused(sqlite_world: World) -> N
             fair.c, intruder, {"type": "payment.dispute", "payment": paid, "reason": "no"}
         )
         assert isinstance(error, UnknownReference)
-    assert payments(sqlite_world)[paid].status == "unconfirmed"
+    assert payments(world)[paid].status == "unconfirmed"
     # the party paid answers once
     fair.c.append(COOP, {"type": "payment.dispute", "payment": paid, "reason": "paid 2.10"})
     error = refused(fair.c, COOP, {"type": "payment.confirm", "payment": paid})
     assert isinstance(error, InvalidEvent) and "already disputed" in error.message
-    assert payments(sqlite_world)[paid].status == "disputed"
+    assert payments(world)[paid].status == "disputed"
 
 
-def test_amounts_in_a_currency_without_a_stated_rate_are_refused(sqlite_world: World) -> None:
-    fair = setup(sqlite_world)
+def test_amounts_in_a_currency_without_a_stated_rate_are_refused(world: World) -> None:
+    fair = setup(world)
     error = refused(fair.c, EXPORTER, payment_body(fair.receipt, currency="PEN", price="11.50"))
     assert isinstance(error, InvalidEvent) and error.field == "rate"
     assert "in USD" in error.message
@@ -177,14 +177,14 @@ def test_amounts_in_a_currency_without_a_stated_rate_are_refused(sqlite_world: W
     )
 
 
-def test_a_payment_below_the_minimum_is_accepted(sqlite_world: World) -> None:
-    fair = setup(sqlite_world)
+def test_a_payment_below_the_minimum_is_accepted(world: World) -> None:
+    fair = setup(world)
     paid = fair.c.append(EXPORTER, payment_body(fair.receipt, price="1.90", premium=None))
-    assert payments(sqlite_world)[paid].status == "unconfirmed"
+    assert payments(world)[paid].status == "unconfirmed"
 
 
-def test_member_payments_are_signed_by_the_spo_of_the_member(sqlite_world: World) -> None:
-    fair = setup(sqlite_world)
+def test_member_payments_are_signed_by_the_spo_of_the_member(world: World) -> None:
+    fair = setup(world)
     error = refused(fair.c, COOP2, member_payment_body(fair.harvest, member="coop-marcala:m-7"))
     assert isinstance(error, UnknownReference) and error.field == "harvests[0]"
     error = refused(fair.c, EXPORTER, member_payment_body(fair.harvest, member="andes-trading:m"))
@@ -194,9 +194,9 @@ def test_member_payments_are_signed_by_the_spo_of_the_member(sqlite_world: World
     fair.c.append(COOP, member_payment_body(fair.harvest))
 
 
-def test_rebuild_and_audit_derive_the_payment_projections(sqlite_world: World) -> None:
-    paid_chain(sqlite_world)
-    store = sqlite_world.store
+def test_rebuild_and_audit_derive_the_payment_projections(world: World) -> None:
+    paid_chain(world)
+    store = world.store
     with store.reading() as s:
         before = (
             sorted(
@@ -223,3 +223,26 @@ def test_rebuild_and_audit_derive_the_payment_projections(sqlite_world: World) -
         conn.execute(PaymentRow.__table__.update().values(status="confirmed", disclosed=True))
     report = audit(store)
     assert not report.ok and any("payments" in str(f) for f in report.findings)
+
+
+def test_a_price_list_is_withdrawn_only_while_no_payment_was_checked_against_it(
+    world: World,
+) -> None:
+    fair = setup(world)
+    wrong = fair.c.append(
+        STANDARD,
+        price_list_body(
+            "SPP-2027-typo", valid_from="2027-03-01", valid_until="2028-02-29", minimum="25.20"
+        ),
+    )
+    fair.c.append(STANDARD, {"type": "void", "event": wrong, "reason": "minimum typed wrong"})
+    with world.store.reading() as s:
+        assert not [r for r in s.scalars(select(PriceLineRow)) if r.event == wrong]
+    fair.c.append(
+        STANDARD, price_list_body("SPP-2027", valid_from="2027-03-01", valid_until="2028-02-29")
+    )  # the withdrawn list no longer blocks its dates
+    fair.c.append(EXPORTER, payment_body(fair.receipt))
+    error = refused(fair.c, STANDARD, {"type": "void", "event": fair.price_list, "reason": "x"})
+    assert "payment" in error.message and error.field == "event"
+    report = audit(world.store)
+    assert report.ok, [str(f) for f in report.findings]

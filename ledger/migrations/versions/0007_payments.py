@@ -67,6 +67,7 @@ def upgrade() -> None:
     with op.batch_alter_table("payments", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_payments_payer"), ["payer"], unique=False)
         batch_op.create_index(batch_op.f("ix_payments_payee"), ["payee"], unique=False)
+        batch_op.create_index(batch_op.f("ix_payments_price_list"), ["price_list"], unique=False)
     op.create_table(
         "payment_links",
         sa.Column("payment", _EVENT, nullable=False),
