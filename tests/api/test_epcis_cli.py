@@ -309,3 +309,31 @@ def test_an_event_trazo_would_write_differently_is_refused(trader: Trader) -> No
     assert result.exit_code == 1
     assert "not-canonical" in result.stderr and "bizLocation" in result.stderr
     assert trader.pending() == []
+
+
+@pytest.mark.slow
+def test_the_trader_imports_against_a_server_it_signs_in_to(trader: Trader) -> None:
+    """A trader's machine has no ledger database: `--server` asks a real `trazo serve`
+    (a session opened with the key) and its dry run; `trazo submit` sends the outbox."""
+    from tests.api.test_serve import run_trazo, start_server, stop, wait_for_url
+
+    keys = trader.tmp / "server-keys"
+    write_keypair(keys, "log", chains.log_private())
+    log = (trader.tmp / "server.log").open("w")
+    server = start_server(trader.db, keys, log)
+    try:
+        url = wait_for_url(server)
+        doc = trader.document(*trader.erp_events())
+        imported = run_trazo("epcis", "import", str(doc), "--key", str(trader.key), "--server", url)
+        assert imported.returncode == 0, imported.stderr
+        assert [line.split("\t")[2] for line in imported.stdout.splitlines()] == ["queued"] * 2
+        sent = run_trazo("submit", "--key", str(trader.key), "--server", url)
+        assert sent.returncode == 0, sent.stderr
+        stored = list_events(trader.store, party=EXPORTER, limit=100)
+        assert [r.type for r in stored][-2:] == ["receive", "ship"]
+        again = run_trazo("epcis", "import", str(doc), "--key", str(trader.key), "--server", url)
+        assert again.returncode == 0, again.stderr
+        assert [line.split("\t")[2] for line in again.stdout.splitlines()] == ["duplicate"] * 2
+    finally:
+        stop(server)
+        log.close()
