@@ -70,8 +70,8 @@ def export(lot: str, db: str, base_url: str | None, output: str) -> None:
     "db",
     default=lambda: os.environ.get("TRAZO_DATABASE_URL", "sqlite:///trazo.db"),
     show_default="sqlite:///trazo.db",
-    help="The ledger to resolve lots, parties and shipments in and to dry-run against"
-    " (sqlite:///FILE or postgresql://…; a replica will do).",
+    help="Without --server: the ledger database to resolve lots, parties and shipments in"
+    " and to dry-run against (sqlite:///FILE or postgresql://…; a replica will do).",
 )
 @click.option(
     "--server",
