@@ -337,3 +337,9 @@ def test_the_trader_imports_against_a_server_it_signs_in_to(trader: Trader) -> N
     finally:
         stop(server)
         log.close()
+
+
+def test_every_rejection_reason_is_documented() -> None:
+    table = (Path(__file__).parent.parent.parent / "docs" / "epcis.md").read_text("utf-8")
+    missing = [reason for reason in REASONS if f"| `{reason}` |" not in table]
+    assert not missing, missing
