@@ -66,6 +66,15 @@ class HttpLedger:
             status, body = get_json(url, self.retries, self.signin.header(fresh=True))
         return status, body
 
+    def read(self, path: str) -> Any:
+        """``GET /api/v1/{path}`` as the key's party: the body, or None for a 404."""
+        status, body = self._get(path)
+        if status == 404:
+            return None
+        if status != 200:
+            raise Unreachable(f"{self.server} answered HTTP {status} to GET {path}")
+        return body
+
     def _post(self, path: str, envelopes: list[dict[str, Any]]) -> list[int] | Refused:
         status, body = post_with_retries(
             api_url(self.server, path), {"events": envelopes}, self.retries

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
+from decimal import Decimal
 from pathlib import Path
+from urllib.parse import quote
 
 import click
 
+from api.cli.capture import HttpLedger
 from api.cli.core import db_option, fail, open_store, output_option
 
 BASE_URL_HELP = (
@@ -67,8 +70,14 @@ def export(lot: str, db: str, base_url: str | None, output: str) -> None:
     "db",
     default=lambda: os.environ.get("TRAZO_DATABASE_URL", "sqlite:///trazo.db"),
     show_default="sqlite:///trazo.db",
-    help="The ledger to resolve lots, parties and shipments in and to dry-run against"
-    " (sqlite:///FILE or postgresql://…; a replica will do).",
+    help="Without --server: the ledger database to resolve lots, parties and shipments in"
+    " and to dry-run against (sqlite:///FILE or postgresql://…; a replica will do).",
+)
+@click.option(
+    "--server",
+    envvar="TRAZO_SERVER",
+    help="Ask this trazo server instead of a database (as the key's party: it signs in"
+    " with the key). Env: TRAZO_SERVER.",
 )
 @click.option(
     "--partial",
@@ -86,6 +95,7 @@ def import_(
     document_file: str,
     key_file: str,
     db: str,
+    server: str | None,
     partial: bool,
     ledger: str | None,
     base_url: str | None,
@@ -99,21 +109,27 @@ def import_(
     imported (same CBV 2.0 hash) is skipped and reported. Exit 1 if any was rejected.
     """
     from graph.epcis.document import load
-    from graph.epcis.importer import import_document
-    from graph.epcis.ledger import naming_for
-    from ledger.outbox import LocalLedger, Outbox
+    from graph.epcis.importer import LedgerReads, StoreReads, import_document
+    from ledger.outbox import Ledger, LocalLedger, Outbox
 
     with click.open_file(document_file, "rb") as f:
         document = load(f.read())
     base_url = base_url or _base_named_in(document)
-    store = open_store(db, writes=True)
+    reads: LedgerReads
+    check: Ledger
+    if server:
+        http = HttpLedger(server, key_file=Path(key_file))
+        reads, check = ServerReads(http), http
+    else:
+        store = open_store(db, writes=True)
+        reads, check = StoreReads(store), LocalLedger(store)
     with Outbox(Path(key_file)) as box:
         report = import_document(
             document,
             box,
-            store,
-            check=LocalLedger(store),
-            naming=naming_for(store, base_url),
+            reads,
+            check=check,
+            base_url=base_url,
             ledger_id=ledger,
             partial=partial,
         )
@@ -131,6 +147,62 @@ def import_(
         f" send them with `trazo submit --key {key_file}` or `trazo append --key {key_file}`",
         err=True,
     )
+
+
+class ServerReads:
+    """What an import asks the ledger (``graph.epcis.importer.LedgerReads``), asked of a
+    trazo server as the key's party: the reads any of its sessions may make."""
+
+    def __init__(self, ledger: HttpLedger) -> None:
+        self.ledger = ledger
+
+    def glns(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        after = ""
+        while True:
+            page = self.ledger.read(f"parties?limit=1000{after}") or {}
+            for party in page.get("parties", []):
+                gln = party.get("identifiers", {}).get("gln")
+                if gln:
+                    found[party["id"]] = gln
+            if not page.get("next_after"):
+                return found
+            after = f"&after={quote(page['next_after'], safe='')}"
+
+    def holdings(self, party: str, lot: str) -> list[tuple[str, Decimal]]:
+        page = self.ledger.read(f"parties/{quote(party, safe='')}/holdings") or {}
+        rows = sorted(
+            (h for h in page.get("holdings", []) if h["lot"] == lot), key=lambda h: h["time"]
+        )
+        return [(h["via"], Decimal(h["kg"])) for h in rows]
+
+    def in_transit_to(self, receiver: str) -> list[tuple[str, str, frozenset[str]]]:
+        page = (
+            self.ledger.read(
+                f"parties/{quote(receiver, safe='')}/shipments?direction=inbound&status=in-transit"
+            )
+            or {}
+        )
+        found = sorted(page.get("shipments", []), key=lambda s: s["time"])
+        return [
+            (s["shipment"], s["shipper"], frozenset(line["lot"] for line in s["lots"]))
+            for s in found
+        ]
+
+    def has(self, event_id: str) -> bool:
+        return self.ledger.has(event_id)
+
+    def shipper_of(self, shipment: str) -> str | None:
+        found = self.ledger.read(f"events/{shipment}")
+        return None if found is None else str(found["party"])
+
+    def party_of_key(self, keyid: str) -> str | None:
+        head = self.ledger.head(keyid)
+        return None if head is None else head.party
+
+    def genesis(self) -> str | None:
+        health = self.ledger.read("health") or {}
+        return health.get("ledger")
 
 
 def _base_named_in(document: object) -> str:

@@ -7,7 +7,6 @@ read access (``api.http.access.visible_events``), the same rows ``/api/v1/events
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -20,7 +19,7 @@ from api.http import schemas
 from api.http.access import visible_events
 from api.http.base import Blueprint, problems
 from api.http.context import store
-from graph.epcis.document import CBV_VERSION, EPCIS_VERSION, plain, query_document
+from graph.epcis.document import CBV_VERSION, EPCIS_VERSION, query_document, to_json
 from graph.epcis.ledger import (
     EVENT_TYPE_NAMES,
     MAX_PER_PAGE,
@@ -140,7 +139,7 @@ class Event(MethodView):
 
 def _answer(events: list[dict[str, Any]], headers: dict[str, str]) -> Response:
     """An ``EPCISQueryDocument`` as JSON-LD, with the GS1 version headers."""
-    body = json.dumps(plain(query_document(events)), ensure_ascii=False)
+    body = to_json(query_document(events))
     response = current_app.response_class(body, mimetype="application/ld+json")
     response.headers.update(headers)
     return response

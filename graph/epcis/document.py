@@ -64,30 +64,37 @@ def query_document(events: list[dict[str, Any]], *, created: str | None = None) 
     }
 
 
-def _plain(value: Any) -> Any:
-    """Decimals as JSON numbers: an integer, or the shortest float that reads back as the
-    same decimal (a quantity with more than 15 significant digits is refused)."""
+def decimal_text(value: Decimal) -> str:
+    """A decimal as a JSON number, digit for digit: no exponent, no trailing zeros."""
+    if value == value.to_integral_value():
+        return str(value.quantize(Decimal(1)))
+    return format(value.normalize(), "f")
+
+
+def to_json(document: Any, *, indent: int | None = None) -> str:
+    """JSON text of a document whose quantities are ``Decimal``: written exactly (a double
+    would round a quantity of more than 15 significant digits, and its event hash with it)."""
+    return _write(document, indent, 0)
+
+
+def _write(value: Any, indent: int | None, level: int) -> str:
     if isinstance(value, Decimal):
-        if value == value.to_integral_value():
-            return int(value)
-        number = float(value)
-        if Decimal(repr(number)) != value:
-            raise ValueError(f"quantity {value} has more digits than a JSON number keeps")
-        return number
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def plain(value: Any) -> Any:
-    """A document or event as plain JSON values (what ``json.dumps`` takes)."""
-    return _plain(value)
-
-
-def to_json(document: dict[str, Any], *, indent: int | None = None) -> str:
-    return json.dumps(_plain(document), indent=indent, ensure_ascii=False)
+        return decimal_text(value)
+    if isinstance(value, dict | list) and value:
+        inner = "" if indent is None else "\n" + " " * (indent * (level + 1))
+        outer = "" if indent is None else "\n" + " " * (indent * level)
+        separator = ", " if indent is None else ","
+        if isinstance(value, dict):
+            items = [
+                json.dumps(str(k), ensure_ascii=False) + ": " + _write(v, indent, level + 1)
+                for k, v in value.items()
+            ]
+            opening, closing = "{", "}"
+        else:
+            items = [_write(v, indent, level + 1) for v in value]
+            opening, closing = "[", "]"
+        return opening + inner + (separator + inner).join(items) + outer + closing
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -119,7 +126,8 @@ def _validator() -> Draft7Validator:
 def schema_problems(document: dict[str, Any]) -> list[str]:
     """Every place where ``document`` fails the EPCIS 2.0.1 JSON Schema (empty: valid)."""
     found = []
-    for error in sorted(_validator().iter_errors(_plain(document)), key=lambda e: list(e.path)):
+    # a Decimal is a number to jsonschema (numbers.Number): validated as it will be written
+    for error in sorted(_validator().iter_errors(document), key=lambda e: list(e.path)):
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path)
         found.append(f"${where}: {error.message}")
     return found

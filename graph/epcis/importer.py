@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -92,36 +92,98 @@ class _Held:
     kg: Decimal
 
 
+class LedgerReads(Protocol):
+    """What an import asks the ledger: a database (:class:`StoreReads`) or a trazo server
+    read as the importing party (``api.cli.epcis``)."""
+
+    def glns(self) -> dict[str, str]:
+        """Each party's GLN, where it registered one."""
+
+    def holdings(self, party: str, lot: str) -> list[tuple[str, Decimal]]:
+        """(event, kg left) through which ``party`` holds ``lot``, oldest first."""
+
+    def in_transit_to(self, receiver: str) -> list[tuple[str, str, frozenset[str]]]:
+        """(shipment, shipper, lots) of the shipments in transit to ``receiver``, oldest
+        first."""
+
+    def has(self, event_id: str) -> bool: ...
+
+    def shipper_of(self, shipment: str) -> str | None: ...
+
+    def party_of_key(self, keyid: str) -> str | None: ...
+
+    def genesis(self) -> str | None: ...
+
+
 @dataclass
-class LedgerResolver:
-    """What the ledger knows, plus what this document's earlier events did."""
+class StoreReads:
+    """:class:`LedgerReads` over a ledger database (a replica will do)."""
 
     store: Store
-    outbox: Outbox
-    created: list[_Held] = field(default_factory=list)
-    spent: dict[tuple[str, str, str], Decimal] = field(default_factory=dict)
-    received: set[str] = field(default_factory=set)
-    _glns: dict[str, str] | None = None
 
-    def party_by_gln(self, gln: str) -> str | None:
-        if self._glns is None:
-            with self.store.reading() as session:
-                rows = session.execute(select(PartyRow.id, PartyRow.identifiers)).all()
-            self._glns = {}
-            for party, identifiers in rows:
-                found = json.loads(identifiers).get("gln")
-                if found:
-                    self._glns[found] = party
-        return self._glns.get(gln)
+    def glns(self) -> dict[str, str]:
+        with self.store.reading() as session:
+            rows = session.execute(select(PartyRow.id, PartyRow.identifiers)).all()
+        found = {party: json.loads(identifiers).get("gln") for party, identifiers in rows}
+        return {party: gln for party, gln in found.items() if gln}
 
-    def holding(self, party: str, lot: str, kg: Decimal) -> str | None:
+    def holdings(self, party: str, lot: str) -> list[tuple[str, Decimal]]:
         with self.store.reading() as session:
             rows = session.execute(
                 select(HoldingRow.via, HoldingRow.kg)
                 .where(HoldingRow.party == party, HoldingRow.lot == lot)
                 .order_by(HoldingRow.time)
             ).all()
-        candidates = {str(via): held for via, held in rows}  # the ledger's, where it has it
+        return [(str(via), kg) for via, kg in rows]
+
+    def in_transit_to(self, receiver: str) -> list[tuple[str, str, frozenset[str]]]:
+        query = select(ShipmentRow.id, ShipmentRow.shipper).where(
+            ShipmentRow.receiver == receiver, ShipmentRow.status == "in-transit"
+        )
+        with self.store.reading() as session:
+            out = []
+            for shipment, shipper in session.execute(query.order_by(ShipmentRow.time)).all():
+                lots = session.scalars(
+                    select(ShipmentLotRow.lot).where(ShipmentLotRow.shipment == shipment)
+                )
+                out.append((str(shipment), str(shipper), frozenset(lots)))
+        return out
+
+    def has(self, event_id: str) -> bool:
+        with self.store.reading() as session:
+            return session.scalar(select(EventRow.id).where(EventRow.id == event_id)) is not None
+
+    def shipper_of(self, shipment: str) -> str | None:
+        with self.store.reading() as session:
+            return session.scalar(select(ShipmentRow.shipper).where(ShipmentRow.id == shipment))
+
+    def party_of_key(self, keyid: str) -> str | None:
+        with self.store.reading() as session:
+            return session.scalar(select(KeyRow.party).where(KeyRow.keyid == keyid))
+
+    def genesis(self) -> str | None:
+        return self.store.genesis_id()
+
+
+@dataclass
+class LedgerResolver:
+    """What the ledger knows, plus what the key's outbox and this document's earlier
+    events give and take."""
+
+    reads: LedgerReads
+    outbox: Outbox
+    created: list[_Held] = field(default_factory=list)
+    spent: dict[tuple[str, str, str], Decimal] = field(default_factory=dict)
+    received: set[str] = field(default_factory=set)
+    _parties: dict[str, str] | None = None
+
+    def party_by_gln(self, gln: str) -> str | None:
+        if self._parties is None:
+            self._parties = {g: party for party, g in self.reads.glns().items()}
+        return self._parties.get(gln)
+
+    def holding(self, party: str, lot: str, kg: Decimal) -> str | None:
+        candidates = dict(self.reads.holdings(party, lot))  # the ledger's, where it has it
         for h in self.created:
             if h.party == party and h.lot == lot:
                 candidates.setdefault(h.via, h.kg)
@@ -131,32 +193,21 @@ class LedgerResolver:
         return None
 
     def shipment(self, receiver: str, shipper: str | None, lots: list[str]) -> str | None:
-        query = select(ShipmentRow.id).where(
-            ShipmentRow.receiver == receiver, ShipmentRow.status == "in-transit"
-        )
-        if shipper is not None:
-            query = query.where(ShipmentRow.shipper == shipper)
-        with self.store.reading() as session:
-            for shipment in session.scalars(query.order_by(ShipmentRow.time)):
-                carried = set(
-                    session.scalars(
-                        select(ShipmentLotRow.lot).where(ShipmentLotRow.shipment == shipment)
-                    )
-                )
-                if shipment not in self.received and set(lots) <= carried:
-                    return str(shipment)
+        for shipment, sender, carried in self.reads.in_transit_to(receiver):
+            if shipper is not None and sender != shipper:
+                continue
+            if shipment not in self.received and set(lots) <= carried:
+                return shipment
         return None
 
     def imported(self, epcis_hash: str) -> str | None:
         return self.outbox.imported(epcis_hash)
 
     def shipper_of(self, shipment: str) -> str | None:
-        with self.store.reading() as session:
-            return session.scalar(select(ShipmentRow.shipper).where(ShipmentRow.id == shipment))
+        return self.reads.shipper_of(shipment)
 
     def in_ledger(self, event_id: str) -> bool:
-        with self.store.reading() as session:
-            return session.scalar(select(EventRow.id).where(EventRow.id == event_id)) is not None
+        return self.reads.has(event_id)
 
     def note(self, imported: Imported, envelope: Envelope) -> None:
         """Remember what an event of this document gives and takes, for the next ones."""
@@ -193,10 +244,10 @@ class LedgerResolver:
 def import_document(
     document: dict[str, Any],
     outbox: Outbox,
-    store: Store,
+    reads: LedgerReads,
     *,
     check: Ledger,
-    naming: Naming,
+    base_url: str,
     ledger_id: str | None = None,
     partial: bool = False,
 ) -> ImportReport:
@@ -205,18 +256,20 @@ def import_document(
     validate(document)
     events = events_of(document)
     context = document.get("@context")
-    party = outbox.head()["party"] or _party_of_key(store, outbox.keyid)
+    party = outbox.head()["party"] or reads.party_of_key(outbox.keyid)
     if not party:
         raise UnknownKey(
             f"key {outbox.keyid} is registered to no party of this ledger: the operator"
             " registers the party (or a key.add) first"
         )
-    ledger_id = ledger_id or outbox.head()["ledger"] or store.genesis_id()
+    ledger_id = ledger_id or outbox.head()["ledger"] or reads.genesis()
+    glns = reads.glns()
+    naming = Naming(base_url, glns.get)
     if not outbox.entries() and check.head(outbox.keyid) is not None:
         outbox.resync(check)  # a new outbox of a key that signed before: its real head
     refused: dict[int, str] = {}
     while True:
-        attempt = _Attempt(events, context, outbox, store, check, naming, ledger_id, str(party))
+        attempt = _Attempt(events, context, outbox, reads, check, naming, ledger_id, str(party))
         report = attempt.run(refused, partial)
         if report is None:  # the ledger refused one more event: again, without it
             continue
@@ -230,7 +283,7 @@ class _Attempt:
     events: list[dict[str, Any]]
     context: Any
     outbox: Outbox
-    store: Store
+    reads: LedgerReads
     check: Ledger
     naming: Naming
     ledger_id: str | None
@@ -240,7 +293,7 @@ class _Attempt:
         """One pass over the document in one outbox batch; None when the ledger's dry run
         refused an event (added to ``refused``), the batch rolled back."""
         report = ImportReport()
-        resolver = LedgerResolver(self.store, self.outbox)
+        resolver = LedgerResolver(self.reads, self.outbox)
         resolver.note_outbox()
         order: list[int] = []
         try:
@@ -330,11 +383,6 @@ class _Attempt:
 
 class _Abandon(Exception):
     pass
-
-
-def _party_of_key(store: Store, keyid: str) -> str | None:
-    with store.reading() as session:
-        return session.scalar(select(KeyRow.party).where(KeyRow.keyid == keyid))
 
 
 def _dedup_key(event: dict[str, Any], context: Any) -> str:

@@ -7,6 +7,7 @@ builds (None reads everything, as the command line over a local database does).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from graph.epcis.document import epcis_document
 from graph.epcis.hashing import vocabulary
 from graph.epcis.identifiers import canonical_id
 from graph.epcis.mapping import CUSTODY_TYPES, Naming, to_epcis
-from ledger.errors import ClientError, InvalidEvent
+from ledger.errors import ClientError, IntegrityError, InvalidEvent
 from ledger.fields import parse_time, utc_text
 from ledger.schema import EventLotRow, EventRow, LotRow, PartyRow, VoidRow
 from ledger.store import Store
@@ -69,12 +70,12 @@ class Exporter:
         of an event the reader may not see)."""
         if row.type not in CUSTODY_TYPES:
             return None
-        payload = json.loads(row.payload)
+        payload = signed_payload(row)
         if row.type == "void":
             voided = self._row(payload["event"])
             if voided is None or voided.type not in CUSTODY_TYPES or voided.type == "void":
                 return None
-            original = json.loads(voided.payload)
+            original = signed_payload(voided)
             out = to_epcis(payload, row.id, self.naming, voided=(original, voided.id),
                            shipper=self._shipper(original))  # fmt: skip
         else:
@@ -114,10 +115,24 @@ class Exporter:
         if payload.get("type") != "receive":
             return None
         with self.store.reading() as session:
-            return session.scalar(select(EventRow.party).where(EventRow.id == payload["shipment"]))
+            ship = session.scalar(select(EventRow).where(EventRow.id == payload["shipment"]))
+        return None if ship is None else str(signed_payload(ship)["party"])
 
     def events(self, rows: Iterable[EventRow]) -> list[dict[str, Any]]:
         return [e for e in (self.event(r) for r in rows) if e is not None]
+
+
+def signed_payload(row: EventRow) -> dict[str, Any]:
+    """A stored event's payload, read from the bytes its id names: a row whose bytes are
+    not the ones signed (altered behind the ledger's back) is refused, never exported."""
+    if "sha256:" + hashlib.sha256(row.payload).hexdigest() != row.id:
+        raise IntegrityError(
+            f"the stored payload of event {row.id} is not the one signed: the events table"
+            " was altered; run `trazo audit`",
+            event=row.id,
+        )
+    payload: dict[str, Any] = json.loads(row.payload)
+    return payload
 
 
 def lot_document(store: Store, lot: str, naming: Naming) -> dict[str, Any]:

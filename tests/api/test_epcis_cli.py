@@ -275,3 +275,71 @@ def test_ordinary_mistakes_are_one_line(trader: Trader) -> None:
     assert missing.exit_code != 0 and "LotNotFound" in missing.stderr
     no_base = CliRunner().invoke(main, ["epcis", "export", LOT, "--db", trader.db], env={})
     assert no_base.exit_code == 2 and "--base-url" in no_base.stderr
+
+
+def test_an_error_declaration_voids_the_event_imported_from_it(trader: Trader) -> None:
+    received, shipped = trader.erp_events()
+    first = trader.run("epcis", "import", str(trader.document(received, shipped)), "--key",
+                       str(trader.key))  # fmt: skip
+    assert first.exit_code == 0, first.output
+    ship_id = first.stdout.splitlines()[1].split("\t")[1]
+    declared = {
+        **shipped,
+        "errorDeclaration": {"declarationTime": trader.world.tick(), "reason": "incorrect_data"},
+    }
+    result = trader.run("epcis", "import", str(trader.document(declared)), "--key", str(trader.key))
+    assert result.exit_code == 0, result.output
+    assert [p["type"] for p in trader.pending()] == ["receive", "ship", "void"]
+    void = trader.pending()[2]
+    assert void["event"] == ship_id and "incorrect_data" in void["reason"]
+    sent = trader.run("append", "--key", str(trader.key))
+    assert sent.exit_code == 0, sent.output
+    # exported, the void is the shipment with its error declaration, under the same hash
+    document = load(trader.run("epcis", "export", LOT).stdout)
+    pair = [e for e in document["epcisBody"]["eventList"] if e["trazo:event"] == ship_id]
+    assert len(pair) == 2 and pair[0]["eventID"] == pair[1]["eventID"]
+    assert "errorDeclaration" in pair[1] and "errorDeclaration" not in pair[0]
+
+
+def test_an_event_trazo_would_write_differently_is_refused(trader: Trader) -> None:
+    """Taking it would sign something whose EPCIS hash is not the trader's: refused."""
+    received, _ = trader.erp_events()
+    del received["bizLocation"]
+    result = trader.run("epcis", "import", str(trader.document(received)), "--key", str(trader.key))
+    assert result.exit_code == 1
+    assert "not-canonical" in result.stderr and "bizLocation" in result.stderr
+    assert trader.pending() == []
+
+
+@pytest.mark.slow
+def test_the_trader_imports_against_a_server_it_signs_in_to(trader: Trader) -> None:
+    """A trader's machine has no ledger database: `--server` asks a real `trazo serve`
+    (a session opened with the key) and its dry run; `trazo submit` sends the outbox."""
+    from tests.api.test_serve import run_trazo, start_server, stop, wait_for_url
+
+    keys = trader.tmp / "server-keys"
+    write_keypair(keys, "log", chains.log_private())
+    log = (trader.tmp / "server.log").open("w")
+    server = start_server(trader.db, keys, log)
+    try:
+        url = wait_for_url(server)
+        doc = trader.document(*trader.erp_events())
+        imported = run_trazo("epcis", "import", str(doc), "--key", str(trader.key), "--server", url)
+        assert imported.returncode == 0, imported.stderr
+        assert [line.split("\t")[2] for line in imported.stdout.splitlines()] == ["queued"] * 2
+        sent = run_trazo("submit", "--key", str(trader.key), "--server", url)
+        assert sent.returncode == 0, sent.stderr
+        stored = list_events(trader.store, party=EXPORTER, limit=100)
+        assert [r.type for r in stored][-2:] == ["receive", "ship"]
+        again = run_trazo("epcis", "import", str(doc), "--key", str(trader.key), "--server", url)
+        assert again.returncode == 0, again.stderr
+        assert [line.split("\t")[2] for line in again.stdout.splitlines()] == ["duplicate"] * 2
+    finally:
+        stop(server)
+        log.close()
+
+
+def test_every_rejection_reason_is_documented() -> None:
+    table = (Path(__file__).parent.parent.parent / "docs" / "epcis.md").read_text("utf-8")
+    missing = [reason for reason in REASONS if f"| `{reason}` |" not in table]
+    assert not missing, missing

@@ -217,3 +217,27 @@ def test_the_listing_leaks_no_purchase_order(private_app: Flask, world: World) -
         )
         assert (table.SECRET_PO_A in text) == (name in table.SHIP_A_READERS), name
         assert (table.SECRET_PO_B in text) == (name in {"coop", "trader_b", "operator"}), name
+
+
+def test_an_altered_payload_is_never_served_as_epcis(
+    known: tuple[FlaskClient, dict[str, str]], world: World
+) -> None:
+    """An operator with database access rewrites a shipment's quantity behind the ledger's
+    back: the EPCIS answer is a 500 (the ledger's own failure; `trazo audit` names it)
+    instead of what nobody signed."""
+    from ledger.query import get_event
+    from tests.ledger.test_audit import drop_triggers, tamper
+
+    client, ids = known
+    drop_triggers(world.store)
+    row = get_event(world.store, ids["S2"])
+    assert row is not None and b'"100"' in row.payload
+    forged = row.payload.replace(b'"100"', b'"900"')
+    tamper(world.store, "UPDATE events SET payload = :p WHERE id = :id", p=forged, id=ids["S2"])
+    response = client.get("/api/v1/epcis/events", headers=OPERATOR)
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    assert '"900"' not in response.get_data(as_text=True)
+    # the events before it still answer: the refusal is the altered event's
+    head = client.get("/api/v1/epcis/events?perPage=3", headers=OPERATOR)
+    assert head.status_code == 200

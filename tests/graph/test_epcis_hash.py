@@ -4,10 +4,13 @@ vectors (tests/vectors/epcis/SOURCE.md), byte for byte."""
 from __future__ import annotations
 
 import json
+import random
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from graph.epcis.hashing import event_hash, hash_time, number, pre_hash, vocabulary
 from graph.epcis.identifiers import canonical_id, epc_urn_to_dl
@@ -119,3 +122,42 @@ def test_digital_links_are_constrained() -> None:
     assert canonical_id("https://trazo.example/api/v1/lots/coop:h-1") == (
         "https://trazo.example/api/v1/lots/coop:h-1"
     )
+
+
+def _all_vector_events() -> list[tuple[dict[str, object], object]]:
+    found = []
+    for path in DOCUMENTS:
+        events, context = _events(path)
+        found += [(e, context) for e in events]
+    return found
+
+
+def _shuffled(value: object, rng: random.Random) -> object:
+    if isinstance(value, dict):
+        items = [(k, _shuffled(v, rng)) for k, v in value.items()]
+        rng.shuffle(items)
+        return dict(items)
+    if isinstance(value, list):
+        items = [_shuffled(v, rng) for v in value]
+        rng.shuffle(items)
+        return items
+    return value
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**32), which=st.integers(0, 10**6))
+def test_order_never_changes_the_hash(seed: int, which: int) -> None:
+    """Key order and list order are representation, not content (CBV 2.0: sorted)."""
+    vectors = _all_vector_events()
+    event, context = vectors[which % len(vectors)]
+    assert event_hash(_shuffled(event, random.Random(seed)), context) == event_hash(event, context)  # type: ignore[arg-type]
+
+
+@settings(max_examples=50, deadline=None)
+@given(which=st.integers(0, 10**6), text=st.text(min_size=1, max_size=8).filter(str.strip))
+def test_a_changed_or_added_value_changes_the_hash(which: int, text: str) -> None:
+    vectors = _all_vector_events()
+    event, context = vectors[which % len(vectors)]
+    base = event_hash(event, context)
+    assert event_hash({**event, "bizStep": f"x{text.strip()}"}, context) != base
+    assert event_hash({**event, "example:added": text}, context) != base

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from graph.epcis.document import epcis_document, load, schema_problems, to_json
+from graph.epcis.document import decimal_text, epcis_document, load, schema_problems, to_json
 from graph.epcis.hashing import event_hash
 from graph.epcis.ledger import Exporter, naming_for
 from graph.epcis.mapping import CUSTODY_TYPES, Naming, from_epcis, to_epcis
@@ -131,7 +131,9 @@ GLNS = {"coop-a": "7750000000017", "trader-b": "7750000000024"}
 
 @settings(max_examples=60, deadline=None)
 @given(
-    quantity=st.decimals(min_value=Decimal("0.001"), max_value=Decimal(10**9), places=3),
+    quantity=st.decimals(
+        min_value=Decimal("0.000001"), max_value=Decimal("999999999999.999999"), places=6
+    ),
     unit=st.sampled_from(["kg", "g", "t", "lb", "quintal", "bag-60"]),
     gtin=st.sampled_from([None, "07501234567893", "4012345999990"]),
     lot=st.sampled_from(["coop-a:L1", "coop-a:h-2026-000000000153"]),
@@ -154,9 +156,7 @@ def test_a_shipment_round_trips(
     line: dict[str, Any] = {
         "lot": lot,
         "event": "sha256:" + "a" * 64,
-        "quantity": str(quantity.normalize())
-        if quantity != quantity.to_integral_value()
-        else str(int(quantity)),
+        "quantity": decimal_text(quantity),  # as a trader writes it: no trailing zeros
         "unit": unit,
     }
     if gtin:
@@ -178,3 +178,36 @@ def test_a_shipment_round_trips(
     back = from_epcis(read, document["@context"], "coop-a", GlnResolver(GLNS))
     assert _body(back.payload) == _body(payload)
     assert back.epcis_hash == read["eventID"] == event_hash(read, document["@context"])
+
+
+def test_query_identifiers_compare_in_canonical_form() -> None:
+    """An sgln URN finds its GLN's Digital Link location; an lgtin class its GS1 lot."""
+    from graph.epcis.ledger import EventQuery
+
+    event = to_epcis(
+        {
+            "type": "ship",
+            "party": "coop-a",
+            "time": "2026-05-04T10:30:00-05:00",
+            "to": "trader-b",
+            "lots": [
+                {"lot": "L1", "event": "sha256:" + "a" * 64, "quantity": "5", "unit": "kg",
+                 "gtin": "04012345123456"}
+            ],
+        },
+        "sha256:" + "b" * 64,
+        Naming(BASE, {"coop-a": "4012345000016", "trader-b": "0614141000012"}.get),
+    )  # fmt: skip
+    assert event["bizLocation"]["id"] == "https://id.gs1.org/414/4012345000016"
+    assert event["quantityList"][0]["epcClass"] == "https://id.gs1.org/01/04012345123456/10/L1"
+
+    def matches(**params: list[str]) -> bool:
+        return EventQuery.parse(params).matches({**event, "recordTime": "2026-05-04T16:00:00Z"})
+
+    assert matches(EQ_bizLocation=["urn:epc:id:sgln:4012345.00001.0"])
+    assert not matches(EQ_bizLocation=["urn:epc:id:sgln:0614141.00001.0"])
+    assert matches(MATCH_epcClass=["urn:epc:class:lgtin:4012345.012345.L1"])
+    assert matches(EQ_destination=["urn:epc:id:pgln:0614141.00001"])
+    assert matches(EQ_source=["https://example.com/417/4012345000016?x=1"])
+    assert not matches(EQ_source=["urn:epc:id:pgln:0614141.00001"])
+    assert matches(EQ_bizStep=["urn:epcglobal:cbv:bizstep:shipping"], eventType=["ObjectEvent"])
