@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +41,9 @@ TRANSLATIONS = Path(__file__).parent / "translations"
 DOMAIN = "messages"
 
 SCHEMA_ORG = "https://schema.org"
+STATIC = Path(__file__).parent.parent / "static"
+SCRIPTS = ("dsse.js", "proof.js", "verify.js", "page-verify.js")
+"""The in-browser verifier: ES modules served at ``/static/js/`` and copied by ``publish``."""
 
 
 def N_(message: str) -> str:
@@ -104,6 +107,8 @@ class Links:
     languages: dict[str, str] = field(default_factory=dict)
     bundle_name: str = "bundle.json"
     absolute_bundle: str = ""
+    script: str = ""
+    """The in-browser verifier's entry module (``api/static/js/page-verify.js``)."""
 
     @classmethod
     def served(cls, base_url: str, lot: str) -> Links:
@@ -119,6 +124,7 @@ class Links:
             languages={lang: f"{path}?lang={lang}" for lang in LANGUAGES},
             bundle_name=bundle_filename(lot),
             absolute_bundle=f"{base}{path}/bundle.json",
+            script="/static/js/page-verify.js",
         )
 
     @classmethod
@@ -134,6 +140,7 @@ class Links:
             languages={lang: f"{lang}.html" for lang in LANGUAGES},
             bundle_name=bundle_filename(lot),
             absolute_bundle=f"{base}/bundle.json",
+            script="js/page-verify.js",
         )
 
 
@@ -425,6 +432,26 @@ def qr_svg(url: str) -> bytes:
     return buffer.getvalue()
 
 
+def qr_inline(url: str) -> Markup:
+    """The QR code as an SVG element to put in the page itself (shown, and printed)."""
+    import segno
+
+    buffer = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(
+        buffer,
+        kind="svg",
+        scale=4,
+        border=4,
+        xmldecl=False,
+        svgns=False,
+        title=url,
+        svgclass="qr",
+        lineclass=None,
+        omitsize=True,
+    )
+    return Markup(buffer.getvalue().decode("utf-8"))
+
+
 def qr_png(url: str) -> bytes:
     import segno
 
@@ -434,6 +461,26 @@ def qr_png(url: str) -> bytes:
 
 
 # --- rendering -----------------------------------------------------------------------
+
+
+DEFAULT_LOCALES = {"es": "es_419", "en": "en", "pt": "pt", "fr": "fr"}
+"""How numbers and dates are written when the reader names no region: a bare ``es`` is
+Latin American Spanish (``es_419``: 2,109.562), where most of the producers and many of
+the readers are; ``es-ES`` asks for 2.109,562."""
+
+
+def number_locale(lang: str, accept: Any = None) -> str:
+    """The locale numbers and dates are written in: the reader's own region of ``lang``
+    from Accept-Language (``es-MX``, ``es-PE``, ``es-ES``), else ``DEFAULT_LOCALES``."""
+    for value, _quality in accept or ():
+        tag = str(value).replace("-", "_")
+        if tag.split("_")[0].lower() != lang or "_" not in tag:
+            continue
+        try:
+            return str(Locale.parse(tag))
+        except (ValueError, LookupError):
+            continue
+    return DEFAULT_LOCALES.get(lang, lang)
 
 
 def negotiate(requested: str | None, accept: Any = None) -> str:
@@ -456,8 +503,9 @@ def translations(lang: str) -> gettext.NullTranslations:
     return gettext.translation(DOMAIN, localedir=str(TRANSLATIONS), languages=[lang])
 
 
-@cache
-def environment(lang: str) -> Environment:
+@lru_cache(maxsize=64)
+def environment(lang: str, locale_id: str | None = None) -> Environment:
+    """The templates in ``lang``, numbers and dates written as in ``locale_id``."""
     env = Environment(
         loader=PackageLoader("api.pages", "templates"),
         autoescape=select_autoescape(["html", "svg"], default=True),
@@ -466,7 +514,7 @@ def environment(lang: str) -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
-    locale = Locale.parse(lang)
+    locale = Locale.parse(locale_id or DEFAULT_LOCALES.get(lang, lang))
     env.filters.update(
         percent=lambda v: format_percent(
             Decimal(v).normalize() / 100, locale=locale, decimal_quantization=False
@@ -482,6 +530,7 @@ def environment(lang: str) -> Environment:
         country=lambda code: locale.territories.get(code, code),
         cell=cell_label,
         num=lambda v: f"{v:.1f}",
+        mass=lambda kg: _mass(Decimal(kg), locale),
     )
     env.globals.update(
         lang=lang,
@@ -495,17 +544,79 @@ def environment(lang: str) -> Environment:
     return env
 
 
+def _mass(kg: Decimal, locale: Locale) -> str:
+    """A retail unit's mass as a reader says it: "250 g", "187.5 g", "1 kg"."""
+    value, unit = ((kg * 1000), "g") if kg < 1 else (kg, "kg")
+    return f"{format_decimal(value.normalize(), locale=locale, decimal_quantization=False)} {unit}"
+
+
 def _floor_percent(value: Fraction) -> Decimal:
     hundredths = value * 10_000
     return (Decimal(hundredths.numerator // hundredths.denominator) / 100).normalize()
 
 
-def render_page(model: PageModel, lang: str, links: Links) -> str:
-    env = environment(lang)
+def render_page(
+    model: PageModel,
+    lang: str,
+    links: Links,
+    locale: str | None = None,
+    witnesses: tuple[str, ...] = (),
+) -> str:
+    """The page in ``lang``, numbers as in ``locale``; ``witnesses`` are the cosigner keys
+    the in-browser check counts on the checkpoint."""
+    env = environment(lang, locale)
     ld = jsonld_text(model, links).replace("<", "\\u003c").replace(">", "\\u003e")
     return env.get_template("page/lot.html").render(
-        m=model, links=links, flow=flow_picture(model), maps=map_panels(model), jsonld=Markup(ld)
+        m=model,
+        links=links,
+        flow=flow_picture(model),
+        maps=map_panels(model),
+        jsonld=Markup(ld),
+        qr=qr_inline(links.page),
+        verify_text=Markup(_json_in_html(verify_texts(lang))),
+        witnesses=" ".join(witnesses),
+        certified_fraction=f"{model.certified_fraction.numerator}/"
+        f"{model.certified_fraction.denominator}",
     )
+
+
+def _json_in_html(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+VERIFY_STEPS = {
+    "format": N_("The bundle is a trazo proof bundle"),
+    "checkpoint": N_("The ledger's log signed its checkpoint (the key shown below)"),
+    "witnesses": N_("Witnesses cosigned the checkpoint"),
+    "tables": N_("The rule tables are the ones this page uses"),
+    "envelopes": N_("Every record's fingerprint matches its content"),
+    "inclusion": N_("Every record is in the log under the checkpoint"),
+    "ledger": N_("Every record belongs to this ledger"),
+    "signatures": N_("Every record is signed by a key its party holds"),
+    "references": N_("Every step builds on an earlier record in the bundle"),
+    "privacy": N_("No farm location is in the bundle"),
+    "verdict": N_("The certified share, recomputed from the records, matches this page"),
+}
+VERIFY_MESSAGES = {
+    "running": N_("Checking…"),
+    "ok": N_("The proof checks out: every signature, every step and the share above."),
+    "failed": N_("The proof does NOT check out. What failed:"),
+    "fetch": N_("Could not load the proof bundle. Choose the file you downloaded:"),
+    "unknown": N_(
+        "Record types this check does not know the rules of (their signatures, chains and"
+        " log entries were checked):"
+    ),
+    "limits": N_("Not checked in the browser (the trazo command checks them):"),
+}
+
+
+def verify_texts(lang: str) -> dict[str, Any]:
+    """The in-browser check's words in ``lang``, handed to its script as JSON."""
+    t = translations(lang).gettext
+    return {
+        "steps": {k: t(v) for k, v in VERIFY_STEPS.items()},
+        **{k: t(v) for k, v in VERIFY_MESSAGES.items()},
+    }
 
 
 def render_not_found(lot: str, lang: str, languages: dict[str, str] | None = None) -> str:
@@ -539,6 +650,9 @@ def publish(
     for lang in LANGUAGES:
         write(f"{lang}.html", render_page(model, lang, links))
     write("index.html", render_page(model, default_lang, links))
+    (out / "js").mkdir(exist_ok=True)
+    for script in SCRIPTS:
+        write(f"js/{script}", (STATIC / "js" / script).read_bytes())
     write("product.jsonld", jsonld_text(model, links))
     write("qr.svg", qr_svg(links.page))
     write("qr.png", qr_png(links.page))
