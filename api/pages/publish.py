@@ -271,64 +271,154 @@ class MapPanel:
     height: int
     dots: list[tuple[Area, float, float, float]]  # area, x, y, radius
     lines: list[tuple[str, float, str]]  # "h" or "v", position, label
+    country: str = ""
+    """SVG path of the country's outline (Natural Earth, simplified, 0.1° grid)."""
+    neighbours: str = ""
+    """SVG path of the other countries in view."""
+    zoom: bool = False
+    """A closer map of the areas (the country's whole map comes before it)."""
 
 
 MAP_WIDTH = 360
-_MAP_MAX_HEIGHT = 240
-_MAP_PAD = 26
+_MAP_MAX_HEIGHT = 300
+_MAP_PAD = 10
+OUTLINES = Path(__file__).parent / "data" / "outlines.json"
+
+_Ring = list[tuple[float, float]]
+
+
+@cache
+def outlines() -> dict[str, list[_Ring]]:
+    """Country outlines by ISO code: rings of (lon, lat) on the 0.1° grid (package data,
+    from Natural Earth; see ``data/make_outlines.py``)."""
+    document = json.loads(OUTLINES.read_text("utf-8"))
+    out: dict[str, list[_Ring]] = {}
+    for code, rings in document["countries"].items():
+        for r in rings:
+            ring = [(r[i] / 10, r[i + 1] / 10) for i in range(0, len(r), 2)]
+            west, _s, east, _n = _bbox(ring)
+            if east - west < 180:  # a ring across the antimeridian (Fiji, Russia): not drawn
+                out.setdefault(code, []).append(ring)
+    return out
+
+
+def _bbox(points: list[tuple[float, float]]) -> tuple[float, float, float, float]:
+    lons = [p[0] for p in points]
+    lats = [p[1] for p in points]
+    return min(lons), min(lats), max(lons), max(lats)
 
 
 def map_panels(model: PageModel) -> list[MapPanel]:
-    """One equirectangular panel per country, fitted to its areas; no tiles, no borders."""
+    """Maps of each country of origin, inline SVG (no tiles, no other host): the country's
+    outline and its neighbours' with the areas of about 10 km where its plots lie; and,
+    when those areas are small on the country's scale, a closer map of them."""
     panels: list[MapPanel] = []
+    shapes = outlines()
     for origin in model.origins:
-        if not origin.areas:
+        rings = shapes.get(origin.country, [])
+        if not rings and not origin.areas:
             continue
-        lats = [float(a.lat) for a in origin.areas]
-        lons = [float(a.lon) for a in origin.areas]
-        mid = (min(lats) + max(lats)) / 2
-        kx = math.cos(math.radians(mid))
-        span_lat = max(max(lats) - min(lats), 0.4) + 0.3
-        span_lon = max(max(lons) - min(lons), 0.4 / kx) + 0.3 / kx
-        lat0 = (min(lats) + max(lats)) / 2 + span_lat / 2
-        lon0 = (min(lons) + max(lons)) / 2 - span_lon / 2
-        inner = MAP_WIDTH - 2 * _MAP_PAD
-        k = min(inner / (span_lon * kx), (_MAP_MAX_HEIGHT - 2 * _MAP_PAD) / span_lat)
-        width = MAP_WIDTH
-        height = int(span_lat * k + 2 * _MAP_PAD)
-        left = (MAP_WIDTH - span_lon * kx * k) / 2
-
-        def x_of(
-            lon: float, left: float = left, lon0: float = lon0, k: float = k, kx: float = kx
-        ) -> float:
-            return left + (lon - lon0) * kx * k
-
-        def y_of(lat: float, lat0: float = lat0, k: float = k) -> float:
-            return _MAP_PAD + (lat0 - lat) * k
-
-        most = max(a.plots for a in origin.areas)
-        largest = max(6.0, min(18.0, 0.5 * float(CELL) * k))  # neighbours do not overlap
-        dots = [
-            (
-                a,
-                x_of(float(a.lon)),
-                y_of(float(a.lat)),
-                max(7.0, largest * math.sqrt(a.plots / most)),
-            )
-            for a in origin.areas
-        ]
-        step = next(s for s in (0.5, 1, 2, 5, 10, 20) if max(span_lat, span_lon) / s <= 5)
-        lines = []
-        value = math.ceil((lat0 - span_lat) / step) * step
-        while value <= lat0:
-            lines.append(("h", y_of(value), _degrees(value, "N", "S")))
-            value += step
-        value = math.ceil(lon0 / step) * step
-        while value <= lon0 + span_lon:
-            lines.append(("v", x_of(value), _degrees(value, "E", "W")))
-            value += step
-        panels.append(MapPanel(len(panels) + 1, origin, width, height, dots, lines))
+        spots = [(float(a.lon), float(a.lat)) for a in origin.areas]
+        main = max(rings, key=_area) if rings else []
+        whole = _padded(_bbox(main + spots))
+        panels.append(_panel(len(panels) + 1, origin, whole, shapes))
+        if spots:
+            near = _padded(_bbox(spots), minimum=0.5)
+            if (near[2] - near[0]) < 0.3 * (whole[2] - whole[0]):
+                panels.append(_panel(len(panels) + 1, origin, near, shapes, zoom=True))
     return panels
+
+
+def _padded(
+    box: tuple[float, float, float, float], minimum: float = 0.6
+) -> tuple[float, float, float, float]:
+    west, south, east, north = box
+    grow_x = max(minimum - (east - west), 0) / 2
+    grow_y = max(minimum - (north - south), 0) / 2
+    pad = max(east - west, north - south, minimum) * 0.06 + 0.1
+    return west - grow_x - pad, south - grow_y - pad, east + grow_x + pad, north + grow_y + pad
+
+
+def _panel(
+    index: int,
+    origin: Origin,
+    view: tuple[float, float, float, float],
+    shapes: dict[str, list[_Ring]],
+    *,
+    zoom: bool = False,
+) -> MapPanel:
+    west, south, east, north = view
+    kx = math.cos(math.radians((south + north) / 2))
+    k = min(
+        (MAP_WIDTH - 2 * _MAP_PAD) / ((east - west) * kx),
+        (_MAP_MAX_HEIGHT - 2 * _MAP_PAD) / (north - south),
+    )
+    height = int((north - south) * k + 2 * _MAP_PAD)
+    left = (MAP_WIDTH - (east - west) * kx * k) / 2
+
+    def x_of(lon: float) -> float:
+        return left + (lon - west) * kx * k
+
+    def y_of(lat: float) -> float:
+        return _MAP_PAD + (north - lat) * k
+
+    def path(rings: list[_Ring]) -> str:
+        return "".join(
+            "M" + " ".join(f"{x_of(lon):.1f} {y_of(lat):.1f}" for lon, lat in ring) + "Z"
+            for ring in rings
+        )
+
+    others = [
+        ring
+        for code, rings in shapes.items()
+        if code != origin.country
+        for ring in rings
+        if _overlaps(_bbox(ring), view)
+    ]
+    most = max((a.plots for a in origin.areas), default=1)
+    largest = max(6.0, min(16.0, 0.5 * float(CELL) * k))
+    dots = [
+        (
+            a,
+            x_of(float(a.lon)),
+            y_of(float(a.lat)),
+            max(4.0 if not zoom else 7.0, largest * math.sqrt(a.plots / most)),
+        )
+        for a in origin.areas
+    ]
+    span = max(east - west, north - south)
+    step = next(s for s in (0.5, 1, 2, 5, 10, 20, 40) if span / s <= 5)
+    lines = []
+    value = math.ceil(south / step) * step
+    while value <= north:
+        lines.append(("h", y_of(value), _degrees(value, "N", "S")))
+        value += step
+    value = math.ceil(west / step) * step
+    while value <= east:
+        lines.append(("v", x_of(value), _degrees(value, "E", "W")))
+        value += step
+    own = [r for r in shapes.get(origin.country, []) if _overlaps(_bbox(r), view)]
+    return MapPanel(
+        index,
+        origin,
+        MAP_WIDTH,
+        height,
+        dots,
+        lines,
+        country=path(own),
+        neighbours=path(others),
+        zoom=zoom,
+    )
+
+
+def _area(ring: _Ring) -> float:
+    return abs(
+        sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True))
+    )
+
+
+def _overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
 def _degrees(value: float, positive: str, negative: str) -> str:

@@ -154,11 +154,18 @@ def test_the_button_checks_a_served_bag(
     assert any("certified share" in s for s in steps)
     assert verify_bundle(build_bundle(ledger.store, bag), _log_key(ledger)).ok  # Python agrees
     if which == "blended_bag":
+        result = chromium.find_element(By.ID, "verify-result")
+        chromium.execute_script("arguments[0].scrollIntoView({block: 'end'})", result)
         _screenshot(chromium, "verify-result-390.png")
         chromium.execute_script("window.scrollTo(0, 0)")
         _screenshot(chromium, "page-top-390.png")
-        figure = chromium.find_element(By.CSS_SELECTOR, "figure.map")
-        chromium.execute_script("arguments[0].scrollIntoView({block: 'start'})", figure)
+        figures = chromium.find_elements(By.CSS_SELECTOR, "figure.map")
+        outlines = [
+            f.find_element(By.CSS_SELECTOR, "path.outline").get_attribute("data-country")
+            for f in figures
+        ]
+        assert {"BR", "HN"} <= set(outlines), outlines  # the plantation's country too
+        chromium.execute_script("arguments[0].scrollIntoView({block: 'start'})", figures[-2])
         _screenshot(chromium, "map-390.png")
 
 
@@ -366,3 +373,57 @@ def test_python_and_javascript_agree_on_every_bundle(
     for name, *_ in cases:  # a forged event Python names, JavaScript names too
         named = {f.event for f in python[name].findings if f.event}
         assert not named or named & {f["event"] for f in js[name]["findings"]}, name
+
+
+# --- the demo's pages, read as bytes -----------------------------------------------------------
+
+
+def _get(url: str, language: str = "en") -> str:
+    from urllib.request import Request, urlopen
+
+    with urlopen(Request(url, headers={"Accept-Language": language}), timeout=30) as response:
+        return str(response.read().decode("utf-8"))
+
+
+def test_the_demo_bag_page_leads_with_the_bag_and_maps_without_precision(
+    ledger: Ledger,  # noqa: F811
+    server: str,  # noqa: F811
+) -> None:
+    import re
+
+    from sqlalchemy import select
+
+    from ledger.schema import PlotRow
+
+    if ledger.source != "demo chain":
+        pytest.skip("the demo chain is not importable")
+    with ledger.store.reading() as session:
+        geometries = [json.loads(g) for (g,) in session.execute(select(PlotRow.geometry)) if g]
+    coordinates: set[str] = set()
+    for geometry in geometries:
+        text = json.dumps(geometry["coordinates"])
+        coordinates |= set(re.findall(r"-?\d+\.\d{3,}", text))
+    assert len(coordinates) > 20
+    blended = _get(f"{server}/p/{ledger.blended_bag}", "es-MX,es")
+    assert "bolsa de 250\xa0g" in blended or "bolsa de 250 g" in blended
+    assert "Esta bolsa: 187.5 g de socios de Cooperativa Cafetalera Sierra de Marcala." in blended
+    assert "2,109.562" in blended  # es-MX writes it so; es-ES would write 2.109,562
+    assert "2.109,562" in _get(f"{server}/p/{ledger.blended_bag}", "es-ES,es")
+    for bag in (ledger.single_origin_bag, ledger.blended_bag):
+        for lang in publish.LANGUAGES:
+            html = _get(f"{server}/p/{bag}?lang={lang}")
+            assert re.findall(r'<path class="outline" data-country="[A-Z]{2}"', html)
+            for coordinate in coordinates:
+                for places in (2, 3):  # truncated past the cell's one decimal
+                    cut = coordinate[: coordinate.index(".") + places + 1]
+                    assert cut.lstrip("-") not in html or (places == 2 and _innocent(cut, html))
+            assert not re.findall(r"\d+\.\d{5,}", html)
+
+
+def _innocent(cut: str, html: str) -> bool:
+    """A two-decimal cut of a coordinate may occur as another number (a quantity such as
+    2,812.75): innocent only where it is not a position (outside every picture and title)."""
+    import re
+
+    pictures = "".join(re.findall(r"<svg.*?</svg>", html, flags=re.S))
+    return cut.lstrip("-") not in pictures
