@@ -261,6 +261,10 @@ def test_a_tampered_static_copy_fails_naming_the_event(
     if event:  # … and names the same event
         assert any(f.event == event for f in python.findings)
     if how == "changed-quantity":
+        from selenium.webdriver.common.by import By
+
+        result = chromium.find_element(By.ID, "verify-result")
+        chromium.execute_script("arguments[0].scrollIntoView({block: 'start'})", result)
         _screenshot(chromium, "verify-failed-390.png")
 
 
@@ -427,3 +431,57 @@ def _innocent(cut: str, html: str) -> bool:
 
     pictures = "".join(re.findall(r"<svg.*?</svg>", html, flags=re.S))
     return cut.lstrip("-") not in pictures
+
+
+def test_witness_cosignatures_are_counted_as_python_counts_them(
+    site: tuple[Path, str],
+    ledger: Ledger,  # noqa: F811
+    chromium: Any,
+) -> None:
+    """A checkpoint cosigned by a witness: the quorum holds with its key, not with another's,
+    and a cosignature line that does not verify counts for nothing, in both verifiers."""
+    from graph.verify import WitnessPolicy
+    from ledger.cosignature import Cosigner
+
+    _root, base = site
+    bundle = build_bundle(ledger.store, ledger.single_origin_bag)
+    body, _ = split_note(bundle["checkpoint"])
+    witness = Cosigner("witness.example/w1", seeded_key("witness-1"))
+    other = Cosigner("witness.example/w2", seeded_key("witness-2"))
+    cosigned = dict(bundle, checkpoint=bundle["checkpoint"] + witness.cosign(body, 1_765_000_000))
+    line = other.cosign(body, 1_765_000_000)
+    broken = dict(
+        bundle,
+        checkpoint=bundle["checkpoint"] + line[:-6] + ("A" if line[-6] != "A" else "B") + line[-5:],
+    )
+    cases = [
+        ("with-its-witness", cosigned, witness.key.verifier_key()),
+        ("with-another-witness", cosigned, other.key.verifier_key()),
+        ("broken-line", broken, other.key.verifier_key()),
+    ]
+    chromium.get(f"{base}/bag/index.html")
+    js = dict(
+        chromium.execute_async_script(
+            """
+            const [cases, key] = [arguments[0], arguments[1]];
+            const done = arguments[arguments.length - 1];
+            import(new URL("js/verify.js", location.href)).then(async (m) => {
+              const out = [];
+              for (const [name, bundle, witness] of cases) {
+                const options = {logKey: key, witnesses: [witness], quorum: 1};
+                const r = await m.verifyBundle(bundle, options);
+                out.push([name, {ok: r.ok, by: r.cosignedBy}]);
+              }
+              done(out);
+            });
+            """,
+            [list(c) for c in cases],
+            _verifier_key(ledger),
+        )
+    )
+    for name, document, vkey in cases:
+        python = verify_bundle(document, _log_key(ledger), WitnessPolicy.parse([vkey], 1))
+        assert js[name]["ok"] == python.ok, name
+        assert js[name]["by"] == python.cosigned_by, name
+    assert js["with-its-witness"] == {"ok": True, "by": ["witness.example/w1"]}
+    assert not js["with-another-witness"]["ok"] and not js["broken-line"]["ok"]

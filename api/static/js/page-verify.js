@@ -60,7 +60,8 @@ async function check(bundleText) {
     const list = document.createElement("ul");
     for (const f of report.findings.slice(0, 20)) {
       const what = f.event ? `${shortId(f.event)}: ` : "";
-      const li = item("finding", `[${f.check}] ${what}${f.message}`);
+      const message = f.message.replace(/sha256:([0-9a-f]{12})[0-9a-f]{52}/g, "sha256:$1…");
+      const li = item("finding", `[${f.check}] ${what}${message}`);
       if (f.event) li.dataset.event = f.event;
       list.append(li);
     }

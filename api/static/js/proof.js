@@ -99,9 +99,11 @@ export async function noteKeyId(name, alg, raw) {
 
 /** `name+hexid+base64(alg || key)`, checked: {name, keyId, raw}. */
 export async function parseVerifierKey(vkey, alg) {
-  const parts = String(vkey).trim().split("+");
-  if (parts.length !== 3) throw new Error("a verifier key is <name>+<hex key ID>+<base64 key>");
-  const [name, hexId, encoded] = parts;
+  const text = String(vkey).trim();
+  const first = text.indexOf("+");
+  const second = text.indexOf("+", first + 1);
+  if (first < 0 || second < 0) throw new Error("a verifier key is <name>+<hex key ID>+<base64 key>");
+  const [name, hexId, encoded] = [text.slice(0, first), text.slice(first + 1, second), text.slice(second + 1)];
   if (!name || /[\s+]/.test(name)) throw new Error(`bad key name ${JSON.stringify(name)}`);
   const raw = b64decode(encoded);
   if (raw.length !== 33 || raw[0] !== alg) throw new Error(`not an Ed25519 key of type 0x0${alg}`);
