@@ -55,9 +55,11 @@ def publish(
     """Write LOT's public page as static files a brand can host anywhere.
 
     Writes index.html and es/en/pt/fr.html (the page in each language), product.jsonld
-    (schema.org Product), qr.svg and qr.png (pointing at the page) and bundle.json (the
-    proof bundle anyone can check with `trazo verify`). Nothing in them loads from
-    another host.
+    (schema.org Product), qr.svg and qr.png (pointing at the page), bundle.json (the
+    proof bundle anyone can check with `trazo verify`) and js/ (the page's in-browser check
+    of that bundle; serve the folder over HTTP(S): browsers run no modules from file://).
+    Nothing in them loads from another host. Numbers are written for a reader of each
+    language's default region (a bare es: Latin American Spanish).
     """
     from api.pages import publish as pub
     from graph.bundle import build_bundle

@@ -541,6 +541,7 @@ class Ledger {
       case "party.register": {
         if (r.index > 0 && r.party !== this.operator) throw new RuleError("rules", `only the operator ${JSON.stringify(this.operator)} registers parties, not ${JSON.stringify(r.party)}`);
         if (this.parties.has(b.subject)) throw new RuleError("rules", `party ${JSON.stringify(b.subject)} is already registered`);
+        if (r.index > 0 && (b.roles || []).includes("operator")) throw new RuleError("rules", "a ledger has one operator");
         await this.addKey(b.subject, b.public_key);
         this.parties.set(b.subject, { roles: b.roles || [], country: b.country });
         return null;
@@ -559,12 +560,16 @@ class Ledger {
       case "member.enroll":
         this.owned(b.member, "member");
         if (this.members.has(b.member)) throw new RuleError("rules", `member ${b.member} is already enrolled`);
-        this.members.set(b.member, r.party);
+        this.members.set(b.member, {
+          spo: r.party, since: b.since, until: null, products: b.products || [],
+          plots: new Set((b.plots || []).map((p) => p.plot)),
+        });
         return null;
       case "member.leave": {
-        const spo = this.members.get(b.member);
-        if (spo === undefined) throw new NotInEvidence(`member ${b.member} is not enrolled in the bundle`);
-        if (spo !== r.party) throw new RuleError("rules", `member ${JSON.stringify(b.member)} was enrolled by ${JSON.stringify(spo)}, not ${JSON.stringify(r.party)}`);
+        const member = this.members.get(b.member);
+        if (member === undefined) throw new NotInEvidence(`member ${b.member} is not enrolled in the bundle`);
+        if (member.spo !== r.party) throw new RuleError("rules", `member ${JSON.stringify(b.member)} was enrolled by ${JSON.stringify(member.spo)}, not ${JSON.stringify(r.party)}`);
+        this.members.set(b.member, { ...member, until: b.until });
         return null;
       }
       case "cert.issue": {
@@ -584,6 +589,16 @@ class Ledger {
       case "harvest": {
         this.owned(b.lot, "lot");
         t.product(b.product);
+        if (b.member !== undefined && b.member !== null) {
+          const member = this.members.get(b.member);
+          if (!member) throw new NotInEvidence(`member ${b.member} is not enrolled in the bundle`);
+          if (member.spo !== r.party) throw new RuleError("rules", `member ${b.member} is not a member of ${r.party}`);
+          if (r.day < member.since || (member.until && r.day > member.until)) {
+            throw new RuleError("rules", `member ${JSON.stringify(b.member)} was not enrolled on ${r.day}`);
+          }
+          if (!member.products.includes(b.product)) throw new RuleError("rules", `member ${JSON.stringify(b.member)} is not enrolled for ${b.product}`);
+          if (!member.plots.has(b.plot)) throw new RuleError("rules", `plot ${JSON.stringify(b.plot)} is not a plot of member ${JSON.stringify(b.member)}`);
+        }
         this.createLot(b.lot, b.product, b.form, t.kg(b, "quantity"));
         return null;
       }
