@@ -321,17 +321,51 @@ def _forged_bundles(folder: Path) -> Iterator[tuple[str, dict[str, Any], LogKey]
         world.store.dispose()
 
 
+def _bundle_forgeries(ledger: Ledger) -> Iterator[tuple[str, dict[str, Any]]]:  # noqa: F811
+    """What a server could do to a bundle without any party's key: add a logged event of
+    another lot, leave out an enrolment or a certificate, claim another share, reorder
+    the events, loosen the rule tables."""
+    single = build_bundle(ledger.store, ledger.single_origin_bag)
+    blended = build_bundle(ledger.store, ledger.blended_bag)
+    mine = {_event_id(e) for e in single["events"]}
+    stranger = next(
+        e
+        for e in blended["events"]
+        if _event_id(e) not in mine and _payload(e)["type"] == "harvest"
+    )  # logged under the same checkpoint: its inclusion proof holds
+    added = copy.deepcopy(single)
+    added["events"] = sorted([*added["events"], stranger], key=lambda e: e["index"])
+    yield "added-event-of-another-lot", added
+    for kind in ("member.enroll", "cert.issue"):
+        dropped = copy.deepcopy(single)
+        first = next(e for e in dropped["events"] if _payload(e)["type"] == kind)
+        dropped["events"].remove(first)
+        yield f"dropped-{kind}", dropped
+    claim = copy.deepcopy(blended)
+    claim["verdict"]["certified_fraction"] = "4/5"
+    yield "claimed-share", claim
+    swapped = copy.deepcopy(single)
+    swapped["events"][5], swapped["events"][6] = swapped["events"][6], swapped["events"][5]
+    yield "events-out-of-order", swapped
+    loosened = copy.deepcopy(single)
+    steps = loosened["tables"]["products"]["products"]["coffee"]["steps"]
+    steps[0]["max_yield"] = "0.9"
+    yield "loosened-tables", loosened
+
+
 def _js_verdicts(driver: Any, base: str, cases: list[tuple[str, Any, str]]) -> dict[str, Any]:
-    """verify.js run in the page on each (name, bundle, verifier key): name → its report."""
+    """verify.js run in the page on each (name, bundle, verifier key), trusting the tables
+    the page trusts (as Python trusts its own): name → its report."""
     driver.get(f"{base}/bag/index.html")
     return dict(
         driver.execute_async_script(
             """
             const [cases, done] = [arguments[0], arguments[arguments.length - 1]];
+            const tablesDigest = document.getElementById("verify-box").dataset.tables;
             import(new URL("js/verify.js", location.href)).then(async (m) => {
               const out = [];
               for (const [name, bundle, key] of cases) {
-                const r = await m.verifyBundle(bundle, {logKey: key});
+                const r = await m.verifyBundle(bundle, {logKey: key, tablesDigest});
                 out.push([name, {ok: r.ok, findings: r.findings}]);
               }
               done(out);
@@ -360,10 +394,13 @@ def test_python_and_javascript_agree_on_every_bundle(
             tampered = copy.deepcopy(bundle)
             tamper(tampered)
             cases.append((f"{which}/{how}", tampered, _log_key(ledger), demo_key))
+    for name, bundle in _bundle_forgeries(ledger):
+        cases.append((name, bundle, _log_key(ledger), demo_key))
     for name, bundle, key in _forged_bundles(tmp_path):
         origin = bundle["checkpoint"].split("\n", 1)[0]
         cases.append((name, bundle, key, format_verifier_key(origin, key.public_key)))
 
+    assert len(cases) == 2 * (1 + len(TAMPERINGS)) + 7 + 8 + 4
     js = _js_verdicts(chromium, base, [(n, b, vkey) for n, b, _k, vkey in cases])
     assert "error" not in js, js.get("error")
     python = {n: verify_bundle(json.loads(json.dumps(b)), k) for n, b, k, _v in cases}
