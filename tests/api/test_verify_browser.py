@@ -400,7 +400,7 @@ def test_python_and_javascript_agree_on_every_bundle(
         origin = bundle["checkpoint"].split("\n", 1)[0]
         cases.append((name, bundle, key, format_verifier_key(origin, key.public_key)))
 
-    assert len(cases) == 2 * (1 + len(TAMPERINGS)) + 7 + 8 + 4
+    assert len(cases) == 2 * (1 + len(TAMPERINGS)) + 6 + 8 + 4
     js = _js_verdicts(chromium, base, [(n, b, vkey) for n, b, _k, vkey in cases])
     assert "error" not in js, js.get("error")
     python = {n: verify_bundle(json.loads(json.dumps(b)), k) for n, b, k, _v in cases}
