@@ -522,3 +522,26 @@ def test_witness_cosignatures_are_counted_as_python_counts_them(
         assert js[name]["by"] == python.cosigned_by, name
     assert js["with-its-witness"] == {"ok": True, "by": ["witness.example/w1"]}
     assert not js["with-another-witness"]["ok"] and not js["broken-line"]["ok"]
+
+
+def test_without_the_bundle_beside_it_the_page_checks_a_downloaded_file(
+    site: tuple[Path, str], chromium: Any
+) -> None:
+    """Offline, or where the bundle is not served: the reader picks the file they downloaded."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    root, base = site
+    copy_dir = root / "no-bundle"
+    shutil.copytree(root / "bag", copy_dir, dirs_exist_ok=True)
+    downloaded = root / "downloaded.bundle.json"
+    (copy_dir / "bundle.json").rename(downloaded)
+    chromium.get(f"{base}/no-bundle/index.html")
+    chromium.find_element(By.CSS_SELECTOR, "[data-verify]").click()
+    picker = WebDriverWait(chromium, 30).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#verify-result input[type=file]")
+    )
+    picker.send_keys(str(downloaded))
+    result = chromium.find_element(By.ID, "verify-result")
+    WebDriverWait(chromium, 60).until(lambda d: result.get_attribute("data-verify-result"))
+    assert result.get_attribute("data-verify-result") == "ok"
