@@ -277,6 +277,8 @@ class MapPanel:
     """SVG path of the other countries in view."""
     zoom: bool = False
     """A closer map of the areas (the country's whole map comes before it)."""
+    mark: Box | None = None
+    """Where the closer map that follows lies on this one."""
 
 
 MAP_WIDTH = 360
@@ -321,11 +323,12 @@ def map_panels(model: PageModel) -> list[MapPanel]:
         spots = [(float(a.lon), float(a.lat)) for a in origin.areas]
         main = max(rings, key=_area) if rings else []
         whole = _padded(_bbox(main + spots))
-        panels.append(_panel(len(panels) + 1, origin, whole, shapes))
-        if spots:
-            near = _padded(_bbox(spots), minimum=0.5)
-            if (near[2] - near[0]) < 0.3 * (whole[2] - whole[0]):
-                panels.append(_panel(len(panels) + 1, origin, near, shapes, zoom=True))
+        near = _padded(_bbox(spots), minimum=0.5) if spots else None
+        if near is not None and (near[2] - near[0]) >= 0.3 * (whole[2] - whole[0]):
+            near = None  # the areas read well on the country's own map
+        panels.append(_panel(len(panels) + 1, origin, whole, shapes, mark=near))
+        if near is not None:
+            panels.append(_panel(len(panels) + 1, origin, near, shapes, zoom=True))
     return panels
 
 
@@ -346,6 +349,7 @@ def _panel(
     shapes: dict[str, list[_Ring]],
     *,
     zoom: bool = False,
+    mark: tuple[float, float, float, float] | None = None,
 ) -> MapPanel:
     west, south, east, north = view
     kx = math.cos(math.radians((south + north) / 2))
@@ -408,6 +412,11 @@ def _panel(
         country=path(own),
         neighbours=path(others),
         zoom=zoom,
+        mark=None
+        if mark is None
+        else Box(
+            x_of(mark[0]), y_of(mark[3]), (mark[2] - mark[0]) * kx * k, (mark[3] - mark[1]) * k
+        ),
     )
 
 
