@@ -709,12 +709,26 @@ VERIFY_MESSAGES = {
 }
 
 
+NOT_CHECKED_IN_BROWSER = (
+    N_("the bundle's JSON Schema"),
+    N_("every field of every event type (this check reads the fields the custody rules use)"),
+    N_("the yield tolerance counted once along a whole path (each step is checked)"),
+    N_(
+        "the wording of the verdict's reasons (the shares, fractions and certified parts are"
+        " compared)"
+    ),
+)
+"""What ``trazo verify`` checks and the browser does not: verify.js's ``NOT_CHECKED``, in
+the page's language (a test holds the two lists together)."""
+
+
 def verify_texts(lang: str) -> dict[str, Any]:
     """The in-browser check's words in ``lang``, handed to its script as JSON."""
     t = translations(lang).gettext
     return {
         "steps": {k: t(v) for k, v in VERIFY_STEPS.items()},
         **{k: t(v) for k, v in VERIFY_MESSAGES.items()},
+        "not_checked": [t(v) for v in NOT_CHECKED_IN_BROWSER],
     }
 
 

@@ -206,3 +206,15 @@ def test_the_qr_code_is_in_the_page_and_printable(
     figure = re.search(r'<figure class="qr-code">\s*<svg[^>]*class="qr"(.*?)</figure>', html, re.S)
     assert figure and "<path" in figure.group(1) and f"/p/{bag}" in figure.group(1)
     assert "@media print" in html
+
+
+def test_the_page_lists_what_the_browser_does_not_check_as_verify_js_does() -> None:
+    source = (publish.STATIC / "js" / "verify.js").read_text("utf-8")
+    block = re.search(r"export const NOT_CHECKED = \[(.*?)\];", source, flags=re.S)
+    assert block
+    assert tuple(json.loads(f"[{block.group(1).strip().rstrip(',')}]")) == (
+        publish.NOT_CHECKED_IN_BROWSER
+    )
+    es = publish.verify_texts("es")
+    assert len(es["not_checked"]) == 4 and "esquema JSON" in es["not_checked"][0]
+    assert set(es["steps"]) == set(publish.VERIFY_STEPS)

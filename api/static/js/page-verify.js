@@ -73,7 +73,7 @@ async function check(bundleText) {
   }
   const limits = document.createElement("p");
   limits.className = "note";
-  limits.textContent = `${words.limits} ${NOT_CHECKED.join("; ")}.`;
+  limits.textContent = `${words.limits} ${(words.not_checked || NOT_CHECKED).join("; ")}.`;
   result.append(limits);
   result.dataset.verifyResult = report.ok ? "ok" : "failed";
 }
