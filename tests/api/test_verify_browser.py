@@ -347,6 +347,10 @@ def _bundle_forgeries(ledger: Ledger) -> Iterator[tuple[str, dict[str, Any]]]:  
     swapped = copy.deepcopy(single)
     swapped["events"][5], swapped["events"][6] = swapped["events"][6], swapped["events"][5]
     yield "events-out-of-order", swapped
+    yield "plots-smuggled", dict(single, plots=[{"plot": "x", "lat": "-11.429711"}])
+    decoded = copy.deepcopy(single)
+    decoded["events"][3]["payload_decoded"] = _payload(decoded["events"][3])
+    yield "payload-decoded-beside-an-envelope", decoded
     loosened = copy.deepcopy(single)
     steps = loosened["tables"]["products"]["products"]["coffee"]["steps"]
     steps[0]["max_yield"] = "0.9"
@@ -400,7 +404,7 @@ def test_python_and_javascript_agree_on_every_bundle(
         origin = bundle["checkpoint"].split("\n", 1)[0]
         cases.append((name, bundle, key, format_verifier_key(origin, key.public_key)))
 
-    assert len(cases) == 2 * (1 + len(TAMPERINGS)) + 6 + 8 + 4
+    assert len(cases) == 2 * (1 + len(TAMPERINGS)) + 8 + 8 + 4
     js = _js_verdicts(chromium, base, [(n, b, vkey) for n, b, _k, vkey in cases])
     assert "error" not in js, js.get("error")
     python = {n: verify_bundle(json.loads(json.dumps(b)), k) for n, b, k, _v in cases}

@@ -31,7 +31,7 @@ const KNOWN = new Set([
 const OPTIONAL = new Set(["void", "cert.revoke"]);
 
 export const NOT_CHECKED = [
-  "the bundle's JSON Schema",
+  "the bundle's JSON Schema beyond its members (each value's type and form)",
   "every field of every event type (this check reads the fields the custody rules use)",
   "the yield tolerance counted once along a whole path (each step is checked)",
   "the wording of the verdict's reasons (the shares, fractions and certified parts are compared)",
@@ -268,6 +268,7 @@ export async function verifyBundle(bundle, options = {}, onStep = () => {}) {
     if (bundle.version !== 1) find("format", `version ${JSON.stringify(bundle.version)}; this verifier reads 1`);
     if (typeof bundle.lot !== "string") find("format", "the bundle names no lot");
     if (!Array.isArray(bundle.events) || !bundle.events.length) find("envelopes", "the bundle carries no events");
+    for (const problem of memberProblems(bundle)) find("schema", problem);
   });
   if (!formatOk) return finish(result);
 
@@ -396,6 +397,56 @@ export async function verifyBundle(bundle, options = {}, onStep = () => {}) {
     });
   }
   return finish(result);
+}
+
+// The members the bundle's JSON Schema (graph/data/bundle.schema.json) allows, each
+// required: a bundle must not carry claims its verifier never reads (a `plots` array).
+const MEMBERS = {
+  bundle: ["format", "version", "lot", "checkpoint", "events", "tables", "verdict"],
+  event: ["index", "envelope", "inclusion"],
+  envelope: ["payloadType", "payload", "signatures"],
+  signature: ["keyid", "sig"],
+  verdict: ["lot", "product", "form", "kg", "scheme", "certified", "certified_fraction",
+    "certified_percent", "certified_kg", "summary", "shares", "rounding", "tables_digest"],
+  summary: ["certified_percent", "certified_kg", "spos", "members", "plots", "harvests",
+    "countries", "harvest_from", "harvest_until", "reasons"],
+  share: ["harvest_event", "harvest_lot", "source", "member", "plot", "country", "harvest_date",
+    "fraction", "kg", "percent", "certified", "reasons"],
+  reason: ["code", "message", "event"],
+};
+
+function memberProblems(bundle) {
+  const out = [];
+  const check = (value, kind, where) => {
+    if (!value || typeof value !== "object" || Array.isArray(value)) {
+      out.push(`${where}: is not an object`);
+      return;
+    }
+    const allowed = MEMBERS[kind];
+    for (const key of Object.keys(value)) if (!allowed.includes(key)) out.push(`${where}: unknown member ${JSON.stringify(key)}`);
+    for (const key of allowed) if (!(key in value)) out.push(`${where}: missing member ${JSON.stringify(key)}`);
+  };
+  check(bundle, "bundle", "the bundle");
+  (Array.isArray(bundle.events) ? bundle.events : []).forEach((e, i) => {
+    check(e, "event", `events[${i}]`);
+    if (e && e.envelope) {
+      check(e.envelope, "envelope", `events[${i}].envelope`);
+      (e.envelope.signatures || []).forEach((sig, j) => check(sig, "signature", `events[${i}].envelope.signatures[${j}]`));
+    }
+    if (e && Array.isArray(e.inclusion) && !e.inclusion.every((h) => typeof h === "string" && /^[0-9a-f]{64}$/.test(h))) {
+      out.push(`events[${i}].inclusion: not a list of 64 hex digits`);
+    }
+  });
+  const verdict = bundle.verdict;
+  check(verdict, "verdict", "verdict");
+  if (verdict && typeof verdict === "object") {
+    check(verdict.summary, "summary", "verdict.summary");
+    (Array.isArray(verdict.shares) ? verdict.shares : []).forEach((share, i) => {
+      check(share, "share", `verdict.shares[${i}]`);
+      ((share && share.reasons) || []).forEach((r, j) => check(r, "reason", `verdict.shares[${i}].reasons[${j}]`));
+    });
+  }
+  return out.slice(0, 20);
 }
 
 function finish(result) {
