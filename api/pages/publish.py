@@ -712,7 +712,6 @@ VERIFY_MESSAGES = {
 NOT_CHECKED_IN_BROWSER = (
     N_("the bundle's JSON Schema beyond its members (each value's type and form)"),
     N_("every field of every event type (this check reads the fields the custody rules use)"),
-    N_("the yield tolerance counted once along a whole path (each step is checked)"),
     N_(
         "the wording of the verdict's reasons (the shares, fractions and certified parts are"
         " compared)"

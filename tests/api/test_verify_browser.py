@@ -271,6 +271,39 @@ def test_a_tampered_static_copy_fails_naming_the_event(
 # --- Python and JavaScript agree on every bundle -----------------------------------------------
 
 
+def _compounded_tolerance(world: World) -> None:
+    """The coop mills parchment to green at its yield plus the whole tolerance, then roasts
+    the green at its yield plus the tolerance again: each step passes, the path does not."""
+    from tests.graph import chains
+    from tests.graph import test_forged_bundles as forged
+
+    c = chains.base(world)
+    lot, green = f"{chains.COOP}:h-1", f"{chains.COOP}:g-1"
+    h = c.harvest(chains.COOP, lot, "100", chains.M1, chains.P1, form="parchment")
+    milled = c.transform(chains.COOP, "dry-mill", [(lot, h, "100")], [(green, "green", "82.41")])
+    roast = world.sign(
+        chains.COOP,
+        {
+            "type": "transform",
+            "process": "roast",
+            "inputs": [forged.line(green, milled, "82.41")],
+            "outputs": [
+                {
+                    "lot": f"{chains.COOP}:r-1",
+                    "product": "coffee",
+                    "form": "roasted",
+                    "quantity": "74.5",
+                    "unit": "kg",
+                }
+            ],
+        },
+    )
+    forged.smuggle(world, roast)
+    report = verify_bundle(forged.bundle_for(world.store, f"{chains.COOP}:r-1"), forged.TRUSTED)
+    (mine,) = [f for f in report.findings if f.event == roast.id]
+    assert mine.check == "conservation" and "once per path" in mine.message
+
+
 def _forged_bundles(folder: Path) -> Iterator[tuple[str, dict[str, Any], LogKey]]:
     """Every forged bundle of tests/graph/test_forged_bundles.py, each from a fresh ledger
     (the scenario functions build the forgery and check Python's own findings first)."""
@@ -300,6 +333,7 @@ def _forged_bundles(folder: Path) -> Iterator[tuple[str, dict[str, Any], LogKey]
             f"{chains.COOP}:h-1",
         ),
         "overspend": (forged.test_an_overspend_is_a_conservation_finding, f"{chains.ROASTER}:r-1"),
+        "compounded-tolerance": (_compounded_tolerance, f"{chains.COOP}:r-1"),
     }
     for name, (scenario, lot) in scenarios.items():
         world = fresh(name)
@@ -404,7 +438,7 @@ def test_python_and_javascript_agree_on_every_bundle(
         origin = bundle["checkpoint"].split("\n", 1)[0]
         cases.append((name, bundle, key, format_verifier_key(origin, key.public_key)))
 
-    assert len(cases) == 2 * (1 + len(TAMPERINGS)) + 8 + 8 + 4
+    assert len(cases) == 2 * (1 + len(TAMPERINGS)) + 8 + 9 + 4
     js = _js_verdicts(chromium, base, [(n, b, vkey) for n, b, _k, vkey in cases])
     assert "error" not in js, js.get("error")
     python = {n: verify_bundle(json.loads(json.dumps(b)), k) for n, b, k, _v in cases}

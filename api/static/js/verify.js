@@ -3,10 +3,10 @@
 //
 // verifyBundle(bundle, options, onStep) runs named steps, as the Python verifier does, and
 // reports each one as it passes; every failure is a finding naming the event and why.
-// What the Python verifier checks and this one does not (the bundle's JSON Schema, every
-// field of every event type, the yield tolerance counted once per path, the wording of a
-// verdict's reasons) is listed in NOT_CHECKED and shown with the result: nothing is
-// passed silently. Tests run both verifiers on the same bundles and require the same answer.
+// What the Python verifier checks and this one does not (the bundle's JSON Schema beyond
+// its members, every field of every event type, the wording of a verdict's reasons) is
+// listed in NOT_CHECKED and shown with the result: nothing is passed silently. Tests run
+// both verifiers on the same bundles and require the same answer.
 
 import { b64decode, eventId, keyidOf, pae } from "./dsse.js";
 import {
@@ -33,7 +33,6 @@ const OPTIONAL = new Set(["void", "cert.revoke"]);
 export const NOT_CHECKED = [
   "the bundle's JSON Schema beyond its members (each value's type and form)",
   "every field of every event type (this check reads the fields the custody rules use)",
-  "the yield tolerance counted once along a whole path (each step is checked)",
   "the wording of the verdict's reasons (the shares, fractions and certified parts are compared)",
 ];
 
@@ -89,6 +88,28 @@ export class Q {
 }
 const ZERO = new Q(0n);
 const ONE = new Q(1n);
+
+/** `q` rounded up to 40 significant digits, as Python's Decimal context of the yield rule
+ * (prec 40, ROUND_CEILING) rounds a share or a demand: never down. */
+function ceilDigits(q, digits = 40) {
+  if (q.n <= 0n) return q;
+  let e = 0; // 10^(e-1) <= q < 10^e
+  while (new Q(10n ** BigInt(Math.max(e, 0)), 10n ** BigInt(Math.max(-e, 0))).cmp(q) <= 0) e++;
+  while (new Q(10n ** BigInt(Math.max(e - 1, 0)), 10n ** BigInt(Math.max(1 - e, 0))).cmp(q) > 0) e--;
+  const shift = digits - e;
+  const scale = shift >= 0 ? new Q(10n ** BigInt(shift)) : new Q(1n, 10n ** BigInt(-shift));
+  const x = q.mul(scale);
+  const up = x.n % x.d === 0n ? x.n / x.d : x.n / x.d + 1n;
+  return new Q(up).div(scale);
+}
+
+/** `q` rounded up to `places` decimals. */
+function ceilPlaces(q, places) {
+  const scale = 10n ** BigInt(places);
+  const x = q.n * scale;
+  const up = x % q.d === 0n ? x / q.d : x / q.d + (x > 0n ? 1n : 0n);
+  return new Q(up, scale);
+}
 
 // --- a strict reading of a payload: no duplicate keys, no floats -----------------------
 
@@ -663,9 +684,10 @@ class Ledger {
           const kg = this.take(line, `inputs[${i}]`);
           const lot = this.lots.get(line.lot);
           if (lot.product !== product) throw new RuleError("rules", `input lot ${line.lot} is ${lot.product}; this transform makes ${product}`);
-          return { kg, form: lot.form };
+          const potential = lot.potential && lot.potential.cmp(ONE) < 0 ? lot.potential : ONE;
+          return { kg, form: lot.form, potential };
         });
-        this.checkYield(product, inputs, outputs.map((o, i) => ({ kg: t.kg(o, `outputs[${i}].quantity`), form: o.form, where: `outputs[${i}]` })));
+        const potential = this.checkYield(product, inputs, outputs.map((o, i) => ({ kg: t.kg(o, `outputs[${i}].quantity`), form: o.form, where: `outputs[${i}]` })));
         for (const o of outputs) {
           if (o.product !== product) throw new RuleError("rules", "a transform keeps its product");
           if (!inputs.some((i) => t.allows(product, b.process, i.form, o.form))) {
@@ -675,7 +697,7 @@ class Ledger {
         }
         for (const o of outputs) {
           this.owned(o.lot, "lot");
-          this.createLot(o.lot, product, o.form, t.kg(o, "quantity"));
+          this.createLot(o.lot, product, o.form, t.kg(o, "quantity"), potential);
         }
         return null;
       }
@@ -729,11 +751,11 @@ class Ledger {
     });
   }
 
-  createLot(lot, product, form, kg) {
+  createLot(lot, product, form, kg, potential = null) {
     if (this.lots.has(lot)) throw new RuleError("rules", `lot ${JSON.stringify(lot)} was already created`);
     const p = this.tables.product(product);
     if (!p.forms.includes(form)) throw new RuleError("rules", `${product} has no form ${JSON.stringify(form)}`);
-    this.lots.set(lot, { product, form, event: this.current.id });
+    this.lots.set(lot, { product, form, event: this.current.id, potential });
     this.holdings.set(`${this.current.party}|${lot}|${this.current.id}`, { kg, instant: this.current.instant });
   }
 
@@ -769,9 +791,35 @@ class Ledger {
       }
       if (allowed.isZero()) throw new RuleError("conservation", `${product} ${[...new Set(inputs.map((i) => i.form))].join(", ")} cannot become ${form}`);
       if (claimed.cmp(allowed) > 0) throw new RuleError("conservation", `outputs of ${product} ${form} total ${claimed.kgText()}; the inputs allow at most ${allowed.kgText()}`);
-      share = share.add(claimed.div(allowed));
+      share = ceilDigits(share.add(ceilDigits(claimed.div(allowed))));
     }
     if (share.cmp(ONE) > 0) throw new RuleError("conservation", "outputs of several forms together need more than the inputs");
+    return this.checkPath(product, inputs, outputs, forms, margin);
+  }
+
+  /** The tolerance once per path (ledger/conservation.py `_check_path`): the outputs are
+   * held to the inputs' potential × (1 + tolerance); returns the outputs' potential. */
+  checkPath(product, inputs, outputs, forms, margin) {
+    let demand = ZERO;
+    for (const form of forms) {
+      const claimed = outputs.filter((o) => o.form === form).reduce((a, o) => a.add(o.kg), ZERO);
+      let exact = ZERO;
+      for (const i of inputs) {
+        const y = this.tables.maxYield(product, i.form, form);
+        if (y) exact = exact.add(i.kg.mul(y).mul(i.potential));
+      }
+      if (claimed.isZero()) continue;
+      if (exact.isZero()) {
+        demand = margin.add(ONE);
+        break;
+      }
+      demand = ceilDigits(demand.add(ceilDigits(claimed.div(exact))));
+    }
+    if (demand.cmp(margin) > 0) {
+      throw new RuleError("conservation", `outputs need ${demand.floor(4)} times what the maximum yields allow along the whole path from harvest; the tolerance applies once per path, not at every step`);
+    }
+    if (demand.cmp(ONE) <= 0) return ONE;
+    return ceilPlaces(ceilDigits(ONE.div(demand)), 27);
   }
 }
 
