@@ -469,6 +469,14 @@ def jsonld(model: PageModel, links: Links) -> dict[str, Any]:
         )
     for short in model.shortfalls:
         properties.append(prop(f"notCertified:{short.code}", str(short.percent), "percent"))
+    weight = model.kg
+    if model.package is not None:  # the product is the unit in the hand; the lot is its batch
+        weight = model.package.kg
+        properties.append(prop("lotKg", str(model.kg), "kg"))
+        properties.append(prop("unitsInLot", model.package.units))
+        properties.append(
+            prop("certifiedSmallProducerKgPerUnit", str(model.package.certified_kg), "kg")
+        )
     doc: dict[str, Any] = {
         "@context": SCHEMA_ORG,
         "@type": "Product",
@@ -478,7 +486,7 @@ def jsonld(model: PageModel, links: Links) -> dict[str, Any]:
         "sku": model.lot,
         "category": model.product,
         "brand": {"@type": "Brand", "name": model.brand.name},
-        "weight": {"@type": "QuantitativeValue", "value": str(model.kg), "unitCode": "KGM"},
+        "weight": {"@type": "QuantitativeValue", "value": str(weight), "unitCode": "KGM"},
         "countryOfOrigin": [{"@type": "Country", "identifier": c} for c in model.countries],
         "producer": [
             {
