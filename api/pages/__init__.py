@@ -72,9 +72,7 @@ def _html(text: str, lang: str, status: int = 200) -> Response:
 
 def _witnesses() -> tuple[str, ...]:
     """The cosigner keys of ``TRAZO_WITNESSES`` (``URL=VKEY …``), for the in-browser check."""
-    value = current_app.config.get("TRAZO_WITNESSES") or ()
-    specs = value.split() if isinstance(value, str) else [str(v) for v in value]
-    return tuple(s.split("=", 1)[1] if "=" in s.split("+", 1)[0] else s for s in specs)
+    return publish.witness_keys(current_app.config.get("TRAZO_WITNESSES") or ())
 
 
 @bp.get("/p/<lot>")

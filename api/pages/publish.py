@@ -18,6 +18,7 @@ import io
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -687,6 +688,13 @@ def render_page(
     )
 
 
+def witness_keys(specs: str | Iterable[str]) -> tuple[str, ...]:
+    """The cosigner verifier keys of witness specs (``URL=VKEY`` or ``VKEY``; a string of
+    them separated by spaces, as ``TRAZO_WITNESSES``)."""
+    items = specs.split() if isinstance(specs, str) else [str(v) for v in specs]
+    return tuple(s.split("=", 1)[1] if "=" in s.split("+", 1)[0] else s for s in items)
+
+
 def _json_in_html(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
 
@@ -754,8 +762,10 @@ def publish(
     out: Path,
     *,
     default_lang: str = DEFAULT_LANGUAGE,
+    witnesses: tuple[str, ...] = (),
 ) -> list[Path]:
-    """Write the page in every language, its JSON-LD, QR codes and bundle into ``out``."""
+    """Write the page in every language, its JSON-LD, QR codes, bundle and in-browser check
+    into ``out``; ``witnesses`` are the cosigner keys the check counts."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
 
@@ -768,8 +778,8 @@ def publish(
         written.append(path)
 
     for lang in LANGUAGES:
-        write(f"{lang}.html", render_page(model, lang, links))
-    write("index.html", render_page(model, default_lang, links))
+        write(f"{lang}.html", render_page(model, lang, links, witnesses=witnesses))
+    write("index.html", render_page(model, default_lang, links, witnesses=witnesses))
     (out / "js").mkdir(exist_ok=True)
     for script in SCRIPTS:
         write(f"js/{script}", (STATIC / "js" / script).read_bytes())

@@ -223,3 +223,19 @@ def test_the_page_lists_what_the_browser_does_not_check_as_verify_js_does() -> N
     es = publish.verify_texts("es")
     assert len(es["not_checked"]) == 3 and "esquema JSON" in es["not_checked"][0]
     assert set(es["steps"]) == set(publish.VERIFY_STEPS)
+
+
+def test_the_witnesses_of_the_ledger_are_handed_to_the_in_browser_check(
+    sqlite_world: World,
+    pages_app: Any,  # noqa: F811
+    client: FlaskClient,  # noqa: F811
+) -> None:
+    from ledger.cosignature import Cosigner
+    from tests.support import seeded_key
+
+    vkey = Cosigner("witness.example/w1", seeded_key("witness-1")).key.verifier_key()
+    pages_app.config["TRAZO_WITNESSES"] = f"http://witness.example:8080={vkey}"
+    bag = mapped_blend(sqlite_world)
+    html = page(client, bag, "en")
+    assert f'data-witnesses="{vkey}"' in html
+    assert publish.witness_keys([vkey, f"https://w.example={vkey}"]) == (vkey, vkey)
