@@ -691,8 +691,10 @@ def render_page(
 def witness_keys(specs: str | Iterable[str]) -> tuple[str, ...]:
     """The cosigner verifier keys of witness specs (``URL=VKEY`` or ``VKEY``; a string of
     them separated by spaces, as ``TRAZO_WITNESSES``)."""
+    from graph.verify import WitnessPolicy  # the one reading of a witness spec
+
     items = specs.split() if isinstance(specs, str) else [str(v) for v in specs]
-    return tuple(s.split("=", 1)[1] if "=" in s.split("+", 1)[0] else s for s in items)
+    return tuple(k.verifier_key() for k in WitnessPolicy.parse(items).witnesses)
 
 
 def _json_in_html(value: Any) -> str:

@@ -238,4 +238,5 @@ def test_the_witnesses_of_the_ledger_are_handed_to_the_in_browser_check(
     bag = mapped_blend(sqlite_world)
     html = page(client, bag, "en")
     assert f'data-witnesses="{vkey}"' in html
-    assert publish.witness_keys([vkey, f"https://w.example={vkey}"]) == (vkey, vkey)
+    other = Cosigner("witness.example/w2", seeded_key("witness-2")).key.verifier_key()
+    assert publish.witness_keys([vkey, f"https://w.example={other}"]) == (vkey, other)
