@@ -655,7 +655,8 @@ def environment(lang: str, locale_id: str | None = None) -> Environment:
 def _mass(kg: Decimal, locale: Locale) -> str:
     """A retail unit's mass as a reader says it: "250 g", "187.5 g", "1 kg"."""
     value, unit = ((kg * 1000), "g") if kg < 1 else (kg, "kg")
-    return f"{format_decimal(value.normalize(), locale=locale, decimal_quantization=False)} {unit}"
+    number = format_decimal(value.normalize(), locale=locale, decimal_quantization=False)
+    return f"{number}\xa0{unit}"  # never "250" at a line's end and "g" on the next
 
 
 def _floor_percent(value: Fraction) -> Decimal:

@@ -148,18 +148,18 @@ def test_a_packed_lot_leads_with_its_unit(
     sqlite_world.record(chains.ROASTER, {"type": "lot.publish", "lot": bag})
     html = page(client, bag, "en")
     h1 = re.search(r"<h1>(.*?)</h1>", html, flags=re.S)
-    assert h1 and h1.group(1) == "Coffee, packed · a 250 g bag"
+    assert h1 and h1.group(1) == "Coffee, packed · a 250\xa0g bag"
     text = text_of(html)
-    assert "This bag: 250 g from members of Coop Pangoa." in text
+    assert "This bag: 250\xa0g from members of Coop Pangoa." in text
     assert "80 kg in 320 bags" in text
-    assert text.index("a 250 g bag") < text.index("80 kg in 320 bags")
+    assert text.index("a 250\xa0g bag") < text.index("80 kg in 320 bags")
     ld = client.get(f"/p/{bag}.jsonld").get_json(force=True)
     assert ld["weight"]["value"] == "0.250"  # the product is the bag; the lot is its batch
     facts = {p["propertyID"]: p["value"] for p in ld["additionalProperty"]}
     assert facts["lotKg"] == "80" and facts["unitsInLot"] == 320
     assert facts["certifiedSmallProducerKgPerUnit"] == "0.2500"
     es = text_of(page(client, bag, "es"))
-    assert "bolsa de 250 g" in es and "Esta bolsa: 250 g de socios de Coop Pangoa." in es
+    assert "bolsa de 250\xa0g" in es and "Esta bolsa: 250\xa0g de socios de Coop Pangoa." in es
 
 
 @pytest.mark.parametrize(
