@@ -138,6 +138,22 @@ class PricePanel:
 
     spo: Party
     figures: PriceFigures
+class Package:
+    """A lot packed in retail units: one unit's net content, and how many units there are."""
+
+    kg: Decimal
+    units: int
+    certified_kg: Decimal
+    """What of one unit is of certified small-producer origin, rounded down to 0.1 g."""
+
+
+@dataclass(frozen=True)
+class Season:
+    """When one source's harvests in this lot were delivered."""
+
+    party: Party
+    first: date
+    last: date
 
 
 @dataclass(frozen=True)
@@ -169,6 +185,10 @@ class PageModel:
     today: date
     prices: tuple[PricePanel, ...] = ()
     """What the lot's cooperatives were paid, where disclosed (``graph.prices``)."""
+    certified_fraction: Fraction = Fraction(0)
+    package: Package | None = None
+    seasons: tuple[Season, ...] = ()
+    tables_digest: str = ""
 
     @property
     def rest_percent(self) -> Decimal:
@@ -257,6 +277,43 @@ def build_page_model(
         log_key=log_key,
         today=today,
         prices=tuple(PricePanel(parties[f.spo], f) for f in verdict.prices.figures),
+        certified_fraction=verdict.certified_fraction,
+        package=_package(verdict, creator),
+        seasons=_seasons(verdict, parties),
+        tables_digest=verdict.tables_digest,
+    )
+
+
+_TENTH_GRAM = Decimal("0.0001")
+
+
+def _package(verdict: OriginVerdict, creator: Record) -> Package | None:
+    """The retail unit of a packed lot, from the ``package`` its creating transform signed."""
+    if creator.type != "transform":
+        return None
+    output = next((o for o in creator.typed.outputs if o.lot == verdict.lot), None)
+    if output is None or output.package is None:
+        return None
+    unit = output.package.kg
+    share = verdict.certified_fraction * Fraction(unit) / Fraction(_TENTH_GRAM)
+    return Package(
+        kg=unit,
+        units=int(verdict.kg / unit),
+        certified_kg=Decimal(share.numerator // share.denominator) * _TENTH_GRAM,
+    )
+
+
+def _seasons(verdict: OriginVerdict, parties: _Parties) -> tuple[Season, ...]:
+    """Each source's own harvest dates: in a blend, each season is credited to its grower."""
+    days: dict[str, list[date]] = defaultdict(list)
+    for s in verdict.shares:
+        if s.harvest and s.source and s.harvest_date:
+            days[s.source].append(date.fromisoformat(s.harvest_date))
+    return tuple(
+        sorted(
+            (Season(parties[p], min(d), max(d)) for p, d in days.items()),
+            key=lambda s: (not s.party.spo, s.first, s.party.name),
+        )
     )
 
 

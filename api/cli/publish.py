@@ -42,6 +42,14 @@ from api.cli.core import db_option, fail, keys_option, log_signer, open_store, o
     show_default=True,
     help="The language of index.html.",
 )
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    envvar="TRAZO_WITNESSES",
+    help="VKEY (or URL=VKEY) of a witness whose cosignature the page's in-browser check"
+    " counts on the checkpoint; repeatable.",
+)
 def publish(
     lot: str,
     out_dir: str,
@@ -51,13 +59,16 @@ def publish(
     public_url: str | None,
     page_url: str | None,
     default_lang: str,
+    witnesses: tuple[str, ...],
 ) -> None:
     """Write LOT's public page as static files a brand can host anywhere.
 
     Writes index.html and es/en/pt/fr.html (the page in each language), product.jsonld
-    (schema.org Product), qr.svg and qr.png (pointing at the page) and bundle.json (the
-    proof bundle anyone can check with `trazo verify`). Nothing in them loads from
-    another host.
+    (schema.org Product), qr.svg and qr.png (pointing at the page), bundle.json (the
+    proof bundle anyone can check with `trazo verify`) and js/ (the page's in-browser check
+    of that bundle; serve the folder over HTTP(S): browsers run no modules from file://).
+    Nothing in them loads from another host. Numbers are written for a reader of each
+    language's default region (a bare es: Latin American Spanish).
     """
     from api.pages import publish as pub
     from graph.bundle import build_bundle
@@ -74,7 +85,12 @@ def publish(
     model = page_model(store, lot, log_key=signer.verifier_key() if signer else None)
     bundle = build_bundle(store, lot)
     written = pub.publish(
-        model, pub.Links.static(url, lot), bundle, Path(out_dir), default_lang=default_lang
+        model,
+        pub.Links.static(url, lot),
+        bundle,
+        Path(out_dir),
+        default_lang=default_lang,
+        witnesses=pub.witness_keys(witnesses),
     )
     for path in written:
         click.echo(os.fspath(path))

@@ -64,17 +64,24 @@ def _html(text: str, lang: str, status: int = 200) -> Response:
     response.headers["Content-Language"] = lang
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:;"
-        " base-uri 'none'; form-action 'none'"
+        " script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'"
     )
     response.vary.add("Accept-Language")
     return response
 
 
+def _witnesses() -> tuple[str, ...]:
+    """The cosigner keys of ``TRAZO_WITNESSES`` (``URL=VKEY …``), for the in-browser check."""
+    return publish.witness_keys(current_app.config.get("TRAZO_WITNESSES") or ())
+
+
 @bp.get("/p/<lot>")
 def page(lot: str) -> Response:
     lang = _language()
+    locale = publish.number_locale(lang, request.accept_languages)
     model = page_model(store(), lot, log_key=_log_key())
-    return _html(publish.render_page(model, lang, _links(lot)), lang)
+    html = publish.render_page(model, lang, _links(lot), locale, _witnesses())
+    return _html(html, lang)
 
 
 @bp.get("/p/<lot>.jsonld")

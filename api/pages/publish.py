@@ -18,10 +18,11 @@ import io
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +42,9 @@ TRANSLATIONS = Path(__file__).parent / "translations"
 DOMAIN = "messages"
 
 SCHEMA_ORG = "https://schema.org"
+STATIC = Path(__file__).parent.parent / "static"
+SCRIPTS = ("dsse.js", "proof.js", "verify.js", "page-verify.js")
+"""The in-browser verifier: ES modules served at ``/static/js/`` and copied by ``publish``."""
 
 
 def N_(message: str) -> str:
@@ -110,6 +114,8 @@ class Links:
     def event_href(self, event_id: str) -> str:
         """A link to the signed event: the API's, or the bundle that carries it."""
         return f"{self.events}{event_id}" if self.events else self.bundle
+    script: str = ""
+    """The in-browser verifier's entry module (``api/static/js/page-verify.js``)."""
 
     @classmethod
     def served(cls, base_url: str, lot: str) -> Links:
@@ -126,6 +132,7 @@ class Links:
             bundle_name=bundle_filename(lot),
             absolute_bundle=f"{base}{path}/bundle.json",
             events="/api/v1/events/",
+            script="/static/js/page-verify.js",
         )
 
     @classmethod
@@ -141,6 +148,7 @@ class Links:
             languages={lang: f"{lang}.html" for lang in LANGUAGES},
             bundle_name=bundle_filename(lot),
             absolute_bundle=f"{base}/bundle.json",
+            script="js/page-verify.js",
         )
 
 
@@ -271,64 +279,163 @@ class MapPanel:
     height: int
     dots: list[tuple[Area, float, float, float]]  # area, x, y, radius
     lines: list[tuple[str, float, str]]  # "h" or "v", position, label
+    country: str = ""
+    """SVG path of the country's outline (Natural Earth, simplified, 0.1° grid)."""
+    neighbours: str = ""
+    """SVG path of the other countries in view."""
+    zoom: bool = False
+    """A closer map of the areas (the country's whole map comes before it)."""
+    mark: Box | None = None
+    """Where the closer map that follows lies on this one."""
 
 
 MAP_WIDTH = 360
-_MAP_MAX_HEIGHT = 240
-_MAP_PAD = 26
+_MAP_MAX_HEIGHT = 300
+_MAP_PAD = 10
+OUTLINES = Path(__file__).parent / "data" / "outlines.json"
+
+_Ring = list[tuple[float, float]]
+
+
+@cache
+def outlines() -> dict[str, list[_Ring]]:
+    """Country outlines by ISO code: rings of (lon, lat) on the 0.1° grid (package data,
+    from Natural Earth; see ``data/make_outlines.py``)."""
+    document = json.loads(OUTLINES.read_text("utf-8"))
+    out: dict[str, list[_Ring]] = {}
+    for code, rings in document["countries"].items():
+        for r in rings:
+            ring = [(r[i] / 10, r[i + 1] / 10) for i in range(0, len(r), 2)]
+            west, _s, east, _n = _bbox(ring)
+            if east - west < 180:  # a ring across the antimeridian (Fiji, Russia): not drawn
+                out.setdefault(code, []).append(ring)
+    return out
+
+
+def _bbox(points: list[tuple[float, float]]) -> tuple[float, float, float, float]:
+    lons = [p[0] for p in points]
+    lats = [p[1] for p in points]
+    return min(lons), min(lats), max(lons), max(lats)
 
 
 def map_panels(model: PageModel) -> list[MapPanel]:
-    """One equirectangular panel per country, fitted to its areas; no tiles, no borders."""
+    """Maps of each country of origin, inline SVG (no tiles, no other host): the country's
+    outline and its neighbours' with the areas of about 10 km where its plots lie; and,
+    when those areas are small on the country's scale, a closer map of them."""
     panels: list[MapPanel] = []
+    shapes = outlines()
     for origin in model.origins:
-        if not origin.areas:
+        rings = shapes.get(origin.country, [])
+        if not rings and not origin.areas:
             continue
-        lats = [float(a.lat) for a in origin.areas]
-        lons = [float(a.lon) for a in origin.areas]
-        mid = (min(lats) + max(lats)) / 2
-        kx = math.cos(math.radians(mid))
-        span_lat = max(max(lats) - min(lats), 0.4) + 0.3
-        span_lon = max(max(lons) - min(lons), 0.4 / kx) + 0.3 / kx
-        lat0 = (min(lats) + max(lats)) / 2 + span_lat / 2
-        lon0 = (min(lons) + max(lons)) / 2 - span_lon / 2
-        inner = MAP_WIDTH - 2 * _MAP_PAD
-        k = min(inner / (span_lon * kx), (_MAP_MAX_HEIGHT - 2 * _MAP_PAD) / span_lat)
-        width = MAP_WIDTH
-        height = int(span_lat * k + 2 * _MAP_PAD)
-        left = (MAP_WIDTH - span_lon * kx * k) / 2
-
-        def x_of(
-            lon: float, left: float = left, lon0: float = lon0, k: float = k, kx: float = kx
-        ) -> float:
-            return left + (lon - lon0) * kx * k
-
-        def y_of(lat: float, lat0: float = lat0, k: float = k) -> float:
-            return _MAP_PAD + (lat0 - lat) * k
-
-        most = max(a.plots for a in origin.areas)
-        largest = max(6.0, min(18.0, 0.5 * float(CELL) * k))  # neighbours do not overlap
-        dots = [
-            (
-                a,
-                x_of(float(a.lon)),
-                y_of(float(a.lat)),
-                max(7.0, largest * math.sqrt(a.plots / most)),
-            )
-            for a in origin.areas
-        ]
-        step = next(s for s in (0.5, 1, 2, 5, 10, 20) if max(span_lat, span_lon) / s <= 5)
-        lines = []
-        value = math.ceil((lat0 - span_lat) / step) * step
-        while value <= lat0:
-            lines.append(("h", y_of(value), _degrees(value, "N", "S")))
-            value += step
-        value = math.ceil(lon0 / step) * step
-        while value <= lon0 + span_lon:
-            lines.append(("v", x_of(value), _degrees(value, "E", "W")))
-            value += step
-        panels.append(MapPanel(len(panels) + 1, origin, width, height, dots, lines))
+        spots = [(float(a.lon), float(a.lat)) for a in origin.areas]
+        main = max(rings, key=_area) if rings else []
+        whole = _padded(_bbox(main + spots))
+        near = _padded(_bbox(spots), minimum=0.5) if spots else None
+        if near is not None and (near[2] - near[0]) >= 0.3 * (whole[2] - whole[0]):
+            near = None  # the areas read well on the country's own map
+        panels.append(_panel(len(panels) + 1, origin, whole, shapes, mark=near))
+        if near is not None:
+            panels.append(_panel(len(panels) + 1, origin, near, shapes, zoom=True))
     return panels
+
+
+def _padded(
+    box: tuple[float, float, float, float], minimum: float = 0.6
+) -> tuple[float, float, float, float]:
+    west, south, east, north = box
+    grow_x = max(minimum - (east - west), 0) / 2
+    grow_y = max(minimum - (north - south), 0) / 2
+    pad = max(east - west, north - south, minimum) * 0.06 + 0.1
+    return west - grow_x - pad, south - grow_y - pad, east + grow_x + pad, north + grow_y + pad
+
+
+def _panel(
+    index: int,
+    origin: Origin,
+    view: tuple[float, float, float, float],
+    shapes: dict[str, list[_Ring]],
+    *,
+    zoom: bool = False,
+    mark: tuple[float, float, float, float] | None = None,
+) -> MapPanel:
+    west, south, east, north = view
+    kx = math.cos(math.radians((south + north) / 2))
+    k = min(
+        (MAP_WIDTH - 2 * _MAP_PAD) / ((east - west) * kx),
+        (_MAP_MAX_HEIGHT - 2 * _MAP_PAD) / (north - south),
+    )
+    height = int((north - south) * k + 2 * _MAP_PAD)
+    left = (MAP_WIDTH - (east - west) * kx * k) / 2
+
+    def x_of(lon: float) -> float:
+        return left + (lon - west) * kx * k
+
+    def y_of(lat: float) -> float:
+        return _MAP_PAD + (north - lat) * k
+
+    def path(rings: list[_Ring]) -> str:
+        return "".join(
+            "M" + " ".join(f"{x_of(lon):.1f} {y_of(lat):.1f}" for lon, lat in ring) + "Z"
+            for ring in rings
+        )
+
+    others = [
+        ring
+        for code, rings in shapes.items()
+        if code != origin.country
+        for ring in rings
+        if _overlaps(_bbox(ring), view)
+    ]
+    most = max((a.plots for a in origin.areas), default=1)
+    largest = max(6.0, min(16.0, 0.5 * float(CELL) * k))
+    dots = [
+        (
+            a,
+            x_of(float(a.lon)),
+            y_of(float(a.lat)),
+            max(4.0 if not zoom else 7.0, largest * math.sqrt(a.plots / most)),
+        )
+        for a in origin.areas
+    ]
+    span = max(east - west, north - south)
+    step = next(s for s in (0.5, 1, 2, 5, 10, 20, 40) if span / s <= 5)
+    lines = []
+    value = math.ceil(south / step) * step
+    while value <= north:
+        lines.append(("h", y_of(value), _degrees(value, "N", "S")))
+        value += step
+    value = math.ceil(west / step) * step
+    while value <= east:
+        lines.append(("v", x_of(value), _degrees(value, "E", "W")))
+        value += step
+    own = [r for r in shapes.get(origin.country, []) if _overlaps(_bbox(r), view)]
+    return MapPanel(
+        index,
+        origin,
+        MAP_WIDTH,
+        height,
+        dots,
+        lines,
+        country=path(own),
+        neighbours=path(others),
+        zoom=zoom,
+        mark=None
+        if mark is None
+        else Box(
+            x_of(mark[0]), y_of(mark[3]), (mark[2] - mark[0]) * kx * k, (mark[3] - mark[1]) * k
+        ),
+    )
+
+
+def _area(ring: _Ring) -> float:
+    return abs(
+        sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True))
+    )
+
+
+def _overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
 def _degrees(value: float, positive: str, negative: str) -> str:
@@ -370,6 +477,14 @@ def jsonld(model: PageModel, links: Links) -> dict[str, Any]:
         )
     for short in model.shortfalls:
         properties.append(prop(f"notCertified:{short.code}", str(short.percent), "percent"))
+    weight = model.kg
+    if model.package is not None:  # the product is the unit in the hand; the lot is its batch
+        weight = model.package.kg
+        properties.append(prop("lotKg", str(model.kg), "kg"))
+        properties.append(prop("unitsInLot", model.package.units))
+        properties.append(
+            prop("certifiedSmallProducerKgPerUnit", str(model.package.certified_kg), "kg")
+        )
     doc: dict[str, Any] = {
         "@context": SCHEMA_ORG,
         "@type": "Product",
@@ -379,7 +494,7 @@ def jsonld(model: PageModel, links: Links) -> dict[str, Any]:
         "sku": model.lot,
         "category": model.product,
         "brand": {"@type": "Brand", "name": model.brand.name},
-        "weight": {"@type": "QuantitativeValue", "value": str(model.kg), "unitCode": "KGM"},
+        "weight": {"@type": "QuantitativeValue", "value": str(weight), "unitCode": "KGM"},
         "countryOfOrigin": [{"@type": "Country", "identifier": c} for c in model.countries],
         "producer": [
             {
@@ -432,6 +547,26 @@ def qr_svg(url: str) -> bytes:
     return buffer.getvalue()
 
 
+def qr_inline(url: str) -> Markup:
+    """The QR code as an SVG element to put in the page itself (shown, and printed)."""
+    import segno
+
+    buffer = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(
+        buffer,
+        kind="svg",
+        scale=4,
+        border=4,
+        xmldecl=False,
+        svgns=False,
+        title=url,
+        svgclass="qr",
+        lineclass=None,
+        omitsize=True,
+    )
+    return Markup(buffer.getvalue().decode("utf-8"))
+
+
 def qr_png(url: str) -> bytes:
     import segno
 
@@ -441,6 +576,26 @@ def qr_png(url: str) -> bytes:
 
 
 # --- rendering -----------------------------------------------------------------------
+
+
+DEFAULT_LOCALES = {"es": "es_419", "en": "en", "pt": "pt", "fr": "fr"}
+"""How numbers and dates are written when the reader names no region: a bare ``es`` is
+Latin American Spanish (``es_419``: 2,109.562), where most of the producers and many of
+the readers are; ``es-ES`` asks for 2.109,562."""
+
+
+def number_locale(lang: str, accept: Any = None) -> str:
+    """The locale numbers and dates are written in: the reader's own region of ``lang``
+    from Accept-Language (``es-MX``, ``es-PE``, ``es-ES``), else ``DEFAULT_LOCALES``."""
+    for value, _quality in accept or ():
+        tag = str(value).replace("-", "_")
+        if tag.split("_")[0].lower() != lang or "_" not in tag:
+            continue
+        try:
+            return str(Locale.parse(tag))
+        except (ValueError, LookupError):
+            continue
+    return DEFAULT_LOCALES.get(lang, lang)
 
 
 def negotiate(requested: str | None, accept: Any = None) -> str:
@@ -463,8 +618,9 @@ def translations(lang: str) -> gettext.NullTranslations:
     return gettext.translation(DOMAIN, localedir=str(TRANSLATIONS), languages=[lang])
 
 
-@cache
-def environment(lang: str) -> Environment:
+@lru_cache(maxsize=64)
+def environment(lang: str, locale_id: str | None = None) -> Environment:
+    """The templates in ``lang``, numbers and dates written as in ``locale_id``."""
     env = Environment(
         loader=PackageLoader("api.pages", "templates"),
         autoescape=select_autoescape(["html", "svg"], default=True),
@@ -473,7 +629,7 @@ def environment(lang: str) -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
-    locale = Locale.parse(lang)
+    locale = Locale.parse(locale_id or DEFAULT_LOCALES.get(lang, lang))
     env.filters.update(
         percent=lambda v: format_percent(
             Decimal(v).normalize() / 100, locale=locale, decimal_quantization=False
@@ -490,6 +646,7 @@ def environment(lang: str) -> Environment:
         country=lambda code: locale.territories.get(code, code),
         cell=cell_label,
         num=lambda v: f"{v:.1f}",
+        mass=lambda kg: _mass(Decimal(kg), locale),
     )
     env.globals.update(
         lang=lang,
@@ -503,17 +660,102 @@ def environment(lang: str) -> Environment:
     return env
 
 
+def _mass(kg: Decimal, locale: Locale) -> str:
+    """A retail unit's mass as a reader says it: "250 g", "187.5 g", "1 kg"."""
+    value, unit = ((kg * 1000), "g") if kg < 1 else (kg, "kg")
+    number = format_decimal(value.normalize(), locale=locale, decimal_quantization=False)
+    return f"{number}\xa0{unit}"  # never "250" at a line's end and "g" on the next
+
+
 def _floor_percent(value: Fraction) -> Decimal:
     hundredths = value * 10_000
     return (Decimal(hundredths.numerator // hundredths.denominator) / 100).normalize()
 
 
-def render_page(model: PageModel, lang: str, links: Links) -> str:
-    env = environment(lang)
+def render_page(
+    model: PageModel,
+    lang: str,
+    links: Links,
+    locale: str | None = None,
+    witnesses: tuple[str, ...] = (),
+) -> str:
+    """The page in ``lang``, numbers as in ``locale``; ``witnesses`` are the cosigner keys
+    the in-browser check counts on the checkpoint."""
+    env = environment(lang, locale)
     ld = jsonld_text(model, links).replace("<", "\\u003c").replace(">", "\\u003e")
     return env.get_template("page/lot.html").render(
-        m=model, links=links, flow=flow_picture(model), maps=map_panels(model), jsonld=Markup(ld)
+        m=model,
+        links=links,
+        flow=flow_picture(model),
+        maps=map_panels(model),
+        jsonld=Markup(ld),
+        qr=qr_inline(links.page),
+        verify_text=Markup(_json_in_html(verify_texts(lang))),
+        witnesses=" ".join(witnesses),
+        certified_fraction=f"{model.certified_fraction.numerator}/"
+        f"{model.certified_fraction.denominator}",
     )
+
+
+def witness_keys(specs: str | Iterable[str]) -> tuple[str, ...]:
+    """The cosigner verifier keys of witness specs (``URL=VKEY`` or ``VKEY``; a string of
+    them separated by spaces, as ``TRAZO_WITNESSES``)."""
+    from graph.verify import WitnessPolicy  # the one reading of a witness spec
+
+    items = specs.split() if isinstance(specs, str) else [str(v) for v in specs]
+    return tuple(k.verifier_key() for k in WitnessPolicy.parse(items).witnesses)
+
+
+def _json_in_html(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+VERIFY_STEPS = {
+    "format": N_("The bundle is a trazo proof bundle"),
+    "checkpoint": N_("The ledger's log signed its checkpoint (the key shown below)"),
+    "witnesses": N_("Witnesses cosigned the checkpoint"),
+    "tables": N_("The rule tables are the ones this page uses"),
+    "envelopes": N_("Every record's fingerprint matches its content"),
+    "inclusion": N_("Every record is in the log under the checkpoint"),
+    "ledger": N_("Every record belongs to this ledger"),
+    "signatures": N_("Every record is signed by a key its party holds"),
+    "references": N_("Every step builds on an earlier record in the bundle"),
+    "privacy": N_("No farm location is in the bundle"),
+    "verdict": N_("The certified share, recomputed from the records, matches this page"),
+}
+VERIFY_MESSAGES = {
+    "running": N_("Checking…"),
+    "ok": N_("The proof checks out: every signature, every step and the share above."),
+    "failed": N_("The proof does NOT check out. What failed:"),
+    "fetch": N_("Could not load the proof bundle. Choose the file you downloaded:"),
+    "unknown": N_(
+        "Record types this check does not know the rules of (their signatures, chains and"
+        " log entries were checked):"
+    ),
+    "limits": N_("Not checked in the browser (the trazo command checks them):"),
+}
+
+
+NOT_CHECKED_IN_BROWSER = (
+    N_("the bundle's JSON Schema beyond its members (each value's type and form)"),
+    N_("every field of every event type (this check reads the fields the custody rules use)"),
+    N_(
+        "the wording of the verdict's reasons (the shares, fractions and certified parts are"
+        " compared)"
+    ),
+)
+"""What ``trazo verify`` checks and the browser does not: verify.js's ``NOT_CHECKED``, in
+the page's language (a test holds the two lists together)."""
+
+
+def verify_texts(lang: str) -> dict[str, Any]:
+    """The in-browser check's words in ``lang``, handed to its script as JSON."""
+    t = translations(lang).gettext
+    return {
+        "steps": {k: t(v) for k, v in VERIFY_STEPS.items()},
+        **{k: t(v) for k, v in VERIFY_MESSAGES.items()},
+        "not_checked": [t(v) for v in NOT_CHECKED_IN_BROWSER],
+    }
 
 
 def render_not_found(lot: str, lang: str, languages: dict[str, str] | None = None) -> str:
@@ -531,8 +773,10 @@ def publish(
     out: Path,
     *,
     default_lang: str = DEFAULT_LANGUAGE,
+    witnesses: tuple[str, ...] = (),
 ) -> list[Path]:
-    """Write the page in every language, its JSON-LD, QR codes and bundle into ``out``."""
+    """Write the page in every language, its JSON-LD, QR codes, bundle and in-browser check
+    into ``out``; ``witnesses`` are the cosigner keys the check counts."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
 
@@ -545,8 +789,11 @@ def publish(
         written.append(path)
 
     for lang in LANGUAGES:
-        write(f"{lang}.html", render_page(model, lang, links))
-    write("index.html", render_page(model, default_lang, links))
+        write(f"{lang}.html", render_page(model, lang, links, witnesses=witnesses))
+    write("index.html", render_page(model, default_lang, links, witnesses=witnesses))
+    (out / "js").mkdir(exist_ok=True)
+    for script in SCRIPTS:
+        write(f"js/{script}", (STATIC / "js" / script).read_bytes())
     write("product.jsonld", jsonld_text(model, links))
     write("qr.svg", qr_svg(links.page))
     write("qr.png", qr_png(links.page))

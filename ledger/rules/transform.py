@@ -23,7 +23,8 @@ from ledger.rules.base import Rule
 from ledger.rules.custody import Line, create_lot, holding_lines, mention, spend_rows, take
 from ledger.view import LedgerView, Wanted
 
-OUTPUT_FIELDS = frozenset({"lot", "product", "form", "quantity", "unit", "gtin"})
+OUTPUT_FIELDS = frozenset({"lot", "product", "form", "quantity", "unit", "gtin", "package"})
+PACKAGE_FIELDS = frozenset({"quantity", "unit"})
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,27 @@ class Output:
     product: str
     form: str
     amount: Amount
+    package: Amount | None = None
+    """The net content of one retail unit of the lot (a 250 g bag), when it is packed in
+    units: optional, and then the lot is a whole number of them."""
+
+
+def _package(item: dict[str, Any], lot: Amount, where: str) -> Amount | None:
+    """``{"quantity", "unit"}`` of one unit; the lot's mass is a whole number of units."""
+    if "package" not in item:
+        return None
+    raw = item["package"]
+    if not isinstance(raw, dict):
+        raise InvalidEvent('must be an object {"quantity", "unit"}', field=where + "package")
+    fields.reject_unknown(raw, PACKAGE_FIELDS, prefix=where + "package.")
+    unit = amount(raw, prefix=where + "package.")
+    if unit.kg > lot.kg or lot.kg % unit.kg != 0:
+        raise InvalidEvent(
+            f"the lot's {lot.quantity} {lot.unit} is not a whole number of packages of"
+            f" {unit.quantity} {unit.unit}",
+            field=where + "package.quantity",
+        )
+    return unit
 
 
 def outputs_of(body: dict[str, Any], owner: str) -> tuple[Output, ...]:
@@ -54,7 +76,8 @@ def outputs_of(body: dict[str, Any], owner: str) -> tuple[Output, ...]:
         if lot in seen:
             raise InvalidEvent(f"output lot {lot!r} is listed twice", field=where + "lot")
         seen.add(lot)
-        outputs.append(Output(where, lot, product.name, form, amount(item, prefix=where)))
+        mass = amount(item, prefix=where)
+        outputs.append(Output(where, lot, product.name, form, mass, _package(item, mass, where)))
     return tuple(outputs)
 
 

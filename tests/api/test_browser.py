@@ -214,7 +214,9 @@ def test_phone_sees_the_verdict_and_the_flow_first(
     bag = getattr(ledger, which)
     browser.get(f"{server}/p/{bag}?lang=es")
     scripts = browser.find_elements(By.TAG_NAME, "script")
-    assert all(e.get_attribute("type") == "application/ld+json" for e in scripts)
+    types = sorted(str(e.get_attribute("type")) for e in scripts)  # data, and the verifier
+    assert types == ["application/json", "application/ld+json", "module"]
+    assert not browser.find_element(By.ID, "verify-box").is_displayed()  # needs JavaScript
     verdict = browser.find_element(By.ID, "verdict")
     assert verdict.is_displayed()
     assert "de pequeños productores organizados" in verdict.text

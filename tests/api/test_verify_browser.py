@@ -1,0 +1,586 @@
+"""The in-browser verifier in real Chromium, JavaScript on: the "check it yourself" button of
+the demo's published bags, served by the app and as the static files of ``trazo publish``,
+on tampered copies, and on every forged bundle of tests/graph/test_forged_bundles.py.
+
+The JavaScript verifier (``api/static/js/verify.js``) is a second implementation of
+``graph.verify.verify_bundle``: every case here is run through both, and they must agree.
+Screenshots at phone width (390 px) go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.pages import publish
+from graph.bundle import build_bundle
+from graph.page import page_model
+from graph.verify import verify_bundle
+from ledger.checkpoint import LogKey, NoteSigner, sign_note, split_note
+from ledger.envelope import raw_public_key
+from ledger.keys import load_private_key
+from ledger.store import Store
+from tests.api.test_browser import (  # noqa: F401  (module fixtures, shared)
+    ARTIFACTS,
+    CHROMEDRIVER,
+    CHROMIUM,
+    FLAGS,
+    PHONE,
+    Ledger,
+    ledger,
+    server,
+)
+from tests.support import World, seeded_key
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory, ledger: Ledger) -> Iterator[Any]:  # noqa: F811
+    """Headless Chromium at a phone's size with JavaScript on."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM if Path(CHROMIUM).exists() else str(shutil.which("chromium"))
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-js')}")
+    options.add_argument(f"--window-size={PHONE['width']},{PHONE['height']}")
+    options.add_experimental_option("mobileEmulation", {"deviceMetrics": PHONE})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def _log_key(ledger: Ledger) -> LogKey:  # noqa: F811
+    return LogKey(raw_public_key(load_private_key(ledger.keys / "log.key").public_key()))
+
+
+def _verifier_key(ledger: Ledger) -> str:  # noqa: F811
+    return NoteSigner(ledger.origin, load_private_key(ledger.keys / "log.key")).verifier_key()
+
+
+class _StaticSite:
+    """A folder served over HTTP on 127.0.0.1, as any static web host would."""
+
+    def __init__(self, root: Path) -> None:
+        handler = partial(_QuietFiles, directory=str(root))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, ledger: Ledger) -> Iterator[tuple[Path, str]]:  # noqa: F811
+    """``trazo publish``'s files of the single-origin bag, served statically; returns the
+    served folder (tampered copies go in subfolders) and its URL."""
+    root = tmp_path_factory.mktemp("static-site")
+    lot = ledger.single_origin_bag
+    model = page_model(ledger.store, lot, log_key=_verifier_key(ledger))
+    links = publish.Links.static(f"https://brand.example/{lot}/index.html", lot)
+    publish.publish(model, links, build_bundle(ledger.store, lot), root / "bag")
+    served = _StaticSite(root)
+    yield root, served.base
+    served.close()
+
+
+def _run_check(driver: Any, url: str) -> tuple[str, list[dict[str, str]]]:
+    """Open ``url``, tap the check button, wait for the result: (outcome, findings)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    button = driver.find_element(By.CSS_SELECTOR, "[data-verify]")
+    assert button.is_displayed()
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
+    result = driver.find_element(By.ID, "verify-result")
+    WebDriverWait(driver, 60).until(lambda d: result.get_attribute("data-verify-result"))
+    findings = [
+        {"event": e.get_attribute("data-event") or "", "text": e.text}
+        for e in result.find_elements(By.CSS_SELECTOR, "li.finding")
+    ]
+    return str(result.get_attribute("data-verify-result")), findings
+
+
+def _screenshot(driver: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    driver.save_screenshot(str(path))
+    assert path.stat().st_size > 5_000
+    return path
+
+
+# --- the demo's bags ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["single_origin_bag", "blended_bag"])
+def test_the_button_checks_a_served_bag(
+    which: str,
+    ledger: Ledger,  # noqa: F811
+    server: str,  # noqa: F811
+    chromium: Any,
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    bag = getattr(ledger, which)
+    outcome, findings = _run_check(chromium, f"{server}/p/{bag}?lang=en")
+    assert (outcome, findings) == ("ok", [])
+    steps = [e.text for e in chromium.find_elements(By.CSS_SELECTOR, "#verify-steps li")]
+    assert len(steps) >= 10 and all(s.startswith("✓") for s in steps), steps
+    assert any("certified share" in s for s in steps)
+    assert verify_bundle(build_bundle(ledger.store, bag), _log_key(ledger)).ok  # Python agrees
+    if which == "blended_bag":
+        result = chromium.find_element(By.ID, "verify-result")
+        chromium.execute_script("arguments[0].scrollIntoView({block: 'end'})", result)
+        _screenshot(chromium, "verify-result-390.png")
+        chromium.execute_script("window.scrollTo(0, 0)")
+        _screenshot(chromium, "page-top-390.png")
+        figures = chromium.find_elements(By.CSS_SELECTOR, "figure.map")
+        outlines = [
+            f.find_element(By.CSS_SELECTOR, "path.outline").get_attribute("data-country")
+            for f in figures
+        ]
+        assert {"BR", "HN"} <= set(outlines), outlines  # the plantation's country too
+        chromium.execute_script("arguments[0].scrollIntoView({block: 'start'})", figures[-2])
+        _screenshot(chromium, "map-390.png")
+
+
+def test_the_button_checks_the_static_files(site: tuple[Path, str], chromium: Any) -> None:
+    _root, base = site
+    assert _run_check(chromium, f"{base}/bag/index.html") == ("ok", [])
+    assert _run_check(chromium, f"{base}/bag/es.html")[0] == "ok"
+
+
+# --- tampered static copies ----------------------------------------------------------------------
+
+
+def _payload(item: dict[str, Any]) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(base64.b64decode(item["envelope"]["payload"]))
+    return loaded
+
+
+def _event_id(item: dict[str, Any]) -> str:
+    return "sha256:" + hashlib.sha256(base64.b64decode(item["envelope"]["payload"])).hexdigest()
+
+
+def _changed_quantity(bundle: dict[str, Any]) -> tuple[str, str]:
+    """A harvest's quantity raised by one kilogram, the payload re-encoded as it was."""
+    events = bundle["events"]
+    n, item = next((n, e) for n, e in enumerate(events) if _payload(e)["type"] == "harvest")
+    raw = base64.b64decode(item["envelope"]["payload"])
+    body = _payload(item)
+    old = f'"quantity":"{body["quantity"]}"'.encode()
+    assert old in raw
+    new = f'"quantity":"{int(float(body["quantity"])) + 1}"'.encode()
+    item["envelope"]["payload"] = base64.b64encode(raw.replace(old, new, 1)).decode()
+    return _event_id(bundle["events"][n]), "signatures"
+
+
+def _dropped_event(bundle: dict[str, Any]) -> tuple[str, str]:
+    """A shipment left out: its receipt builds on nothing in the bundle."""
+    ship = next(e for e in bundle["events"] if _payload(e)["type"] == "ship")
+    bundle["events"].remove(ship)
+    receipt = next(
+        e
+        for e in bundle["events"]
+        if _payload(e)["type"] == "receive" and _payload(e)["shipment"] == _event_id(ship)
+    )
+    return _event_id(receipt), "references"
+
+
+def _changed_inclusion_hash(bundle: dict[str, Any]) -> tuple[str, str]:
+    item = next(e for e in bundle["events"] if e["inclusion"])
+    first = item["inclusion"][0]
+    item["inclusion"][0] = ("0" if first[0] != "0" else "1") + first[1:]
+    return _event_id(item), "inclusion"
+
+
+def _checkpoint_by_another_key(bundle: dict[str, Any]) -> tuple[str, str]:
+    body, _ = split_note(bundle["checkpoint"])
+    origin = body.decode().split("\n", 1)[0]
+    bundle["checkpoint"] = sign_note(body, NoteSigner(origin, seeded_key("not-the-log")))
+    return "", "checkpoint"
+
+
+TAMPERINGS: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
+    "changed-quantity": _changed_quantity,
+    "dropped-event": _dropped_event,
+    "changed-inclusion-hash": _changed_inclusion_hash,
+    "checkpoint-by-another-key": _checkpoint_by_another_key,
+}
+
+
+@pytest.mark.parametrize("how", list(TAMPERINGS))
+def test_a_tampered_static_copy_fails_naming_the_event(
+    how: str,
+    site: tuple[Path, str],
+    ledger: Ledger,  # noqa: F811
+    chromium: Any,
+) -> None:
+    root, base = site
+    copy_dir = root / how
+    shutil.copytree(root / "bag", copy_dir, dirs_exist_ok=True)
+    bundle = json.loads((copy_dir / "bundle.json").read_text())
+    event, check = TAMPERINGS[how](bundle)
+    (copy_dir / "bundle.json").write_text(json.dumps(bundle, indent=1))
+
+    outcome, findings = _run_check(chromium, f"{base}/{how}/index.html")
+    assert outcome == "failed"
+    texts = [f["text"] for f in findings]
+    if event:
+        named = [f["text"] for f in findings if f["event"] == event]
+        assert named and any(t.startswith(f"[{check}]") for t in named), texts
+    else:
+        assert any(t.startswith("[checkpoint]") and "log key" in t for t in texts), texts
+    python = verify_bundle(bundle, _log_key(ledger))
+    assert not python.ok  # Python agrees …
+    if event:  # … and names the same event
+        assert any(f.event == event for f in python.findings)
+    if how == "changed-quantity":
+        from selenium.webdriver.common.by import By
+
+        result = chromium.find_element(By.ID, "verify-result")
+        chromium.execute_script("arguments[0].scrollIntoView({block: 'start'})", result)
+        _screenshot(chromium, "verify-failed-390.png")
+
+
+# --- Python and JavaScript agree on every bundle -----------------------------------------------
+
+
+def _compounded_tolerance(world: World) -> None:
+    """The coop mills parchment to green at its yield plus the whole tolerance, then roasts
+    the green at its yield plus the tolerance again: each step passes, the path does not."""
+    from tests.graph import chains
+    from tests.graph import test_forged_bundles as forged
+
+    c = chains.base(world)
+    lot, green = f"{chains.COOP}:h-1", f"{chains.COOP}:g-1"
+    h = c.harvest(chains.COOP, lot, "100", chains.M1, chains.P1, form="parchment")
+    milled = c.transform(chains.COOP, "dry-mill", [(lot, h, "100")], [(green, "green", "82.41")])
+    roast = world.sign(
+        chains.COOP,
+        {
+            "type": "transform",
+            "process": "roast",
+            "inputs": [forged.line(green, milled, "82.41")],
+            "outputs": [
+                {
+                    "lot": f"{chains.COOP}:r-1",
+                    "product": "coffee",
+                    "form": "roasted",
+                    "quantity": "74.5",
+                    "unit": "kg",
+                }
+            ],
+        },
+    )
+    forged.smuggle(world, roast)
+    report = verify_bundle(forged.bundle_for(world.store, f"{chains.COOP}:r-1"), forged.TRUSTED)
+    (mine,) = [f for f in report.findings if f.event == roast.id]
+    assert mine.check == "conservation" and "once per path" in mine.message
+
+
+def _forged_bundles(folder: Path) -> Iterator[tuple[str, dict[str, Any], LogKey]]:
+    """Every forged bundle of tests/graph/test_forged_bundles.py, each from a fresh ledger
+    (the scenario functions build the forgery and check Python's own findings first)."""
+    from tests.graph import chains
+    from tests.graph import test_forged_bundles as forged
+
+    def fresh(name: str) -> World:
+        store = Store(f"sqlite:///{folder / name}.db")
+        store.migrate()
+        return World.create(store)
+
+    scenarios: dict[str, tuple[Callable[[World], Any], str]] = {
+        "self-ship": (forged.test_a_self_ship_is_named, f"{chains.COOP}:g-1"),
+        "impossible-process": (forged.test_an_impossible_process_is_named, f"{chains.ROASTER}:r-1"),
+        "key-added-to-another": (forged._key_added_by_a_trader, f"{chains.COOP}:h-x"),
+        "key-revoked-by-another": (
+            forged.test_a_key_revoked_by_another_party_is_named,
+            f"{chains.COOP}:h-1",
+        ),
+        "member-left-by-another": (forged._member_left_by_another_spo, f"{chains.COOP}:h-1"),
+        "registered-by-another": (
+            forged.test_a_party_registered_by_another_party_is_named,
+            "finca-sombra:h-1",
+        ),
+        "inverted-certificate": (
+            forged.test_a_certificate_valid_until_before_valid_from_is_named,
+            f"{chains.COOP}:h-1",
+        ),
+        "overspend": (forged.test_an_overspend_is_a_conservation_finding, f"{chains.ROASTER}:r-1"),
+        "compounded-tolerance": (_compounded_tolerance, f"{chains.COOP}:r-1"),
+    }
+    for name, (scenario, lot) in scenarios.items():
+        world = fresh(name)
+        scenario(world)
+        yield name, forged.bundle_for(world.store, lot), forged.TRUSTED
+        world.store.dispose()
+    for valid_from, valid_until in [("2025-01-01", "2026-02-28"), ("2026-06-01", "2027-12-31")]:
+        world = fresh(f"uncovered-{valid_from}")
+        c = chains.Coffee(world)
+        c.party(chains.COOP, ["spo"])
+        c.party(forged.CERTIFIER, ["certifier"], "DE")
+        c.certify(chains.COOP, "SPP-PE-1", valid_from=valid_from, valid_until=valid_until)
+        c.enroll(chains.COOP, chains.M1, chains.P1, "2.4")
+        c.harvest(chains.COOP, f"{chains.COOP}:h-1", "100", chains.M1, chains.P1)
+        honest = build_bundle(world.store, f"{chains.COOP}:h-1")
+        yield f"honest-uncovered-{valid_from}", honest, forged.TRUSTED
+        claim = dict(honest, verdict=forged._claim_certified(honest["verdict"]))
+        yield f"claimed-certified-{valid_from}", claim, forged.TRUSTED
+        world.store.dispose()
+
+
+def _bundle_forgeries(ledger: Ledger) -> Iterator[tuple[str, dict[str, Any]]]:  # noqa: F811
+    """What a server could do to a bundle without any party's key: add a logged event of
+    another lot, leave out an enrolment or a certificate, claim another share, reorder
+    the events, loosen the rule tables."""
+    single = build_bundle(ledger.store, ledger.single_origin_bag)
+    blended = build_bundle(ledger.store, ledger.blended_bag)
+    mine = {_event_id(e) for e in single["events"]}
+    stranger = next(
+        e
+        for e in blended["events"]
+        if _event_id(e) not in mine and _payload(e)["type"] == "harvest"
+    )  # logged under the same checkpoint: its inclusion proof holds
+    added = copy.deepcopy(single)
+    added["events"] = sorted([*added["events"], stranger], key=lambda e: e["index"])
+    yield "added-event-of-another-lot", added
+    for kind in ("member.enroll", "cert.issue"):
+        dropped = copy.deepcopy(single)
+        first = next(e for e in dropped["events"] if _payload(e)["type"] == kind)
+        dropped["events"].remove(first)
+        yield f"dropped-{kind}", dropped
+    claim = copy.deepcopy(blended)
+    claim["verdict"]["certified_fraction"] = "4/5"
+    yield "claimed-share", claim
+    swapped = copy.deepcopy(single)
+    swapped["events"][5], swapped["events"][6] = swapped["events"][6], swapped["events"][5]
+    yield "events-out-of-order", swapped
+    yield "plots-smuggled", dict(single, plots=[{"plot": "x", "lat": "-11.429711"}])
+    decoded = copy.deepcopy(single)
+    decoded["events"][3]["payload_decoded"] = _payload(decoded["events"][3])
+    yield "payload-decoded-beside-an-envelope", decoded
+    loosened = copy.deepcopy(single)
+    steps = loosened["tables"]["products"]["products"]["coffee"]["steps"]
+    steps[0]["max_yield"] = "0.9"
+    yield "loosened-tables", loosened
+
+
+def _js_verdicts(driver: Any, base: str, cases: list[tuple[str, Any, str]]) -> dict[str, Any]:
+    """verify.js run in the page on each (name, bundle, verifier key), trusting the tables
+    the page trusts (as Python trusts its own): name → its report."""
+    driver.get(f"{base}/bag/index.html")
+    return dict(
+        driver.execute_async_script(
+            """
+            const [cases, done] = [arguments[0], arguments[arguments.length - 1]];
+            const tablesDigest = document.getElementById("verify-box").dataset.tables;
+            import(new URL("js/verify.js", location.href)).then(async (m) => {
+              const out = [];
+              for (const [name, bundle, key] of cases) {
+                const r = await m.verifyBundle(bundle, {logKey: key, tablesDigest});
+                out.push([name, {ok: r.ok, findings: r.findings}]);
+              }
+              done(out);
+            }, (e) => done([["error", String(e)]]));
+            """,
+            [[n, b, k] for n, b, k in cases],
+        )
+    )
+
+
+def test_python_and_javascript_agree_on_every_bundle(
+    tmp_path: Path,
+    site: tuple[Path, str],
+    ledger: Ledger,  # noqa: F811
+    chromium: Any,
+) -> None:
+    from ledger.checkpoint import format_verifier_key
+
+    _root, base = site
+    demo_key = _verifier_key(ledger)
+    cases: list[tuple[str, dict[str, Any], LogKey, str]] = []
+    for which in ("single_origin_bag", "blended_bag"):
+        bundle = build_bundle(ledger.store, getattr(ledger, which))
+        cases.append((which, bundle, _log_key(ledger), demo_key))
+        for how, tamper in TAMPERINGS.items():
+            tampered = copy.deepcopy(bundle)
+            tamper(tampered)
+            cases.append((f"{which}/{how}", tampered, _log_key(ledger), demo_key))
+    for name, bundle in _bundle_forgeries(ledger):
+        cases.append((name, bundle, _log_key(ledger), demo_key))
+    for name, bundle, key in _forged_bundles(tmp_path):
+        origin = bundle["checkpoint"].split("\n", 1)[0]
+        cases.append((name, bundle, key, format_verifier_key(origin, key.public_key)))
+
+    assert len(cases) == 2 * (1 + len(TAMPERINGS)) + 8 + 9 + 4
+    js = _js_verdicts(chromium, base, [(n, b, vkey) for n, b, _k, vkey in cases])
+    assert "error" not in js, js.get("error")
+    python = {n: verify_bundle(json.loads(json.dumps(b)), k) for n, b, k, _v in cases}
+    disagree = {
+        n: (python[n].ok, [str(f) for f in python[n].findings][:3], js[n]["findings"][:3])
+        for n, *_ in cases
+        if python[n].ok != js[n]["ok"]
+    }
+    assert disagree == {}
+    assert sum(r.ok for r in python.values()) == 4  # two demo bags, two honest uncovered harvests
+    for name, *_ in cases:  # a forged event Python names, JavaScript names too
+        named = {f.event for f in python[name].findings if f.event}
+        assert not named or named & {f["event"] for f in js[name]["findings"]}, name
+
+
+# --- the demo's pages, read as bytes -----------------------------------------------------------
+
+
+def _get(url: str, language: str = "en") -> str:
+    from urllib.request import Request, urlopen
+
+    with urlopen(Request(url, headers={"Accept-Language": language}), timeout=30) as response:
+        return str(response.read().decode("utf-8"))
+
+
+def test_the_demo_bag_page_leads_with_the_bag_and_maps_without_precision(
+    ledger: Ledger,  # noqa: F811
+    server: str,  # noqa: F811
+) -> None:
+    import re
+
+    from sqlalchemy import select
+
+    from ledger.schema import PlotRow
+
+    if ledger.source != "demo chain":
+        pytest.skip("the demo chain is not importable")
+    with ledger.store.reading() as session:
+        geometries = [json.loads(g) for (g,) in session.execute(select(PlotRow.geometry)) if g]
+    coordinates: set[str] = set()
+    for geometry in geometries:
+        text = json.dumps(geometry["coordinates"])
+        coordinates |= set(re.findall(r"-?\d+\.\d{3,}", text))
+    assert len(coordinates) > 20
+    blended = _get(f"{server}/p/{ledger.blended_bag}", "es-MX,es")
+    assert "bolsa de 250\xa0g" in blended
+    bag_line = "Esta bolsa: 187.5\xa0g de socios de Cooperativa Cafetalera Sierra de Marcala."
+    assert bag_line in blended
+    assert "2,109.562" in blended  # es-MX writes it so; es-ES would write 2.109,562
+    assert "2.109,562" in _get(f"{server}/p/{ledger.blended_bag}", "es-ES,es")
+    for bag in (ledger.single_origin_bag, ledger.blended_bag):
+        for lang in publish.LANGUAGES:
+            html = _get(f"{server}/p/{bag}?lang={lang}")
+            assert re.findall(r'<path class="outline" data-country="[A-Z]{2}"', html)
+            for coordinate in coordinates:
+                for places in (2, 3):  # truncated past the cell's one decimal
+                    cut = coordinate[: coordinate.index(".") + places + 1]
+                    assert cut.lstrip("-") not in html or (places == 2 and _innocent(cut, html))
+            assert not re.findall(r"\d+\.\d{5,}", html)
+
+
+def _innocent(cut: str, html: str) -> bool:
+    """A two-decimal cut of a coordinate may occur as another number (a quantity such as
+    2,812.75): innocent only where it is not a position (outside every picture and title)."""
+    import re
+
+    pictures = "".join(re.findall(r"<svg.*?</svg>", html, flags=re.S))
+    return cut.lstrip("-") not in pictures
+
+
+def test_witness_cosignatures_are_counted_as_python_counts_them(
+    site: tuple[Path, str],
+    ledger: Ledger,  # noqa: F811
+    chromium: Any,
+) -> None:
+    """A checkpoint cosigned by a witness: the quorum holds with its key, not with another's,
+    and a cosignature line that does not verify counts for nothing, in both verifiers."""
+    from graph.verify import WitnessPolicy
+    from ledger.cosignature import Cosigner
+
+    _root, base = site
+    bundle = build_bundle(ledger.store, ledger.single_origin_bag)
+    body, _ = split_note(bundle["checkpoint"])
+    witness = Cosigner("witness.example/w1", seeded_key("witness-1"))
+    other = Cosigner("witness.example/w2", seeded_key("witness-2"))
+    cosigned = dict(bundle, checkpoint=bundle["checkpoint"] + witness.cosign(body, 1_765_000_000))
+    line = other.cosign(body, 1_765_000_000)
+    broken = dict(
+        bundle,
+        checkpoint=bundle["checkpoint"] + line[:-6] + ("A" if line[-6] != "A" else "B") + line[-5:],
+    )
+    cases = [
+        ("with-its-witness", cosigned, witness.key.verifier_key()),
+        ("with-another-witness", cosigned, other.key.verifier_key()),
+        ("broken-line", broken, other.key.verifier_key()),
+    ]
+    chromium.get(f"{base}/bag/index.html")
+    js = dict(
+        chromium.execute_async_script(
+            """
+            const [cases, key] = [arguments[0], arguments[1]];
+            const done = arguments[arguments.length - 1];
+            import(new URL("js/verify.js", location.href)).then(async (m) => {
+              const out = [];
+              for (const [name, bundle, witness] of cases) {
+                const options = {logKey: key, witnesses: [witness], quorum: 1};
+                const r = await m.verifyBundle(bundle, options);
+                out.push([name, {ok: r.ok, by: r.cosignedBy}]);
+              }
+              done(out);
+            });
+            """,
+            [list(c) for c in cases],
+            _verifier_key(ledger),
+        )
+    )
+    for name, document, vkey in cases:
+        python = verify_bundle(document, _log_key(ledger), WitnessPolicy.parse([vkey], 1))
+        assert js[name]["ok"] == python.ok, name
+        assert js[name]["by"] == python.cosigned_by, name
+    assert js["with-its-witness"] == {"ok": True, "by": ["witness.example/w1"]}
+    assert not js["with-another-witness"]["ok"] and not js["broken-line"]["ok"]
+
+
+def test_without_the_bundle_beside_it_the_page_checks_a_downloaded_file(
+    site: tuple[Path, str], chromium: Any
+) -> None:
+    """Offline, or where the bundle is not served: the reader picks the file they downloaded."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    root, base = site
+    copy_dir = root / "no-bundle"
+    shutil.copytree(root / "bag", copy_dir, dirs_exist_ok=True)
+    downloaded = root / "downloaded.bundle.json"
+    (copy_dir / "bundle.json").rename(downloaded)
+    chromium.get(f"{base}/no-bundle/index.html")
+    chromium.find_element(By.CSS_SELECTOR, "[data-verify]").click()
+    picker = WebDriverWait(chromium, 30).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#verify-result input[type=file]")
+    )
+    picker.send_keys(str(downloaded))
+    result = chromium.find_element(By.ID, "verify-result")
+    WebDriverWait(chromium, 60).until(lambda d: result.get_attribute("data-verify-result"))
+    assert result.get_attribute("data-verify-result") == "ok"
