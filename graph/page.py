@@ -138,6 +138,9 @@ class PricePanel:
 
     spo: Party
     figures: PriceFigures
+
+
+@dataclass(frozen=True)
 class Package:
     """A lot packed in retail units: one unit's net content, and how many units there are."""
 

@@ -114,6 +114,7 @@ class Links:
     def event_href(self, event_id: str) -> str:
         """A link to the signed event: the API's, or the bundle that carries it."""
         return f"{self.events}{event_id}" if self.events else self.bundle
+
     script: str = ""
     """The in-browser verifier's entry module (``api/static/js/page-verify.js``)."""
 

@@ -205,16 +205,24 @@ def _transform(p: Mapping[str, Any], naming: Naming, _shipper: str | None) -> di
         "bizStep": PROCESS_STEPS.get(p["process"], "commissioning"),
         "disposition": "active",
         "bizLocation": {"id": naming.location(p["party"])},
-        "ilmd": {
-            "trazo:outputs": [
-                {"trazo:lot": o["lot"], "trazo:product": o["product"], "trazo:form": o["form"]}
-                for o in p["outputs"]
-            ]
-        },
+        "ilmd": {"trazo:outputs": [_output_master(o) for o in p["outputs"]]},
         "trazo:process": p["process"],
         "trazo:lines": _lines(p["inputs"], via=True),
         "trazo:outputLines": _lines(p["outputs"], via=False),
     }
+
+
+def _output_master(output: Mapping[str, Any]) -> dict[str, Any]:
+    """What an output lot is (product, form, and the retail unit it is packed in, if any):
+    EPCIS has no field for it, so it is the TransformationEvent's ilmd."""
+    master = {
+        "trazo:lot": output["lot"],
+        "trazo:product": output["product"],
+        "trazo:form": output["form"],
+    }
+    if "package" in output:
+        master["trazo:package"] = dict(output["package"])
+    return master
 
 
 def _ship(p: Mapping[str, Any], naming: Naming, _shipper: str | None) -> dict[str, Any]:
@@ -606,7 +614,11 @@ def _transform_in(
             )
         out = {"lot": line["lot"], "product": master.get("trazo:product"),
                "form": master.get("trazo:form"), **line}  # fmt: skip
-        outputs.append(_line_order(out, ("lot", "product", "form", "quantity", "unit", "gtin")))
+        if "trazo:package" in master:
+            out["package"] = master["trazo:package"]
+        outputs.append(
+            _line_order(out, ("lot", "product", "form", "quantity", "unit", "gtin", "package"))
+        )
     payload = {"type": "transform", "process": process, "inputs": inputs, "outputs": outputs}
     return payload, [(line["lot"], _kg(line)) for line in inputs]
 
