@@ -18,7 +18,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,8 @@ class Served:
     db: str
     keys: Path
     operator: KeyChain = field(init=False)
+    office: KeyChain | None = None
+    """The cooperative's office key (it enrolls members), once registered."""
 
     def __post_init__(self) -> None:
         health = self.get("health")
@@ -163,7 +165,15 @@ def wait_for(driver: Any, what: Any, message: str, timeout: float = WAIT) -> Any
         return WebDriverWait(driver, timeout, poll_frequency=0.2).until(attempt)
     except Exception as e:
         logs = [entry["message"] for entry in driver.get_log("browser")]
-        raise AssertionError(f"{message}; browser log: {logs[-10:]}") from e
+        notice = text_of(driver, ".notice")
+        notice += str(
+            driver.execute_script(
+                OPEN_DB + "const all = await new Promise(r => { const q = db.transaction('outbox')"
+                ".objectStore('outbox').getAll(); q.onsuccess = () => r(q.result); });"
+                "return all.length ? all[0].entries.map(e => [e.status, e.reason]) : []; })();"
+            )
+        )
+        raise AssertionError(f"{message}; notice: {notice!r}; browser log: {logs[-10:]}") from e
 
 
 def css(driver: Any, selector: str) -> list[Any]:
@@ -173,8 +183,10 @@ def css(driver: Any, selector: str) -> list[Any]:
 
 
 def text_of(driver: Any, selector: str) -> str:
-    found = css(driver, selector)
-    return str(found[0].text) if found else ""
+    found = driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText : ''", selector
+    )
+    return str(found).strip()
 
 
 def go(driver: Any, hash_: str) -> None:
@@ -327,17 +339,20 @@ def register(served: Served, clerk_key: str, trader_key: str) -> KeyChain:
             }
         ),
     )
-    coop = KeyChain(office, COOP, ledger=op.ledger)
+    coop = served.office = KeyChain(office, COOP, ledger=op.ledger)
     served.post(
-        coop.sign(
-            {
-                "type": "member.enroll",
-                "time": _now(),
-                "member": f"{COOP}:m-0042",
-                "products": ["coffee"],
-                "since": "2019-05-01",
-                "plots": [{"plot": f"{COOP}:p-0042-1", "area_ha": "2.4"}],
-            }
+        *(
+            coop.sign(
+                {
+                    "type": "member.enroll",
+                    "time": _now(),
+                    "member": f"{COOP}:m-{n}",
+                    "products": ["coffee"],
+                    "since": "2019-05-01",
+                    "plots": [{"plot": f"{COOP}:p-{n}-1", "area_ha": "2.4"}],
+                }
+            )
+            for n in ("0042", "0043")
         )
     )
     return coop
@@ -513,23 +528,22 @@ def test_a_refused_event_is_set_aside_and_its_dependent_blocked_until_corrected(
 ) -> None:
     clerk.get(f"{served.base}/console/?lang=en")
     wait_for(clerk, lambda d: text_of(d, "#who") == COOP, "console not open")
+    # the office records that member 43 left yesterday; the clerk, offline, does not know
+    assert served.office is not None
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     offline(clerk, True)
+    leave = {"type": "member.leave", "member": f"{COOP}:m-0043", "until": yesterday}
+    served.post(served.office.sign({**leave, "time": _now()}))
     try:
-        # a lot id that is already in the ledger: refused (DuplicateLot) once sent
-        for lot in (f"{COOP}:off-1", f"{COOP}:off-3"):
+        for n, member in ((5, "0043"), (6, "0042")):  # the first one is refused once sent
             go(clerk, "#record/harvest")
-            type_into(clerk, "lot", lot)
+            choose(clerk, "member", value=f"{COOP}:m-{member}")
+            type_into(clerk, "lot", f"{COOP}:off-{n}")
             type_into(clerk, "quantity", "5")
             submit(clerk)
-            wait_for(
-                clerk, lambda d: d.execute_script("return location.hash") == "#events", "not kept"
-            )
+            wait_for(clerk, kept, "not kept")
         go(clerk, "#record/dispose")
-        pending = [
-            o for o in css(clerk, "form.capture [data-field='event'] option") if "⏳" in o.text
-        ]
-        assert pending, "the pending harvest is not offered"
-        choose(clerk, "event", value=pending[0].get_attribute("value"))
+        choose_lot(clerk, "event", f"{COOP}:off-5")  # the pending harvest is offered
         type_into(clerk, "quantity", "1")
         type_into(clerk, "reason", "spilled")
         submit(clerk)
@@ -546,14 +560,14 @@ def test_a_refused_event_is_set_aside_and_its_dependent_blocked_until_corrected(
     )
     go(clerk, "#events")
     aside = wait_for(clerk, lambda d: css(d, "li[data-status='set_aside']"), "no set-aside card")
-    assert "Duplicate lot" in aside[0].text
+    assert "left on" in aside[0].text
     assert css(clerk, "li[data-status='blocked']")
     shoot(clerk, "set-aside")
     aside[0].find_element("css selector", "a.button").click()
-    beside = wait_for(clerk, lambda d: error_beside(d, "lot"), "no reason beside the lot")
-    assert "Duplicate lot" in beside
+    beside = wait_for(clerk, lambda d: error_beside(d, "member"), "no reason beside the member")
+    assert f"member '{COOP}:m-0043' left on {yesterday}" in beside
     shoot(clerk, "correct")
-    type_into(clerk, "lot", f"{COOP}:off-4")
+    choose(clerk, "member", value=f"{COOP}:m-0042")
     submit(clerk)
     wait_for(
         clerk,
@@ -569,7 +583,8 @@ def test_a_refused_event_is_set_aside_and_its_dependent_blocked_until_corrected(
         "not landed",
     )
     events = served.events(COOP)
-    fixed = next(e for e in events if e["payload"].get("lot") == f"{COOP}:off-4")
+    fixed = next(e for e in events if e["payload"].get("lot") == f"{COOP}:off-5")
+    assert fixed["payload"]["member"] == f"{COOP}:m-0042"
     dispose = next(e for e in events if e["type"] == "dispose")
     assert dispose["payload"]["event"] == fixed["id"]  # the reference was rewritten
     audit = run_trazo("audit", "--db", served.db, "--keys", str(served.keys))

@@ -51,7 +51,14 @@ async function start() {
   ctx.ledger = ledger ? ledger.value : null;
   ctx.key = await deviceKey();
   if (ctx.key) await useKey(ctx.key, session);
-  window.addEventListener("online", () => sync());
+  window.addEventListener("online", () => {
+    header();
+    setTimeout(sync, 500);
+  });
+  setInterval(async () => {
+    // what is still pending goes out as soon as the server answers again
+    if (ctx.outbox && navigator.onLine && (await ctx.outbox.entries(PENDING)).length) sync();
+  }, 5000);
   window.addEventListener("offline", () => header());
   window.addEventListener("hashchange", () => render());
   header();
@@ -84,49 +91,51 @@ async function readCache() {
 }
 
 let syncing = null;
-/** When online: sign in, align the chain, send the outbox, read the party's data again. */
-async function sync() {
-  if (syncing) return syncing;
-  syncing = (async () => {
-    try {
-      if (!ctx.key || !navigator.onLine) return;
-      ctx.ledger = await ctx.server.ledgerId();
-      let session = await ctx.server.session();
-      try {
-        if (!session || Date.parse(session.expires_at) < Date.now() + 60e3) {
-          session = await ctx.server.signIn();
-        }
-        ctx.signInProblem = null;
-      } catch (e) {
-        if (e instanceof SignInFailed) {
-          ctx.signInProblem = e.message;
-          return;
-        }
-        throw e;
-      }
-      ctx.party = session.party;
-      const entries = await ctx.outbox.entries();
-      if (!entries.length) await ctx.outbox.resync(ctx.server);
-      const done = await ctx.outbox.submit(ctx.server);
-      if (done.sent || done.setAside.length) {
-        ctx.notice = t("{sent} sent, {aside} set aside", {
-          sent: done.sent,
-          aside: done.setAside.length,
-        });
-      }
-      await refresh();
-    } catch (e) {
-      if (!(e instanceof Unreachable)) {
-        ctx.notice = e.message;
-        console.error(e);
-      }
-    } finally {
-      syncing = null;
-      header();
-      await render();
-    }
-  })();
+/** When online: sign in, align the chain, send the outbox, read the party's data again.
+ * One at a time: a call while one runs gets the running one. */
+function sync() {
+  if (!syncing) syncing = syncOnce().finally(() => (syncing = null));
   return syncing;
+}
+
+async function syncOnce() {
+  try {
+    if (!ctx.key || !navigator.onLine) return;
+    ctx.ledger = await ctx.server.ledgerId();
+    let session = await ctx.server.session();
+    try {
+      if (!session || Date.parse(session.expires_at) < Date.now() + 60e3) {
+        session = await ctx.server.signIn();
+      }
+      ctx.signInProblem = null;
+    } catch (e) {
+      if (e instanceof SignInFailed) {
+        ctx.signInProblem = e.message;
+        return;
+      }
+      throw e;
+    }
+    ctx.party = session.party;
+    const entries = await ctx.outbox.entries();
+    if (!entries.length) await ctx.outbox.resync(ctx.server);
+    const done = await ctx.outbox.submit(ctx.server);
+    if (done.sent || done.setAside.length) {
+      ctx.notice = t("{sent} sent, {aside} set aside", {
+        sent: done.sent,
+        aside: done.setAside.length,
+      });
+    }
+    await refresh();
+  } catch (e) {
+    if (e instanceof Unreachable) console.info(`not sent now: ${e.message}`);
+    else {
+      ctx.notice = e.message;
+      console.error(e);
+    }
+  } finally {
+    header();
+    await render({ keepForms: true });
+  }
 }
 
 async function readAll(path) {
@@ -250,10 +259,17 @@ function header() {
   );
 }
 
-async function render() {
+let rendering = 0;
+/** Draw the view the location names. ``keepForms``: a form being filled in stays as it
+ * is (a refresh behind it must not wipe what is typed). */
+async function render({ keepForms = false } = {}) {
   header();
-  await mergeOutbox();
   const [route, arg] = location.hash.slice(1).split("/");
+  if (keepForms && view.dataset.route === location.hash && (route === "record" || route === "fix")) {
+    return;
+  }
+  const mine = ++rendering;
+  await mergeOutbox();
   let body;
   if (!ctx.key || route === "key") body = keyView();
   else if (route === "inbound") body = inboundView();
@@ -261,8 +277,10 @@ async function render() {
   else if (route === "record") body = arg ? recordView(arg) : recordMenu();
   else if (route === "fix") body = await fixView(decodeURIComponent(arg || ""));
   else body = holdingsView();
+  if (mine !== rendering) return; // a later render draws the page
   const notice = ctx.notice ? h("p", { class: "notice", role: "status", text: ctx.notice }) : null;
   view.replaceChildren(...[notice, body].filter(Boolean));
+  view.dataset.route = location.hash;
 }
 
 function keyView() {

@@ -7,12 +7,14 @@ import { SESSION_TYPE, payloadBytes, signEnvelope } from "./keys.js";
 import { Refused, Unreachable } from "./outbox.js";
 
 const API = "/api/v1/";
+const TIMEOUT_MS = 20000; // a request the network swallows must not hold the outbox up
 
 async function request(path, options = {}) {
   if (!navigator.onLine) throw new Unreachable("no connection");
   let response;
   try {
-    response = await fetch(API + path, { cache: "no-store", ...options });
+    const signal = AbortSignal.timeout(TIMEOUT_MS);
+    response = await fetch(API + path, { cache: "no-store", signal, ...options });
   } catch (e) {
     throw new Unreachable(`the server did not answer: ${e.message}`);
   }
