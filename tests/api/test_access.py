@@ -207,6 +207,9 @@ TABLE: list[tuple[str, frozenset[str]]] = [
     (f"/api/v1/parties/{TRADER_A}/shipments?direction=inbound", TRADER_A_READERS),
     ("/api/v1/keys/{key_a}/head", TRADER_A_READERS),
     (f"/audit/{TRADER_A}/mass-balance{MB}", TRADER_A_READERS),
+    ("/console/", ALL),  # the capture console's files: no ledger data in them
+    ("/console/app.js", ALL),
+    ("/console/tables.json", ALL),  # the rule tables every bundle carries
 ]
 
 

@@ -603,3 +603,53 @@ def test_every_form_at_phone_width(served: Served, clerk: Any) -> None:
     go(clerk, "#record")
     shoot(clerk, "menu")
     time.sleep(0)
+
+
+def test_the_browsers_wire_format_is_the_ledgers(served: Served, clerk: Any) -> None:
+    """dsse.js and the console's payload bytes against ledger/envelope.py and
+    ledger/payload.py, byte for byte."""
+    import hashlib
+    import os
+
+    from ledger.envelope import b64encode, event_id, pae
+    from ledger.payload import dumps_payload
+
+    clerk.get(f"{served.base}/console/")
+    wait_for(clerk, lambda d: css(d, "#tabs a"), "console not open")
+    blobs = [b"", b"a", b"ab", b"abc", b"abcd", os.urandom(100), "café ☕".encode()]
+    body = {
+        "type": "harvest",
+        "lot": "coop:h-1",
+        "quantity": "46.5",
+        "seq": 2,
+        "prev": None,
+        "note": 'ñandú \u2028 \t \u001f "q" / \\',
+        "lots": [{"b": "1", "a": "2"}],
+    }
+    answer = clerk.execute_script(
+        "return (async () => { const d = await import('/static/js/dsse.js');"
+        " const k = await import('/console/keys.js');"
+        " const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');"
+        " const out = {b64: [], pae: [], ids: [], bad: []};"
+        " for (const blob of arguments[0]) { const b = Uint8Array.from(blob);"
+        "   out.b64.push(d.b64encode(b)); out.pae.push(hex(d.pae('t/x+json', b)));"
+        "   out.ids.push(await d.eventId(b)); out.round = hex(d.b64decode(d.b64encode(b))); }"
+        " out.keyid = await d.keyidOf(Uint8Array.from(arguments[0][5].slice(0, 32)));"
+        " out.payload = hex(k.payloadBytes(arguments[1]));"
+        " for (const text of ['QQ', 'QR==', 'Q===', 'QQ==\\n', 'Q Q=', '====']) {"
+        "   try { d.b64decode(text); out.bad.push('accepted ' + text); }"
+        "   catch (e) { out.bad.push('refused'); } }"
+        " try { k.payloadBytes({quantity: 1.5}); out.float = 'signed'; }"
+        " catch (e) { out.float = 'refused'; }"
+        " return out; })()",
+        [list(b) for b in blobs],
+        body,
+    )
+    assert answer["b64"] == [b64encode(b) for b in blobs]
+    assert answer["pae"] == [pae("t/x+json", b).hex() for b in blobs]
+    assert answer["ids"] == [event_id(b) for b in blobs]
+    assert answer["round"] == blobs[-1].hex()
+    assert answer["keyid"] == hashlib.sha256(blobs[5][:32]).hexdigest()
+    assert answer["payload"] == dumps_payload(body).hex()
+    assert answer["bad"] == ["refused"] * 6
+    assert answer["float"] == "refused"

@@ -60,7 +60,10 @@ async function start() {
     if (ctx.outbox && navigator.onLine && (await ctx.outbox.entries(PENDING)).length) sync();
   }, 5000);
   window.addEventListener("offline", () => header());
-  window.addEventListener("hashchange", () => render());
+  window.addEventListener("hashchange", () => {
+    if (ctx.noticeFor !== location.hash) ctx.notice = null; // a notice is for one view
+    render();
+  });
   header();
   await render();
   if (ctx.key) await sync();
@@ -124,6 +127,7 @@ async function syncOnce() {
         sent: done.sent,
         aside: done.setAside.length,
       });
+      ctx.noticeFor = location.hash;
     }
     await refresh();
   } catch (e) {
@@ -439,7 +443,7 @@ function recordView(arg, fixing = null) {
   const submit = h("button", { type: "submit", id: "sign", text: fixing ? t("Sign the correction") : t("Check and sign") });
   const el = h("form", { class: "capture", dataset: { form: type }, novalidate: true },
     h("h2", { text: fixing ? `${t("Correct")}: ${t(type)}` : t(type) }),
-    fixing ? h("p", { class: "reason", text: fixing.reason }) : null,
+    fixing && !fixing.field ? h("p", { class: "reason", text: fixing.reason }) : null,
     form.el,
     h("div", { class: "form-error", role: "alert", dataset: { field: "" } }),
     submit,
@@ -485,6 +489,7 @@ async function record(form, body, fixing) {
     throw e;
   }
   ctx.notice = navigator.onLine ? t("Signed; sending.") : t("Signed and kept on this device: it is sent when the connection returns.");
+  ctx.noticeFor = "#events";
   location.hash = "#events";
   await render();
   await sync();

@@ -215,6 +215,11 @@ function harvest(ctx, init) {
     ],
     init.member || (members[0] ? members[0].member : ""),
   );
+  if (init.member && !members.some((m) => m.member === init.member)) {
+    // the member the event named is no longer enrolled: shown, so the reason makes sense
+    member.append(h("option", { value: init.member, text: `${init.member} ✕` }));
+    member.value = init.member;
+  }
   const plot = select([]);
   const fillPlots = () => {
     const m = members.find((x) => x.member === member.value);
