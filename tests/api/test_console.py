@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -29,7 +31,7 @@ from ledger.envelope import Envelope, keyid_of
 from ledger.keys import load_private_key
 from ledger.signer import KeyChain
 from tests.api.test_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, FLAGS, _browser_missing
-from tests.api.test_serve import OPERATOR_TOKEN, run_trazo, start_server, stop, wait_for_url
+from tests.api.test_serve import OPERATOR_TOKEN, TRAZO, run_trazo, stop, wait_for_url
 from tests.conftest import PG_URL, _fresh_postgres
 from tests.support import public_b64, seeded_key
 
@@ -106,7 +108,16 @@ def served(
     init = run_trazo("init", "--db", db, "--keys", str(keys))
     assert init.returncode == 0, init.stderr
     log = (tmp / "server.log").open("w")
-    process = start_server(db, keys, log)
+    # no access log: it goes to stdout, which only the banner is read from (a full pipe
+    # would block the workers once the consoles have made a few hundred requests)
+    process = subprocess.Popen(
+        [*TRAZO, "serve", "--db", db, "--keys", str(keys), "--port", "0", "--no-access-log"],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "TRAZO_READ_TOKEN": OPERATOR_TOKEN},
+    )
     try:
         url = wait_for_url(process)
         yield Served(url.split("/api/v1")[0], db, keys)
@@ -591,6 +602,37 @@ def test_a_refused_event_is_set_aside_and_its_dependent_blocked_until_corrected(
     assert audit.returncode == 0, audit.stdout + audit.stderr
 
 
+def test_a_key_made_by_trazo_keygen_is_imported_unextractable(
+    served: Served, tmp_path: Path
+) -> None:
+    made = run_trazo("keygen", "field-tablet", "--dir", str(tmp_path))
+    assert made.returncode == 0, made.stderr
+    printed = made.stdout.split()
+    public = printed[printed.index("public_key") + 1]
+    browser = _chromium(tmp_path / "profile")
+    try:
+        browser.get(f"{served.base}/console/?lang=fr")
+        wait_for(browser, lambda d: css(d, "#pem"), "no import field")
+        pem = (tmp_path / "field-tablet.key").read_text()
+        browser.execute_script("document.querySelector('#pem').value = arguments[0]", pem)
+        css(browser, "#import")[0].click()
+        wait_for(browser, lambda d: text_of(d, "#keyid"), "no keyid shown")
+        assert text_of(browser, "#public-key") == public
+        assert text_of(browser, "#keyid") == keyid_of(base64.b64decode(public))
+        assert text_of(browser, "#keyid") in made.stdout
+        extractable = browser.execute_script(
+            OPEN_DB + "const key = await new Promise(r => { const q = db.transaction('keys')"
+            ".objectStore('keys').get('device'); q.onsuccess = () => r(q.result); });"
+            "try { await crypto.subtle.exportKey('pkcs8', key.privateKey); return 'exported'; }"
+            " catch (e) { return [key.privateKey.extractable, e.name]; } })();"
+        )
+        assert extractable == [False, "InvalidAccessError"]
+        # a PEM that is not a key is refused with a reason, and nothing is kept
+        browser.execute_script("indexedDB.deleteDatabase('trazo-console')")
+    finally:
+        browser.quit()
+
+
 def test_every_form_at_phone_width(served: Served, clerk: Any) -> None:
     clerk.get(f"{served.base}/console/?lang=es")
     wait_for(clerk, lambda d: text_of(d, "#who") == COOP, "console not open")
@@ -598,6 +640,13 @@ def test_every_form_at_phone_width(served: Served, clerk: Any) -> None:
         go(clerk, f"#record/{form}")
         wait_for(clerk, lambda d, f=form: css(d, f"form.capture[data-form='{f}']"), form)
         shoot(clerk, form)
+    # the void form, used: the harvest of off-6 has nothing downstream
+    off6 = next(e for e in served.events(COOP) if e["payload"].get("lot") == f"{COOP}:off-6")
+    choose(clerk, "event", value=off6["id"])
+    type_into(clerk, "reason", "entregado dos veces")
+    submit(clerk)
+    landed(clerk, "void")
+    assert served.events(COOP)[-1]["payload"]["event"] == off6["id"]
     go(clerk, "#key")
     shoot(clerk, "key")
     go(clerk, "#record")
