@@ -343,7 +343,8 @@ def register(served: Served, clerk_key: str, trader_key: str) -> KeyChain:
                 "type": "party.register",
                 "time": _now(),
                 "subject": TRADER,
-                "name": "Andes Trade",
+                # a name is the registrant's text: shown as text, never as markup
+                "name": 'Andes <img src=x onerror="window.pwned=1"> Trade',
                 "roles": ["trader"],
                 "country": "PE",
                 "public_key": trader_key,
@@ -438,6 +439,8 @@ def test_harvest_to_receipt_signed_in_two_browsers(served: Served, clerk: Any, t
     css(clerk, "form.capture input[type=checkbox][value=SPP]")[0].click()
     type_into(clerk, "transactions[0].id", "F001-2291")
     shoot(clerk, "ship")
+    assert "<img" in css(clerk, "form.capture [data-field='to'] option:checked")[0].text
+    assert clerk.execute_script("return [window.pwned, document.images.length]") == [None, 0]
     submit(clerk)
     landed(clerk, "ship")
 

@@ -182,7 +182,11 @@ function summary(e) {
     type: e.type,
     time: e.time,
     seq: e.seq,
-    summary: lots.map((l) => `${l.lot}${l.quantity ? ` ${l.quantity} ${l.unit}` : ""}`).join(", "),
+    summary:
+      lots.map((l) => `${l.lot}${l.quantity ? ` ${l.quantity} ${l.unit}` : ""}`).join(", ") ||
+      p.member ||
+      p.subject ||
+      (p.event ? p.event.slice(7, 19) : ""),
   };
 }
 
@@ -404,7 +408,10 @@ async function eventsView() {
       h("div", { class: "lot", text: `${t(p.type)} · ${s.summary}` }),
       h("div", { class: "status", text: t(STATUS[e.status]) + (e.ledger_index !== null && e.ledger_index !== undefined ? ` #${e.ledger_index}` : "") }),
       e.reason ? h("div", { class: "reason", text: e.reason }) : null,
-      h("div", { class: "via mono", text: `seq ${e.seq} · ${e.id.slice(7, 19)}…` }),
+      h("div", {
+        class: "via mono",
+        text: `${e.status === SENT || e.status === PENDING ? `seq ${e.seq} · ` : ""}${e.id.slice(7, 19)}…`,
+      }),
       ...actions,
     );
   });
