@@ -258,17 +258,22 @@ def error_beside(driver: Any, field_name: str) -> str:
     return text_of(driver, f"form.capture .field[data-for='{field_name}'] .field-error")
 
 
-def landed(driver: Any, kind: str, count: int = 1) -> list[Any]:
-    """Wait until the events view shows ``count`` landed events of this device of ``kind``."""
-    go(driver, "#events")
-    return wait_for(
+def landed(driver: Any, kind: str, count: int = 1) -> None:
+    """Wait until ``count`` events of ``kind`` this device signed are in the ledger (its
+    outbox says sent) and the events view shows them landed."""
+    wait_for(
         driver,
-        lambda d: (
-            found
-            if len(found := css(d, f"#events li[data-type='{kind}'][data-status='sent']")) >= count
-            else None
-        ),
+        lambda d: [s for s in statuses(d) if s == (kind, "sent")][count - 1 :],
         f"{count} {kind} not landed",
+    )
+    go(driver, "#events")
+    wait_for(
+        driver,
+        lambda d: d.execute_script(
+            "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)",
+            f"#events li[data-type='{kind}'][data-status='sent'] .status",
+        ),
+        f"{kind} not shown landed",
     )
 
 
@@ -605,7 +610,7 @@ def test_a_refused_event_is_set_aside_and_its_dependent_blocked_until_corrected(
     assert audit.returncode == 0, audit.stdout + audit.stderr
 
 
-def test_a_key_made_by_trazo_keygen_is_imported_unextractable(
+def test_a_key_made_by_trazo_keygen_is_imported_unextractable_and_shared_with_the_cli(
     served: Served, tmp_path: Path
 ) -> None:
     made = run_trazo("keygen", "field-tablet", "--dir", str(tmp_path))
@@ -630,8 +635,63 @@ def test_a_key_made_by_trazo_keygen_is_imported_unextractable(
             " catch (e) { return [key.privateKey.extractable, e.name]; } })();"
         )
         assert extractable == [False, "InvalidAccessError"]
-        # a PEM that is not a key is refused with a reason, and nothing is kept
-        browser.execute_script("indexedDB.deleteDatabase('trazo-console')")
+        # the same key on a second device (the CLI): each outbox re-signs onto the
+        # ledger's head when the chain moved on without it, and every event lands once
+        served.post(
+            served.operator.sign(
+                {"type": "key.add", "time": _now(), "subject": COOP, "public_key": public}
+            )
+        )
+        sign_in(browser, COOP)
+        go(browser, "#record/harvest")
+        type_into(browser, "lot", f"{COOP}:tab-1")
+        type_into(browser, "quantity", "3")
+        submit(browser)
+        landed(browser, "harvest")
+        payload = tmp_path / "p.json"
+        payload.write_text(
+            json.dumps(
+                {
+                    "type": "harvest",
+                    "party": COOP,
+                    "lot": f"{COOP}:cli-1",
+                    "product": "coffee",
+                    "form": "cherry",
+                    "quantity": "4",
+                    "unit": "kg",
+                    "member": f"{COOP}:m-0042",
+                    "plot": f"{COOP}:p-0042-1",
+                }
+            )
+        )
+        key = str(tmp_path / "field-tablet.key")
+        ledger = served.operator.ledger
+        assert ledger is not None
+        signed = run_trazo("sign", str(payload), "--key", key, "--ledger", ledger)
+        assert signed.returncode == 0, signed.stderr
+        sent = run_trazo("submit", "--key", key, "--server", f"{served.base}/api/v1/")
+        assert sent.returncode == 0, sent.stderr
+        offline(browser, True)
+        try:
+            go(browser, "#record/harvest")
+            type_into(browser, "lot", f"{COOP}:tab-2")
+            type_into(browser, "quantity", "5")
+            submit(browser)
+            wait_for(browser, kept, "not kept")
+        finally:
+            offline(browser, False)
+        landed(browser, "harvest", 2)
+        mine = [
+            e
+            for e in served.events(COOP)
+            if e["key"] == text_of(browser, "#keyid")
+            or e["key"] == keyid_of(base64.b64decode(public))
+        ]
+        assert [(e["seq"], e["payload"]["lot"]) for e in mine] == [
+            (1, f"{COOP}:tab-1"),
+            (2, f"{COOP}:cli-1"),
+            (3, f"{COOP}:tab-2"),
+        ]
     finally:
         browser.quit()
 
