@@ -148,25 +148,42 @@ async function readAll(path) {
   return body;
 }
 
+/** Every page of a listing (``next_after`` cursors), up to ``pages`` pages. */
+async function readPages(path, name, pages = 20) {
+  const out = [];
+  let after = null;
+  for (let i = 0; i < pages; i++) {
+    const sep = path.includes("?") ? "&" : "?";
+    const cursor = after === null ? "" : `&after=${encodeURIComponent(after)}`;
+    const page = await readAll(`${path}${sep}limit=1000${cursor}`);
+    out.push(...page[name]);
+    if (page.next_after === null || page.next_after === undefined) break;
+    after = page.next_after;
+  }
+  return out;
+}
+
 async function refresh() {
   const p = encodeURIComponent(ctx.party);
   const holdings = await readAll(`parties/${p}/holdings`);
   const inbound = await readAll(`parties/${p}/shipments?direction=inbound&status=in-transit`);
-  const since = new Date(Date.now() - 90 * 86400e3).toISOString();
-  const events = await readAll(`events?party=${p}&since=${encodeURIComponent(since)}&limit=1000`);
-  const parties = await readAll("parties?limit=1000");
-  const enroll = await readAll(`events?party=${p}&type=member.enroll&limit=1000`);
-  const leave = await readAll(`events?party=${p}&type=member.leave&limit=1000`);
+  const since = encodeURIComponent(new Date(Date.now() - 7 * 86400e3).toISOString());
+  const events = await readPages(`events?party=${p}&since=${since}`, "events");
+  const parties = await readPages("parties", "parties");
+  const enroll = await readPages(`events?party=${p}&type=member.enroll`, "events");
+  const leave = await readPages(`events?party=${p}&type=member.leave`, "events");
   await keep("holdings", holdings.holdings);
   await keep("inbound", inbound.shipments);
-  await keep("events", events.events.slice(-50).map(summary));
-  await keep("parties", parties.parties.map((x) => ({ id: x.id, name: x.name })));
-  await keep("members", members(enroll.events, leave.events));
+  await keep("events", events.slice(-50).map(summary));
+  await keep("parties", parties.map((x) => ({ id: x.id, name: x.name })));
+  await keep("members", members(enroll, leave));
   await readCache();
 }
 
 function members(enrolled, left) {
-  const gone = new Set(left.map((e) => e.payload.member));
+  const today = new Date().toISOString().slice(0, 10);
+  // a member who leaves delivers up to its `until` day, not after
+  const gone = new Set(left.filter((e) => e.payload.until < today).map((e) => e.payload.member));
   const out = new Map();
   for (const e of enrolled) {
     if (!gone.has(e.payload.member)) out.set(e.payload.member, e.payload);
@@ -209,13 +226,15 @@ async function mergeOutbox() {
   for (const entry of entries) {
     if (entry.status === SENT && Date.parse(entry.sent_at || 0) <= readAt) continue;
     const p = payloadOf(entry.envelope);
+    const gives = (lot, product, form, quantity, unit) =>
+      rows.push({ lot, product, form, kg: kgOf(ctx, quantity, unit), via: entry.id, time: p.time, outbox: true });
     applied += 1;
     if (p.type === "harvest") {
-      rows.push({ lot: p.lot, product: p.product, form: p.form, kg: kgOf(ctx, p.quantity, p.unit), via: entry.id, time: p.time, outbox: true });
+      gives(p.lot, p.product, p.form, p.quantity, p.unit);
     } else if (p.type === "transform") {
       for (const l of p.inputs || []) take(l.lot, l.event, kgOf(ctx, l.quantity, l.unit));
       for (const o of p.outputs || []) {
-        rows.push({ lot: o.lot, product: o.product, form: o.form, kg: kgOf(ctx, o.quantity, o.unit), via: entry.id, time: p.time, outbox: true });
+        gives(o.lot, o.product, o.form, o.quantity, o.unit);
       }
     } else if (p.type === "ship") {
       for (const l of p.lots || []) take(l.lot, l.event, kgOf(ctx, l.quantity, l.unit));
@@ -223,7 +242,7 @@ async function mergeOutbox() {
       take(p.lot, p.event, kgOf(ctx, p.quantity, p.unit));
     } else if (p.type === "receive") {
       for (const l of p.lots || []) {
-        rows.push({ lot: l.lot, product: "", form: "", kg: kgOf(ctx, l.quantity, l.unit), via: entry.id, time: p.time, outbox: true });
+        gives(l.lot, "", "", l.quantity, l.unit); // its product and form: from the ledger, later
       }
     }
   }
@@ -406,7 +425,7 @@ async function eventsView() {
     }
     return h("li", { class: `card status-${e.status}`, dataset: { id: e.id, status: e.status, type: p.type } },
       h("div", { class: "lot", text: `${t(p.type)} · ${s.summary}` }),
-      h("div", { class: "status", text: t(STATUS[e.status]) + (e.ledger_index !== null && e.ledger_index !== undefined ? ` #${e.ledger_index}` : "") }),
+      h("div", { class: "status", text: t(STATUS[e.status]) + (e.ledger_index != null ? ` #${e.ledger_index}` : "") }),
       e.reason ? h("div", { class: "reason", text: e.reason }) : null,
       h("div", {
         class: "via mono",
@@ -489,7 +508,8 @@ async function record(form, body, fixing) {
     }
   } catch (e) {
     if (e instanceof RefusedError) {
-      const items = (e.refused.problem.errors || []).map((i) => ({ field: i.field, message: `${e.refused.problem.title}: ${i.message}` }));
+      const { title, errors } = e.refused.problem;
+      const items = (errors || []).map((i) => ({ field: i.field, message: `${title}: ${i.message}` }));
       return showProblems(form, items.length ? items : [{ field: null, message: e.message }]);
     }
     if (e instanceof OutboxError) return showProblems(form, [{ field: null, message: e.message }]);

@@ -72,7 +72,8 @@ export function kgOf(ctx, qty, unit) {
 function stamp() {
   const d = new Date();
   const p = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+  const day = `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}`;
+  return `${day}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
 }
 
 function holdingOptions(ctx) {
@@ -501,7 +502,12 @@ function receive(ctx, init) {
           h(
             "div",
             { class: "pair" },
-            field(t("quantity accepted"), qty, `lots[${i}].quantity`, l.kg ? t("shipped: {kg} kg", { kg: fmtKg(l.kg) }) : null),
+            field(
+              t("quantity accepted"),
+              qty,
+              `lots[${i}].quantity`,
+              l.kg ? t("shipped: {kg} kg", { kg: fmtKg(l.kg) }) : null,
+            ),
             field(t("unit"), unit, `lots[${i}].unit`),
           ),
         ),
@@ -587,19 +593,19 @@ export function localProblems(body) {
       found.push({ field: name, message: t("a quantity such as 46 or 36.5") });
     }
   };
-  for (const [k, v] of Object.entries(body)) {
-    if (typeof v === "string" && k !== "type") need(v, k);
-    if (k === "quantity") qty(v, k);
-    if (Array.isArray(v)) {
-      if (k !== "claims" && k !== "transactions" && !v.length) need("", k);
-      v.forEach((item, i) => {
-        for (const [kk, vv] of Object.entries(item)) {
-          if (kk !== "event" || k !== "lots" || body.type !== "receive") need(vv, `${k}[${i}].${kk === "lot" && k !== "outputs" && body.type !== "receive" ? "event" : kk}`);
-          if (kk === "quantity") qty(vv, `${k}[${i}].quantity`);
-        }
-      });
-    }
+  // a holding's lot and event come from one choice, whose control names the event
+  const named = (item, key) => (key === "lot" && "event" in item ? "event" : key);
+  for (const [key, value] of Object.entries(body)) {
+    if (typeof value === "string" && key !== "type" && named(body, key) === key) need(value, key);
+    if (key === "quantity") qty(value, key);
+    if (!Array.isArray(value) || key === "claims") continue;
+    if (!value.length && key !== "transactions") need("", key);
+    value.forEach((item, i) => {
+      for (const [k, v] of Object.entries(item)) {
+        if (named(item, k) === k) need(v, `${key}[${i}].${k}`);
+        if (k === "quantity") qty(v, `${key}[${i}].quantity`);
+      }
+    });
   }
-  if (body.type === "dispose" && !body.event) need("", "event");
   return found;
 }
