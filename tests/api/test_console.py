@@ -6,7 +6,9 @@ one browser profile per party (a cooperative's clerk, a trader). The server is a
 (``TRAZO_TEST_POSTGRES_URL``; skipped with the reason without it). Keys are made in the
 browser (WebCrypto, non-extractable); the operator registers them from Python; every
 event the consoles record is then checked from outside: ``trazo audit`` passes and each
-signature verifies with the public key the console showed. Screenshots of the holdings
+signature verifies with the public key the console showed. The tests share the server and
+the two browser profiles (module scope) and need only the ``keys`` fixture (the consoles'
+keys, registered) from one another. Screenshots of the holdings
 and of every form go to ``test-artifacts/`` (git-ignored).
 """
 
@@ -16,7 +18,6 @@ import base64
 import json
 import os
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -394,11 +395,27 @@ def verify_signed_by(served: Served, party: str, keyid: str, public_key: str) ->
 # --- the tests -------------------------------------------------------------------------------
 
 
-def test_harvest_to_receipt_signed_in_two_browsers(served: Served, clerk: Any, trader: Any) -> None:
-    clerk_keyid, clerk_pub = make_key(clerk, served.base)
-    trader_keyid, trader_pub = make_key(trader, served.base)
-    register(served, clerk_pub, trader_pub)
+@dataclass(frozen=True)
+class Keys:
+    """What the two consoles showed: each one's keyid and public key."""
+
+    clerk: tuple[str, str]
+    trader: tuple[str, str]
+
+
+@pytest.fixture(scope="module")
+def keys(served: Served, clerk: Any, trader: Any) -> Keys:
+    """Each console makes its key; the operator registers them; the clerk signs in."""
+    shown = Keys(make_key(clerk, served.base), make_key(trader, served.base))
+    register(served, shown.clerk[1], shown.trader[1])
     sign_in(clerk, COOP)
+    return shown
+
+
+def test_harvest_to_receipt_signed_in_two_browsers(
+    served: Served, keys: Keys, clerk: Any, trader: Any
+) -> None:
+    (clerk_keyid, clerk_pub), (trader_keyid, trader_pub) = keys.clerk, keys.trader
 
     go(clerk, "#record/harvest")
     choose(clerk, "form", value="parchment")
@@ -471,7 +488,9 @@ def test_harvest_to_receipt_signed_in_two_browsers(served: Served, clerk: Any, t
     assert [(h["lot"], h["kg"]) for h in holdings] == [(green[0], "79.5")]
 
 
-def test_the_private_key_cannot_be_read_out_of_the_page(served: Served, clerk: Any) -> None:
+def test_the_private_key_cannot_be_read_out_of_the_page(
+    served: Served, keys: Keys, clerk: Any
+) -> None:
     clerk.get(f"{served.base}/console/")
     wait_for(clerk, lambda d: text_of(d, "#who") == COOP, "console not open")
     answer = clerk.execute_script(
@@ -490,7 +509,7 @@ def test_the_private_key_cannot_be_read_out_of_the_page(served: Served, clerk: A
     assert answer["raw"] != "exported"
 
 
-def test_offline_events_wait_and_land_in_order(served: Served, clerk: Any) -> None:
+def test_offline_events_wait_and_land_in_order(served: Served, keys: Keys, clerk: Any) -> None:
     clerk.get(f"{served.base}/console/?lang=es")
     wait_for(clerk, lambda d: text_of(d, "#who") == COOP, "console not open")
     wait_for(
@@ -502,6 +521,11 @@ def test_offline_events_wait_and_land_in_order(served: Served, clerk: Any) -> No
     try:
         clerk.refresh()  # the shell comes from the service worker
         wait_for(clerk, lambda d: text_of(d, "#net") == "sin conexión", "console did not open")
+        # it came from the service worker, not from the network or the HTTP cache
+        assert clerk.execute_script("return !!navigator.serviceWorker.controller")
+        assert clerk.execute_script(
+            "return performance.getEntriesByType('navigation')[0].workerStart > 0"
+        )
         kinds = []
         for n in (1, 2):
             go(clerk, "#record/harvest")
@@ -543,7 +567,7 @@ def test_offline_events_wait_and_land_in_order(served: Served, clerk: Any) -> No
 
 
 def test_a_refused_event_is_set_aside_and_its_dependent_blocked_until_corrected(
-    served: Served, clerk: Any
+    served: Served, keys: Keys, clerk: Any
 ) -> None:
     clerk.get(f"{served.base}/console/?lang=en")
     wait_for(clerk, lambda d: text_of(d, "#who") == COOP, "console not open")
@@ -611,7 +635,7 @@ def test_a_refused_event_is_set_aside_and_its_dependent_blocked_until_corrected(
 
 
 def test_a_key_made_by_trazo_keygen_is_imported_unextractable_and_shared_with_the_cli(
-    served: Served, tmp_path: Path
+    served: Served, keys: Keys, tmp_path: Path
 ) -> None:
     made = run_trazo("keygen", "field-tablet", "--dir", str(tmp_path))
     assert made.returncode == 0, made.stderr
@@ -696,25 +720,29 @@ def test_a_key_made_by_trazo_keygen_is_imported_unextractable_and_shared_with_th
         browser.quit()
 
 
-def test_every_form_at_phone_width(served: Served, clerk: Any) -> None:
+def test_every_form_at_phone_width(served: Served, keys: Keys, clerk: Any) -> None:
     clerk.get(f"{served.base}/console/?lang=es")
     wait_for(clerk, lambda d: text_of(d, "#who") == COOP, "console not open")
+    go(clerk, "#record/harvest")
+    type_into(clerk, "lot", f"{COOP}:twice")
+    type_into(clerk, "quantity", "7")
+    submit(clerk)
+    landed(clerk, "harvest")
     for form in ("dispose", "void"):
         go(clerk, f"#record/{form}")
         wait_for(clerk, lambda d, f=form: css(d, f"form.capture[data-form='{f}']"), form)
         shoot(clerk, form)
-    # the void form, used: the harvest of off-6 has nothing downstream
-    off6 = next(e for e in served.events(COOP) if e["payload"].get("lot") == f"{COOP}:off-6")
-    choose(clerk, "event", value=off6["id"])
+    # the void form, used: that harvest has nothing downstream
+    twice = next(e for e in served.events(COOP) if e["payload"].get("lot") == f"{COOP}:twice")
+    choose(clerk, "event", value=twice["id"])
     type_into(clerk, "reason", "entregado dos veces")
     submit(clerk)
     landed(clerk, "void")
-    assert served.events(COOP)[-1]["payload"]["event"] == off6["id"]
+    assert served.events(COOP)[-1]["payload"]["event"] == twice["id"]
     go(clerk, "#key")
     shoot(clerk, "key")
     go(clerk, "#record")
     shoot(clerk, "menu")
-    time.sleep(0)
 
 
 def test_the_browsers_wire_format_is_the_ledgers(served: Served, clerk: Any) -> None:
