@@ -278,6 +278,13 @@ def landed(driver: Any, kind: str, count: int = 1) -> None:
     )
 
 
+def record(driver: Any, kind: str) -> None:
+    """Sign the form and wait until the event is in the ledger."""
+    before = sum(1 for s in statuses(driver, look=False) if s == (kind, "sent"))
+    submit(driver)
+    landed(driver, kind, before + 1)
+
+
 OPEN_DB = (
     "return (async () => { const db = await new Promise(r => {"
     " const q = indexedDB.open('trazo-console'); q.onsuccess = () => r(q.result); });"
@@ -289,14 +296,16 @@ def kept(driver: Any) -> bool:
     return bool(driver.execute_script("return location.hash") == "#events")
 
 
-def statuses(driver: Any) -> list[tuple[str, str]]:
-    """(type, status) of this device's outbox entries, oldest first."""
-    go(driver, "#events")
+def statuses(driver: Any, *, look: bool = True) -> list[tuple[str, str]]:
+    """(type, status) of this device's outbox entries, oldest first; ``look``: on the
+    events view."""
+    if look:
+        go(driver, "#events")
     rows = driver.execute_script(
         OPEN_DB + ""
         "const all = await new Promise(r => { const q = db.transaction('outbox')"
         ".objectStore('outbox').getAll(); q.onsuccess = () => r(q.result); });"
-        "return all[0].entries.sort((a, b) => a.position - b.position).map(e =>"
+        "return !all.length ? [] : all[0].entries.sort((a, b) => a.position - b.position).map(e =>"
         " [JSON.parse(atob(e.envelope.payload)).type, e.status, e.id]); })();"
     )
     return [(r[0], r[1]) for r in rows]
@@ -421,8 +430,7 @@ def test_harvest_to_receipt_signed_in_two_browsers(
     choose(clerk, "form", value="parchment")
     type_into(clerk, "quantity", "100")
     shoot(clerk, "harvest")
-    submit(clerk)
-    landed(clerk, "harvest")
+    record(clerk, "harvest")
     go(clerk, "#holdings")
     wait_for(clerk, lambda d: "100 kg" in text_of(d, "#holdings .kg"), "harvest not held")
     shoot(clerk, "holdings")
@@ -447,8 +455,7 @@ def test_harvest_to_receipt_signed_in_two_browsers(
     choose(clerk, "outputs[0].form", value="green")
     type_into(clerk, "outputs[0].quantity", "80")
     shoot(clerk, "transform")
-    submit(clerk)
-    landed(clerk, "transform")
+    record(clerk, "transform")
 
     go(clerk, "#record/ship")
     choose(clerk, "to", value=TRADER)
@@ -463,8 +470,7 @@ def test_harvest_to_receipt_signed_in_two_browsers(
     shoot(clerk, "ship")
     assert "<img" in css(clerk, "form.capture [data-field='to'] option:checked")[0].text
     assert clerk.execute_script("return [window.pwned, document.images.length]") == [None, 0]
-    submit(clerk)
-    landed(clerk, "ship")
+    record(clerk, "ship")
 
     sign_in(trader, TRADER)
     go(trader, "#inbound")
@@ -473,8 +479,7 @@ def test_harvest_to_receipt_signed_in_two_browsers(
     wait_for(trader, lambda d: css(d, "form.capture[data-form=receive]"), "no receive form")
     type_into(trader, "lots[0].quantity", "79.5")
     shoot(trader, "receive")
-    submit(trader)
-    landed(trader, "receive")
+    record(trader, "receive")
 
     audit = run_trazo("audit", "--db", served.db, "--keys", str(served.keys))
     assert audit.returncode == 0, audit.stdout + audit.stderr
@@ -670,8 +675,7 @@ def test_a_key_made_by_trazo_keygen_is_imported_unextractable_and_shared_with_th
         go(browser, "#record/harvest")
         type_into(browser, "lot", f"{COOP}:tab-1")
         type_into(browser, "quantity", "3")
-        submit(browser)
-        landed(browser, "harvest")
+        record(browser, "harvest")
         payload = tmp_path / "p.json"
         payload.write_text(
             json.dumps(
@@ -726,8 +730,7 @@ def test_every_form_at_phone_width(served: Served, keys: Keys, clerk: Any) -> No
     go(clerk, "#record/harvest")
     type_into(clerk, "lot", f"{COOP}:twice")
     type_into(clerk, "quantity", "7")
-    submit(clerk)
-    landed(clerk, "harvest")
+    record(clerk, "harvest")
     for form in ("dispose", "void"):
         go(clerk, f"#record/{form}")
         wait_for(clerk, lambda d, f=form: css(d, f"form.capture[data-form='{f}']"), form)
@@ -736,8 +739,7 @@ def test_every_form_at_phone_width(served: Served, keys: Keys, clerk: Any) -> No
     twice = next(e for e in served.events(COOP) if e["payload"].get("lot") == f"{COOP}:twice")
     choose(clerk, "event", value=twice["id"])
     type_into(clerk, "reason", "entregado dos veces")
-    submit(clerk)
-    landed(clerk, "void")
+    record(clerk, "void")
     assert served.events(COOP)[-1]["payload"]["event"] == twice["id"]
     go(clerk, "#key")
     shoot(clerk, "key")

@@ -249,7 +249,16 @@ async function mergeOutbox() {
   ctx.holdings = rows.filter((x) => x.kg > 1e-9);
   ctx.applied = applied;
   ctx.inbound = ctx._inbound || [];
-  ctx.events = ctx._events || [];
+  // the events as last read, and those of this device that landed since
+  const read = ctx._events || [];
+  const known = new Set(read.map((e) => e.id));
+  const landed = entries
+    .filter((e) => e.status === SENT && !known.has(e.id))
+    .map((e) => {
+      const p = payloadOf(e.envelope);
+      return summary({ id: e.id, type: p.type, time: p.time, seq: e.seq, payload: p });
+    });
+  ctx.events = [...read, ...landed];
   ctx.parties = ctx._parties || [];
   ctx.members = ctx._members || [];
 }
