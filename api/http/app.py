@@ -182,6 +182,10 @@ def _register_pages(app: Flask) -> None:
     app.register_blueprint(pages.audit_bp)
     app.register_blueprint(pages.apidocs_bp)
 
+    from api import console
+
+    app.register_blueprint(console.bp)
+
 
 def _spec_options(config: dict[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {

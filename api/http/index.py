@@ -35,6 +35,7 @@ LINKS: dict[str, str] = {
     "inclusion_proof": "/api/v1/log/proof/inclusion",
     "consistency_proof": "/api/v1/log/proof/consistency",
     "public_page": "/p/{lot}",
+    "console": "/console/",
 }
 """Every entry point, by name (paths with ``{…}`` are templates)."""
 

@@ -224,6 +224,9 @@ TABLE: list[tuple[str, frozenset[str]]] = [
     (f"/audit/{TRADER_A}/fair-prices?period=2026", TRADER_A_READERS),
     ("/api/v1/epcis/events", ALL),  # a listing: filtered to what each reads (test_epcis_http)
     ("/api/v1/epcis/events/{epcis_ship_a}", SHIP_A_READERS),
+    ("/console/", ALL),  # the capture console's files: no ledger data in them
+    ("/console/app.js", ALL),
+    ("/console/tables.json", ALL),  # the rule tables every bundle carries
 ]
 
 

@@ -53,6 +53,7 @@ export async function sha256hex(bytes) {
 
 /** The keyid of a raw 32-byte Ed25519 public key: lowercase hex SHA-256. */
 export async function keyidOf(rawPublicKeyBytes) {
+  if (rawPublicKeyBytes.length !== 32) throw new Error("an Ed25519 public key is 32 bytes");
   return sha256hex(rawPublicKeyBytes);
 }
 
