@@ -43,7 +43,7 @@ DOMAIN = "messages"
 
 SCHEMA_ORG = "https://schema.org"
 STATIC = Path(__file__).parent.parent / "static"
-SCRIPTS = ("dsse.js", "proof.js", "verify.js", "page-verify.js")
+SCRIPTS = ("dsse.js", "proof.js", "exact.js", "prices.js", "verify.js", "page-verify.js")
 """The in-browser verifier: ES modules served at ``/static/js/`` and copied by ``publish``."""
 
 
@@ -723,6 +723,7 @@ VERIFY_STEPS = {
     "references": N_("Every step builds on an earlier record in the bundle"),
     "privacy": N_("No farm location is in the bundle"),
     "verdict": N_("The certified share, recomputed from the records, matches this page"),
+    "prices": N_("The price figures, recomputed from the disclosed payments, match the bundle"),
 }
 VERIFY_MESSAGES = {
     "running": N_("Checking…"),
