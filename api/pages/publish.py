@@ -17,6 +17,7 @@ import gettext
 import io
 import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -641,7 +642,7 @@ def environment(lang: str, locale_id: str | None = None) -> Environment:
         number=lambda v: format_decimal(
             Decimal(v).normalize(), locale=locale, decimal_quantization=False
         ),
-        money=lambda v, currency: format_currency(Decimal(v), currency, locale=locale),
+        money=lambda v, currency: _money(Decimal(v), currency, locale),
         day=lambda d: format_date(d, "medium", locale=locale),
         month=lambda d: format_skeleton("yMMMM", d, locale=locale),
         country=lambda code: locale.territories.get(code, code),
@@ -666,6 +667,17 @@ def _mass(kg: Decimal, locale: Locale) -> str:
     value, unit = ((kg * 1000), "g") if kg < 1 else (kg, "kg")
     number = format_decimal(value.normalize(), locale=locale, decimal_quantization=False)
     return f"{number}\xa0{unit}"  # never "250" at a line's end and "g" on the next
+
+
+def _money(value: Decimal, currency: str, locale: Locale) -> str:
+    """An amount as the reader's locale writes it, a currency code kept apart from its
+    number: Latin American Spanish writes "USD3.05", which reads as one word; "USD 3.05"
+    (with a no-break space, so the two never part at a line's end) reads as money."""
+    text = format_currency(value, currency, locale=locale)
+    return _GLUED.sub("\xa0", text)
+
+
+_GLUED = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
 
 
 def _floor_percent(value: Fraction) -> Decimal:

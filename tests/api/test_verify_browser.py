@@ -153,6 +153,11 @@ def test_the_button_checks_a_served_bag(
     assert len(steps) >= 10 and all(s.startswith("✓") for s in steps), steps
     assert any("certified share" in s for s in steps)
     assert verify_bundle(build_bundle(ledger.store, bag), _log_key(ledger)).ok  # Python agrees
+    assert any("price figures" in s for s in steps)
+    if which == "single_origin_bag":  # the price section, farm gate included, at 390 px
+        _price_section_fits(chromium, "prices-390.png")
+        chromium.get(f"{server}/p/{bag}?lang=es")
+        _price_section_fits(chromium, "prices-es-390.png")
     if which == "blended_bag":
         result = chromium.find_element(By.ID, "verify-result")
         chromium.execute_script("arguments[0].scrollIntoView({block: 'end'})", result)
@@ -169,9 +174,30 @@ def test_the_button_checks_a_served_bag(
         _screenshot(chromium, "map-390.png")
 
 
+def _price_section_fits(driver: Any, name: str) -> None:
+    """The price section is on the page, within the phone's width, and photographed."""
+    from selenium.webdriver.common.by import By
+
+    section = driver.find_element(By.CSS_SELECTOR, "section[aria-labelledby=prices]")
+    text = section.text
+    english = driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    words = ("per lb FOB", "minimum price", "farm gate") if english else ("por lb FOB", "mínimo")
+    assert all(w in text for w in words), text
+    width = driver.execute_script("return document.documentElement.clientWidth")
+    widest = driver.execute_script(
+        "return Math.max(...[...arguments[0].querySelectorAll('*')]"
+        ".map((e) => e.getBoundingClientRect().right))",
+        section,
+    )
+    assert widest <= width, (widest, width)  # nothing runs off the side of a phone
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", section)
+    _screenshot(driver, name)
+
+
 def test_the_button_checks_the_static_files(site: tuple[Path, str], chromium: Any) -> None:
     _root, base = site
     assert _run_check(chromium, f"{base}/bag/index.html") == ("ok", [])
+    _price_section_fits(chromium, "prices-static-390.png")
     assert _run_check(chromium, f"{base}/bag/es.html")[0] == "ok"
 
 
