@@ -221,7 +221,8 @@ def test_the_page_lists_what_the_browser_does_not_check_as_verify_js_does() -> N
         publish.NOT_CHECKED_IN_BROWSER
     )
     es = publish.verify_texts("es")
-    assert len(es["not_checked"]) == 3 and "esquema JSON" in es["not_checked"][0]
+    assert len(es["not_checked"]) == 4 and "esquema JSON" in es["not_checked"][0]
+    assert "ISO 4217" in es["not_checked"][3] and "recalculan" in es["not_checked"][3]
     assert set(es["steps"]) == set(publish.VERIFY_STEPS)
 
 
