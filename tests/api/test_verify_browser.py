@@ -701,9 +701,6 @@ def _smuggled_price_list(
     """A paid and confirmed bag priced against a list the rules refuse (signed by a party
     that is not a standard-setter, or dated back), smuggled into the log behind the append
     path and into the bundle with the figures it would give: (bundle, passes, named)."""
-    from graph.evidence import Evidence
-    from graph.prices import price_section
-    from ledger.envelope import Envelope
     from tests.graph import chains
     from tests.graph import test_prices as tp
     from tests.graph.fair import LOT, STANDARD, payment_body, price_list_body
@@ -728,12 +725,23 @@ def _smuggled_price_list(
     forged = tp.with_events(
         world.store, honest, *(e for e in events if e not in honest_ids(honest))
     )
-    evidence = Evidence.from_envelopes(
-        (e["index"], Envelope.from_dict(e["envelope"])) for e in forged["events"]
-    )
-    forged["verdict"]["prices"] = price_section(bag, evidence).to_list()
-    assert forged["verdict"]["prices"]  # what a forger would claim
+    forged["verdict"]["prices"] = _claimed_figures(bag, forged)
     return forged, False, {fake_id}
+
+
+def _claimed_figures(bag: str, bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The figures ``graph/prices.py`` gives over every event of ``bundle``, whether the
+    rules admit them or not: what a forger would claim."""
+    from graph.evidence import Evidence
+    from graph.prices import price_section
+    from ledger.envelope import Envelope
+
+    evidence = Evidence.from_envelopes(
+        (e["index"], Envelope.from_dict(e["envelope"])) for e in bundle["events"]
+    )
+    figures = price_section(bag, evidence).to_list()
+    assert figures
+    return figures
 
 
 def honest_ids(bundle: dict[str, Any]) -> set[str]:
@@ -745,7 +753,7 @@ def _price_bundles(folder: Path) -> Iterator[tuple[str, dict[str, Any], bool, se
     (name, bundle, whether it must pass, events both verifiers must name)."""
     from tests.graph import chains
     from tests.graph import test_prices as tp
-    from tests.graph.fair import STANDARD, paid_chain
+    from tests.graph.fair import LOT, STANDARD, paid_chain, payment_body, setup
     from tests.graph.test_forged_bundles import smuggle
 
     def fresh(name: str) -> World:
@@ -813,6 +821,34 @@ def _price_bundles(folder: Path) -> Iterator[tuple[str, dict[str, Any], bool, se
     fake_id = "sha256:" + hashlib.sha256(fake.payload).hexdigest()
     confirmed = tp.with_events(world.store, honest, fair.payment, fake_id)
     yield "confirmed-by-the-buyer", confirmed, False, {fake_id}
+    world.store.dispose()
+
+    world = fresh("disputed")  # the cooperative disputed the payment: never disclosed
+    fair = setup(world)
+    paid = fair.c.append(chains.EXPORTER, payment_body(fair.receipt))
+    reason = "paid for 90 kg, not 100"
+    disputed = fair.c.append(
+        chains.COOP, {"type": "payment.dispute", "payment": paid, "reason": reason}
+    )
+    at_roaster = fair.c.move(chains.EXPORTER, chains.ROASTER, LOT, fair.receipt, "100")
+    bag = chains.roast_and_pack(fair.c, [(LOT, at_roaster, "100")], "100")
+    honest = build_bundle(world.store, bag)
+    assert "prices" not in honest["verdict"]
+    events = (paid, disputed, fair.price_list, _registration(world.store, STANDARD))
+    yield (
+        "disputed/slipped-in",
+        tp.with_events(world.store, honest, *events),
+        False,
+        set(events[:3]),
+    )
+    # then the cooperative answers a second time, disclosing: the rules allow one answer
+    second = world.sign(chains.COOP, {"type": "payment.confirm", "payment": paid, "disclose": True})
+    smuggle(world, second)
+    second_id = "sha256:" + hashlib.sha256(second.payload).hexdigest()
+    honest = build_bundle(world.store, bag)  # under the checkpoint that logs it
+    twice = tp.with_events(world.store, honest, *events, second_id)
+    twice["verdict"]["prices"] = _claimed_figures(bag, twice)
+    yield "disputed/then-confirmed", twice, False, {second_id, disputed}
     world.store.dispose()
 
     for how, signer, changes in (
@@ -883,7 +919,7 @@ def test_python_and_javascript_agree_on_every_price_bundle(
         cases.append((name, bundle, _log_key(ledger), demo_key, passes, named))
     for name, bundle, passes, named in _price_bundles(tmp_path):
         cases.append((name, bundle, tp.TRUSTED, test_key, passes, named))
-    assert len(cases) == 2 + 5 + 14
+    assert len(cases) == 2 + 5 + 16
 
     js = _js_verdicts(chromium, base, [(n, b, vkey) for n, b, _k, vkey, *_ in cases])
     assert "error" not in js, js.get("error")
