@@ -757,10 +757,6 @@ NOT_CHECKED_IN_BROWSER = (
         "the wording of the verdict's reasons (the shares, fractions and certified parts are"
         " compared)"
     ),
-    N_(
-        "currency codes against the ISO 4217 list (the price figures are recomputed; a code"
-        " is checked for its form, three capital letters)"
-    ),
 )
 """What ``trazo verify`` checks and the browser does not: verify.js's ``NOT_CHECKED``, in
 the page's language (a test holds the two lists together)."""

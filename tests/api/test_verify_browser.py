@@ -729,6 +729,37 @@ def _smuggled_price_list(
     return forged, False, {fake_id}
 
 
+def _paid_in_no_such_currency(world: World) -> tuple[dict[str, Any], bool, set[str]]:
+    """Buyer and cooperative both sign, behind the append path, a disclosed payment in a
+    currency ISO 4217 does not know (at a stated rate of 1 to the list's dollars), and the
+    bundle claims the figures it would give if the code were known: the rules refuse it."""
+    from unittest import mock
+
+    from ledger import prices
+    from tests.graph import chains
+    from tests.graph import test_prices as tp
+    from tests.graph.fair import LOT, STANDARD, payment_body, setup
+    from tests.graph.test_forged_bundles import smuggle
+
+    fair = setup(world)
+    at_roaster = fair.c.move(chains.EXPORTER, chains.ROASTER, LOT, fair.receipt, "100")
+    bag = chains.roast_and_pack(fair.c, [(LOT, at_roaster, "100")], "100")
+    rate = {"currency": "USD", "value": "1"}
+    paid = world.sign(chains.EXPORTER, payment_body(fair.receipt, currency="XTZ", rate=rate))
+    paid_id = "sha256:" + hashlib.sha256(paid.payload).hexdigest()
+    confirmed = world.sign(
+        chains.COOP, {"type": "payment.confirm", "payment": paid_id, "disclose": True}
+    )
+    smuggle(world, paid, confirmed)
+    honest = build_bundle(world.store, bag)
+    events = [paid_id, "sha256:" + hashlib.sha256(confirmed.payload).hexdigest()]
+    events += [fair.price_list, _registration(world.store, STANDARD)]
+    forged = tp.with_events(world.store, honest, *events)
+    with mock.patch.object(prices, "CURRENCIES", prices.CURRENCIES | {"XTZ"}):
+        forged["verdict"]["prices"] = _claimed_figures(bag, forged)
+    return forged, False, {paid_id}
+
+
 def _claimed_figures(bag: str, bundle: dict[str, Any]) -> list[dict[str, Any]]:
     """The figures ``graph/prices.py`` gives over every event of ``bundle``, whether the
     rules admit them or not: what a forger would claim."""
@@ -851,6 +882,10 @@ def _price_bundles(folder: Path) -> Iterator[tuple[str, dict[str, Any], bool, se
     yield "disputed/then-confirmed", twice, False, {second_id, disputed}
     world.store.dispose()
 
+    world = fresh("no-such-currency")
+    yield "paid-in-no-iso-currency", *_paid_in_no_such_currency(world)
+    world.store.dispose()
+
     for how, signer, changes in (
         ("signed-by-the-buyer", chains.EXPORTER, {"minimum": "1.00"}),
         ("retroactive", STANDARD, {"valid_from": "2026-02-01"}),
@@ -919,7 +954,7 @@ def test_python_and_javascript_agree_on_every_price_bundle(
         cases.append((name, bundle, _log_key(ledger), demo_key, passes, named))
     for name, bundle, passes, named in _price_bundles(tmp_path):
         cases.append((name, bundle, tp.TRUSTED, test_key, passes, named))
-    assert len(cases) == 2 + 5 + 16
+    assert len(cases) == 2 + 5 + 17
 
     js = _js_verdicts(chromium, base, [(n, b, vkey) for n, b, _k, vkey, *_ in cases])
     assert "error" not in js, js.get("error")

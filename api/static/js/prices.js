@@ -20,11 +20,21 @@ export const PRICE_TYPES = new Set(["price.list", "payment", "payment.confirm", 
 
 const MONEY = /^(0|[1-9][0-9]{0,14})(\.[0-9]{1,6})?$/;
 const RATE = /^(0|[1-9][0-9]{0,14})(\.[0-9]{1,12})?$/;
-const CURRENCY = /^[A-Z]{3}$/; // shape only: the ISO 4217 list itself is not checked here
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 const CLASS = /^[a-z0-9][a-z0-9-]{0,63}$/;
 const SCHEME_CODE = /^[A-Z][A-Z0-9-]{0,31}$/;
 const EVENT_ID = /^sha256:[0-9a-f]{64}$/;
+// ISO 4217 active alphabetic codes, as ledger/prices.py lists them (a test holds the two equal).
+export const CURRENCIES = new Set(`
+  AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN
+  BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD
+  FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY
+  KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP
+  MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR
+  RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT
+  TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW
+  ZWG
+`.trim().split(/\s+/));
 const BASES = new Set(["FOB", "FCA", "EXW", "CIF", "CFR", "DAP", "DDP", "farmgate"]);
 const PARTS = new Set(["price", "second-payment", "premium"]);
 
@@ -53,7 +63,7 @@ function money(b, name, { positive = false, optional = false, where = "" } = {})
 
 function currency(b, name, where = "") {
   const value = b[name];
-  if (typeof value !== "string" || !CURRENCY.test(value)) bad(`must be a currency code such as USD, got ${JSON.stringify(value)}`, where + name);
+  if (typeof value !== "string" || !CURRENCIES.has(value)) bad(`must be an ISO 4217 currency code such as USD, EUR or PEN, got ${JSON.stringify(value)}`, where + name);
   return value;
 }
 

@@ -6,7 +6,7 @@
 // The price figures of `verdict.prices` are recomputed by prices.js (graph/prices.py's
 // second implementation). What the Python verifier checks and this one does not (the
 // bundle's JSON Schema beyond its members, every field of every event type, the wording of
-// a verdict's reasons, currency codes against the ISO 4217 list) is listed in NOT_CHECKED and shown with the result: nothing is passed silently. Tests run
+// a verdict's reasons) is listed in NOT_CHECKED and shown with the result: nothing is passed silently. Tests run
 // both verifiers on the same bundles and require the same answer.
 
 import { b64decode, eventId, keyidOf, pae } from "./dsse.js";
@@ -38,8 +38,7 @@ const OPTIONAL = new Set(["void", "cert.revoke"]);
 export const NOT_CHECKED = [
   "the bundle's JSON Schema beyond its members (each value's type and form)",
   "every field of every event type (this check reads the fields the custody rules use)",
-  "the wording of the verdict's reasons (the shares, fractions and certified parts are compared)",  "currency codes against the ISO 4217 list (the price figures are recomputed; a code is checked for its form, three capital letters)",
-];
+  "the wording of the verdict's reasons (the shares, fractions and certified parts are compared)",];
 
 const ZERO = new Q(0n);
 const ONE = new Q(1n);
