@@ -752,7 +752,10 @@ VERIFY_MESSAGES = {
 
 NOT_CHECKED_IN_BROWSER = (
     N_("the bundle's JSON Schema beyond its members (each value's type and form)"),
-    N_("every field of every event type (this check reads the fields the custody rules use)"),
+    N_(
+        "every field of every event type (this check reads the fields the custody and price"
+        " rules use)"
+    ),
     N_(
         "the wording of the verdict's reasons (the shares, fractions and certified parts are"
         " compared)"

@@ -37,7 +37,7 @@ const OPTIONAL = new Set(["void", "cert.revoke"]);
 
 export const NOT_CHECKED = [
   "the bundle's JSON Schema beyond its members (each value's type and form)",
-  "every field of every event type (this check reads the fields the custody rules use)",
+  "every field of every event type (this check reads the fields the custody and price rules use)",
   "the wording of the verdict's reasons (the shares, fractions and certified parts are compared)",];
 
 const ZERO = new Q(0n);
