@@ -17,6 +17,7 @@ import gettext
 import io
 import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ DOMAIN = "messages"
 
 SCHEMA_ORG = "https://schema.org"
 STATIC = Path(__file__).parent.parent / "static"
-SCRIPTS = ("dsse.js", "proof.js", "verify.js", "page-verify.js")
+SCRIPTS = ("dsse.js", "proof.js", "exact.js", "prices.js", "verify.js", "page-verify.js")
 """The in-browser verifier: ES modules served at ``/static/js/`` and copied by ``publish``."""
 
 
@@ -641,7 +642,7 @@ def environment(lang: str, locale_id: str | None = None) -> Environment:
         number=lambda v: format_decimal(
             Decimal(v).normalize(), locale=locale, decimal_quantization=False
         ),
-        money=lambda v, currency: format_currency(Decimal(v), currency, locale=locale),
+        money=lambda v, currency: _money(Decimal(v), currency, locale),
         day=lambda d: format_date(d, "medium", locale=locale),
         month=lambda d: format_skeleton("yMMMM", d, locale=locale),
         country=lambda code: locale.territories.get(code, code),
@@ -666,6 +667,17 @@ def _mass(kg: Decimal, locale: Locale) -> str:
     value, unit = ((kg * 1000), "g") if kg < 1 else (kg, "kg")
     number = format_decimal(value.normalize(), locale=locale, decimal_quantization=False)
     return f"{number}\xa0{unit}"  # never "250" at a line's end and "g" on the next
+
+
+def _money(value: Decimal, currency: str, locale: Locale) -> str:
+    """An amount as the reader's locale writes it, a currency code kept apart from its
+    number: Latin American Spanish writes "USD3.05", which reads as one word; "USD 3.05"
+    (with a no-break space, so the two never part at a line's end) reads as money."""
+    text = format_currency(value, currency, locale=locale)
+    return _GLUED.sub("\xa0", text)
+
+
+_GLUED = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
 
 
 def _floor_percent(value: Fraction) -> Decimal:
@@ -723,6 +735,7 @@ VERIFY_STEPS = {
     "references": N_("Every step builds on an earlier record in the bundle"),
     "privacy": N_("No farm location is in the bundle"),
     "verdict": N_("The certified share, recomputed from the records, matches this page"),
+    "prices": N_("The price figures, recomputed from the disclosed payments, match the bundle"),
 }
 VERIFY_MESSAGES = {
     "running": N_("Checking…"),
@@ -739,7 +752,10 @@ VERIFY_MESSAGES = {
 
 NOT_CHECKED_IN_BROWSER = (
     N_("the bundle's JSON Schema beyond its members (each value's type and form)"),
-    N_("every field of every event type (this check reads the fields the custody rules use)"),
+    N_(
+        "every field of every event type (this check reads the fields the custody and price"
+        " rules use)"
+    ),
     N_(
         "the wording of the verdict's reasons (the shares, fractions and certified parts are"
         " compared)"

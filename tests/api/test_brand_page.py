@@ -225,6 +225,15 @@ def test_the_page_lists_what_the_browser_does_not_check_as_verify_js_does() -> N
     assert set(es["steps"]) == set(publish.VERIFY_STEPS)
 
 
+def test_the_browser_knows_the_currencies_the_ledger_knows() -> None:
+    """prices.js refuses a currency code outside ISO 4217 as ledger/prices.py does."""
+    from ledger.prices import CURRENCIES
+
+    source = (publish.STATIC / "js" / "prices.js").read_text("utf-8")
+    block = re.search(r"export const CURRENCIES = new Set\(`(.*?)`", source, flags=re.S)
+    assert block and set(block.group(1).split()) == CURRENCIES
+
+
 def test_the_witnesses_of_the_ledger_are_handed_to_the_in_browser_check(
     sqlite_world: World,
     pages_app: Any,  # noqa: F811

@@ -153,6 +153,11 @@ def test_the_button_checks_a_served_bag(
     assert len(steps) >= 10 and all(s.startswith("✓") for s in steps), steps
     assert any("certified share" in s for s in steps)
     assert verify_bundle(build_bundle(ledger.store, bag), _log_key(ledger)).ok  # Python agrees
+    assert any("price figures" in s for s in steps)
+    if which == "single_origin_bag":  # the price section, farm gate included, at 390 px
+        _price_section_fits(chromium, "prices-390.png")
+        chromium.get(f"{server}/p/{bag}?lang=es")
+        _price_section_fits(chromium, "prices-es-390.png")
     if which == "blended_bag":
         result = chromium.find_element(By.ID, "verify-result")
         chromium.execute_script("arguments[0].scrollIntoView({block: 'end'})", result)
@@ -169,9 +174,30 @@ def test_the_button_checks_a_served_bag(
         _screenshot(chromium, "map-390.png")
 
 
+def _price_section_fits(driver: Any, name: str) -> None:
+    """The price section is on the page, within the phone's width, and photographed."""
+    from selenium.webdriver.common.by import By
+
+    section = driver.find_element(By.CSS_SELECTOR, "section[aria-labelledby=prices]")
+    text = section.text
+    english = driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    words = ("per lb FOB", "minimum price", "farm gate") if english else ("por lb FOB", "mínimo")
+    assert all(w in text for w in words), text
+    width = driver.execute_script("return document.documentElement.clientWidth")
+    widest = driver.execute_script(
+        "return Math.max(...[...arguments[0].querySelectorAll('*')]"
+        ".map((e) => e.getBoundingClientRect().right))",
+        section,
+    )
+    assert widest <= width, (widest, width)  # nothing runs off the side of a phone
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", section)
+    _screenshot(driver, name)
+
+
 def test_the_button_checks_the_static_files(site: tuple[Path, str], chromium: Any) -> None:
     _root, base = site
     assert _run_check(chromium, f"{base}/bag/index.html") == ("ok", [])
+    _price_section_fits(chromium, "prices-static-390.png")
     assert _run_check(chromium, f"{base}/bag/es.html")[0] == "ok"
 
 
@@ -404,7 +430,7 @@ def _js_verdicts(driver: Any, base: str, cases: list[tuple[str, Any, str]]) -> d
               const out = [];
               for (const [name, bundle, key] of cases) {
                 const r = await m.verifyBundle(bundle, {logKey: key, tablesDigest});
-                out.push([name, {ok: r.ok, findings: r.findings}]);
+                out.push([name, {ok: r.ok, findings: r.findings, prices: r.prices ?? null}]);
               }
               done(out);
             }, (e) => done([["error", String(e)]]));
@@ -584,3 +610,364 @@ def test_without_the_bundle_beside_it_the_page_checks_a_downloaded_file(
     result = chromium.find_element(By.ID, "verify-result")
     WebDriverWait(chromium, 60).until(lambda d: result.get_attribute("data-verify-result"))
     assert result.get_attribute("data-verify-result") == "ok"
+
+
+# --- prices: the disclosed figures, recomputed by both verifiers ----------------------------------
+
+
+def _rich_prices(world: World) -> str:
+    """Two cooperatives paid for one bag: parchment milled to green, shipped in two lots (one
+    claimed organic), paid in euros with a stated rate and in dollars below the minimum;
+    member payments in soles with a rate and a second payment in dollars (farm-gate figures
+    converted from parchment at the maximum yield). Returns the bag."""
+    from tests.graph import chains
+    from tests.graph.fair import STANDARD, member_payment_body, payment_body, price_list_body
+
+    c = chains.base(world)
+    coop, coop2, exporter, roaster = chains.COOP, chains.COOP2, chains.EXPORTER, chains.ROASTER
+    c.party(STANDARD, ["standard"], "MX")
+    c.append(STANDARD, price_list_body())
+    h1 = c.harvest(coop, f"{coop}:h-1", "100", chains.M1, chains.P1, form="parchment")
+    h2 = c.harvest(coop, f"{coop}:h-2", "50", chains.M1, chains.P1, form="parchment")
+    green = f"{coop}:g-1"
+    milled = c.transform(
+        coop,
+        "dry-mill",
+        [(f"{coop}:h-1", h1, "100"), (f"{coop}:h-2", h2, "50")],
+        [(green, "green", "120")],
+    )
+    organic = c.append(
+        coop,
+        {
+            "type": "ship",
+            "to": exporter,
+            "claims": ["SPP", "ORG"],
+            "lots": [{"lot": green, "event": milled, "quantity": "70", "unit": "kg"}],
+        },
+    )
+    r1 = c.receive(exporter, organic, [(green, "70")])
+    r2 = c.move(coop, exporter, green, milled, "50")
+    h3 = c.harvest(coop2, f"{coop2}:h-1", "40", chains.M2, chains.P2)
+    r3 = c.move(coop2, exporter, f"{coop2}:h-1", h3, "40")
+    c.append(coop, member_payment_body(h1, harvests=[h1, h2], amount="1400"))
+    c.append(
+        coop,
+        member_payment_body(
+            h1, part="second-payment", price="0.35", unit="lb", currency="USD", rate=None
+        ),
+    )
+    paid = [
+        c.append(
+            exporter,
+            payment_body(
+                r1,
+                price="6.10",
+                premium="0.40",
+                unit="kg",
+                currency="EUR",
+                rate={"currency": "USD", "value": "1.0843"},
+                amount="427",
+            ),
+        ),
+        c.append(exporter, payment_body(r2, price="2.30", premium="0.10", amount="253.5")),
+        c.append(exporter, payment_body(r3, to=coop2, price="3.25", amount="286.6")),
+    ]
+    for payment, seller in zip(paid, (coop, coop, coop2), strict=True):
+        c.append(seller, {"type": "payment.confirm", "payment": payment, "disclose": True})
+    at_roaster = c.ship(exporter, roaster, [(green, r1, "70"), (green, r2, "50")])
+    at_roaster2 = c.ship(exporter, roaster, [(f"{coop2}:h-1", r3, "40")])
+    got = c.receive(roaster, at_roaster, [(green, "120")])
+    got2 = c.receive(roaster, at_roaster2, [(f"{coop2}:h-1", "40")])
+    return chains.roast_and_pack(
+        c, [(green, got, "120"), (f"{coop2}:h-1", got2, "40")], "160", name="rich"
+    )
+
+
+def _registration(store: Store, party: str) -> str:
+    from sqlalchemy import select
+
+    from ledger.schema import EventRow
+
+    with store.reading() as session:
+        for row in session.scalars(select(EventRow).where(EventRow.type == "party.register")):
+            if json.loads(row.payload)["subject"] == party:
+                return str(row.id)
+    raise AssertionError(f"{party} is not registered")
+
+
+def _smuggled_price_list(
+    world: World, signer: str, changes: dict[str, str]
+) -> tuple[dict[str, Any], bool, set[str]]:
+    """A paid and confirmed bag priced against a list the rules refuse (signed by a party
+    that is not a standard-setter, or dated back), smuggled into the log behind the append
+    path and into the bundle with the figures it would give: (bundle, passes, named)."""
+    from tests.graph import chains
+    from tests.graph import test_prices as tp
+    from tests.graph.fair import LOT, STANDARD, payment_body, price_list_body
+    from tests.graph.test_forged_bundles import smuggle
+
+    c = chains.base(world)
+    c.party(STANDARD, ["standard"], "MX")
+    h = c.harvest(chains.COOP, LOT, "100", chains.M1, chains.P1)
+    receipt = c.move(chains.COOP, chains.EXPORTER, LOT, h, "100")
+    paid = c.append(chains.EXPORTER, payment_body(receipt))
+    confirmed = c.append(
+        chains.COOP, {"type": "payment.confirm", "payment": paid, "disclose": True}
+    )
+    at_roaster = c.move(chains.EXPORTER, chains.ROASTER, LOT, receipt, "100")
+    bag = chains.roast_and_pack(c, [(LOT, at_roaster, "100")], "100")
+    fake = world.sign(signer, price_list_body(**changes))
+    smuggle(world, fake)
+    fake_id = "sha256:" + hashlib.sha256(fake.payload).hexdigest()
+    honest = build_bundle(world.store, bag)
+    assert "prices" not in honest["verdict"]  # the ledger never admitted the list
+    events = [paid, confirmed, fake_id, _registration(world.store, signer)]
+    forged = tp.with_events(
+        world.store, honest, *(e for e in events if e not in honest_ids(honest))
+    )
+    forged["verdict"]["prices"] = _claimed_figures(bag, forged)
+    return forged, False, {fake_id}
+
+
+def _paid_in_no_such_currency(world: World) -> tuple[dict[str, Any], bool, set[str]]:
+    """Buyer and cooperative both sign, behind the append path, a disclosed payment in a
+    currency ISO 4217 does not know (at a stated rate of 1 to the list's dollars), and the
+    bundle claims the figures it would give if the code were known: the rules refuse it."""
+    from unittest import mock
+
+    from ledger import prices
+    from tests.graph import chains
+    from tests.graph import test_prices as tp
+    from tests.graph.fair import LOT, STANDARD, payment_body, setup
+    from tests.graph.test_forged_bundles import smuggle
+
+    fair = setup(world)
+    at_roaster = fair.c.move(chains.EXPORTER, chains.ROASTER, LOT, fair.receipt, "100")
+    bag = chains.roast_and_pack(fair.c, [(LOT, at_roaster, "100")], "100")
+    rate = {"currency": "USD", "value": "1"}
+    paid = world.sign(chains.EXPORTER, payment_body(fair.receipt, currency="XTZ", rate=rate))
+    paid_id = "sha256:" + hashlib.sha256(paid.payload).hexdigest()
+    confirmed = world.sign(
+        chains.COOP, {"type": "payment.confirm", "payment": paid_id, "disclose": True}
+    )
+    smuggle(world, paid, confirmed)
+    honest = build_bundle(world.store, bag)
+    events = [paid_id, "sha256:" + hashlib.sha256(confirmed.payload).hexdigest()]
+    events += [fair.price_list, _registration(world.store, STANDARD)]
+    forged = tp.with_events(world.store, honest, *events)
+    with mock.patch.object(prices, "CURRENCIES", prices.CURRENCIES | {"XTZ"}):
+        forged["verdict"]["prices"] = _claimed_figures(bag, forged)
+    return forged, False, {paid_id}
+
+
+def _claimed_figures(bag: str, bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The figures ``graph/prices.py`` gives over every event of ``bundle``, whether the
+    rules admit them or not: what a forger would claim."""
+    from graph.evidence import Evidence
+    from graph.prices import price_section
+    from ledger.envelope import Envelope
+
+    evidence = Evidence.from_envelopes(
+        (e["index"], Envelope.from_dict(e["envelope"])) for e in bundle["events"]
+    )
+    figures = price_section(bag, evidence).to_list()
+    assert figures
+    return figures
+
+
+def honest_ids(bundle: dict[str, Any]) -> set[str]:
+    return {_event_id(e) for e in bundle["events"]}
+
+
+def _price_bundles(folder: Path) -> Iterator[tuple[str, dict[str, Any], bool, set[str]]]:
+    """The price cases of tests/graph/test_prices.py, each from a fresh ledger, and more:
+    (name, bundle, whether it must pass, events both verifiers must name)."""
+    from tests.graph import chains
+    from tests.graph import test_prices as tp
+    from tests.graph.fair import LOT, STANDARD, paid_chain, payment_body, setup
+    from tests.graph.test_forged_bundles import smuggle
+
+    def fresh(name: str) -> World:
+        store = Store(f"sqlite:///{folder / name}.db")
+        store.migrate()
+        return World.create(store)
+
+    world = fresh("paid")
+    fair = paid_chain(world)
+    assert fair.bag and fair.confirmation
+    honest = build_bundle(world.store, fair.bag)
+    yield "paid", honest, True, set()
+    changed = copy.deepcopy(honest)
+    changed["verdict"]["prices"][0].update(price="3.50", above_minimum="0.98")
+    yield "paid/changed-figure", changed, False, set()
+    stripped = copy.deepcopy(honest)
+    gone = tp._indexes(world.store, fair.confirmation)
+    stripped["events"] = [e for e in stripped["events"] if e["index"] not in gone]
+    yield "paid/figures-without-their-confirmation", stripped, False, set()
+    world.store.dispose()
+
+    world = fresh("undisclosed")
+    fair = paid_chain(world, confirm_disclose=False, member_disclose=False, price="3.37")
+    assert fair.bag and fair.payment and fair.confirmation
+    honest = build_bundle(world.store, fair.bag)
+    assert "prices" not in honest["verdict"]
+    yield "undisclosed", honest, True, set()
+    smuggled = tp.with_events(world.store, honest, fair.payment, fair.confirmation)
+    yield "undisclosed/smuggled-in", smuggled, False, {fair.payment, fair.confirmation}
+    forged = copy.deepcopy(smuggled)
+    forged_id = ""
+    for item in forged["events"]:
+        payload = base64.b64decode(item["envelope"]["payload"])
+        if b'"payment.confirm"' in payload:
+            body = json.loads(payload)
+            body["disclose"] = True
+            rewritten = json.dumps(body).encode()
+            item["envelope"]["payload"] = base64.b64encode(rewritten).decode()
+            forged_id = "sha256:" + hashlib.sha256(rewritten).hexdigest()
+    yield "undisclosed/forged-disclosure", forged, False, {forged_id}
+    claimed = copy.deepcopy(honest)
+    claimed["verdict"]["prices"] = copy.deepcopy(changed["verdict"]["prices"])
+    yield "undisclosed/figures-claimed", claimed, False, set()
+    world.store.dispose()
+
+    world = fresh("payer-undisclosed")  # the cooperative disclosed, the buyer did not
+    fair = paid_chain(world, disclose=False)
+    assert fair.bag and fair.payment and fair.confirmation
+    honest = build_bundle(world.store, fair.bag)
+    assert "prices" not in honest["verdict"]
+    events = (fair.payment, fair.confirmation, fair.price_list)
+    smuggled = tp.with_events(world.store, honest, *events)
+    yield "payer-undisclosed/smuggled-with-its-list", smuggled, False, set(events)
+    world.store.dispose()
+
+    world = fresh("buyer-confirms")
+    fair = paid_chain(world, confirm_disclose=False)
+    assert fair.bag and fair.payment
+    fake = world.sign(
+        chains.EXPORTER, {"type": "payment.confirm", "payment": fair.payment, "disclose": True}
+    )
+    smuggle(world, fake)
+    honest = build_bundle(world.store, fair.bag)
+    yield "member-payment-disclosed-alone", honest, True, set()
+    fake_id = "sha256:" + hashlib.sha256(fake.payload).hexdigest()
+    confirmed = tp.with_events(world.store, honest, fair.payment, fake_id)
+    yield "confirmed-by-the-buyer", confirmed, False, {fake_id}
+    world.store.dispose()
+
+    world = fresh("disputed")  # the cooperative disputed the payment: never disclosed
+    fair = setup(world)
+    paid = fair.c.append(chains.EXPORTER, payment_body(fair.receipt))
+    reason = "paid for 90 kg, not 100"
+    disputed = fair.c.append(
+        chains.COOP, {"type": "payment.dispute", "payment": paid, "reason": reason}
+    )
+    at_roaster = fair.c.move(chains.EXPORTER, chains.ROASTER, LOT, fair.receipt, "100")
+    bag = chains.roast_and_pack(fair.c, [(LOT, at_roaster, "100")], "100")
+    honest = build_bundle(world.store, bag)
+    assert "prices" not in honest["verdict"]
+    events = (paid, disputed, fair.price_list, _registration(world.store, STANDARD))
+    yield (
+        "disputed/slipped-in",
+        tp.with_events(world.store, honest, *events),
+        False,
+        set(events[:3]),
+    )
+    # then the cooperative answers a second time, disclosing: the rules allow one answer
+    second = world.sign(chains.COOP, {"type": "payment.confirm", "payment": paid, "disclose": True})
+    smuggle(world, second)
+    second_id = "sha256:" + hashlib.sha256(second.payload).hexdigest()
+    honest = build_bundle(world.store, bag)  # under the checkpoint that logs it
+    twice = tp.with_events(world.store, honest, *events, second_id)
+    twice["verdict"]["prices"] = _claimed_figures(bag, twice)
+    yield "disputed/then-confirmed", twice, False, {second_id, disputed}
+    world.store.dispose()
+
+    world = fresh("no-such-currency")
+    yield "paid-in-no-iso-currency", *_paid_in_no_such_currency(world)
+    world.store.dispose()
+
+    for how, signer, changes in (
+        ("signed-by-the-buyer", chains.EXPORTER, {"minimum": "1.00"}),
+        ("retroactive", STANDARD, {"valid_from": "2026-02-01"}),
+    ):
+        world = fresh(f"list-{how}")
+        yield f"price-list-{how}", *_smuggled_price_list(world, signer, changes)
+        world.store.dispose()
+
+    world = fresh("rich")
+    bag = _rich_prices(world)
+    rich = build_bundle(world.store, bag)
+    spos = [f["spo"] for f in rich["verdict"]["prices"]]
+    assert spos == [chains.COOP2, chains.COOP], spos
+    yield "rich", rich, True, set()
+    share = copy.deepcopy(rich)
+    share["verdict"]["prices"][1]["farmgate_percent"] = "99.9"
+    yield "rich/changed-farm-gate-share", share, False, set()
+    world.store.dispose()
+
+
+def _demo_price_forgeries(ledger: Ledger) -> Iterator[tuple[str, dict[str, Any], bool, set[str]]]:  # noqa: F811
+    """The demo's bag with its price section tampered with by a server holding no key."""
+    bundle = build_bundle(ledger.store, ledger.single_origin_bag)
+    (figures,) = bundle["verdict"]["prices"]
+    assert figures["farmgate"] is not None and figures["events"]["member_payments"]
+    changed = copy.deepcopy(bundle)
+    changed["verdict"]["prices"][0]["farmgate"] = "2.10"
+    yield "demo/changed-farm-gate", changed, False, set()
+    removed = copy.deepcopy(bundle)
+    del removed["verdict"]["prices"]
+    yield "demo/figures-removed", removed, False, set()
+    by_id = {_event_id(e): e for e in bundle["events"]}
+    for kind, event in (
+        ("price-list", figures["events"]["price_lists"][0]),
+        ("member-payment", figures["events"]["member_payments"][0]),
+        ("payment", figures["events"]["payments"][0]),
+    ):
+        dropped = copy.deepcopy(bundle)
+        dropped["events"].remove(by_id[event])
+        yield f"demo/dropped-{kind}", dropped, False, set()
+
+
+def test_python_and_javascript_agree_on_every_price_bundle(
+    tmp_path: Path,
+    site: tuple[Path, str],
+    ledger: Ledger,  # noqa: F811
+    chromium: Any,
+) -> None:
+    """Disclosed figures recomputed in both verifiers, to the cent: the demo's bags, the
+    forgeries of tests/graph/test_prices.py, lists the rules refuse, and a bag of two
+    cooperatives paid in two currencies, organic and below the minimum, with farm-gate
+    payments for parchment."""
+    from ledger.checkpoint import format_verifier_key
+    from tests.graph import chains
+    from tests.graph import test_prices as tp
+
+    _root, base = site
+    demo_key = _verifier_key(ledger)
+    test_key = format_verifier_key(chains.LOG_ORIGIN, tp.TRUSTED.public_key)
+    cases: list[tuple[str, dict[str, Any], LogKey, str, bool, set[str]]] = []
+    for which in ("single_origin_bag", "blended_bag"):
+        bundle = build_bundle(ledger.store, getattr(ledger, which))
+        assert bundle["verdict"]["prices"], which  # the demo's bags are priced
+        cases.append((which, bundle, _log_key(ledger), demo_key, True, set()))
+    for name, bundle, passes, named in _demo_price_forgeries(ledger):
+        cases.append((name, bundle, _log_key(ledger), demo_key, passes, named))
+    for name, bundle, passes, named in _price_bundles(tmp_path):
+        cases.append((name, bundle, tp.TRUSTED, test_key, passes, named))
+    assert len(cases) == 2 + 5 + 17
+
+    js = _js_verdicts(chromium, base, [(n, b, vkey) for n, b, _k, vkey, *_ in cases])
+    assert "error" not in js, js.get("error")
+    for name, bundle, key, _vkey, passes, named in cases:
+        python = verify_bundle(json.loads(json.dumps(bundle)), key)
+        mine = js[name]
+        assert python.ok is passes, (name, [str(f) for f in python.findings][:4])
+        assert mine["ok"] is passes, (name, mine["findings"][:4])
+        python_named = {f.event for f in python.findings if f.event}
+        js_named = {f["event"] for f in mine["findings"] if f["event"]}
+        assert named <= python_named <= js_named, (name, python_named, js_named)
+        assert python.verdict is not None
+        assert mine["prices"] == python.verdict.prices.to_list(), name  # to the cent
+        if not passes and not named:  # a figure's difference is a verdict finding in both
+            assert "verdict" in {f.check for f in python.findings}, name
+            assert "verdict" in {f["check"] for f in mine["findings"]}, name

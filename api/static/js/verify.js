@@ -3,9 +3,10 @@
 //
 // verifyBundle(bundle, options, onStep) runs named steps, as the Python verifier does, and
 // reports each one as it passes; every failure is a finding naming the event and why.
-// What the Python verifier checks and this one does not (the bundle's JSON Schema beyond
-// its members, every field of every event type, the wording of a verdict's reasons) is
-// listed in NOT_CHECKED and shown with the result: nothing is passed silently. Tests run
+// The price figures of `verdict.prices` are recomputed by prices.js (graph/prices.py's
+// second implementation). What the Python verifier checks and this one does not (the
+// bundle's JSON Schema beyond its members, every field of every event type, the wording of
+// a verdict's reasons) is listed in NOT_CHECKED and shown with the result: nothing is passed silently. Tests run
 // both verifiers on the same bundles and require the same answer.
 
 import { b64decode, eventId, keyidOf, pae } from "./dsse.js";
@@ -19,6 +20,10 @@ import {
   verifyInclusion,
   ed25519Verify,
 } from "./proof.js";
+import { Q } from "./exact.js";
+import { PRICE_TYPES, applicable, priceDifferences, priceSection, readBody } from "./prices.js";
+
+export { Q };
 
 export const PAYLOAD_TYPE = "application/vnd.trazo.event+json";
 const SCHEME = "SPP";
@@ -26,66 +31,15 @@ const CUSTODY = new Set(["harvest", "transform", "ship", "receive", "dispose"]);
 const KNOWN = new Set([
   "party.register", "key.add", "key.revoke", "member.enroll", "member.leave", "plot.map",
   "cert.issue", "cert.revoke", "harvest", "transform", "ship", "receive", "dispose", "void",
-  "lot.publish", "grant.issue", "grant.revoke",
+  "lot.publish", "grant.issue", "grant.revoke", ...PRICE_TYPES,
 ]);
 const OPTIONAL = new Set(["void", "cert.revoke"]);
 
 export const NOT_CHECKED = [
   "the bundle's JSON Schema beyond its members (each value's type and form)",
-  "every field of every event type (this check reads the fields the custody rules use)",
-  "the wording of the verdict's reasons (the shares, fractions and certified parts are compared)",
-];
+  "every field of every event type (this check reads the fields the custody and price rules use)",
+  "the wording of the verdict's reasons (the shares, fractions and certified parts are compared)",];
 
-// --- exact quantities: rationals of BigInt -------------------------------------------
-
-function gcd(a, b) {
-  a = a < 0n ? -a : a;
-  b = b < 0n ? -b : b;
-  while (b) [a, b] = [b, a % b];
-  return a;
-}
-
-export class Q {
-  constructor(n, d = 1n) {
-    if (d === 0n) throw new Error("division by zero");
-    if (d < 0n) [n, d] = [-n, -d];
-    const g = gcd(n, d) || 1n;
-    this.n = n / g;
-    this.d = d / g;
-  }
-  static parse(text) {
-    if (typeof text !== "string" || !/^[0-9]+(\.[0-9]+)?$/.test(text)) {
-      throw new Error(`quantity ${JSON.stringify(text)} is not decimal text`);
-    }
-    const [whole, frac = ""] = text.split(".");
-    return new Q(BigInt(whole + frac), 10n ** BigInt(frac.length));
-  }
-  static fraction(text) {
-    const m = /^(-?[0-9]+)\/([0-9]+)$/.exec(String(text));
-    if (!m) throw new Error(`${JSON.stringify(text)} is not a fraction`);
-    return new Q(BigInt(m[1]), BigInt(m[2]));
-  }
-  add(o) { return new Q(this.n * o.d + o.n * this.d, this.d * o.d); }
-  sub(o) { return new Q(this.n * o.d - o.n * this.d, this.d * o.d); }
-  mul(o) { return new Q(this.n * o.n, this.d * o.d); }
-  div(o) { return new Q(this.n * o.d, this.d * o.n); }
-  cmp(o) { const x = this.n * o.d - o.n * this.d; return x < 0n ? -1 : x > 0n ? 1 : 0; }
-  isZero() { return this.n === 0n; }
-  text() { return `${this.n}/${this.d}`; }
-  /** Rounded down to `places` decimals, as text ("187.5" → "187.500" with 3). */
-  floor(places) {
-    const scale = 10n ** BigInt(places);
-    let units = (this.n * scale) / this.d;
-    if (this.n < 0n && (this.n * scale) % this.d !== 0n) units -= 1n;
-    const s = (units < 0n ? -units : units).toString().padStart(places + 1, "0");
-    const out = places ? `${s.slice(0, -places)}.${s.slice(-places)}` : s;
-    return (units < 0n ? "-" : "") + out;
-  }
-  kgText() {
-    const t = this.floor(6).replace(/\.?0+$/, "");
-    return `${t} kg`;
-  }
-}
 const ZERO = new Q(0n);
 const ONE = new Q(1n);
 
@@ -414,7 +368,22 @@ export async function verifyBundle(bundle, options = {}, onStep = () => {}) {
         find("verdict", `this page states a certified share of ${options.claim}, the events give ${verdict.certified.text()}`);
       }
       const needed = neededEvents(bundle.lot, records, tables);
+      result.needed = needed;
       for (const r of records) if (!needed.has(r.id)) find("references", "an event this lot's proof does not need (added)", r.id);
+    });
+    await step("prices", "the price figures, recomputed from the disclosed payments", () => {
+      const admitted = records.filter((r) => !state.refused.has(r.id));
+      const section = priceSection(admitted, tables, ancestryOf(bundle.lot, admitted, tables), (lot) => createdBy(admitted, lot));
+      result.prices = section.figures;
+      const claimed = bundle.verdict && typeof bundle.verdict === "object" ? bundle.verdict.prices : undefined;
+      const differ = priceDifferences(claimed, section.figures);
+      if (differ.length) {
+        // named by the payment a differing figure rests on, where the events give one
+        const at = (differ[0].match(/^verdict\.prices\[(\d+)\]/) || [])[1];
+        const figure = at !== undefined ? section.figures[Number(at)] : section.figures[0];
+        find("verdict", `the claimed price figures differ from the ones the disclosed payments give: ${differ.slice(0, 5).join("; ")}${differ.length > 5 ? `; and ${differ.length - 5} more` : ""}`,
+          figure ? figure.events.payments[0] : null);
+      }
     });
   }
   return finish(result);
@@ -434,7 +403,13 @@ const MEMBERS = {
   share: ["harvest_event", "harvest_lot", "source", "member", "plot", "country", "harvest_date",
     "fraction", "kg", "percent", "certified", "reasons"],
   reason: ["code", "message", "event"],
+  figures: ["spo", "buyers", "scheme", "standard", "basis", "currency", "unit", "form", "kg", "price",
+    "minimum", "above_minimum", "premium_paid", "premium_due", "farmgate", "farmgate_percent",
+    "farmgate_kg", "events"],
+  figureEvents: ["payments", "confirmations", "price_lists", "member_payments"],
 };
+// Members a bundle carries only sometimes: `verdict.prices` only where a payment is disclosed.
+const MAY = { verdict: ["prices"] };
 
 function memberProblems(bundle) {
   const out = [];
@@ -444,7 +419,8 @@ function memberProblems(bundle) {
       return;
     }
     const allowed = MEMBERS[kind];
-    for (const key of Object.keys(value)) if (!allowed.includes(key)) out.push(`${where}: unknown member ${JSON.stringify(key)}`);
+    const may = MAY[kind] || [];
+    for (const key of Object.keys(value)) if (!allowed.includes(key) && !may.includes(key)) out.push(`${where}: unknown member ${JSON.stringify(key)}`);
     for (const key of allowed) if (!(key in value)) out.push(`${where}: missing member ${JSON.stringify(key)}`);
   };
   check(bundle, "bundle", "the bundle");
@@ -466,6 +442,15 @@ function memberProblems(bundle) {
       check(share, "share", `verdict.shares[${i}]`);
       ((share && share.reasons) || []).forEach((r, j) => check(r, "reason", `verdict.shares[${i}].reasons[${j}]`));
     });
+    if ("prices" in verdict) {
+      if (!Array.isArray(verdict.prices) || !verdict.prices.length) out.push("verdict.prices: is not a list of figures");
+      else {
+        verdict.prices.forEach((f, i) => {
+          check(f, "figures", `verdict.prices[${i}]`);
+          if (f && typeof f === "object") check(f.events, "figureEvents", `verdict.prices[${i}].events`);
+        });
+      }
+    }
   }
   return out.slice(0, 20);
 }
@@ -526,6 +511,9 @@ class Ledger {
     this.certificates = new Map(); // id → certifier
     this.events = new Map(); // id → record (admitted)
     this.refused = new Set();
+    this.voids = new Set(); // ids of events an admitted void declared erroneous
+    this.terms = []; // price terms of admitted price lists
+    this.payments = new Map(); // payment id → {payer, payee, instant, answer}
   }
 
   async admit(r, find) {
@@ -592,6 +580,8 @@ class Ledger {
       lots: new Map(this.lots), holdings: new Map([...this.holdings].map(([k, v]) => [k, { ...v }])),
       shipments: new Map([...this.shipments].map(([k, v]) => [k, { ...v }])),
       members: new Map(this.members), certificates: new Map(this.certificates),
+      voids: new Set(this.voids), terms: [...this.terms],
+      payments: new Map([...this.payments].map(([k, v]) => [k, { ...v }])),
     };
   }
 
@@ -731,10 +721,108 @@ class Ledger {
         this.take(b, "");
         return null;
       case "void":
+        if (typeof b.event === "string") this.voids.add(b.event);
         return null;
+      case "price.list":
+        return this.priceList(r);
+      case "payment":
+        return this.payment(r);
+      case "payment.confirm":
+      case "payment.dispute":
+        return this.answer(r);
+      case "member.payment":
+        return this.memberPayment(r);
       default:
         return null; // a type whose rules this verifier does not know: signature, chain and log only
     }
+  }
+
+  role(r, role) {
+    const party = this.parties.get(r.party);
+    if (!party) throw new RuleError("rules", `party ${JSON.stringify(r.party)} is not registered`);
+    if (!party.roles.includes(role)) throw new RuleError("rules", `party ${JSON.stringify(r.party)} has roles ${JSON.stringify(party.roles)}; a ${r.type} must be signed by a party with role ${role}`);
+  }
+
+  // ledger/rules/price_list.py: a standard-setter's list, never retroactive, never overlapping
+  priceList(r) {
+    const terms = readBody(r, this.tables);
+    this.role(r, "standard");
+    if (terms[0].validFrom < r.day) {
+      throw new RuleError("rules", `valid_from ${terms[0].validFrom} is before the list is signed (${r.day}): a price list is never retroactive`);
+    }
+    terms.forEach((term, n) => {
+      const other = this.terms.find((t) => t.key === term.key && t.validFrom <= term.validUntil && term.validFrom <= t.validUntil);
+      if (other) throw new RuleError("rules", `${term.scheme} ${term.product} ${term.form} ${term.quality || "(any class)"}: list ${JSON.stringify(other.list)} (${other.event}) is in force from ${other.validFrom} to ${other.validUntil}, which overlaps (field items[${n}])`);
+    });
+    this.terms.push(...terms);
+    return null;
+  }
+
+  // ledger/rules/payment.py: a buyer pays for its own receipts of the seller's goods
+  payment(r) {
+    const body = readBody(r, this.tables);
+    if (!this.parties.has(body.to)) throw new RuleError("rules", `party ${JSON.stringify(body.to)} is not registered (field to)`);
+    const goods = new Set();
+    body.receipts.forEach((id, n) => {
+      const where = `receipts[${n}]`;
+      const receipt = this.events.get(id);
+      if (!receipt) return; // over a bundle: the figures rest only on the receipts it carries
+      if (receipt.type !== "receive" || receipt.party !== r.party) {
+        throw new RuleError("rules", `no receipt ${id} signed by ${JSON.stringify(r.party)}: a buyer pays for its own receipts (field ${where})`);
+      }
+      if (this.voids.has(id)) throw new RuleError("rules", `receipt ${id} was voided (field ${where})`);
+      const shipment = this.shipments.get(receipt.body.shipment);
+      if (!shipment) throw new NotInEvidence(`the shipment of ${id} is not in the bundle`);
+      if (shipment.from !== body.to) {
+        throw new RuleError("rules", `receipt ${id} is of a shipment from ${JSON.stringify(shipment.from)}, not from ${JSON.stringify(body.to)} (field ${where})`);
+      }
+      if (r.instant < receipt.instant) throw new RuleError("references", `dated before receipt ${id}, which it builds on`);
+      for (const line of receipt.body.lots || []) {
+        const lot = this.lots.get(line.lot);
+        if (!lot) throw new NotInEvidence(`lot ${JSON.stringify(line.lot)} is not in the bundle`);
+        goods.add(`${lot.product} ${lot.form}`);
+      }
+    });
+    if (goods.size > 1) throw new RuleError("rules", `the receipts hold ${[...goods].sort().join(", ")}: one payment prices one product in one form (field receipts)`);
+    if (goods.size === 1 && body.scheme !== null) {
+      const lot = this.lots.get(this.events.get(body.receipts.find((id) => this.events.has(id))).body.lots[0].lot);
+      const term = applicable(this.terms, { scheme: body.scheme, product: lot.product, form: lot.form, quality: body.quality, day: body.contractDate });
+      if (term && term.currency !== body.currency && (!body.rate || body.rate.currency !== term.currency)) {
+        throw new RuleError("rules", `the ${term.scheme} price list ${JSON.stringify(term.list)} in force on ${body.contractDate} is in ${term.currency}; a payment in ${body.currency} states its rate to ${term.currency} (field rate)`);
+      }
+    }
+    this.payments.set(r.id, { payer: r.party, payee: body.to, instant: r.instant, answer: null });
+    return null;
+  }
+
+  // ledger/rules/payment_answer.py: only the party paid answers a payment, once
+  answer(r) {
+    const body = readBody(r, this.tables);
+    const payment = this.payments.get(body.payment);
+    if (!payment) throw new NotInEvidence(`payment ${body.payment} is not in the bundle`);
+    if (payment.payee !== r.party) {
+      throw new RuleError("rules", `no payment ${body.payment} to ${JSON.stringify(r.party)}: only the party paid confirms or disputes a payment (field payment)`);
+    }
+    if (payment.answer) throw new RuleError("rules", `payment ${body.payment} was already answered by ${payment.answer} (field payment)`);
+    if (r.instant < payment.instant) throw new RuleError("references", `dated before payment ${body.payment}, which it answers`);
+    payment.answer = r.id;
+    return null;
+  }
+
+  // ledger/rules/member_payment.py: an SPO pays its own member for that member's deliveries
+  memberPayment(r) {
+    const body = readBody(r, this.tables);
+    this.role(r, "spo");
+    body.harvests.forEach((id, n) => {
+      const harvest = this.events.get(id);
+      if (!harvest) return; // a settlement names deliveries outside the lot: not in evidence
+      if (harvest.type !== "harvest" || harvest.party !== r.party || harvest.body.member !== body.member) {
+        throw new RuleError("rules", `no harvest ${id} of member ${JSON.stringify(body.member)} signed by ${JSON.stringify(r.party)} (field harvests[${n}])`);
+      }
+      if (this.voids.has(id)) throw new RuleError("rules", `harvest ${id} was voided (field harvests[${n}])`);
+      if (r.instant < harvest.instant) throw new RuleError("references", `dated before harvest ${id}, which it pays for`);
+    });
+    return null;
   }
 
   addKey(subject, publicKey) {
@@ -835,6 +923,23 @@ function references(r, tables) {
   if (r.type === "receive") return (b.lots || []).map((l) => ({ parent: b.shipment, lot: l.lot, kg: kg(l) }));
   const lines = r.type === "transform" ? b.inputs : r.type === "ship" ? b.lots : r.type === "dispose" ? [b] : [];
   return (lines || []).map((l) => ({ parent: l.event, lot: l.lot, kg: kg(l) }));
+}
+
+/** The event that created `lot` and every event it builds on, as far as `records` hold
+ * them (ids of missing parents included): graph/evidence.py `Evidence.ancestry`. */
+function ancestryOf(lot, records, tables) {
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const found = new Set();
+  const created = createdBy(records, lot);
+  const stack = created ? [created.record.id] : [];
+  while (stack.length) {
+    const id = stack.pop();
+    if (found.has(id)) continue;
+    found.add(id);
+    const r = byId.get(id);
+    if (r) for (const ref of references(r, tables)) stack.push(ref.parent);
+  }
+  return found;
 }
 
 function createdBy(records, lot) {
@@ -978,16 +1083,8 @@ function compareVerdict(claim, verdict, find) {
 /** Every event the lot's verdict or the signatures depend on (graph/verify.py `_needed`). */
 function neededEvents(lot, records, tables) {
   const byId = new Map(records.map((r) => [r.id, r]));
-  const needed = new Set();
-  const created = createdBy(records, lot);
-  const stack = created ? [created.record.id] : [];
-  while (stack.length) {
-    const id = stack.pop();
-    if (needed.has(id)) continue;
-    needed.add(id);
-    const r = byId.get(id);
-    if (r) for (const ref of references(r, tables)) stack.push(ref.parent);
-  }
+  const needed = ancestryOf(lot, records, tables);
+  for (const id of priceSection(records, tables, new Set(needed), (l) => createdBy(records, l)).events) needed.add(id);
   const custody = [...needed].map((id) => byId.get(id)).filter(Boolean);
   const parties = new Set(custody.map((r) => r.party));
   const members = new Set(custody.filter((r) => r.type === "harvest").map((r) => r.body.member));
