@@ -126,6 +126,7 @@ def _guide(db: str, folder: Path, facts: Any, host: str, port: int, token: str) 
         f"     its proof bundle   {base}/api/v1/lots/{single}/bundle",
         f"  a blended bag         {base}/p/{blended}",
         f"     its origin (JSON)  {base}/api/v1/lots/{blended}/origin",
+        f"  the capture console   {base}/console/  (a key made in the browser, signing there)",
         "",
         click.style("Private: the operator's token reads everything", bold=True),
         f'  curl -H "Authorization: Bearer {token}" \\',
@@ -142,6 +143,7 @@ def _guide(db: str, folder: Path, facts: Any, host: str, port: int, token: str) 
         f"  trazo mass-balance --all --period 2026 --db {db}",
         f"  trazo fair-prices --all --period 2026 --db {db}",
         f"  trazo audit --db {db} --keys {keys}",
+        f"  trazo epcis export {blended} --db {db} --base-url {base} -o journey.jsonld",
         "",
     ]
     click.echo("\n".join(lines))
