@@ -343,3 +343,33 @@ def test_every_rejection_reason_is_documented() -> None:
     table = (Path(__file__).parent.parent.parent / "docs" / "epcis.md").read_text("utf-8")
     missing = [reason for reason in REASONS if f"| `{reason}` |" not in table]
     assert not missing, missing
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("an integer of 5,000 digits", '{"type": "EPCISDocument", "n": ' + "9" * 5000 + "}"),
+        ("nesting 100,000 deep", "[" * 100_000 + "]" * 100_000),
+        ("nesting 985 deep", '{"type": "EPCISDocument", "x": ' + "[" * 985 + "]" * 985 + "}"),
+        ("NaN", "NaN"),
+        ("Infinity", "-Infinity"),
+    ],
+)
+def test_a_crafted_document_is_refused_in_one_line(trader: Trader, name: str, text: str) -> None:
+    """Adversarial: JSON that Python's reader chokes on (or reads as a float no EPCIS
+    quantity can be) is a DocumentError, never a traceback, and nothing is queued."""
+    (received,) = trader.erp_events()[:1]
+    path = trader.document(received)
+    if text in ("NaN", "-Infinity"):  # the received quantity, as a crafted ERP writes it
+        path.write_text(path.read_text().replace('"quantity": 100', f'"quantity": {text}'))
+        assert text in path.read_text()
+    else:
+        path.write_text(text)
+    result = CliRunner().invoke(
+        main,
+        ["epcis", "import", str(path), "--key", str(trader.key), "--db", trader.db],
+        env={"TRAZO_PUBLIC_URL": BASE},
+    )
+    assert result.exit_code == 1, (name, result.output, result.exception)
+    assert "DocumentError" in result.stderr and "Traceback" not in result.output
+    assert trader.pending() == []
