@@ -6,7 +6,8 @@ the scheme and class it was bought under, the price per unit and the part of it 
 premium or incentive, the currency, the basis (``FOB``…), the total ``amount`` and the
 payment ``date``. When a price list of the scheme is in force at the contract date in
 another currency, the payment must state the exchange rate to it (``rate``): a
-conversion is never fetched. A payment below the minimum is accepted — it happened —
+conversion is never fetched. A receipt is paid by one payment: another may name it
+only once the seller disputed the first. A payment below the minimum is accepted — it happened —
 and the auditor's report finds it. The seller answers with ``payment.confirm`` or
 ``payment.dispute``. ``disclose``: the payer agrees that the payment's figures appear on
 the public page and in the bundle of the lots made from these goods, once the seller
@@ -128,7 +129,9 @@ class PaymentRule(Rule[PaymentBody]):
         )
 
     def prefetch(self, event: Event, body: PaymentBody) -> Iterable[Wanted]:
-        return [(Void, r) for r in body.receipts]
+        return [(Void, r) for r in body.receipts] + [
+            Lookup(PaymentLink, "target", r) for r in body.receipts
+        ]
 
     def apply(self, event: Event, body: PaymentBody, view: LedgerView) -> None:
         registered_party(view, body.to, field="to")
@@ -138,6 +141,7 @@ class PaymentRule(Rule[PaymentBody]):
             if view.event(receipt) is None and not view.complete:
                 continue  # over a bundle: the figures rest only on the receipts it carries
             goods |= _receipt_goods(view, event, body.to, receipt, field=f"receipts[{n}]")
+            _not_paid_yet(view, receipt, field=f"receipts[{n}]")
         if not goods and not view.complete:
             pass
         elif len(goods) != 1:
@@ -218,6 +222,20 @@ def _receipt_goods(
             raise absent(view, UnknownReference(f"lot {line['lot']!r} is unknown", field=field))
         goods.add((lot.product, lot.form))
     return goods
+
+
+def _not_paid_yet(view: LedgerView, receipt: str, *, field: str) -> None:
+    """Refused when a payment that stands (not disputed) names ``receipt`` already: a
+    receipt is priced once, or its kilograms would count twice in every figure."""
+    for link in view.find(PaymentLink, target=receipt):
+        earlier = view.get(Payment, link.payment)
+        if earlier is not None and earlier.kind == "payment" and earlier.status != "disputed":
+            raise InvalidEvent(
+                f"receipt {receipt} is paid by payment {earlier.id} ({earlier.status}): one"
+                " payment states what a receipt was paid; a new one only once the seller"
+                " disputed it",
+                field=field,
+            )
 
 
 def priced_by(

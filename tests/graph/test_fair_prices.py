@@ -64,9 +64,9 @@ def test_a_payment_in_another_currency_is_judged_at_its_stated_rate(world: World
 def test_a_missing_premium_an_unconfirmed_and_a_disputed_payment(world: World) -> None:
     fair = setup(world)
     c = fair.c
-    c.append(EXPORTER, payment_body(fair.receipt, premium=None))
     disputed = c.append(EXPORTER, payment_body(fair.receipt, price="2.60"))
     c.append(COOP, {"type": "payment.dispute", "payment": disputed, "reason": "paid 2.10"})
+    c.append(EXPORTER, payment_body(fair.receipt, premium=None))
     c.move(EXPORTER, ROASTER, LOT, fair.receipt, "100")
     report = price_audit(world.store, YEAR)
     assert sorted(f.code for f in report.findings) == [

@@ -11,7 +11,7 @@ from ledger.audit import audit
 from ledger.errors import ClientError, InvalidEvent, NotAuthorized, UnknownReference
 from ledger.rebuild import rebuild
 from ledger.schema import PaymentRow, PriceLineRow
-from tests.graph.chains import COOP, COOP2, EXPORTER, ROASTER, Coffee
+from tests.graph.chains import COOP, COOP2, EXPORTER, M1, P1, ROASTER, Coffee
 from tests.graph.fair import (
     STANDARD,
     member_payment_body,
@@ -94,6 +94,7 @@ def test_the_list_in_force_at_the_contract_date_applies(world: World) -> None:
     )
     # contract under the 2026 list (USD): no rate needed
     first = fair.c.append(EXPORTER, payment_body(fair.receipt))
+    fair.c.append(COOP, {"type": "payment.dispute", "payment": first, "reason": "not yet"})
     # contract under the 2027 list (EUR): a USD payment must state its rate to EUR
     error = refused(fair.c, EXPORTER, payment_body(fair.receipt, contract_date="2027-03-01"))
     assert isinstance(error, InvalidEvent) and error.field == "rate"
@@ -246,3 +247,32 @@ def test_a_price_list_is_withdrawn_only_while_no_payment_was_checked_against_it(
     assert "payment" in error.message and error.field == "event"
     report = audit(world.store)
     assert report.ok, [str(f) for f in report.findings]
+
+
+def test_a_receipt_is_priced_by_one_standing_payment(world: World) -> None:
+    """Adversarial: a second payment for a receipt already paid (a "bonus" at 9.00/lb)
+    would count the receipt's kilograms twice in the price section and lift the average
+    price paid, and the farm-gate share with it. Refused while the first stands; once
+    the seller disputed it, the buyer states the payment again."""
+    fair = setup(world)
+    first = fair.c.append(EXPORTER, payment_body(fair.receipt))
+    error = refused(fair.c, EXPORTER, payment_body(fair.receipt, price="9.00", amount="1.00"))
+    assert isinstance(error, InvalidEvent) and error.field == "receipts[0]"
+    assert first in error.message
+    fair.c.append(COOP, {"type": "payment.confirm", "payment": first, "disclose": True})
+    error = refused(fair.c, EXPORTER, payment_body(fair.receipt, price="9.00", amount="1.00"))
+    assert isinstance(error, InvalidEvent) and first in error.message
+    # a disputed payment no longer stands: the corrected one is accepted
+    other = setup_second_receipt(fair)
+    disputed = fair.c.append(EXPORTER, payment_body(other))
+    fair.c.append(COOP, {"type": "payment.dispute", "payment": disputed, "reason": "paid 2.10"})
+    again = fair.c.append(EXPORTER, payment_body(other, price="2.10", contract="C-2026-002"))
+    assert payments(world)[again].status == "unconfirmed"
+    report = audit(world.store)
+    assert report.ok, [str(f) for f in report.findings]
+
+
+def setup_second_receipt(fair: Any) -> str:
+    c = fair.c
+    harvest = c.harvest(COOP, f"{COOP}:h-2", "50", M1, P1)
+    return str(c.move(COOP, EXPORTER, f"{COOP}:h-2", harvest, "50"))
