@@ -5,7 +5,8 @@ Signed by the SPO that took the deliveries (role ``spo``), naming the member and
 the ``price`` at delivery, a ``second-payment`` once the coffee is sold, or ``premium``
 distributed — as a price per unit of the delivered form, the total ``amount``, the
 currency (with a stated ``rate`` to compare it with prices in another currency) and the
-payment date. The farm-gate price of a lot is then evidence too. ``disclose``: the SPO
+payment date. A delivery's ``price`` is paid once; what follows is a second payment or
+premium. The farm-gate price of a lot is then evidence too. ``disclose``: the SPO
 agrees that the figures appear, as an average over member families, on the public page
 and in the bundle of lots made from these deliveries. No member id or figure of one
 family is ever shown on its own.
@@ -26,7 +27,7 @@ from ledger.records import Payment, PaymentLink, Void
 from ledger.rules.base import Rule, require_role, time_text
 from ledger.rules.custody import not_before
 from ledger.rules.payment import disclose_flag
-from ledger.view import LedgerView, Wanted, absent, body_of
+from ledger.view import LedgerView, Lookup, Wanted, absent, body_of
 
 PARTS = frozenset({"price", "second-payment", "premium"})
 
@@ -91,7 +92,9 @@ class MemberPayment(Rule[MemberPaymentBody]):
         )
 
     def prefetch(self, event: Event, body: MemberPaymentBody) -> Iterable[Wanted]:
-        return [(Void, h) for h in body.harvests]
+        return [(Void, h) for h in body.harvests] + [
+            Lookup(PaymentLink, "target", h) for h in body.harvests
+        ]
 
     def apply(self, event: Event, body: MemberPaymentBody, view: LedgerView) -> None:
         require_role(event, view, "spo")
@@ -117,6 +120,8 @@ class MemberPayment(Rule[MemberPaymentBody]):
             if view.get(Void, harvest) is not None:
                 raise UnknownReference(f"harvest {harvest} was voided", field=where)
             not_before(event, stored.time, what=f"harvest {harvest}", field="time")
+            if body.part == "price":
+                _price_not_paid(view, harvest, field=where)
         view.add(
             Payment(
                 id=event.id,
@@ -135,6 +140,24 @@ class MemberPayment(Rule[MemberPaymentBody]):
         )
         for harvest in body.harvests:
             view.add(PaymentLink(payment=event.id, target=harvest))
+
+
+def _price_not_paid(view: LedgerView, harvest: str, *, field: str) -> None:
+    """Refused when a member payment already paid ``harvest``'s ``price``: a delivery's
+    price is paid once (more is a ``second-payment``), or the farm-gate price counts it
+    twice."""
+    for link in view.find(PaymentLink, target=harvest):
+        earlier = view.event(link.payment)
+        if (
+            earlier is not None
+            and earlier.type == "member.payment"
+            and body_of(earlier).get("part") == "price"
+        ):
+            raise InvalidEvent(
+                f"the price of harvest {harvest} was paid by member.payment {earlier.id};"
+                " what a member is paid later is a second-payment",
+                field=field,
+            )
 
 
 RULE = MemberPayment()

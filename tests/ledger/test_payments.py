@@ -276,3 +276,17 @@ def setup_second_receipt(fair: Any) -> str:
     c = fair.c
     harvest = c.harvest(COOP, f"{COOP}:h-2", "50", M1, P1)
     return str(c.move(COOP, EXPORTER, f"{COOP}:h-2", harvest, "50"))
+
+
+def test_a_delivery_is_paid_its_price_once(world: World) -> None:
+    """Adversarial: an SPO stating the price of a delivery twice (at delivery, then again
+    in a settlement) would double the farm-gate price on the page. A second ``price``
+    part for a harvest is refused; second payments and premium are parts of their own."""
+    fair = setup(world)
+    first = fair.c.append(COOP, member_payment_body(fair.harvest))
+    error = refused(fair.c, COOP, member_payment_body(fair.harvest, date="2026-03-05"))
+    assert isinstance(error, InvalidEvent) and error.field == "harvests[0]"
+    assert first in error.message
+    fair.c.append(COOP, member_payment_body(fair.harvest, part="second-payment", price="1.20"))
+    fair.c.append(COOP, member_payment_body(fair.harvest, part="premium", price="0.40"))
+    fair.c.append(COOP, member_payment_body(fair.harvest, part="second-payment", price="0.30"))
