@@ -264,9 +264,11 @@ def test_a_receipt_is_priced_by_one_standing_payment(world: World) -> None:
     assert isinstance(error, InvalidEvent) and first in error.message
     # a disputed payment no longer stands: the corrected one is accepted
     other = setup_second_receipt(fair)
-    disputed = fair.c.append(EXPORTER, payment_body(other))
+    disputed = fair.c.append(EXPORTER, payment_body(other, kg="50"))
     fair.c.append(COOP, {"type": "payment.dispute", "payment": disputed, "reason": "paid 2.10"})
-    again = fair.c.append(EXPORTER, payment_body(other, price="2.10", contract="C-2026-002"))
+    again = fair.c.append(
+        EXPORTER, payment_body(other, kg="50", price="2.10", contract="C-2026-002")
+    )
     assert payments(world)[again].status == "unconfirmed"
     report = audit(world.store)
     assert report.ok, [str(f) for f in report.findings]
@@ -290,3 +292,19 @@ def test_a_delivery_is_paid_its_price_once(world: World) -> None:
     fair.c.append(COOP, member_payment_body(fair.harvest, part="second-payment", price="1.20"))
     fair.c.append(COOP, member_payment_body(fair.harvest, part="premium", price="0.40"))
     fair.c.append(COOP, member_payment_body(fair.harvest, part="second-payment", price="0.30"))
+
+
+def test_the_premium_is_not_counted_in_the_price_too(world: World) -> None:
+    """Adversarial: a buyer pays the bare minimum with the premium inside it (2.52 in
+    all, 0.20 of it premium) and states price 2.52 and premium 0.20: the page would show
+    the minimum met *and* the premium paid. The amount gives it away: it is not (price
+    + premium) × the kilograms received, in the payment's unit. Refused; the amount the
+    figures state is accepted."""
+    fair = setup(world)
+    # 100 kg = 220.46 lb; 2.52 × 220.46 = 555.56, not (2.52 + 0.20) × 220.46 = 599.66
+    error = refused(fair.c, EXPORTER, payment_body(fair.receipt, price="2.52", amount="555.56"))
+    assert isinstance(error, InvalidEvent) and error.field == "amount"
+    assert "599.66" in error.message
+    error = refused(fair.c, EXPORTER, payment_body(fair.receipt, price="9.00", amount="1.00"))
+    assert isinstance(error, InvalidEvent) and error.field == "amount"
+    fair.c.append(EXPORTER, payment_body(fair.receipt, price="2.52", amount="599.66"))
