@@ -2,15 +2,15 @@
 
 Signed by the party that received the goods (the payer), naming the seller (``to``) and
 its own ``receive`` events of shipments from that seller. It states the contract's date,
-the scheme and class it was bought under, the price per unit and, on top of it, the
-premium or incentive per unit, the currency, the basis (``FOB``…), the total ``amount``
-— (price + premium) × what the receipts accepted, to 0.5 %
-(``ledger.prices.check_amount``): a premium is never inside the price too — and the
-payment ``date``. When a price list of the scheme is in force at the contract date in
-another currency, the payment must state the exchange rate to it (``rate``): a
-conversion is never fetched. A receipt is paid by one payment: another may name it only
-once the seller disputed the first. A payment below the minimum is accepted — it
-happened — and the auditor's report finds it. The seller answers with
+the scheme (one its receipts' shipments claimed) and class it was bought under, the
+price per unit and, on top of it, the premium or incentive per unit, the currency, the
+basis (``FOB``…), the total ``amount`` — (price + premium) × what the receipts
+accepted, to 0.5 % (``ledger.prices.check_amount``): a premium is never inside the price
+too — and the payment ``date``. When a price list of the scheme is in force at the
+contract date in another currency, the payment must state the exchange rate to it
+(``rate``): a conversion is never fetched. A receipt is paid by one payment: another may
+name it only once the seller disputed the first. A payment below the minimum is accepted
+— it happened — and the auditor's report finds it. The seller answers with
 ``payment.confirm`` or ``payment.dispute``. ``disclose``: the payer agrees that the
 payment's figures appear on the public page and in the bundle of the lots made from
 these goods, once the seller agrees too in its confirmation.
@@ -146,7 +146,16 @@ class PaymentRule(Rule[PaymentBody]):
             if view.event(receipt) is None and not view.complete:
                 carried = False
                 continue  # over a bundle: the figures rest only on the receipts it carries
-            found, received = _receipt_goods(view, event, body.to, receipt, field=f"receipts[{n}]")
+            found, received, claims = _receipt_goods(
+                view, event, body.to, receipt, field=f"receipts[{n}]"
+            )
+            if body.scheme is not None and claims is not None and body.scheme not in claims:
+                raise InvalidEvent(
+                    f"receipt {receipt} is of goods shipped as"
+                    f" {', '.join(claims) or 'no scheme'}, not {body.scheme}: a payment is"
+                    " judged by the scheme the goods were sold under",
+                    field="scheme",
+                )
             goods |= found
             kg += received
             _not_paid_yet(view, receipt, field=f"receipts[{n}]")
@@ -202,9 +211,10 @@ class PaymentRule(Rule[PaymentBody]):
 
 def _receipt_goods(
     view: LedgerView, event: Event, seller: str, receipt: str, *, field: str
-) -> tuple[set[tuple[str, str]], Fraction]:
-    """(product, form) of what ``receipt`` accepted, and its kilograms; refused unless it
-    is the payer's own receipt of a shipment from ``seller``, standing."""
+) -> tuple[set[tuple[str, str]], Fraction, tuple[str, ...] | None]:
+    """(product, form) of what ``receipt`` accepted, its kilograms and the claims its
+    shipment made (None: the shipment is not in the evidence); refused unless it is the
+    payer's own receipt of a shipment from ``seller``, standing."""
     stored = view.event(receipt)
     if stored is None or stored.type != "receive" or stored.party != event.party:
         # the same answer for another party's receipt as for none: no oracle
@@ -235,7 +245,9 @@ def _receipt_goods(
             raise absent(view, UnknownReference(f"lot {line.lot!r} is unknown", field=field))
         goods.add((lot.product, lot.form))
         kg += Fraction(line.amount.kg)
-    return goods, kg
+    shipped = view.event(shipment.id)
+    claims = None if shipped is None else tuple(body_of(shipped).get("claims", ()))
+    return goods, kg, claims
 
 
 def _not_paid_yet(view: LedgerView, receipt: str, *, field: str) -> None:

@@ -308,3 +308,21 @@ def test_the_premium_is_not_counted_in_the_price_too(world: World) -> None:
     error = refused(fair.c, EXPORTER, payment_body(fair.receipt, price="9.00", amount="1.00"))
     assert isinstance(error, InvalidEvent) and error.field == "amount"
     fair.c.append(EXPORTER, payment_body(fair.receipt, price="2.52", amount="599.66"))
+
+
+def test_a_payment_is_judged_by_the_scheme_the_goods_were_sold_under(world: World) -> None:
+    """Adversarial: goods shipped as SPP, paid 2.00 — below SPP's 2.52 — and the payment
+    states FT, whose 1.80 minimum it clears: the page would show it "above the minimum"
+    of a scheme the goods were never sold under. A payment names a scheme its receipts'
+    shipments claimed."""
+    fair = setup(world)
+    fair.c.append(
+        STANDARD,
+        {**price_list_body("FT-2026"), "scheme": "FT", "items": [
+            {"product": "coffee", "form": "green", "minimum": "1.80", "unit": "lb"}
+        ]},
+    )  # fmt: skip
+    error = refused(fair.c, EXPORTER, payment_body(fair.receipt, scheme="FT", price="2.00"))
+    assert isinstance(error, InvalidEvent) and error.field == "scheme"
+    assert "SPP" in error.message and fair.receipt in error.message
+    fair.c.append(EXPORTER, payment_body(fair.receipt, price="2.00"))
