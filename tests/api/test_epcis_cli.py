@@ -334,6 +334,22 @@ def test_the_trader_imports_against_a_server_it_signs_in_to(trader: Trader) -> N
         again = run_trazo("epcis", "import", str(doc), "--key", str(trader.key), "--server", url)
         assert again.returncode == 0, again.stderr
         assert [line.split("\t")[2] for line in again.stdout.splitlines()] == ["duplicate"] * 2
+        # the server's own export (its URIs): the events the trader reads are known by
+        # their tags, each checked against the server's export of the event it names;
+        # the cooperative's harvest, which the trader does not read, is not its to sign
+        out = trader.tmp / "lot.jsonld"
+        base = url.rstrip("/").removesuffix("/api/v1")
+        exported = CliRunner().invoke(
+            main, ["epcis", "export", LOT, "--db", trader.db, "--base-url", base, "-o", str(out)]
+        )
+        assert exported.exit_code == 0, exported.output
+        own = run_trazo(
+            "epcis", "import", str(out), "--key", str(trader.key), "--server", url, "--partial"
+        )
+        lines = [line.split("\t") for line in own.stdout.splitlines()]
+        assert {line[2] for line in lines} == {"duplicate"}, own.stdout + own.stderr
+        assert {line[1] for line in lines} == {trader.shipment, *(r.id for r in stored[-2:])}
+        assert "not-the-signer" in own.stderr and trader.pending() == []
     finally:
         stop(server)
         log.close()
@@ -372,4 +388,31 @@ def test_a_crafted_document_is_refused_in_one_line(trader: Trader, name: str, te
     )
     assert result.exit_code == 1, (name, result.output, result.exception)
     assert "DocumentError" in result.stderr and "Traceback" not in result.output
+    assert trader.pending() == []
+
+
+def test_an_event_naming_another_trazo_event_is_no_duplicate(trader: Trader) -> None:
+    """Adversarial: a document tags a new shipment with ``trazo:event`` naming an event
+    already in the ledger (here the cooperative's shipment). trazo's own exports carry
+    that tag, so the import took it as one and skipped the shipment as a "duplicate":
+    a document half-imported on a false report. A tag counts only when the event is
+    that ledger event's export (same CBV 2.0 hash)."""
+    received, shipped = trader.erp_events()
+    tagged = {**shipped, "trazo:event": trader.shipment}
+    result = trader.run("epcis", "import", str(trader.document(received, tagged)), "--key",
+                        str(trader.key))  # fmt: skip
+    assert "duplicate" not in result.stdout, result.output
+    assert [line.split("\t")[2] for line in result.stdout.splitlines()] == ["queued", "queued"]
+    assert [p["type"] for p in trader.pending()] == ["receive", "ship"]
+
+
+def test_trazos_own_export_imported_back_is_all_duplicates(trader: Trader) -> None:
+    """The other side of the tag: a document trazo exported names each event's trazo
+    event, and each is that event's export (same hash): nothing is imported twice."""
+    out = trader.tmp / "lot.jsonld"
+    assert trader.run("epcis", "export", LOT, "-o", str(out)).exit_code == 0
+    result = trader.run("epcis", "import", str(out), "--key", str(trader.key))
+    assert result.exit_code == 0, result.output
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    assert lines and {line[2] for line in lines} == {"duplicate"}
     assert trader.pending() == []
