@@ -110,13 +110,45 @@ def _no_constant(name: str) -> Any:
     raise DocumentError(f"{name} is not a JSON number (RFC 8259): no quantity is {name}")
 
 
+MAX_DIGITS = 20
+"""How far from the point a number's digits may reach, either side: an EPCIS quantity of
+more (``1e999999``, or ``1e-999999``, a million digits once written out) is no
+quantity of goods, and would not survive the exact arithmetic and writing it meets."""
+
+
+def _number(text: str) -> Decimal:
+    value = Decimal(text)
+    digits = value.as_tuple()
+    exponent = int(digits.exponent)
+    too_large = bool(value) and value.adjusted() >= MAX_DIGITS
+    if too_large or exponent < -MAX_DIGITS or len(digits.digits) > 2 * MAX_DIGITS:
+        raise DocumentError(
+            f"the number {text[:40]} is out of range: trazo reads numbers of at most"
+            f" {MAX_DIGITS} digits either side of the point"
+        )
+    return value
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise DocumentError(
+            f"the number {text[:40]}… is out of range: trazo reads numbers of at most"
+            f" {MAX_DIGITS} digits either side of the point"
+        )
+    return int(text)
+
+
 def load(text: str | bytes) -> dict[str, Any]:
-    """Read a JSON(-LD) document: numbers as exact decimals, no duplicate keys, no
-    ``NaN`` or ``Infinity``; what Python's reader cannot take (an integer of more than
-    4,300 digits, nesting deeper than its recursion limit) is a ``DocumentError`` too."""
+    """Read a JSON(-LD) document: numbers as exact decimals (within ``MAX_DIGITS``), no
+    duplicate keys, no ``NaN`` or ``Infinity``; what Python's reader cannot take (nesting
+    deeper than its recursion limit) is a ``DocumentError`` too."""
     try:
         document = json.loads(
-            text, parse_float=Decimal, parse_constant=_no_constant, object_pairs_hook=_unique
+            text,
+            parse_float=_number,
+            parse_int=_integer,
+            parse_constant=_no_constant,
+            object_pairs_hook=_unique,
         )
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DocumentError(f"not JSON: {e}") from e

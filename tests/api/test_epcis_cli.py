@@ -369,6 +369,10 @@ def test_every_rejection_reason_is_documented() -> None:
         ("nesting 985 deep", '{"type": "EPCISDocument", "x": ' + "[" * 985 + "]" * 985 + "}"),
         ("NaN", "NaN"),
         ("Infinity", "-Infinity"),
+        ("a quantity of 10^999999", "1e999999"),
+        ("a quantity of 10^-999999 (a million digits written out)", "1e-999999"),
+        ("a quantity of 30 digits", "123456789012345678901234567890.5"),
+        ("a zero of a million decimals", "0e-999999"),
     ],
 )
 def test_a_crafted_document_is_refused_in_one_line(trader: Trader, name: str, text: str) -> None:
@@ -376,7 +380,7 @@ def test_a_crafted_document_is_refused_in_one_line(trader: Trader, name: str, te
     quantity can be) is a DocumentError, never a traceback, and nothing is queued."""
     (received,) = trader.erp_events()[:1]
     path = trader.document(received)
-    if text in ("NaN", "-Infinity"):  # the received quantity, as a crafted ERP writes it
+    if not text.startswith(("{", "[")):  # the received quantity, as a crafted ERP writes it
         path.write_text(path.read_text().replace('"quantity": 100', f'"quantity": {text}'))
         assert text in path.read_text()
     else:
