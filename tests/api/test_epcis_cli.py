@@ -420,3 +420,38 @@ def test_trazos_own_export_imported_back_is_all_duplicates(trader: Trader) -> No
     lines = [line.split("\t") for line in result.stdout.splitlines()]
     assert lines and {line[2] for line in lines} == {"duplicate"}
     assert trader.pending() == []
+
+
+def test_an_error_declaration_voids_only_the_event_it_declares(trader: Trader) -> None:
+    """Adversarial: an error declaration on an event never imported (30 kg shipped)
+    tagged ``trazo:event`` with the trader's real shipment: the document declares one
+    event erroneous and the import signed the void of another. The tag must name the
+    event whose export has the declaration's hash; else it is refused, nothing signed."""
+    received, shipped = trader.erp_events()
+    first = trader.run("epcis", "import", str(trader.document(received, shipped)), "--key",
+                       str(trader.key))  # fmt: skip
+    assert first.exit_code == 0, first.output
+    assert trader.run("append", "--key", str(trader.key)).exit_code == 0
+    ship_id = first.stdout.splitlines()[1].split("\t")[1]
+    other = copy.deepcopy(shipped)
+    other["quantityList"][0]["quantity"] = 30
+    declared = {
+        **other,
+        "trazo:event": ship_id,
+        "errorDeclaration": {"declarationTime": trader.world.tick(), "reason": "incorrect_data"},
+    }
+    result = trader.run("epcis", "import", str(trader.document(declared)), "--key", str(trader.key))
+    assert result.exit_code == 1, result.output
+    assert "unknown-voided-event" in result.stderr
+    assert trader.pending() == []
+    # the declaration of the shipment as it was exported (its hash) still voids it
+    exported = load(trader.run("epcis", "export", LOT).stdout)["epcisBody"]["eventList"]
+    (mine,) = [e for e in exported if e["trazo:event"] == ship_id]
+    declared = {
+        **mine,
+        "errorDeclaration": {"declarationTime": trader.world.tick(), "reason": "incorrect_data"},
+    }
+    declared.pop("certificationInfo", None)
+    result = trader.run("epcis", "import", str(trader.document(declared)), "--key", str(trader.key))
+    assert result.exit_code == 0, result.output
+    assert [(p["type"], p["event"]) for p in trader.pending()] == [("void", ship_id)]
