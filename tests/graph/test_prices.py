@@ -232,7 +232,9 @@ def test_a_settlement_naming_deliveries_outside_the_lot_still_verifies(
     c = fair.c
     other = c.harvest(COOP, f"{COOP}:h-2", "50", M1, P1)
     other_receipt = c.move(COOP, EXPORTER, f"{COOP}:h-2", other, "50")
-    settled = c.append(COOP, member_payment_body(fair.harvest, harvests=[fair.harvest, other]))
+    settled = c.append(
+        COOP, member_payment_body(fair.harvest, harvests=[fair.harvest, other], amount="1425")
+    )
     paid = c.append(
         EXPORTER, payment_body(fair.receipt, receipts=[fair.receipt, other_receipt], kg="150")
     )

@@ -289,9 +289,11 @@ def test_a_delivery_is_paid_its_price_once(world: World) -> None:
     error = refused(fair.c, COOP, member_payment_body(fair.harvest, date="2026-03-05"))
     assert isinstance(error, InvalidEvent) and error.field == "harvests[0]"
     assert first in error.message
-    fair.c.append(COOP, member_payment_body(fair.harvest, part="second-payment", price="1.20"))
-    fair.c.append(COOP, member_payment_body(fair.harvest, part="premium", price="0.40"))
-    fair.c.append(COOP, member_payment_body(fair.harvest, part="second-payment", price="0.30"))
+    for part, price, amount in (("second-payment", "1.20", "120"), ("premium", "0.40", "40"),
+                                ("second-payment", "0.30", "30")):  # fmt: skip
+        fair.c.append(
+            COOP, member_payment_body(fair.harvest, part=part, price=price, amount=amount)
+        )
 
 
 def test_the_premium_is_not_counted_in_the_price_too(world: World) -> None:
@@ -326,3 +328,14 @@ def test_a_payment_is_judged_by_the_scheme_the_goods_were_sold_under(world: Worl
     assert isinstance(error, InvalidEvent) and error.field == "scheme"
     assert "SPP" in error.message and fair.receipt in error.message
     fair.c.append(EXPORTER, payment_body(fair.receipt, price="2.00"))
+
+
+def test_a_member_payment_states_the_money_its_price_comes_to(world: World) -> None:
+    """Adversarial: an SPO states 95.00 soles per kg — ten times what it paid — with the
+    950 soles it paid for 100 kg as the amount: the farm-gate price on the page would be
+    ten times the money. The amount must be what the price comes to for the harvests."""
+    fair = setup(world)
+    error = refused(fair.c, COOP, member_payment_body(fair.harvest, price="95.00"))
+    assert isinstance(error, InvalidEvent) and error.field == "amount"
+    assert "9500.00" in error.message
+    fair.c.append(COOP, member_payment_body(fair.harvest, price="95.00", amount="9500"))
