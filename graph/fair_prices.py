@@ -14,7 +14,9 @@ each, against the price list of S in force at the payment's contract date
   the shipment claimed ``ORG``);
 - ``premium-missing``: the premium or incentive it states is below the list's;
 - ``never-confirmed``: the seller has neither confirmed nor disputed it;
-- ``disputed``: the seller disputed it (the reason is quoted).
+- ``disputed``: the seller disputed it (the reason is quoted);
+- ``unpriced``: no list of S for these goods is in force at the contract date the buyer
+  states (a contract dated before any list would otherwise pass unjudged).
 
 A payment stays a finding however it is disclosed: the report is for an auditor who may
 read P's data (``api.http.access.readable_party_data``), not a public page. Nothing here
@@ -53,7 +55,14 @@ from ledger.schema import (
 from ledger.store import Store
 from ledger.tables import RuleTables, default_tables
 
-CODES = ("below-minimum", "premium-missing", "never-confirmed", "disputed", "no-payment")
+CODES = (
+    "below-minimum",
+    "premium-missing",
+    "never-confirmed",
+    "disputed",
+    "no-payment",
+    "unpriced",
+)
 
 _SOLD_ON = text("""
 WITH RECURSIVE des(id) AS (
@@ -259,6 +268,14 @@ def _judge_payment(
     ((product, form),) = goods
     term = _term(session, scheme, product, form, body.quality, body.contract_date)
     if term is None:
+        find(
+            "unpriced",
+            f"paid {body.price} {body.currency}/{body.unit} {body.basis} under a contract"
+            f" dated {body.contract_date}, when no {scheme} price list for {product} {form}"
+            " was in force: nothing to judge it by",
+            payment.id,
+            payment.answer_event,
+        )
         return
     try:
         price = convert(body.price, body, form, term, rules)

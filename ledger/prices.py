@@ -213,6 +213,26 @@ def per_unit(
     return per_kg * Fraction(units[unit_to])
 
 
+AMOUNT_TOLERANCE = Fraction(1, 200)
+"""How far an amount may be from its price × quantity: 0.5 % (invoices round weights),
+and never less than a cent."""
+
+
+def check_amount(
+    amount: Decimal, price: Decimal, kg: Fraction, unit_: str, *, what: str = "price"
+) -> None:
+    """``amount`` is what ``price`` per ``unit_`` comes to for ``kg`` kilograms, to 0.5 %
+    (at least a cent): the per-unit figures a page shows are the money that changed hands,
+    and a part stated on its own (a premium) is not also inside the price."""
+    due = Fraction(price) * kg / Fraction(default_tables().units[unit_])
+    if abs(Fraction(amount) - due) > max(Fraction(CENT), due * AMOUNT_TOLERANCE):
+        raise InvalidEvent(
+            f"{amount} is not what {what} {price} per {unit_} comes to for the"
+            f" {cents(kg, Decimal('0.001'))} kg paid for ({cents(due)}, to 0.5 %)",
+            field="amount",
+        )
+
+
 def cents(value: Fraction, quantum: Decimal = CENT) -> Decimal:
     """``value`` rounded half-even to ``quantum`` (how every shown figure is rounded)."""
     return (Decimal(round(value / Fraction(quantum))) * quantum).quantize(quantum)
@@ -226,6 +246,7 @@ __all__ = [
     "applicable",
     "basis",
     "cents",
+    "check_amount",
     "currency",
     "money",
     "per_unit",

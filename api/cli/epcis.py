@@ -189,8 +189,10 @@ class ServerReads:
             for s in found
         ]
 
-    def has(self, event_id: str) -> bool:
-        return self.ledger.has(event_id)
+    def exports(self, event_id: str, epcis_hash: str, naming: object) -> bool:
+        found = self.ledger.read(f"epcis/events?EQ_eventID={quote(epcis_hash, safe='')}") or {}
+        results = found.get("epcisBody", {}).get("queryResults", {}).get("resultsBody", {})
+        return any(e.get("trazo:event") == event_id for e in results.get("eventList", []))
 
     def shipper_of(self, shipment: str) -> str | None:
         found = self.ledger.read(f"events/{shipment}")

@@ -23,7 +23,8 @@ from api.cli.core import db_option, fail, open_store
 @click.option("--json", "as_json", is_flag=True, help="The whole report as JSON.")
 def fair_prices(party: str | None, db: str, period: str, every_party: bool, as_json: bool) -> None:
     """Scheme purchases of PARTY (or --all buyers) paid below the minimum, without the
-    premium, never confirmed, disputed or unpaid.
+    premium, never confirmed, disputed, unpaid, or unpriced (no list in force at the
+    contract date).
 
     A scheme purchase is a receipt of goods an SPO shipped with a scheme claim (SPP, FT,
     …) that the buyer sold on with the same claim. Each is checked against the scheme's

@@ -106,15 +106,75 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _no_constant(name: str) -> Any:
+    raise DocumentError(f"{name} is not a JSON number (RFC 8259): no quantity is {name}")
+
+
+MAX_DIGITS = 20
+"""How far from the point a number's digits may reach, either side: an EPCIS quantity of
+more (``1e999999``, or ``1e-999999``, a million digits once written out) is no
+quantity of goods, and would not survive the exact arithmetic and writing it meets."""
+
+
+def _number(text: str) -> Decimal:
+    value = Decimal(text)
+    digits = value.as_tuple()
+    exponent = int(digits.exponent)
+    too_large = bool(value) and value.adjusted() >= MAX_DIGITS
+    if too_large or exponent < -MAX_DIGITS or len(digits.digits) > 2 * MAX_DIGITS:
+        raise DocumentError(
+            f"the number {text[:40]} is out of range: trazo reads numbers of at most"
+            f" {MAX_DIGITS} digits either side of the point"
+        )
+    return value
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise DocumentError(
+            f"the number {text[:40]}… is out of range: trazo reads numbers of at most"
+            f" {MAX_DIGITS} digits either side of the point"
+        )
+    return int(text)
+
+
 def load(text: str | bytes) -> dict[str, Any]:
-    """Read a JSON(-LD) document: numbers as exact decimals, no duplicate keys."""
+    """Read a JSON(-LD) document: numbers as exact decimals (within ``MAX_DIGITS``), no
+    duplicate keys, no ``NaN`` or ``Infinity``; what Python's reader cannot take (nesting
+    deeper than its recursion limit) is a ``DocumentError`` too."""
     try:
-        document = json.loads(text, parse_float=Decimal, object_pairs_hook=_unique)
+        document = json.loads(
+            text,
+            parse_float=_number,
+            parse_int=_integer,
+            parse_constant=_no_constant,
+            object_pairs_hook=_unique,
+        )
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DocumentError(f"not JSON: {e}") from e
+    except RecursionError as e:
+        raise DocumentError("not readable: nested too deeply") from e
+    except ValueError as e:  # e.g. an integer of more than 4,300 digits
+        raise DocumentError(f"not readable JSON: {e}") from e
     if not isinstance(document, dict):
         raise DocumentError("an EPCIS document is a JSON object")
+    _shallow(document)
     return document
+
+
+MAX_DEPTH = 64
+"""How deep a document may nest (an EPCIS event nests a handful of levels): deeper, the
+schema check, the hash's canonicalisation and the mapping would run out of stack."""
+
+
+def _shallow(document: dict[str, Any]) -> None:
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise DocumentError(f"not readable: nested more than {MAX_DEPTH} levels deep")
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((v, depth + 1) for v in children if isinstance(v, dict | list))
 
 
 @cache

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from graph.epcis.document import events_of, validate
 from graph.epcis.hashing import NOT_HASHED, event_hash, pre_hash
+from graph.epcis.ledger import epcis_event_id
 from graph.epcis.mapping import (
     CONTEXT,
     Imported,
@@ -34,7 +35,7 @@ from ledger import tables
 from ledger.envelope import Envelope
 from ledger.errors import ClientError, UnknownKey
 from ledger.outbox import PENDING, BatchRefused, Ledger, Outbox
-from ledger.schema import EventRow, HoldingRow, KeyRow, PartyRow, ShipmentLotRow, ShipmentRow
+from ledger.schema import HoldingRow, KeyRow, PartyRow, ShipmentLotRow, ShipmentRow
 from ledger.store import Store
 
 REASONS = {
@@ -55,7 +56,8 @@ REASONS = {
     "no-holding": "no single event gives the signer enough of the lot",
     "no-shipment": "no shipment in transit to the signer carries the lots received",
     "missing-master-data": "product, form or process the event does not state",
-    "unknown-voided-event": "an error declaration on an event never imported",
+    "unknown-voided-event": "an error declaration on an event never imported (nor exported"
+    " by trazo with that hash)",
     "not-canonical": "trazo would write the event differently (the fields named differ), so"
     " its CBV 2.0 hash would not survive the round trip",
     "refused": "the ledger's custody rules refuse the event (the ledger's own error)",
@@ -106,7 +108,8 @@ class LedgerReads(Protocol):
         """(shipment, shipper, lots) of the shipments in transit to ``receiver``, oldest
         first."""
 
-    def has(self, event_id: str) -> bool: ...
+    def exports(self, event_id: str, epcis_hash: str, naming: Naming) -> bool:
+        """Whether the ledger's event ``event_id`` is exported with this CBV 2.0 hash."""
 
     def shipper_of(self, shipment: str) -> str | None: ...
 
@@ -149,9 +152,8 @@ class StoreReads:
                 out.append((str(shipment), str(shipper), frozenset(lots)))
         return out
 
-    def has(self, event_id: str) -> bool:
-        with self.store.reading() as session:
-            return session.scalar(select(EventRow.id).where(EventRow.id == event_id)) is not None
+    def exports(self, event_id: str, epcis_hash: str, naming: Naming) -> bool:
+        return epcis_event_id(self.store, event_id, naming) == epcis_hash
 
     def shipper_of(self, shipment: str) -> str | None:
         with self.store.reading() as session:
@@ -172,6 +174,7 @@ class LedgerResolver:
 
     reads: LedgerReads
     outbox: Outbox
+    naming: Naming
     created: list[_Held] = field(default_factory=list)
     spent: dict[tuple[str, str, str], Decimal] = field(default_factory=dict)
     received: set[str] = field(default_factory=set)
@@ -206,8 +209,8 @@ class LedgerResolver:
     def shipper_of(self, shipment: str) -> str | None:
         return self.reads.shipper_of(shipment)
 
-    def in_ledger(self, event_id: str) -> bool:
-        return self.reads.has(event_id)
+    def exported(self, event_id: str, epcis_hash: str) -> bool:
+        return self.reads.exports(event_id, epcis_hash, self.naming)
 
     def note(self, imported: Imported, envelope: Envelope) -> None:
         """Remember what an event of this document gives and takes, for the next ones."""
@@ -293,7 +296,7 @@ class _Attempt:
         """One pass over the document in one outbox batch; None when the ledger's dry run
         refused an event (added to ``refused``), the batch rolled back."""
         report = ImportReport()
-        resolver = LedgerResolver(self.reads, self.outbox)
+        resolver = LedgerResolver(self.reads, self.outbox, self.naming)
         resolver.note_outbox()
         order: list[int] = []
         try:
@@ -327,7 +330,7 @@ class _Attempt:
             return False
         if isinstance(event, dict):  # a duplicate is known by its hash, whatever else changed
             key = _dedup_key(event, self.context)
-            earlier = resolver.imported(key) or _own_export(event, resolver)
+            earlier = resolver.imported(key) or _own_export(event, self.context, resolver)
             if earlier is not None:
                 report.duplicates.append((index, event_hash(event, self.context), earlier))
                 return False
@@ -392,10 +395,12 @@ def _dedup_key(event: dict[str, Any], context: Any) -> str:
     return f"{epcis_hash}#error" if "errorDeclaration" in event else epcis_hash
 
 
-def _own_export(event: Any, resolver: LedgerResolver) -> str | None:
-    """An event trazo exported names its trazo event: already in the ledger."""
-    if isinstance(event, dict) and "errorDeclaration" not in event:
+def _own_export(event: dict[str, Any], context: Any, resolver: LedgerResolver) -> str | None:
+    """An event trazo exported names its trazo event: already in the ledger. The tag
+    counts only when the event is that ledger event's export (the same CBV 2.0 hash):
+    anyone can write ``trazo:event`` on a new event to have it skipped."""
+    if "errorDeclaration" not in event:
         named = event.get("trazo:event")
-        if isinstance(named, str) and resolver.in_ledger(named):
+        if isinstance(named, str) and resolver.exported(named, event_hash(event, context)):
             return named
     return None

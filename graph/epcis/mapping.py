@@ -325,6 +325,9 @@ class Resolver(Protocol):
     def imported(self, epcis_hash: str) -> str | None:
         """The trazo event id an EPCIS event of this hash was imported as."""
 
+    def exported(self, event_id: str, epcis_hash: str) -> bool:
+        """Whether the ledger's event ``event_id`` is exported with this CBV 2.0 hash."""
+
 
 @dataclass
 class Imported:
@@ -721,11 +724,16 @@ def _void(event: Mapping[str, Any], party: str, epcis_hash: str, resolver: Resol
     extra = sorted(set(declaration) - {"declarationTime", "reason", "trazo:void", "trazo:reason"})
     if extra:
         raise Unexpressible("unsupported-field", f"errorDeclaration.{extra[0]}")
-    target = event.get("trazo:event") or resolver.imported(epcis_hash)
+    target = resolver.imported(epcis_hash)
+    named = event.get("trazo:event")
+    if target is None and isinstance(named, str) and resolver.exported(named, epcis_hash):
+        target = named  # trazo's own export, declared erroneous
     if target is None:
         raise Unexpressible(
             "unknown-voided-event",
-            f"no event of hash {epcis_hash} was imported, and the event names no trazo:event",
+            f"no event of hash {epcis_hash} was imported, and no ledger event it names"
+            " (trazo:event) is exported with that hash: an error declaration voids only the"
+            " event it declares",
         )
     reason = declaration.get("trazo:reason") or (
         f"EPCIS error declaration: {_bare(declaration.get('reason', 'incorrect_data'), 'ER-')}"

@@ -5,10 +5,12 @@ Signed by the SPO that took the deliveries (role ``spo``), naming the member and
 the ``price`` at delivery, a ``second-payment`` once the coffee is sold, or ``premium``
 distributed — as a price per unit of the delivered form, the total ``amount``, the
 currency (with a stated ``rate`` to compare it with prices in another currency) and the
-payment date. The farm-gate price of a lot is then evidence too. ``disclose``: the SPO
-agrees that the figures appear, as an average over member families, on the public page
-and in the bundle of lots made from these deliveries. No member id or figure of one
-family is ever shown on its own.
+payment date; the amount is what the price comes to for the harvests named, to 0.5 %
+(``ledger.prices.check_amount``). A delivery's ``price`` is paid once; what follows is a
+second payment or premium. The farm-gate price of a lot is then evidence too.
+``disclose``: the SPO agrees that the figures appear, as an average over member
+families, on the public page and in the bundle of lots made from these deliveries. No
+member id or figure of one family is ever shown on its own.
 """
 
 from __future__ import annotations
@@ -17,16 +19,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from ledger import fields, prices
+from ledger.conservation import amount
 from ledger.errors import InvalidEvent, UnknownReference
 from ledger.payload import Event
 from ledger.records import Payment, PaymentLink, Void
 from ledger.rules.base import Rule, require_role, time_text
 from ledger.rules.custody import not_before
 from ledger.rules.payment import disclose_flag
-from ledger.view import LedgerView, Wanted, absent, body_of
+from ledger.view import LedgerView, Lookup, Wanted, absent, body_of
 
 PARTS = frozenset({"price", "second-payment", "premium"})
 
@@ -91,16 +95,20 @@ class MemberPayment(Rule[MemberPaymentBody]):
         )
 
     def prefetch(self, event: Event, body: MemberPaymentBody) -> Iterable[Wanted]:
-        return [(Void, h) for h in body.harvests]
+        return [(Void, h) for h in body.harvests] + [
+            Lookup(PaymentLink, "target", h) for h in body.harvests
+        ]
 
     def apply(self, event: Event, body: MemberPaymentBody, view: LedgerView) -> None:
         require_role(event, view, "spo")
+        kg, carried = Fraction(0), True
         for n, harvest in enumerate(body.harvests):
             where = f"harvests[{n}]"
             stored = view.event(harvest)
             if stored is None and not view.complete:
                 # over a bundle: a settlement names the member's other deliveries too; the
                 # figures rest only on the ones the bundle carries, which are checked
+                carried = False
                 continue
             if (
                 stored is None
@@ -117,6 +125,11 @@ class MemberPayment(Rule[MemberPaymentBody]):
             if view.get(Void, harvest) is not None:
                 raise UnknownReference(f"harvest {harvest} was voided", field=where)
             not_before(event, stored.time, what=f"harvest {harvest}", field="time")
+            if body.part == "price":
+                _price_not_paid(view, harvest, field=where)
+            kg += Fraction(amount(body_of(stored)).kg)
+        if carried:
+            prices.check_amount(body.amount, body.price, kg, body.unit)
         view.add(
             Payment(
                 id=event.id,
@@ -135,6 +148,24 @@ class MemberPayment(Rule[MemberPaymentBody]):
         )
         for harvest in body.harvests:
             view.add(PaymentLink(payment=event.id, target=harvest))
+
+
+def _price_not_paid(view: LedgerView, harvest: str, *, field: str) -> None:
+    """Refused when a member payment already paid ``harvest``'s ``price``: a delivery's
+    price is paid once (more is a ``second-payment``), or the farm-gate price counts it
+    twice."""
+    for link in view.find(PaymentLink, target=harvest):
+        earlier = view.event(link.payment)
+        if (
+            earlier is not None
+            and earlier.type == "member.payment"
+            and body_of(earlier).get("part") == "price"
+        ):
+            raise InvalidEvent(
+                f"the price of harvest {harvest} was paid by member.payment {earlier.id};"
+                " what a member is paid later is a second-payment",
+                field=field,
+            )
 
 
 RULE = MemberPayment()

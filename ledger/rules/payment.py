@@ -2,15 +2,18 @@
 
 Signed by the party that received the goods (the payer), naming the seller (``to``) and
 its own ``receive`` events of shipments from that seller. It states the contract's date,
-the scheme and class it was bought under, the price per unit and the part of it that is
-premium or incentive, the currency, the basis (``FOB``…), the total ``amount`` and the
-payment ``date``. When a price list of the scheme is in force at the contract date in
-another currency, the payment must state the exchange rate to it (``rate``): a
-conversion is never fetched. A payment below the minimum is accepted — it happened —
-and the auditor's report finds it. The seller answers with ``payment.confirm`` or
-``payment.dispute``. ``disclose``: the payer agrees that the payment's figures appear on
-the public page and in the bundle of the lots made from these goods, once the seller
-agrees too in its confirmation.
+the scheme (one its receipts' shipments claimed) and class it was bought under, the
+price per unit and, on top of it, the premium or incentive per unit, the currency, the
+basis (``FOB``…), the total ``amount`` — (price + premium) × what the receipts
+accepted, to 0.5 % (``ledger.prices.check_amount``): a premium is never inside the price
+too — and the payment ``date``. When a price list of the scheme is in force at the
+contract date in another currency, the payment must state the exchange rate to it
+(``rate``): a conversion is never fetched. A receipt is paid by one payment: another may
+name it only once the seller disputed the first. A payment below the minimum is accepted
+— it happened — and the auditor's report finds it. The seller answers with
+``payment.confirm`` or ``payment.dispute``. ``disclose``: the payer agrees that the
+payment's figures appear on the public page and in the bundle of the lots made from
+these goods, once the seller agrees too in its confirmation.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from ledger import fields, prices
@@ -29,6 +33,7 @@ from ledger.rules.base import Rule, concerns, registered_party, time_text
 from ledger.rules.cert_issue import SCHEME
 from ledger.rules.custody import not_before
 from ledger.rules.price_list import line_term
+from ledger.rules.receive import receipt_lines
 from ledger.view import LedgerView, Lookup, Wanted, absent, body_of
 
 ZERO = Decimal(0)
@@ -128,16 +133,36 @@ class PaymentRule(Rule[PaymentBody]):
         )
 
     def prefetch(self, event: Event, body: PaymentBody) -> Iterable[Wanted]:
-        return [(Void, r) for r in body.receipts]
+        return [(Void, r) for r in body.receipts] + [
+            Lookup(PaymentLink, "target", r) for r in body.receipts
+        ]
 
     def apply(self, event: Event, body: PaymentBody, view: LedgerView) -> None:
         registered_party(view, body.to, field="to")
         term: prices.PriceTerm | None = None
         goods: set[tuple[str, str]] = set()
+        kg, carried = Fraction(0), True
         for n, receipt in enumerate(body.receipts):
             if view.event(receipt) is None and not view.complete:
+                carried = False
                 continue  # over a bundle: the figures rest only on the receipts it carries
-            goods |= _receipt_goods(view, event, body.to, receipt, field=f"receipts[{n}]")
+            found, received, claims = _receipt_goods(
+                view, event, body.to, receipt, field=f"receipts[{n}]"
+            )
+            if body.scheme is not None and claims is not None and body.scheme not in claims:
+                raise InvalidEvent(
+                    f"receipt {receipt} is of goods shipped as"
+                    f" {', '.join(claims) or 'no scheme'}, not {body.scheme}: a payment is"
+                    " judged by the scheme the goods were sold under",
+                    field="scheme",
+                )
+            goods |= found
+            kg += received
+            _not_paid_yet(view, receipt, field=f"receipts[{n}]")
+        if carried:
+            prices.check_amount(
+                body.amount, body.price + body.premium, kg, body.unit, what="price + premium"
+            )
         if not goods and not view.complete:
             pass
         elif len(goods) != 1:
@@ -186,9 +211,10 @@ class PaymentRule(Rule[PaymentBody]):
 
 def _receipt_goods(
     view: LedgerView, event: Event, seller: str, receipt: str, *, field: str
-) -> set[tuple[str, str]]:
-    """(product, form) of what ``receipt`` accepted; refused unless it is the payer's own
-    receipt of a shipment from ``seller``, standing."""
+) -> tuple[set[tuple[str, str]], Fraction, tuple[str, ...] | None]:
+    """(product, form) of what ``receipt`` accepted, its kilograms and the claims its
+    shipment made (None: the shipment is not in the evidence); refused unless it is the
+    payer's own receipt of a shipment from ``seller``, standing."""
     stored = view.event(receipt)
     if stored is None or stored.type != "receive" or stored.party != event.party:
         # the same answer for another party's receipt as for none: no oracle
@@ -212,12 +238,30 @@ def _receipt_goods(
         )
     not_before(event, stored.time, what=f"receipt {receipt}", field="time")
     goods: set[tuple[str, str]] = set()
-    for line in body["lots"]:
-        lot = view.get(Lot, line["lot"])
+    kg = Fraction(0)
+    for line in receipt_lines(body):
+        lot = view.get(Lot, line.lot)
         if lot is None:
-            raise absent(view, UnknownReference(f"lot {line['lot']!r} is unknown", field=field))
+            raise absent(view, UnknownReference(f"lot {line.lot!r} is unknown", field=field))
         goods.add((lot.product, lot.form))
-    return goods
+        kg += Fraction(line.amount.kg)
+    shipped = view.event(shipment.id)
+    claims = None if shipped is None else tuple(body_of(shipped).get("claims", ()))
+    return goods, kg, claims
+
+
+def _not_paid_yet(view: LedgerView, receipt: str, *, field: str) -> None:
+    """Refused when a payment that stands (not disputed) names ``receipt`` already: a
+    receipt is priced once, or its kilograms would count twice in every figure."""
+    for link in view.find(PaymentLink, target=receipt):
+        earlier = view.get(Payment, link.payment)
+        if earlier is not None and earlier.kind == "payment" and earlier.status != "disputed":
+            raise InvalidEvent(
+                f"receipt {receipt} is paid by payment {earlier.id} ({earlier.status}): one"
+                " payment states what a receipt was paid; a new one only once the seller"
+                " disputed it",
+                field=field,
+            )
 
 
 def priced_by(

@@ -334,6 +334,22 @@ def test_the_trader_imports_against_a_server_it_signs_in_to(trader: Trader) -> N
         again = run_trazo("epcis", "import", str(doc), "--key", str(trader.key), "--server", url)
         assert again.returncode == 0, again.stderr
         assert [line.split("\t")[2] for line in again.stdout.splitlines()] == ["duplicate"] * 2
+        # the server's own export (its URIs): the events the trader reads are known by
+        # their tags, each checked against the server's export of the event it names;
+        # the cooperative's harvest, which the trader does not read, is not its to sign
+        out = trader.tmp / "lot.jsonld"
+        base = url.rstrip("/").removesuffix("/api/v1")
+        exported = CliRunner().invoke(
+            main, ["epcis", "export", LOT, "--db", trader.db, "--base-url", base, "-o", str(out)]
+        )
+        assert exported.exit_code == 0, exported.output
+        own = run_trazo(
+            "epcis", "import", str(out), "--key", str(trader.key), "--server", url, "--partial"
+        )
+        lines = [line.split("\t") for line in own.stdout.splitlines()]
+        assert {line[2] for line in lines} == {"duplicate"}, own.stdout + own.stderr
+        assert {line[1] for line in lines} == {trader.shipment, *(r.id for r in stored[-2:])}
+        assert "not-the-signer" in own.stderr and trader.pending() == []
     finally:
         stop(server)
         log.close()
@@ -343,3 +359,99 @@ def test_every_rejection_reason_is_documented() -> None:
     table = (Path(__file__).parent.parent.parent / "docs" / "epcis.md").read_text("utf-8")
     missing = [reason for reason in REASONS if f"| `{reason}` |" not in table]
     assert not missing, missing
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("an integer of 5,000 digits", '{"type": "EPCISDocument", "n": ' + "9" * 5000 + "}"),
+        ("nesting 100,000 deep", "[" * 100_000 + "]" * 100_000),
+        ("nesting 985 deep", '{"type": "EPCISDocument", "x": ' + "[" * 985 + "]" * 985 + "}"),
+        ("NaN", "NaN"),
+        ("Infinity", "-Infinity"),
+        ("a quantity of 10^999999", "1e999999"),
+        ("a quantity of 10^-999999 (a million digits written out)", "1e-999999"),
+        ("a quantity of 30 digits", "123456789012345678901234567890.5"),
+        ("a zero of a million decimals", "0e-999999"),
+    ],
+)
+def test_a_crafted_document_is_refused_in_one_line(trader: Trader, name: str, text: str) -> None:
+    """Adversarial: JSON that Python's reader chokes on (or reads as a float no EPCIS
+    quantity can be) is a DocumentError, never a traceback, and nothing is queued."""
+    (received,) = trader.erp_events()[:1]
+    path = trader.document(received)
+    if not text.startswith(("{", "[")):  # the received quantity, as a crafted ERP writes it
+        path.write_text(path.read_text().replace('"quantity": 100', f'"quantity": {text}'))
+        assert text in path.read_text()
+    else:
+        path.write_text(text)
+    result = CliRunner().invoke(
+        main,
+        ["epcis", "import", str(path), "--key", str(trader.key), "--db", trader.db],
+        env={"TRAZO_PUBLIC_URL": BASE},
+    )
+    assert result.exit_code == 1, (name, result.output, result.exception)
+    assert "DocumentError" in result.stderr and "Traceback" not in result.output
+    assert trader.pending() == []
+
+
+def test_an_event_naming_another_trazo_event_is_no_duplicate(trader: Trader) -> None:
+    """Adversarial: a document tags a new shipment with ``trazo:event`` naming an event
+    already in the ledger (here the cooperative's shipment). trazo's own exports carry
+    that tag, so the import took it as one and skipped the shipment as a "duplicate":
+    a document half-imported on a false report. A tag counts only when the event is
+    that ledger event's export (same CBV 2.0 hash)."""
+    received, shipped = trader.erp_events()
+    tagged = {**shipped, "trazo:event": trader.shipment}
+    result = trader.run("epcis", "import", str(trader.document(received, tagged)), "--key",
+                        str(trader.key))  # fmt: skip
+    assert "duplicate" not in result.stdout, result.output
+    assert [line.split("\t")[2] for line in result.stdout.splitlines()] == ["queued", "queued"]
+    assert [p["type"] for p in trader.pending()] == ["receive", "ship"]
+
+
+def test_trazos_own_export_imported_back_is_all_duplicates(trader: Trader) -> None:
+    """The other side of the tag: a document trazo exported names each event's trazo
+    event, and each is that event's export (same hash): nothing is imported twice."""
+    out = trader.tmp / "lot.jsonld"
+    assert trader.run("epcis", "export", LOT, "-o", str(out)).exit_code == 0
+    result = trader.run("epcis", "import", str(out), "--key", str(trader.key))
+    assert result.exit_code == 0, result.output
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    assert lines and {line[2] for line in lines} == {"duplicate"}
+    assert trader.pending() == []
+
+
+def test_an_error_declaration_voids_only_the_event_it_declares(trader: Trader) -> None:
+    """Adversarial: an error declaration on an event never imported (30 kg shipped)
+    tagged ``trazo:event`` with the trader's real shipment: the document declares one
+    event erroneous and the import signed the void of another. The tag must name the
+    event whose export has the declaration's hash; else it is refused, nothing signed."""
+    received, shipped = trader.erp_events()
+    first = trader.run("epcis", "import", str(trader.document(received, shipped)), "--key",
+                       str(trader.key))  # fmt: skip
+    assert first.exit_code == 0, first.output
+    assert trader.run("append", "--key", str(trader.key)).exit_code == 0
+    ship_id = first.stdout.splitlines()[1].split("\t")[1]
+    other = copy.deepcopy(shipped)
+    other["quantityList"][0]["quantity"] = 30
+    declared = {
+        **other,
+        "trazo:event": ship_id,
+        "errorDeclaration": {"declarationTime": trader.world.tick(), "reason": "incorrect_data"},
+    }
+    result = trader.run("epcis", "import", str(trader.document(declared)), "--key", str(trader.key))
+    assert result.exit_code == 1, result.output
+    assert "unknown-voided-event" in result.stderr
+    assert trader.pending() == []
+    # the declaration of the shipment as it was exported (its hash) still voids it
+    exported = load(trader.run("epcis", "export", LOT).stdout)["epcisBody"]["eventList"]
+    (mine,) = [e for e in exported if e["trazo:event"] == ship_id]
+    declared = {
+        **mine,
+        "errorDeclaration": {"declarationTime": trader.world.tick(), "reason": "incorrect_data"},
+    }
+    declared.pop("certificationInfo", None)
+    result = trader.run("epcis", "import", str(trader.document(declared)), "--key", str(trader.key))
+    assert result.exit_code == 0, result.output
+    assert [(p["type"], p["event"]) for p in trader.pending()] == [("void", ship_id)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from tests.graph import chains
@@ -45,7 +46,9 @@ def price_list_body(
     }
 
 
-def payment_body(receipt: str, **changes: Any) -> dict[str, Any]:
+def payment_body(receipt: str, *, kg: str = "100", **changes: Any) -> dict[str, Any]:
+    """A payment for ``receipt``; its ``amount``, unless given, is what its price and
+    premium per pound come to for ``kg`` kilograms received (the rule checks it)."""
     body: dict[str, Any] = {
         "type": "payment",
         "to": COOP,
@@ -64,6 +67,10 @@ def payment_body(receipt: str, **changes: Any) -> dict[str, Any]:
         "disclose": True,
     }
     body.update(changes)
+    if "amount" not in changes:
+        per_unit = Decimal(body["price"]) + Decimal(body.get("premium") or 0)
+        pounds = Decimal(kg) / Decimal("0.45359237")
+        body["amount"] = str((per_unit * pounds).quantize(Decimal("0.01")))
     return {k: v for k, v in body.items() if v is not None}
 
 

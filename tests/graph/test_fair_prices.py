@@ -64,9 +64,9 @@ def test_a_payment_in_another_currency_is_judged_at_its_stated_rate(world: World
 def test_a_missing_premium_an_unconfirmed_and_a_disputed_payment(world: World) -> None:
     fair = setup(world)
     c = fair.c
-    c.append(EXPORTER, payment_body(fair.receipt, premium=None))
     disputed = c.append(EXPORTER, payment_body(fair.receipt, price="2.60"))
     c.append(COOP, {"type": "payment.dispute", "payment": disputed, "reason": "paid 2.10"})
+    c.append(EXPORTER, payment_body(fair.receipt, premium=None))
     c.move(EXPORTER, ROASTER, LOT, fair.receipt, "100")
     report = price_audit(world.store, YEAR)
     assert sorted(f.code for f in report.findings) == [
@@ -108,3 +108,22 @@ def test_a_purchase_not_sold_on_as_the_scheme_is_not_checked(world: World) -> No
 def test_an_unknown_party_is_refused(world: World) -> None:
     with pytest.raises(PartyNotFound):
         price_audit(world.store, YEAR, "nobody")
+
+
+def test_a_contract_dated_where_no_list_is_in_force_is_found(world: World) -> None:
+    """Adversarial: a buyer pays 1.90 (below the 2.52 minimum) and dates the contract
+    years back, before any SPP list, so there is no minimum to judge it by; the seller
+    confirms what it got. The purchase is still listed — unpriced, with its date — for
+    the auditor, never silently passed."""
+    fair = setup(world)
+    c = fair.c
+    paid = c.append(
+        EXPORTER, payment_body(fair.receipt, price="1.90", premium=None, contract_date="2019-05-01")
+    )
+    c.append(COOP, {"type": "payment.confirm", "payment": paid})
+    c.move(EXPORTER, ROASTER, LOT, fair.receipt, "100")
+    report = price_audit(world.store, YEAR)
+    (finding,) = report.findings
+    assert finding.code == "unpriced" and paid in finding.events
+    assert "2019-05-01" in finding.message and "no SPP price list" in finding.message
+    assert report.to_dict()["counts"]["unpriced"] == 1

@@ -232,8 +232,12 @@ def test_a_settlement_naming_deliveries_outside_the_lot_still_verifies(
     c = fair.c
     other = c.harvest(COOP, f"{COOP}:h-2", "50", M1, P1)
     other_receipt = c.move(COOP, EXPORTER, f"{COOP}:h-2", other, "50")
-    settled = c.append(COOP, member_payment_body(fair.harvest, harvests=[fair.harvest, other]))
-    paid = c.append(EXPORTER, payment_body(fair.receipt, receipts=[fair.receipt, other_receipt]))
+    settled = c.append(
+        COOP, member_payment_body(fair.harvest, harvests=[fair.harvest, other], amount="1425")
+    )
+    paid = c.append(
+        EXPORTER, payment_body(fair.receipt, receipts=[fair.receipt, other_receipt], kg="150")
+    )
     c.append(COOP, {"type": "payment.confirm", "payment": paid, "disclose": True})
     at_roaster = c.move(EXPORTER, ROASTER, LOT, fair.receipt, "100")
     bag = chains.roast_and_pack(c, [(LOT, at_roaster, "100")], "100")

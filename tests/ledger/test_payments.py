@@ -11,7 +11,7 @@ from ledger.audit import audit
 from ledger.errors import ClientError, InvalidEvent, NotAuthorized, UnknownReference
 from ledger.rebuild import rebuild
 from ledger.schema import PaymentRow, PriceLineRow
-from tests.graph.chains import COOP, COOP2, EXPORTER, ROASTER, Coffee
+from tests.graph.chains import COOP, COOP2, EXPORTER, M1, P1, ROASTER, Coffee
 from tests.graph.fair import (
     STANDARD,
     member_payment_body,
@@ -94,6 +94,7 @@ def test_the_list_in_force_at_the_contract_date_applies(world: World) -> None:
     )
     # contract under the 2026 list (USD): no rate needed
     first = fair.c.append(EXPORTER, payment_body(fair.receipt))
+    fair.c.append(COOP, {"type": "payment.dispute", "payment": first, "reason": "not yet"})
     # contract under the 2027 list (EUR): a USD payment must state its rate to EUR
     error = refused(fair.c, EXPORTER, payment_body(fair.receipt, contract_date="2027-03-01"))
     assert isinstance(error, InvalidEvent) and error.field == "rate"
@@ -246,3 +247,95 @@ def test_a_price_list_is_withdrawn_only_while_no_payment_was_checked_against_it(
     assert "payment" in error.message and error.field == "event"
     report = audit(world.store)
     assert report.ok, [str(f) for f in report.findings]
+
+
+def test_a_receipt_is_priced_by_one_standing_payment(world: World) -> None:
+    """Adversarial: a second payment for a receipt already paid (a "bonus" at 9.00/lb)
+    would count the receipt's kilograms twice in the price section and lift the average
+    price paid, and the farm-gate share with it. Refused while the first stands; once
+    the seller disputed it, the buyer states the payment again."""
+    fair = setup(world)
+    first = fair.c.append(EXPORTER, payment_body(fair.receipt))
+    error = refused(fair.c, EXPORTER, payment_body(fair.receipt, price="9.00", amount="1.00"))
+    assert isinstance(error, InvalidEvent) and error.field == "receipts[0]"
+    assert first in error.message
+    fair.c.append(COOP, {"type": "payment.confirm", "payment": first, "disclose": True})
+    error = refused(fair.c, EXPORTER, payment_body(fair.receipt, price="9.00", amount="1.00"))
+    assert isinstance(error, InvalidEvent) and first in error.message
+    # a disputed payment no longer stands: the corrected one is accepted
+    other = setup_second_receipt(fair)
+    disputed = fair.c.append(EXPORTER, payment_body(other, kg="50"))
+    fair.c.append(COOP, {"type": "payment.dispute", "payment": disputed, "reason": "paid 2.10"})
+    again = fair.c.append(
+        EXPORTER, payment_body(other, kg="50", price="2.10", contract="C-2026-002")
+    )
+    assert payments(world)[again].status == "unconfirmed"
+    report = audit(world.store)
+    assert report.ok, [str(f) for f in report.findings]
+
+
+def setup_second_receipt(fair: Any) -> str:
+    c = fair.c
+    harvest = c.harvest(COOP, f"{COOP}:h-2", "50", M1, P1)
+    return str(c.move(COOP, EXPORTER, f"{COOP}:h-2", harvest, "50"))
+
+
+def test_a_delivery_is_paid_its_price_once(world: World) -> None:
+    """Adversarial: an SPO stating the price of a delivery twice (at delivery, then again
+    in a settlement) would double the farm-gate price on the page. A second ``price``
+    part for a harvest is refused; second payments and premium are parts of their own."""
+    fair = setup(world)
+    first = fair.c.append(COOP, member_payment_body(fair.harvest))
+    error = refused(fair.c, COOP, member_payment_body(fair.harvest, date="2026-03-05"))
+    assert isinstance(error, InvalidEvent) and error.field == "harvests[0]"
+    assert first in error.message
+    for part, price, amount in (("second-payment", "1.20", "120"), ("premium", "0.40", "40"),
+                                ("second-payment", "0.30", "30")):  # fmt: skip
+        fair.c.append(
+            COOP, member_payment_body(fair.harvest, part=part, price=price, amount=amount)
+        )
+
+
+def test_the_premium_is_not_counted_in_the_price_too(world: World) -> None:
+    """Adversarial: a buyer pays the bare minimum with the premium inside it (2.52 in
+    all, 0.20 of it premium) and states price 2.52 and premium 0.20: the page would show
+    the minimum met *and* the premium paid. The amount gives it away: it is not (price
+    + premium) × the kilograms received, in the payment's unit. Refused; the amount the
+    figures state is accepted."""
+    fair = setup(world)
+    # 100 kg = 220.46 lb; 2.52 × 220.46 = 555.56, not (2.52 + 0.20) × 220.46 = 599.66
+    error = refused(fair.c, EXPORTER, payment_body(fair.receipt, price="2.52", amount="555.56"))
+    assert isinstance(error, InvalidEvent) and error.field == "amount"
+    assert "599.66" in error.message
+    error = refused(fair.c, EXPORTER, payment_body(fair.receipt, price="9.00", amount="1.00"))
+    assert isinstance(error, InvalidEvent) and error.field == "amount"
+    fair.c.append(EXPORTER, payment_body(fair.receipt, price="2.52", amount="599.66"))
+
+
+def test_a_payment_is_judged_by_the_scheme_the_goods_were_sold_under(world: World) -> None:
+    """Adversarial: goods shipped as SPP, paid 2.00 — below SPP's 2.52 — and the payment
+    states FT, whose 1.80 minimum it clears: the page would show it "above the minimum"
+    of a scheme the goods were never sold under. A payment names a scheme its receipts'
+    shipments claimed."""
+    fair = setup(world)
+    fair.c.append(
+        STANDARD,
+        {**price_list_body("FT-2026"), "scheme": "FT", "items": [
+            {"product": "coffee", "form": "green", "minimum": "1.80", "unit": "lb"}
+        ]},
+    )  # fmt: skip
+    error = refused(fair.c, EXPORTER, payment_body(fair.receipt, scheme="FT", price="2.00"))
+    assert isinstance(error, InvalidEvent) and error.field == "scheme"
+    assert "SPP" in error.message and fair.receipt in error.message
+    fair.c.append(EXPORTER, payment_body(fair.receipt, price="2.00"))
+
+
+def test_a_member_payment_states_the_money_its_price_comes_to(world: World) -> None:
+    """Adversarial: an SPO states 95.00 soles per kg — ten times what it paid — with the
+    950 soles it paid for 100 kg as the amount: the farm-gate price on the page would be
+    ten times the money. The amount must be what the price comes to for the harvests."""
+    fair = setup(world)
+    error = refused(fair.c, COOP, member_payment_body(fair.harvest, price="95.00"))
+    assert isinstance(error, InvalidEvent) and error.field == "amount"
+    assert "9500.00" in error.message
+    fair.c.append(COOP, member_payment_body(fair.harvest, price="95.00", amount="9500"))
