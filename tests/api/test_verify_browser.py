@@ -649,11 +649,17 @@ def _rich_prices(world: World) -> str:
     r2 = c.move(coop, exporter, green, milled, "50")
     h3 = c.harvest(coop2, f"{coop2}:h-1", "40", chains.M2, chains.P2)
     r3 = c.move(coop2, exporter, f"{coop2}:h-1", h3, "40")
-    c.append(coop, member_payment_body(h1, harvests=[h1, h2], amount="1400"))
+    c.append(coop, member_payment_body(h1, harvests=[h1, h2], amount="1425"))
     c.append(
         coop,
         member_payment_body(
-            h1, part="second-payment", price="0.35", unit="lb", currency="USD", rate=None
+            h1,
+            part="second-payment",
+            price="0.35",
+            unit="lb",
+            currency="USD",
+            rate=None,
+            amount="77.16",
         ),
     )
     paid = [
@@ -661,16 +667,16 @@ def _rich_prices(world: World) -> str:
             exporter,
             payment_body(
                 r1,
+                kg="70",
                 price="6.10",
                 premium="0.40",
                 unit="kg",
                 currency="EUR",
                 rate={"currency": "USD", "value": "1.0843"},
-                amount="427",
             ),
         ),
-        c.append(exporter, payment_body(r2, price="2.30", premium="0.10", amount="253.5")),
-        c.append(exporter, payment_body(r3, to=coop2, price="3.25", amount="286.6")),
+        c.append(exporter, payment_body(r2, kg="50", price="2.30", premium="0.10")),
+        c.append(exporter, payment_body(r3, kg="40", to=coop2, price="3.25")),
     ]
     for payment, seller in zip(paid, (coop, coop, coop2), strict=True):
         c.append(seller, {"type": "payment.confirm", "payment": payment, "disclose": True})
