@@ -900,6 +900,8 @@ def _price_bundles(folder: Path) -> Iterator[tuple[str, dict[str, Any], bool, se
         yield f"price-list-{how}", *_smuggled_price_list(world, signer, changes)
         world.store.dispose()
 
+    yield from _payment_rule_forgeries(fresh)
+
     world = fresh("rich")
     bag = _rich_prices(world)
     rich = build_bundle(world.store, bag)
@@ -909,6 +911,116 @@ def _price_bundles(folder: Path) -> Iterator[tuple[str, dict[str, Any], bool, se
     share = copy.deepcopy(rich)
     share["verdict"]["prices"][1]["farmgate_percent"] = "99.9"
     yield "rich/changed-farm-gate-share", share, False, set()
+    world.store.dispose()
+
+
+def _signed(world: World, party: str, body: dict[str, Any]) -> tuple[Any, str]:
+    envelope = world.sign(party, body)
+    return envelope, "sha256:" + hashlib.sha256(envelope.payload).hexdigest()
+
+
+def _served_with(
+    world: World, bag: str, envelopes: list[Any], also: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``envelopes`` smuggled into the log behind the append path (no rule runs) and served
+    in the bag's bundle with the stored events ``also``, claiming the figures
+    graph/prices.py gives over them all: what an operator holding the database can serve."""
+    from tests.graph import test_prices as tp
+    from tests.graph.test_forged_bundles import smuggle
+
+    smuggle(world, *envelopes)
+    honest = build_bundle(world.store, bag)  # under the checkpoint that logs them
+    ids = ["sha256:" + hashlib.sha256(e.payload).hexdigest() for e in envelopes]
+    extra = [e for e in dict.fromkeys([*also, *ids]) if e not in honest_ids(honest)]
+    forged = tp.with_events(world.store, honest, *extra)
+    forged["verdict"]["prices"] = _claimed_figures(bag, forged)
+    return forged
+
+
+def _payment_rule_forgeries(
+    fresh: Callable[[str], World],
+) -> Iterator[tuple[str, dict[str, Any], bool, set[str]]]:
+    """One forgery per rule of the attacker review on payments (ledger/prices.py
+    check_amount, ledger/rules/payment.py, member_payment.py), each signed by the parties
+    themselves and smuggled in: the rules refuse it in both verifiers, which name it."""
+    from tests.graph import chains
+    from tests.graph.fair import (
+        LOT,
+        STANDARD,
+        member_payment_body,
+        paid_chain,
+        payment_body,
+        price_list_body,
+        setup,
+    )
+
+    def confirm(payment: str) -> dict[str, Any]:
+        return {"type": "payment.confirm", "payment": payment, "disclose": True}
+
+    def bag_of(fair: Any) -> str:
+        at = fair.c.move(chains.EXPORTER, chains.ROASTER, LOT, fair.receipt, "100")
+        return chains.roast_and_pack(fair.c, [(LOT, at, "100")], "100")
+
+    # the premium counted inside the price too: 3.10/lb paid in all, 0.20 of it stated again
+    world = fresh("premium-inside-the-price")
+    fair = setup(world)
+    bag = bag_of(fair)
+    paid, paid_id = _signed(world, chains.EXPORTER, payment_body(fair.receipt, amount="683.43"))
+    confirmed, _ = _signed(world, chains.COOP, confirm(paid_id))
+    standard = _registration(world.store, STANDARD)
+    also = (fair.price_list, standard)
+    yield (
+        "amount/premium-inside-the-price",
+        _served_with(world, bag, [paid, confirmed], also),
+        False,
+        {paid_id},
+    )
+    world.store.dispose()
+
+    # a member paid 950 for 100 kg stated at 95.00 per kg: a tenfold farm-gate price
+    world = fresh("member-price-tenfold")
+    fair = setup(world)
+    paid_id = fair.c.append(chains.EXPORTER, payment_body(fair.receipt))
+    fair.c.append(chains.COOP, confirm(paid_id))
+    bag = bag_of(fair)
+    tenfold, tenfold_id = _signed(
+        world, chains.COOP, member_payment_body(fair.harvest, price="95.00")
+    )
+    yield "amount/member-price-tenfold", _served_with(world, bag, [tenfold]), False, {tenfold_id}
+    world.store.dispose()
+
+    # a receipt paid again while its first payment stands (its kilograms counted twice)
+    world = fresh("paid-twice")
+    fair = paid_chain(world)
+    assert fair.bag
+    again, again_id = _signed(world, chains.EXPORTER, payment_body(fair.receipt, price="4.00"))
+    confirmed, _ = _signed(world, chains.COOP, confirm(again_id))
+    yield "receipt-paid-twice", _served_with(world, fair.bag, [again, confirmed]), False, {again_id}
+    world.store.dispose()
+
+    # a delivery's price stated again in a settlement (the farm-gate price doubled)
+    world = fresh("member-price-twice")
+    fair = paid_chain(world)
+    assert fair.bag
+    twice, twice_id = _signed(
+        world, chains.COOP, member_payment_body(fair.harvest, price="19.00", amount="1900")
+    )
+    yield "member-price-twice", _served_with(world, fair.bag, [twice]), False, {twice_id}
+    world.store.dispose()
+
+    # goods shipped as SPP paid under FT, whose lower minimum the price clears
+    world = fresh("scheme-not-claimed")
+    fair = setup(world)
+    ft = price_list_body("FT-2026", minimum="1.80")
+    ft["scheme"] = "FT"
+    ft_list = fair.c.append(STANDARD, ft)
+    bag = bag_of(fair)
+    paid, paid_id = _signed(
+        world, chains.EXPORTER, payment_body(fair.receipt, scheme="FT", price="2.00")
+    )
+    confirmed, _ = _signed(world, chains.COOP, confirm(paid_id))
+    also = (ft_list, _registration(world.store, STANDARD))
+    yield "scheme-not-claimed", _served_with(world, bag, [paid, confirmed], also), False, {paid_id}
     world.store.dispose()
 
 
@@ -960,7 +1072,7 @@ def test_python_and_javascript_agree_on_every_price_bundle(
         cases.append((name, bundle, _log_key(ledger), demo_key, passes, named))
     for name, bundle, passes, named in _price_bundles(tmp_path):
         cases.append((name, bundle, tp.TRUSTED, test_key, passes, named))
-    assert len(cases) == 2 + 5 + 17
+    assert len(cases) == 2 + 5 + 17 + 5
 
     js = _js_verdicts(chromium, base, [(n, b, vkey) for n, b, _k, vkey, *_ in cases])
     assert "error" not in js, js.get("error")
