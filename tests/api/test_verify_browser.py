@@ -901,6 +901,7 @@ def _price_bundles(folder: Path) -> Iterator[tuple[str, dict[str, Any], bool, se
         world.store.dispose()
 
     yield from _payment_rule_forgeries(fresh)
+    yield from _amounts_at_the_edge(fresh)
 
     world = fresh("rich")
     bag = _rich_prices(world)
@@ -1024,6 +1025,42 @@ def _payment_rule_forgeries(
     world.store.dispose()
 
 
+def _amounts_at_the_edge(
+    fresh: Callable[[str], World],
+) -> Iterator[tuple[str, dict[str, Any], bool, set[str]]]:
+    """The tolerance of check_amount, to the last decimal in both verifiers: 3.30 per lb
+    for 100 kg comes to 727.52546…, 0.5 % more is 731.16309…; at 0.000001 per lb (0.00022)
+    the tolerance is the cent. An amount within it is appended and passes; one a thousandth
+    beyond is signed, smuggled behind the append path and fails, naming the payment."""
+    from tests.graph import chains
+    from tests.graph.fair import LOT, STANDARD, payment_body, setup
+
+    for name, changes, passes in (
+        ("half-percent-within", {"amount": "731.163"}, True),
+        ("half-percent-beyond", {"amount": "731.164"}, False),
+        ("cent-within", {"price": "0.000001", "premium": None, "amount": "0.01"}, True),
+        ("cent-beyond", {"price": "0.000001", "premium": None, "amount": "0.011"}, False),
+    ):
+        world = fresh(f"amount-{name}")
+        fair = setup(world)
+        body = payment_body(fair.receipt, **changes)
+        confirm = {"type": "payment.confirm", "disclose": True}
+        if passes:
+            paid = fair.c.append(chains.EXPORTER, body)
+            fair.c.append(chains.COOP, {**confirm, "payment": paid})
+        at = fair.c.move(chains.EXPORTER, chains.ROASTER, LOT, fair.receipt, "100")
+        bag = chains.roast_and_pack(fair.c, [(LOT, at, "100")], "100")
+        if passes:
+            yield f"amount/{name}", build_bundle(world.store, bag), True, set()
+        else:
+            envelope, paid = _signed(world, chains.EXPORTER, body)
+            confirmed, _ = _signed(world, chains.COOP, {**confirm, "payment": paid})
+            also = (fair.price_list, _registration(world.store, STANDARD))
+            forged = _served_with(world, bag, [envelope, confirmed], also)
+            yield f"amount/{name}", forged, False, {paid}
+        world.store.dispose()
+
+
 def _demo_price_forgeries(ledger: Ledger) -> Iterator[tuple[str, dict[str, Any], bool, set[str]]]:  # noqa: F811
     """The demo's bag with its price section tampered with by a server holding no key."""
     bundle = build_bundle(ledger.store, ledger.single_origin_bag)
@@ -1072,7 +1109,7 @@ def test_python_and_javascript_agree_on_every_price_bundle(
         cases.append((name, bundle, _log_key(ledger), demo_key, passes, named))
     for name, bundle, passes, named in _price_bundles(tmp_path):
         cases.append((name, bundle, tp.TRUSTED, test_key, passes, named))
-    assert len(cases) == 2 + 5 + 17 + 5
+    assert len(cases) == 2 + 5 + 17 + 5 + 4
 
     js = _js_verdicts(chromium, base, [(n, b, vkey) for n, b, _k, vkey, *_ in cases])
     assert "error" not in js, js.get("error")
