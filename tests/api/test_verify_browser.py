@@ -945,6 +945,7 @@ def _payment_rule_forgeries(
     check_amount, ledger/rules/payment.py, member_payment.py), each signed by the parties
     themselves and smuggled in: the rules refuse it in both verifiers, which name it."""
     from tests.graph import chains
+    from tests.graph import test_prices as tp
     from tests.graph.fair import (
         LOT,
         STANDARD,
@@ -997,6 +998,24 @@ def _payment_rule_forgeries(
     again, again_id = _signed(world, chains.EXPORTER, payment_body(fair.receipt, price="4.00"))
     confirmed, _ = _signed(world, chains.COOP, confirm(again_id))
     yield "receipt-paid-twice", _served_with(world, fair.bag, [again, confirmed]), False, {again_id}
+    world.store.dispose()
+
+    # paid again once the seller disputed the first: the rules admit the new payment, whose
+    # figures both verifiers show; the disputed one slipped in beside it is not needed
+    world = fresh("repaid-after-dispute")
+    fair = setup(world)
+    first = fair.c.append(chains.EXPORTER, payment_body(fair.receipt, price="2.00"))
+    reason = "paid at 2.00, the contract says 3.10"
+    disputed = fair.c.append(
+        chains.COOP, {"type": "payment.dispute", "payment": first, "reason": reason}
+    )
+    repaid = fair.c.append(chains.EXPORTER, payment_body(fair.receipt))
+    fair.c.append(chains.COOP, confirm(repaid))
+    bag = bag_of(fair)
+    honest = build_bundle(world.store, bag)
+    assert repaid in honest["verdict"]["prices"][0]["events"]["payments"]
+    slipped = tp.with_events(world.store, honest, first, disputed)
+    yield "repaid-after-dispute/first-slipped-in", slipped, False, {first, disputed}
     world.store.dispose()
 
     # a delivery's price stated again in a settlement (the farm-gate price doubled)
@@ -1109,7 +1128,7 @@ def test_python_and_javascript_agree_on_every_price_bundle(
         cases.append((name, bundle, _log_key(ledger), demo_key, passes, named))
     for name, bundle, passes, named in _price_bundles(tmp_path):
         cases.append((name, bundle, tp.TRUSTED, test_key, passes, named))
-    assert len(cases) == 2 + 5 + 17 + 5 + 4
+    assert len(cases) == 2 + 5 + 17 + 6 + 4
 
     js = _js_verdicts(chromium, base, [(n, b, vkey) for n, b, _k, vkey, *_ in cases])
     assert "error" not in js, js.get("error")
