@@ -1018,6 +1018,21 @@ def _payment_rule_forgeries(
     yield "repaid-after-dispute/first-slipped-in", slipped, False, {first, disputed}
     world.store.dispose()
 
+    # a settlement for a delivery in the lot and one outside it: its amount (150 kg) is
+    # held to its kilograms only where every harvest is carried, so both verifiers pass it
+    world = fresh("settlement-beyond-the-lot")
+    fair = setup(world)
+    elsewhere = fair.c.harvest(chains.COOP, f"{chains.COOP}:h-2", "50", chains.M1, chains.P1)
+    settled = member_payment_body(fair.harvest, harvests=[fair.harvest, elsewhere])
+    settlement = fair.c.append(chains.COOP, {**settled, "amount": "1425"})
+    paid_id = fair.c.append(chains.EXPORTER, payment_body(fair.receipt))
+    fair.c.append(chains.COOP, confirm(paid_id))
+    beyond = build_bundle(world.store, bag_of(fair))
+    assert beyond["verdict"]["prices"][0]["events"]["member_payments"] == [settlement]
+    assert elsewhere not in honest_ids(beyond)
+    yield "settlement-beyond-the-lot", beyond, True, set()
+    world.store.dispose()
+
     # a delivery's price stated again in a settlement (the farm-gate price doubled)
     world = fresh("member-price-twice")
     fair = paid_chain(world)
@@ -1128,7 +1143,7 @@ def test_python_and_javascript_agree_on_every_price_bundle(
         cases.append((name, bundle, _log_key(ledger), demo_key, passes, named))
     for name, bundle, passes, named in _price_bundles(tmp_path):
         cases.append((name, bundle, tp.TRUSTED, test_key, passes, named))
-    assert len(cases) == 2 + 5 + 17 + 6 + 4
+    assert len(cases) == 2 + 5 + 17 + 7 + 4
 
     js = _js_verdicts(chromium, base, [(n, b, vkey) for n, b, _k, vkey, *_ in cases])
     assert "error" not in js, js.get("error")
