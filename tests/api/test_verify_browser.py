@@ -649,11 +649,17 @@ def _rich_prices(world: World) -> str:
     r2 = c.move(coop, exporter, green, milled, "50")
     h3 = c.harvest(coop2, f"{coop2}:h-1", "40", chains.M2, chains.P2)
     r3 = c.move(coop2, exporter, f"{coop2}:h-1", h3, "40")
-    c.append(coop, member_payment_body(h1, harvests=[h1, h2], amount="1400"))
+    c.append(coop, member_payment_body(h1, harvests=[h1, h2], amount="1425"))
     c.append(
         coop,
         member_payment_body(
-            h1, part="second-payment", price="0.35", unit="lb", currency="USD", rate=None
+            h1,
+            part="second-payment",
+            price="0.35",
+            unit="lb",
+            currency="USD",
+            rate=None,
+            amount="77.16",
         ),
     )
     paid = [
@@ -661,16 +667,16 @@ def _rich_prices(world: World) -> str:
             exporter,
             payment_body(
                 r1,
+                kg="70",
                 price="6.10",
                 premium="0.40",
                 unit="kg",
                 currency="EUR",
                 rate={"currency": "USD", "value": "1.0843"},
-                amount="427",
             ),
         ),
-        c.append(exporter, payment_body(r2, price="2.30", premium="0.10", amount="253.5")),
-        c.append(exporter, payment_body(r3, to=coop2, price="3.25", amount="286.6")),
+        c.append(exporter, payment_body(r2, kg="50", price="2.30", premium="0.10")),
+        c.append(exporter, payment_body(r3, kg="40", to=coop2, price="3.25")),
     ]
     for payment, seller in zip(paid, (coop, coop, coop2), strict=True):
         c.append(seller, {"type": "payment.confirm", "payment": payment, "disclose": True})
@@ -894,6 +900,9 @@ def _price_bundles(folder: Path) -> Iterator[tuple[str, dict[str, Any], bool, se
         yield f"price-list-{how}", *_smuggled_price_list(world, signer, changes)
         world.store.dispose()
 
+    yield from _payment_rule_forgeries(fresh)
+    yield from _amounts_at_the_edge(fresh)
+
     world = fresh("rich")
     bag = _rich_prices(world)
     rich = build_bundle(world.store, bag)
@@ -904,6 +913,186 @@ def _price_bundles(folder: Path) -> Iterator[tuple[str, dict[str, Any], bool, se
     share["verdict"]["prices"][1]["farmgate_percent"] = "99.9"
     yield "rich/changed-farm-gate-share", share, False, set()
     world.store.dispose()
+
+
+def _signed(world: World, party: str, body: dict[str, Any]) -> tuple[Any, str]:
+    envelope = world.sign(party, body)
+    return envelope, "sha256:" + hashlib.sha256(envelope.payload).hexdigest()
+
+
+def _served_with(
+    world: World, bag: str, envelopes: list[Any], also: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``envelopes`` smuggled into the log behind the append path (no rule runs) and served
+    in the bag's bundle with the stored events ``also``, claiming the figures
+    graph/prices.py gives over them all: what an operator holding the database can serve."""
+    from tests.graph import test_prices as tp
+    from tests.graph.test_forged_bundles import smuggle
+
+    smuggle(world, *envelopes)
+    honest = build_bundle(world.store, bag)  # under the checkpoint that logs them
+    ids = ["sha256:" + hashlib.sha256(e.payload).hexdigest() for e in envelopes]
+    extra = [e for e in dict.fromkeys([*also, *ids]) if e not in honest_ids(honest)]
+    forged = tp.with_events(world.store, honest, *extra)
+    forged["verdict"]["prices"] = _claimed_figures(bag, forged)
+    return forged
+
+
+def _payment_rule_forgeries(
+    fresh: Callable[[str], World],
+) -> Iterator[tuple[str, dict[str, Any], bool, set[str]]]:
+    """One forgery per rule of the attacker review on payments (ledger/prices.py
+    check_amount, ledger/rules/payment.py, member_payment.py), each signed by the parties
+    themselves and smuggled in: the rules refuse it in both verifiers, which name it."""
+    from tests.graph import chains
+    from tests.graph import test_prices as tp
+    from tests.graph.fair import (
+        LOT,
+        STANDARD,
+        member_payment_body,
+        paid_chain,
+        payment_body,
+        price_list_body,
+        setup,
+    )
+
+    def confirm(payment: str) -> dict[str, Any]:
+        return {"type": "payment.confirm", "payment": payment, "disclose": True}
+
+    def bag_of(fair: Any) -> str:
+        at = fair.c.move(chains.EXPORTER, chains.ROASTER, LOT, fair.receipt, "100")
+        return chains.roast_and_pack(fair.c, [(LOT, at, "100")], "100")
+
+    # the premium counted inside the price too: 3.10/lb paid in all, 0.20 of it stated again
+    world = fresh("premium-inside-the-price")
+    fair = setup(world)
+    bag = bag_of(fair)
+    paid, paid_id = _signed(world, chains.EXPORTER, payment_body(fair.receipt, amount="683.43"))
+    confirmed, _ = _signed(world, chains.COOP, confirm(paid_id))
+    standard = _registration(world.store, STANDARD)
+    also = (fair.price_list, standard)
+    yield (
+        "amount/premium-inside-the-price",
+        _served_with(world, bag, [paid, confirmed], also),
+        False,
+        {paid_id},
+    )
+    world.store.dispose()
+
+    # a member paid 950 for 100 kg stated at 95.00 per kg: a tenfold farm-gate price
+    world = fresh("member-price-tenfold")
+    fair = setup(world)
+    paid_id = fair.c.append(chains.EXPORTER, payment_body(fair.receipt))
+    fair.c.append(chains.COOP, confirm(paid_id))
+    bag = bag_of(fair)
+    tenfold, tenfold_id = _signed(
+        world, chains.COOP, member_payment_body(fair.harvest, price="95.00")
+    )
+    yield "amount/member-price-tenfold", _served_with(world, bag, [tenfold]), False, {tenfold_id}
+    world.store.dispose()
+
+    # a receipt paid again while its first payment stands (its kilograms counted twice)
+    world = fresh("paid-twice")
+    fair = paid_chain(world)
+    assert fair.bag
+    again, again_id = _signed(world, chains.EXPORTER, payment_body(fair.receipt, price="4.00"))
+    confirmed, _ = _signed(world, chains.COOP, confirm(again_id))
+    yield "receipt-paid-twice", _served_with(world, fair.bag, [again, confirmed]), False, {again_id}
+    world.store.dispose()
+
+    # paid again once the seller disputed the first: the rules admit the new payment, whose
+    # figures both verifiers show; the disputed one slipped in beside it is not needed
+    world = fresh("repaid-after-dispute")
+    fair = setup(world)
+    first = fair.c.append(chains.EXPORTER, payment_body(fair.receipt, price="2.00"))
+    reason = "paid at 2.00, the contract says 3.10"
+    disputed = fair.c.append(
+        chains.COOP, {"type": "payment.dispute", "payment": first, "reason": reason}
+    )
+    repaid = fair.c.append(chains.EXPORTER, payment_body(fair.receipt))
+    fair.c.append(chains.COOP, confirm(repaid))
+    bag = bag_of(fair)
+    honest = build_bundle(world.store, bag)
+    assert repaid in honest["verdict"]["prices"][0]["events"]["payments"]
+    slipped = tp.with_events(world.store, honest, first, disputed)
+    yield "repaid-after-dispute/first-slipped-in", slipped, False, {first, disputed}
+    world.store.dispose()
+
+    # a settlement for a delivery in the lot and one outside it: its amount (150 kg) is
+    # held to its kilograms only where every harvest is carried, so both verifiers pass it
+    world = fresh("settlement-beyond-the-lot")
+    fair = setup(world)
+    elsewhere = fair.c.harvest(chains.COOP, f"{chains.COOP}:h-2", "50", chains.M1, chains.P1)
+    settled = member_payment_body(fair.harvest, harvests=[fair.harvest, elsewhere])
+    settlement = fair.c.append(chains.COOP, {**settled, "amount": "1425"})
+    paid_id = fair.c.append(chains.EXPORTER, payment_body(fair.receipt))
+    fair.c.append(chains.COOP, confirm(paid_id))
+    beyond = build_bundle(world.store, bag_of(fair))
+    assert beyond["verdict"]["prices"][0]["events"]["member_payments"] == [settlement]
+    assert elsewhere not in honest_ids(beyond)
+    yield "settlement-beyond-the-lot", beyond, True, set()
+    world.store.dispose()
+
+    # a delivery's price stated again in a settlement (the farm-gate price doubled)
+    world = fresh("member-price-twice")
+    fair = paid_chain(world)
+    assert fair.bag
+    twice, twice_id = _signed(
+        world, chains.COOP, member_payment_body(fair.harvest, price="19.00", amount="1900")
+    )
+    yield "member-price-twice", _served_with(world, fair.bag, [twice]), False, {twice_id}
+    world.store.dispose()
+
+    # goods shipped as SPP paid under FT, whose lower minimum the price clears
+    world = fresh("scheme-not-claimed")
+    fair = setup(world)
+    ft = price_list_body("FT-2026", minimum="1.80")
+    ft["scheme"] = "FT"
+    ft_list = fair.c.append(STANDARD, ft)
+    bag = bag_of(fair)
+    paid, paid_id = _signed(
+        world, chains.EXPORTER, payment_body(fair.receipt, scheme="FT", price="2.00")
+    )
+    confirmed, _ = _signed(world, chains.COOP, confirm(paid_id))
+    also = (ft_list, _registration(world.store, STANDARD))
+    yield "scheme-not-claimed", _served_with(world, bag, [paid, confirmed], also), False, {paid_id}
+    world.store.dispose()
+
+
+def _amounts_at_the_edge(
+    fresh: Callable[[str], World],
+) -> Iterator[tuple[str, dict[str, Any], bool, set[str]]]:
+    """The tolerance of check_amount, to the last decimal in both verifiers: 3.30 per lb
+    for 100 kg comes to 727.52546…, 0.5 % more is 731.16309…; at 0.000001 per lb (0.00022)
+    the tolerance is the cent. An amount within it is appended and passes; one a thousandth
+    beyond is signed, smuggled behind the append path and fails, naming the payment."""
+    from tests.graph import chains
+    from tests.graph.fair import LOT, STANDARD, payment_body, setup
+
+    for name, changes, passes in (
+        ("half-percent-within", {"amount": "731.163"}, True),
+        ("half-percent-beyond", {"amount": "731.164"}, False),
+        ("cent-within", {"price": "0.000001", "premium": None, "amount": "0.01"}, True),
+        ("cent-beyond", {"price": "0.000001", "premium": None, "amount": "0.011"}, False),
+    ):
+        world = fresh(f"amount-{name}")
+        fair = setup(world)
+        body = payment_body(fair.receipt, **changes)
+        confirm = {"type": "payment.confirm", "disclose": True}
+        if passes:
+            paid = fair.c.append(chains.EXPORTER, body)
+            fair.c.append(chains.COOP, {**confirm, "payment": paid})
+        at = fair.c.move(chains.EXPORTER, chains.ROASTER, LOT, fair.receipt, "100")
+        bag = chains.roast_and_pack(fair.c, [(LOT, at, "100")], "100")
+        if passes:
+            yield f"amount/{name}", build_bundle(world.store, bag), True, set()
+        else:
+            envelope, paid = _signed(world, chains.EXPORTER, body)
+            confirmed, _ = _signed(world, chains.COOP, {**confirm, "payment": paid})
+            also = (fair.price_list, _registration(world.store, STANDARD))
+            forged = _served_with(world, bag, [envelope, confirmed], also)
+            yield f"amount/{name}", forged, False, {paid}
+        world.store.dispose()
 
 
 def _demo_price_forgeries(ledger: Ledger) -> Iterator[tuple[str, dict[str, Any], bool, set[str]]]:  # noqa: F811
@@ -954,7 +1143,7 @@ def test_python_and_javascript_agree_on_every_price_bundle(
         cases.append((name, bundle, _log_key(ledger), demo_key, passes, named))
     for name, bundle, passes, named in _price_bundles(tmp_path):
         cases.append((name, bundle, tp.TRUSTED, test_key, passes, named))
-    assert len(cases) == 2 + 5 + 17
+    assert len(cases) == 2 + 5 + 17 + 7 + 4
 
     js = _js_verdicts(chromium, base, [(n, b, vkey) for n, b, _k, vkey, *_ in cases])
     assert "error" not in js, js.get("error")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ledger.tables import default_tables
 from tests.graph import chains
 from tests.graph.chains import COOP, EXPORTER, M1, P1, ROASTER, Coffee
 from tests.support import World
@@ -48,7 +49,7 @@ def price_list_body(
 
 def payment_body(receipt: str, *, kg: str = "100", **changes: Any) -> dict[str, Any]:
     """A payment for ``receipt``; its ``amount``, unless given, is what its price and
-    premium per pound come to for ``kg`` kilograms received (the rule checks it)."""
+    premium per unit come to for ``kg`` kilograms received (the rule checks it)."""
     body: dict[str, Any] = {
         "type": "payment",
         "to": COOP,
@@ -69,8 +70,8 @@ def payment_body(receipt: str, *, kg: str = "100", **changes: Any) -> dict[str, 
     body.update(changes)
     if "amount" not in changes:
         per_unit = Decimal(body["price"]) + Decimal(body.get("premium") or 0)
-        pounds = Decimal(kg) / Decimal("0.45359237")
-        body["amount"] = str((per_unit * pounds).quantize(Decimal("0.01")))
+        units = Decimal(kg) / default_tables().units[body["unit"]]
+        body["amount"] = str((per_unit * units).quantize(Decimal("0.01")))
     return {k: v for k, v in body.items() if v is not None}
 
 

@@ -212,6 +212,21 @@ export function applicable(terms, { scheme: scheme_, product, form, quality: qua
   return null;
 }
 
+const CENT = new Q(1n, 100n);
+const AMOUNT_TOLERANCE = new Q(1n, 200n);
+
+/** Refuses `amount` unless it is what `price` per `unit` comes to for `kg` kilograms, to
+ * 0.5 % and never less than a cent (ledger.prices.check_amount): the per-unit figures are
+ * the money that changed hands, and a premium stated on its own is not inside the price. */
+export function checkAmount(amount, price, kg, unit_, tables, what = "price") {
+  const due = price.mul(kg).div(Q.parse(tables.units[unit_].kg));
+  const off = amount.cmp(due) >= 0 ? amount.sub(due) : due.sub(amount);
+  const tolerance = due.mul(AMOUNT_TOLERANCE);
+  if (off.cmp(tolerance.cmp(CENT) > 0 ? tolerance : CENT) > 0) {
+    bad(`${decimalText(amount, 2)} is not what ${what} per ${unit_} comes to for the ${decimalText(kg, 3)} kg paid for (${decimalText(due, 2)}, to 0.5 %)`, "amount");
+  }
+}
+
 class NoRate extends Error {}
 
 /** Reference-form kg per kg of `form` (ledger.tables.Product.conversion_factor): the

@@ -21,7 +21,7 @@ import {
   ed25519Verify,
 } from "./proof.js";
 import { Q } from "./exact.js";
-import { PRICE_TYPES, applicable, priceDifferences, priceSection, readBody } from "./prices.js";
+import { PRICE_TYPES, applicable, checkAmount, priceDifferences, priceSection, readBody } from "./prices.js";
 
 export { Q };
 
@@ -513,7 +513,8 @@ class Ledger {
     this.refused = new Set();
     this.voids = new Set(); // ids of events an admitted void declared erroneous
     this.terms = []; // price terms of admitted price lists
-    this.payments = new Map(); // payment id → {payer, payee, instant, answer}
+    this.payments = new Map(); // payment id → {payer, payee, instant, answer, status}
+    this.paidBy = new Map(); // receipt or harvest id → ids of the payments naming it
   }
 
   async admit(r, find) {
@@ -582,6 +583,7 @@ class Ledger {
       members: new Map(this.members), certificates: new Map(this.certificates),
       voids: new Set(this.voids), terms: [...this.terms],
       payments: new Map([...this.payments].map(([k, v]) => [k, { ...v }])),
+      paidBy: new Map([...this.paidBy].map(([k, v]) => [k, [...v]])),
     };
   }
 
@@ -698,7 +700,8 @@ class Ledger {
           const kg = this.take(line, `lots[${i}]`);
           lots.set(line.lot, (lots.get(line.lot) || ZERO).add(kg));
         });
-        this.shipments.set(r.id, { from: r.party, to: b.to, lots, received: false, instant: r.instant });
+        const claims = Array.isArray(b.claims) ? b.claims : [];
+        this.shipments.set(r.id, { from: r.party, to: b.to, lots, claims, received: false, instant: r.instant });
         return null;
       }
       case "receive": {
@@ -763,10 +766,15 @@ class Ledger {
     const body = readBody(r, this.tables);
     if (!this.parties.has(body.to)) throw new RuleError("rules", `party ${JSON.stringify(body.to)} is not registered (field to)`);
     const goods = new Set();
+    let kg = ZERO;
+    let carried = true;
     body.receipts.forEach((id, n) => {
       const where = `receipts[${n}]`;
       const receipt = this.events.get(id);
-      if (!receipt) return; // over a bundle: the figures rest only on the receipts it carries
+      if (!receipt) {
+        carried = false; // over a bundle: the figures rest only on the receipts it carries
+        return;
+      }
       if (receipt.type !== "receive" || receipt.party !== r.party) {
         throw new RuleError("rules", `no receipt ${id} signed by ${JSON.stringify(r.party)}: a buyer pays for its own receipts (field ${where})`);
       }
@@ -777,12 +785,25 @@ class Ledger {
         throw new RuleError("rules", `receipt ${id} is of a shipment from ${JSON.stringify(shipment.from)}, not from ${JSON.stringify(body.to)} (field ${where})`);
       }
       if (r.instant < receipt.instant) throw new RuleError("references", `dated before receipt ${id}, which it builds on`);
-      for (const line of receipt.body.lots || []) {
+      (receipt.body.lots || []).forEach((line, i) => {
         const lot = this.lots.get(line.lot);
         if (!lot) throw new NotInEvidence(`lot ${JSON.stringify(line.lot)} is not in the bundle`);
         goods.add(`${lot.product} ${lot.form}`);
+        kg = kg.add(this.tables.kg(line, `lots[${i}].quantity`));
+      });
+      // the scheme the goods were sold under: one the receipt's shipment claimed
+      if (body.scheme !== null && !shipment.claims.includes(body.scheme)) {
+        throw new RuleError("rules", `receipt ${id} is of goods shipped as ${shipment.claims.join(", ") || "no scheme"}, not ${body.scheme}: a payment is judged by the scheme the goods were sold under (field scheme)`);
+      }
+      // a receipt is paid once: another payment only once the seller disputed the first
+      for (const earlier of this.paidBy.get(id) || []) {
+        const paid = this.payments.get(earlier);
+        if (paid && paid.status !== "disputed") {
+          throw new RuleError("rules", `receipt ${id} is paid by payment ${earlier} (${paid.status}); a new one only once the seller disputed it (field ${where})`);
+        }
       }
     });
+    if (carried) checkAmount(body.amount, body.price.add(body.premium), kg, body.unit, this.tables, "price + premium");
     if (goods.size > 1) throw new RuleError("rules", `the receipts hold ${[...goods].sort().join(", ")}: one payment prices one product in one form (field receipts)`);
     if (goods.size === 1 && body.scheme !== null) {
       const lot = this.lots.get(this.events.get(body.receipts.find((id) => this.events.has(id))).body.lots[0].lot);
@@ -791,7 +812,8 @@ class Ledger {
         throw new RuleError("rules", `the ${term.scheme} price list ${JSON.stringify(term.list)} in force on ${body.contractDate} is in ${term.currency}; a payment in ${body.currency} states its rate to ${term.currency} (field rate)`);
       }
     }
-    this.payments.set(r.id, { payer: r.party, payee: body.to, instant: r.instant, answer: null });
+    this.payments.set(r.id, { payer: r.party, payee: body.to, instant: r.instant, answer: null, status: "unconfirmed" });
+    this.link(r.id, body.receipts);
     return null;
   }
 
@@ -806,6 +828,7 @@ class Ledger {
     if (payment.answer) throw new RuleError("rules", `payment ${body.payment} was already answered by ${payment.answer} (field payment)`);
     if (r.instant < payment.instant) throw new RuleError("references", `dated before payment ${body.payment}, which it answers`);
     payment.answer = r.id;
+    payment.status = r.type === "payment.dispute" ? "disputed" : "confirmed";
     return null;
   }
 
@@ -813,16 +836,39 @@ class Ledger {
   memberPayment(r) {
     const body = readBody(r, this.tables);
     this.role(r, "spo");
+    let kg = ZERO;
+    let carried = true;
     body.harvests.forEach((id, n) => {
       const harvest = this.events.get(id);
-      if (!harvest) return; // a settlement names deliveries outside the lot: not in evidence
+      if (!harvest) {
+        carried = false; // a settlement names deliveries outside the lot: not in evidence
+        return;
+      }
       if (harvest.type !== "harvest" || harvest.party !== r.party || harvest.body.member !== body.member) {
         throw new RuleError("rules", `no harvest ${id} of member ${JSON.stringify(body.member)} signed by ${JSON.stringify(r.party)} (field harvests[${n}])`);
       }
       if (this.voids.has(id)) throw new RuleError("rules", `harvest ${id} was voided (field harvests[${n}])`);
       if (r.instant < harvest.instant) throw new RuleError("references", `dated before harvest ${id}, which it pays for`);
+      if (body.part === "price") { // a delivery's price is paid once; later money is a second-payment
+        const earlier = (this.paidBy.get(id) || []).find((p) => {
+          const e = this.events.get(p);
+          return e && e.type === "member.payment" && e.body.part === "price";
+        });
+        if (earlier) throw new RuleError("rules", `the price of harvest ${id} was paid by member.payment ${earlier}; what a member is paid later is a second-payment (field harvests[${n}])`);
+      }
+      kg = kg.add(this.tables.kg(harvest.body, "quantity"));
     });
+    if (carried) checkAmount(body.amount, body.price, kg, body.unit, this.tables);
+    this.link(r.id, body.harvests);
     return null;
+  }
+
+  /** The receipts or harvests a payment names, each knowing it (ledger.records.PaymentLink). */
+  link(payment, targets) {
+    for (const id of targets) {
+      if (!this.paidBy.has(id)) this.paidBy.set(id, []);
+      this.paidBy.get(id).push(payment);
+    }
   }
 
   addKey(subject, publicKey) {
