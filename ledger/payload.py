@@ -69,6 +69,22 @@ def _no_float(text: str) -> Any:
     )
 
 
+MAX_INTEGER = 2**53 - 1
+"""The largest integer a payload may hold (I-JSON, RFC 7493 §2.2): JSON readers that hold
+numbers as doubles, a browser's among them, read a larger one inexactly, so the in-browser
+verifier would see another number than the one signed. The console signs none larger."""
+
+
+def _exact_int(text: str) -> int:
+    value = int(text) if len(text) <= 20 else None
+    if value is None or abs(value) > MAX_INTEGER:
+        shown = text if len(text) <= 40 else f"{text[:20]}…({len(text)} digits)"
+        raise InvalidEvent(
+            f"integer {shown} is beyond ±(2^53−1), the exact range of JSON numbers (RFC 7493)"
+        )
+    return value
+
+
 def _no_constant(text: str) -> Any:
     raise InvalidEvent(f"{text} is not allowed in a payload")
 
@@ -92,6 +108,7 @@ def loads_strict(data: bytes, *, what: str = "payload") -> Any:
             text,
             object_pairs_hook=pairs_hook,
             parse_float=_no_float,
+            parse_int=_exact_int,
             parse_constant=_no_constant,
         )
     except json.JSONDecodeError as e:

@@ -13,6 +13,7 @@ import base64
 import copy
 import hashlib
 import json
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -971,3 +972,155 @@ def test_python_and_javascript_agree_on_every_price_bundle(
         if not passes and not named:  # a figure's difference is a verdict finding in both
             assert "verdict" in {f.check for f in python.findings}, name
             assert "verdict" in {f["check"] for f in mine["findings"]}, name
+
+
+# --- an operator's forgeries at the byte level: both verifiers must agree ---------------------
+
+
+def _relogged(
+    world: World,
+    lot: str,
+    change: Callable[[list[bytes]], None],
+    *,
+    size: int | None = None,
+    claim_says: tuple[str, str] = ("", ""),
+) -> dict[str, Any]:
+    """The honest bundle of ``lot`` after the operator (log key and database in hand) has
+    rewritten payloads (``change`` edits the log's payload list in place; a changed payload
+    is re-signed by its party's seeded key) and re-signed the log over the result."""
+    from ledger.checkpoint import Checkpoint
+    from ledger.envelope import PAYLOAD_TYPE, b64encode, leaf_input, pae
+    from ledger.merkle import MemoryTree
+    from ledger.schema import EventRow
+    from tests.graph import chains
+    from tests.graph import test_forged_bundles as forged
+
+    bundle = forged.bundle_for(world.store, lot)
+    with world.store.reading() as session:
+        from sqlalchemy import select
+
+        rows = session.execute(select(EventRow.envelope).order_by(EventRow.index)).scalars()
+        payloads = [base64.b64decode(json.loads(text)["payload"]) for text in rows]
+    before = list(payloads)
+    change(payloads)
+    by_key = {
+        hashlib.sha256(raw_public_key(seeded_key(p).public_key())).hexdigest(): seeded_key(p)
+        for p in [*world.chains, "operator"]
+    }
+    tree = MemoryTree()
+    for payload in payloads:
+        tree.append_input(leaf_input(payload))
+    cut = tree.size if size is None else size
+    claim = json.dumps(bundle["verdict"])
+    for item in bundle["events"]:
+        n = item["index"]
+        if payloads[n] != before[n]:
+            # the claim names the forged event, as the operator would write it
+            new_id = "sha256:" + hashlib.sha256(payloads[n]).hexdigest()
+            claim = claim.replace(_event_id(item), new_id)
+            keyid = item["envelope"]["signatures"][0]["keyid"]
+            sig = by_key[keyid].sign(pae(PAYLOAD_TYPE, payloads[n]))
+            item["envelope"]["payload"] = b64encode(payloads[n])
+            item["envelope"]["signatures"][0]["sig"] = b64encode(sig)
+        item["inclusion"] = (
+            [h.hex() for h in tree.inclusion_proof(n, min(cut, tree.size))] if n < cut else []
+        )
+    if claim_says[0]:
+        claim = claim.replace(*claim_says)
+    bundle["verdict"] = json.loads(claim)
+    body = Checkpoint(chains.LOG_ORIGIN, cut, tree.root(min(cut, tree.size))).body()
+    bundle["checkpoint"] = sign_note(body, chains.log_signer())
+    return bundle
+
+
+def _last_of(payloads: list[bytes], kind: str) -> int:
+    return max(n for n, p in enumerate(payloads) if json.loads(p)["type"] == kind)
+
+
+def _edit(kind: str, old: bytes, new: bytes) -> Callable[[list[bytes]], None]:
+    def change(payloads: list[bytes]) -> None:
+        n = _last_of(payloads, kind)
+        assert old in payloads[n], payloads[n]
+        payloads[n] = payloads[n].replace(old, new, 1)
+
+    return change
+
+
+def _clock(clock: bytes) -> Callable[[list[bytes]], None]:
+    """The harvest's time of day (and offset, if given) replaced, its day kept."""
+
+    def change(payloads: list[bytes]) -> None:
+        n = _last_of(payloads, "harvest")
+        pattern = rb'("time":"\d{4}-\d{2}-\d{2}T)'
+        tail = rb"[0-9:.]+" if len(clock) == 8 else rb"[0-9:.]+[+-]\d{2}:\d{2}"
+        payloads[n], count = re.subn(pattern + tail, lambda m: m.group(1) + clock, payloads[n])
+        assert count == 1, payloads[n]
+
+    return change
+
+
+def _operator_forgeries(folder: Path) -> Iterator[tuple[str, dict[str, Any], LogKey, str]]:
+    from ledger.checkpoint import format_verifier_key
+    from tests.graph import chains
+
+    store = Store(f"sqlite:///{folder / 'bytes'}.db")
+    store.migrate()
+    world = World.create(store)
+    c = chains.base(world)
+    lot = f"{chains.COOP}:h-1"
+    c.harvest(chains.COOP, lot, "100", chains.M1, chains.P1)
+    key = LogKey(raw_public_key(chains.log_private().public_key()))
+    vkey = format_verifier_key(chains.LOG_ORIGIN, key.public_key)
+    cases: dict[str, Callable[[list[bytes]], None]] = {
+        "honest-relogged": lambda payloads: None,
+        "duplicate-key": _edit("harvest", b'"quantity":"100"', b'"quantity":"100","quantity":"1"'),
+        "float-schema": _edit("harvest", b'"schema":1', b'"schema":1.0'),
+        "huge-seq": _edit("harvest", b'"seq":', b'"seq":90071992547409930'),
+        "byte-order-mark": _edit("harvest", b"{", b"\xef\xbb\xbf{"),
+        "other-ledger": _edit("harvest", b'"ledger":"sha256:', b'"ledger":"sha256:0'),
+        "hour-24": _clock(b"24:00:00"),
+        "leap-second": _clock(b"23:59:60"),
+        "offset-24": _clock(b"10:00:00+24:00"),
+        "unknown-type": _edit("harvest", b'"type":"harvest"', b'"type":"harvest.note"'),
+    }
+    for name, change in cases.items():
+        yield name, _relogged(world, lot, change), key, vkey
+    day = world.clock.date().isoformat()  # the harvest's day, claimed as April 31
+    yield (
+        "april-31",
+        _relogged(
+            world,
+            lot,
+            _edit("harvest", day.encode(), b"2026-04-31"),
+            claim_says=(day, "2026-04-31"),
+        ),
+        key,
+        vkey,
+    )
+    honest = _relogged(world, lot, lambda payloads: None)
+    size = int(honest["checkpoint"].split("\n")[1])
+    yield "index-at-size", _relogged(world, lot, lambda p: None, size=size - 1), key, vkey
+    store.dispose()
+
+
+def test_python_and_javascript_agree_on_operator_byte_forgeries(
+    tmp_path: Path,
+    site: tuple[Path, str],
+    chromium: Any,
+) -> None:
+    """Payload bytes and log notes an operator can sign: duplicate keys, a float, an integer
+    beyond 2^53, a byte-order mark, another ledger, a day that does not exist, an unknown
+    type, an event at the checkpoint's size. Both verifiers give the same answer."""
+    _root, base = site
+    cases = list(_operator_forgeries(tmp_path))
+    js = _js_verdicts(chromium, base, [(n, b, v) for n, b, _k, v in cases])
+    assert "error" not in js, js.get("error")
+    python = {n: verify_bundle(json.loads(json.dumps(b)), k) for n, b, k, _v in cases}
+    got = {n: (python[n].ok, js[n]["ok"]) for n, *_ in cases}
+    detail = {
+        n: ([str(f) for f in python[n].findings][:2], js[n]["findings"][:2])
+        for n in got
+        if got[n][0] != got[n][1]
+    }
+    assert got["honest-relogged"] == (True, True), detail
+    assert {n: ok for n, ok in got.items() if ok[0] != ok[1]} == {}, detail

@@ -136,11 +136,21 @@ export function parseStrict(text) {
 }
 
 const TIME = /^(\d{4}-\d{2}-\d{2})T\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+const FIELDS = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
 
-/** Milliseconds since the epoch, with the microseconds kept apart for exact comparison. */
+/** Milliseconds since the epoch, with the microseconds kept apart for exact comparison.
+ * Every field in its range, as Python's datetime holds them (ledger/fields.py): no
+ * 24:00, no leap second, no April 31, an offset under 24 hours; Date.parse alone rolls
+ * such times over into real ones. */
 function instant(text) {
   const m = TIME.exec(String(text));
   if (!m) throw new Error(`time ${JSON.stringify(text)} is not RFC 3339 with an offset`);
+  const [, year, month, day, hour, minute, second, offHour, offMinute] = FIELDS.exec(text).map(Number);
+  const days = new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && (year % 4 !== 0 || (year % 100 === 0 && year % 400 !== 0)) ? 1 : 0);
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > days || hour > 23 || minute > 59
+    || second > 59 || (offHour || 0) > 23 || (offMinute || 0) > 59) {
+    throw new Error(`time ${JSON.stringify(text)} is not a real time`);
+  }
   const ms = Date.parse(text.replace(/\.\d+/, ""));
   if (Number.isNaN(ms)) throw new Error(`time ${JSON.stringify(text)} is not a real time`);
   const frac = (m[2] || ".0").slice(1).padEnd(9, "0").slice(0, 9);
@@ -474,7 +484,8 @@ async function readEvent(item) {
   if (signature.length !== 64) throw new Error("an Ed25519 signature is 64 bytes");
   const payload = b64decode(env.payload);
   if (payload.length > 65536) throw new Error("a payload is at most 64 KiB");
-  const text = new TextDecoder("utf-8", { fatal: true }).decode(payload);
+  // a byte-order mark is kept, and refused as JSON, as Python's reader refuses it
+  const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(payload);
   const body = parseStrict(text);
   if (!body || typeof body !== "object" || Array.isArray(body)) throw new Error("payload must be a JSON object");
   for (const name of ["type", "schema", "party", "key", "seq", "prev", "time"]) {
