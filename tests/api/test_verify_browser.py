@@ -1124,3 +1124,26 @@ def test_python_and_javascript_agree_on_operator_byte_forgeries(
     }
     assert got["honest-relogged"] == (True, True), detail
     assert {n: ok for n, ok in got.items() if ok[0] != ok[1]} == {}, detail
+
+
+def test_a_bundle_file_with_a_key_held_twice_fails_in_the_browser_as_in_trazo_verify(
+    site: tuple[Path, str],
+    chromium: Any,
+) -> None:
+    """``trazo verify`` reads bundle.json as strictly as a signed payload; a key held twice
+    (two readers could take two different values) fails on the page too."""
+    from ledger.errors import InvalidEvent
+    from ledger.payload import loads_strict
+
+    root, base = site
+    folder = root / "key-twice"
+    shutil.copytree(root / "bag", folder, dirs_exist_ok=True)
+    text = (folder / "bundle.json").read_text()
+    lot = json.loads(text)["lot"]
+    doubled = text.rstrip()[:-1] + f', "lot": {json.dumps(lot)}}}'
+    (folder / "bundle.json").write_text(doubled)
+    with pytest.raises(InvalidEvent, match="duplicate key 'lot'"):
+        loads_strict(doubled.encode())  # as `trazo verify` reads it
+    outcome, findings = _run_check(chromium, f"{base}/key-twice/index.html")
+    assert outcome == "failed"
+    assert any("duplicate key" in f["text"] for f in findings), findings
