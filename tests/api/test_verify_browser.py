@@ -1046,6 +1046,36 @@ def _edit(kind: str, old: bytes, new: bytes) -> Callable[[list[bytes]], None]:
     return change
 
 
+def _size_beyond_2_53(world: World, lot: str) -> dict[str, Any]:
+    """A checkpoint of size 2^53 + 1 (a double reads 2^53) whose root the operator made
+    for a perfect tree of 2^53 leaves: the log's real leaves first, padding after."""
+    from ledger.checkpoint import Checkpoint
+    from ledger.envelope import leaf_input
+    from ledger.merkle import MemoryTree, leaf_hash, node_hash
+    from ledger.schema import EventRow
+    from tests.graph import chains
+    from tests.graph import test_forged_bundles as forged
+
+    bundle = forged.bundle_for(world.store, lot)
+    with world.store.reading() as session:
+        from sqlalchemy import select
+
+        rows = session.execute(select(EventRow.envelope).order_by(EventRow.index)).scalars()
+        leaves = [leaf_hash(leaf_input(base64.b64decode(json.loads(t)["payload"]))) for t in rows]
+    k = max(len(leaves) - 1, 1).bit_length()
+    tree = MemoryTree([*leaves, *(leaf_hash(b"pad %d" % i) for i in range(2**k - len(leaves)))])
+    upper = [hashlib.sha256(b"sibling %d" % j).digest() for j in range(k, 53)]
+    root = tree.root()
+    for sibling in upper:
+        root = node_hash(root, sibling)
+    for item in bundle["events"]:
+        proof = [*tree.inclusion_proof(item["index"]), *upper]
+        item["inclusion"] = [h.hex() for h in proof]
+    body = Checkpoint(chains.LOG_ORIGIN, 2**53 + 1, root).body()
+    bundle["checkpoint"] = sign_note(body, chains.log_signer())
+    return bundle
+
+
 def _clock(clock: bytes) -> Callable[[list[bytes]], None]:
     """The harvest's time of day (and offset, if given) replaced, its day kept."""
 
@@ -1097,6 +1127,7 @@ def _operator_forgeries(folder: Path) -> Iterator[tuple[str, dict[str, Any], Log
         key,
         vkey,
     )
+    yield "size-beyond-2^53", _size_beyond_2_53(world, lot), key, vkey
     honest = _relogged(world, lot, lambda payloads: None)
     size = int(honest["checkpoint"].split("\n")[1])
     yield "index-at-size", _relogged(world, lot, lambda p: None, size=size - 1), key, vkey

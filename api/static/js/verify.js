@@ -328,7 +328,7 @@ export async function verifyBundle(bundle, options = {}, onStep = () => {}) {
       for (const r of records) {
         try {
           const proof = r.inclusion.map(hexToBytes);
-          await verifyInclusion(await leafHash(await sha256(r.payload)), r.index, checkpoint.size, proof, checkpoint.root);
+          await verifyInclusion(await leafHash(await sha256(r.payload)), r.index, checkpoint.exactSize, proof, checkpoint.root);
         } catch (e) {
           find("inclusion", `not in the log at index ${r.index} under the checkpoint: ${e.message}`, r.id);
         }
