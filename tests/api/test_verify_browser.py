@@ -1076,6 +1076,28 @@ def _size_beyond_2_53(world: World, lot: str) -> dict[str, Any]:
     return bundle
 
 
+def _other_ledger(payloads: list[bytes]) -> None:
+    """The harvest names a ledger id of the right form that is not this log's genesis."""
+    n = _last_of(payloads, "harvest")
+    genesis = "sha256:" + hashlib.sha256(payloads[0]).hexdigest()
+    other = "sha256:" + hashlib.sha256(b"another ledger").hexdigest()
+    payloads[n] = payloads[n].replace(genesis.encode(), other.encode(), 1)
+
+
+def _seq_gap(payloads: list[bytes]) -> None:
+    """The harvest claims seq + 3, its prev the enrolment the bundle carries (seq − 2 or
+    lower): a gap whose far end is in evidence, so no missing event can fill it."""
+    n = _last_of(payloads, "harvest")
+    body = json.loads(payloads[n])
+    enrolment = next(
+        p for p in payloads if json.loads(p).get("member") == body["member"] and b"enroll" in p
+    )
+    prev = "sha256:" + hashlib.sha256(enrolment).hexdigest()
+    seq = body["seq"]
+    changed = payloads[n].replace(b'"seq":%d' % seq, b'"seq":%d' % (seq + 3), 1)
+    payloads[n] = changed.replace(body["prev"].encode(), prev.encode(), 1)
+
+
 def _clock(clock: bytes) -> Callable[[list[bytes]], None]:
     """The harvest's time of day (and offset, if given) replaced, its day kept."""
 
@@ -1107,7 +1129,9 @@ def _operator_forgeries(folder: Path) -> Iterator[tuple[str, dict[str, Any], Log
         "float-schema": _edit("harvest", b'"schema":1', b'"schema":1.0'),
         "huge-seq": _edit("harvest", b'"seq":', b'"seq":90071992547409930'),
         "byte-order-mark": _edit("harvest", b"{", b"\xef\xbb\xbf{"),
-        "other-ledger": _edit("harvest", b'"ledger":"sha256:', b'"ledger":"sha256:0'),
+        "malformed-ledger": _edit("harvest", b'"ledger":"sha256:', b'"ledger":"sha256:0'),
+        "other-ledger": _other_ledger,
+        "seq-gap": _seq_gap,
         "hour-24": _clock(b"24:00:00"),
         "leap-second": _clock(b"23:59:60"),
         "offset-24": _clock(b"10:00:00+24:00"),
@@ -1128,6 +1152,15 @@ def _operator_forgeries(folder: Path) -> Iterator[tuple[str, dict[str, Any], Log
         vkey,
     )
     yield "size-beyond-2^53", _size_beyond_2_53(world, lot), key, vkey
+    honest = _relogged(world, lot, lambda payloads: None)
+    body, _sig = split_note(honest["checkpoint"])
+    for name, text in {
+        "checkpoint-extension-line": body + b"extra\n",
+        "checkpoint-other-origin": body.replace(chains.LOG_ORIGIN.encode(), b"trazo/elsewhere"),
+    }.items():
+        origin = text.split(b"\n", 1)[0].decode()
+        signer = NoteSigner(origin, chains.log_private())
+        yield name, dict(honest, checkpoint=sign_note(text, signer)), LogKey.load(vkey), vkey
     honest = _relogged(world, lot, lambda payloads: None)
     size = int(honest["checkpoint"].split("\n")[1])
     yield "index-at-size", _relogged(world, lot, lambda p: None, size=size - 1), key, vkey
@@ -1154,6 +1187,7 @@ def test_python_and_javascript_agree_on_operator_byte_forgeries(
         if got[n][0] != got[n][1]
     }
     assert got["honest-relogged"] == (True, True), detail
+    assert got["seq-gap"] == (False, False)  # prev is in the bundle: no gap to fill
     assert {n: ok for n, ok in got.items() if ok[0] != ok[1]} == {}, detail
 
 

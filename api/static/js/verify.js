@@ -581,6 +581,10 @@ class Ledger {
     if (earlier && earlier.id !== r.id) return problem(`seq ${r.body.seq} of key ${r.keyid.slice(0, 16)}… is already taken by ${earlier.id} (a fork)`);
     const before = seqs.get(r.body.seq - 1);
     if (before && r.body.prev !== before.id) return problem(`prev is ${r.body.prev}, not ${before.id}, the key's event seq ${r.body.seq - 1}`);
+    // a gap is events the bundle does not carry: prev must then be one of them too
+    if (!before && r.body.seq > 1 && this.events.has(r.body.prev)) {
+      return problem(`seq ${r.body.seq} skips seqs of key ${r.keyid.slice(0, 16)}…, yet its prev ${r.body.prev} is an event the bundle carries`);
+    }
     if (before && r.instant < before.instant) return problem("dated before the key's previous event");
     seqs.set(r.body.seq, r);
   }
