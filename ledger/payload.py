@@ -9,6 +9,7 @@ fields are checked by its rule module (``ledger.rules``).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -89,6 +90,30 @@ def _no_constant(text: str) -> Any:
     raise InvalidEvent(f"{text} is not allowed in a payload")
 
 
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+"""Unicode's bidirectional embeddings, overrides and isolates (LRE … RLO, LRI … PDI): a
+party name or reason holding one reorders the text shown after it on a page or in the
+console ("Trojan Source", CVE-2021-42574), so no payload carries one."""
+_MAYBE_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]|\\u20(?:2[a-eA-E]|6[6-9])")
+
+
+def _bidi_path(value: Any, path: str = "") -> str | None:
+    """The path of the first string (key or value) holding a bidi control, if any."""
+    if isinstance(value, str):
+        return (path.rstrip(".") or "(the value)") if BIDI_CONTROLS.search(value) else None
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found = _bidi_path(key, f"{path}{key}.") or _bidi_path(child, f"{path}{key}.")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            found = _bidi_path(child, f"{path[:-1]}[{i}].")
+            if found:
+                return found
+    return None
+
+
 def loads_strict(data: bytes, *, what: str = "payload") -> Any:
     """Decode JSON the way the ledger reads every signed payload (shared with ``trazo sign``)."""
     try:
@@ -117,6 +142,14 @@ def loads_strict(data: bytes, *, what: str = "payload") -> Any:
         raise InvalidEvent(f"{what} is nested too deeply") from e
     except ValueError as e:  # e.g. an integer of more than 4,300 digits
         raise InvalidEvent(f"{what} is not acceptable JSON: {e}") from e
+    if _MAYBE_BIDI.search(text):
+        where = _bidi_path(value)
+        if where is not None:
+            raise InvalidEvent(
+                f"a bidirectional control character (U+202A–202E, U+2066–2069) in {what}:"
+                " it would reorder the text shown after it",
+                field=where,
+            )
     if not duplicated:
         return value
     try:

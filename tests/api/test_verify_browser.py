@@ -1191,6 +1191,44 @@ def test_python_and_javascript_agree_on_operator_byte_forgeries(
     assert {n: ok for n, ok in got.items() if ok[0] != ok[1]} == {}, detail
 
 
+def test_the_browser_reads_bidi_controls_as_the_ledger_does(
+    site: tuple[Path, str],
+    chromium: Any,
+) -> None:
+    """A right-to-left override or isolate, raw or escaped, in any string of a payload or a
+    bundle file: refused by ``loads_strict`` and by verify.js's ``parseStrict`` alike."""
+    from ledger.errors import InvalidEvent
+    from ledger.payload import loads_strict
+
+    _root, base = site
+    texts = [
+        '{"name":"Coop \u202eabc"}',
+        '{"name":"Coop \\u202Eabc"}',
+        '{"x":["ok","\\u2066"]}',
+        '{"\u2069":1}',
+        '{"name":"Coop \u200fabc \\\\u202e"}',  # a mark and a literal backslash: fine
+    ]
+    python = []
+    for text in texts:
+        try:
+            loads_strict(text.encode())
+            python.append(True)
+        except InvalidEvent:
+            python.append(False)
+    chromium.get(f"{base}/bag/index.html")
+    js = chromium.execute_async_script(
+        """
+        const [texts, done] = arguments;
+        import(new URL("js/verify.js", location.href)).then((m) => done(texts.map((t) => {
+          try { m.parseStrict(t); return true; } catch (e) { return false; }
+        })), (e) => done(String(e)));
+        """,
+        texts,
+    )
+    assert python == [False, False, False, False, True]
+    assert js == python
+
+
 def test_a_bundle_file_with_a_key_held_twice_fails_in_the_browser_as_in_trazo_verify(
     site: tuple[Path, str],
     chromium: Any,

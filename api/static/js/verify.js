@@ -67,6 +67,8 @@ function ceilPlaces(q, places) {
 
 // --- a strict reading of a payload: no duplicate keys, no floats -----------------------
 
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/;
+
 export function parseStrict(text) {
   let i = 0;
   const ws = () => { while (/[ \t\n\r]/.test(text[i] || "")) i++; };
@@ -77,7 +79,10 @@ export function parseStrict(text) {
     while (i < text.length && text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
     if (text[i] !== '"') fail("unterminated string");
     i++;
-    return JSON.parse(text.slice(start, i));
+    const out = JSON.parse(text.slice(start, i));
+    // as ledger/payload.py refuses them: they reorder the text shown after them
+    if (BIDI_CONTROLS.test(out)) fail("a bidirectional control character (U+202A–202E, U+2066–2069)");
+    return out;
   }
   function value(depth) {
     if (depth > 64) fail("nested too deeply");
