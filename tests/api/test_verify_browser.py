@@ -1250,3 +1250,58 @@ def test_a_bundle_file_with_a_key_held_twice_fails_in_the_browser_as_in_trazo_ve
     outcome, findings = _run_check(chromium, f"{base}/key-twice/index.html")
     assert outcome == "failed"
     assert any("duplicate key" in f["text"] for f in findings), findings
+
+
+HOSTILE = 'Coop <b>bold</b> <img src=x onerror="window.pwned=1"> ' + "W" * 230
+
+
+def test_a_hostile_party_name_is_text_and_stays_within_the_phone(
+    tmp_path: Path,
+    site: tuple[Path, str],
+    chromium: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cooperative registered under a name of markup and 230 unbroken letters: the page
+    shows it as text (no element, no script) and nothing runs past the 390 px screen."""
+    from selenium.webdriver.common.by import By
+
+    from tests.graph import chains
+
+    register = World.register_envelope
+
+    def hostile(
+        self: World, party: str, roles: list[str], country: str = "PE", **extra: Any
+    ) -> Any:
+        if party == chains.COOP:
+            extra["name"] = HOSTILE
+        return register(self, party, roles, country, **extra)
+
+    monkeypatch.setattr(World, "register_envelope", hostile)
+    store = Store(f"sqlite:///{tmp_path / 'hostile'}.db")
+    store.migrate()
+    world = World.create(store)
+    lot = chains.single_origin(world)
+    root, base = site
+    model = page_model(store, lot, log_key=chains.log_signer().verifier_key())
+    links = publish.Links.static(f"https://brand.example/{lot}/index.html", lot)
+    publish.publish(model, links, build_bundle(store, lot), root / "hostile")
+    store.dispose()
+    html = (root / "hostile" / "index.html").read_text()
+    assert "<img src=x" not in html and "&lt;img src=x" in html
+    chromium.get(f"{base}/hostile/index.html")
+    assert chromium.execute_script("return window.pwned === undefined")
+    assert not chromium.find_elements(By.CSS_SELECTOR, "main img[src=x], main b")
+    width = chromium.execute_script("return document.documentElement.clientWidth")
+    widest = chromium.execute_script(
+        "return Math.max(...[...document.body.querySelectorAll('*')]"
+        ".filter((e) => !e.parentElement.closest('svg'))"  # a map's clipped paths
+        ".map((e) => e.getBoundingClientRect().right))"
+    )
+    culprits = chromium.execute_script(
+        "return [...document.body.querySelectorAll('*')].filter((e) =>"
+        " !e.parentElement.closest('svg') &&"
+        " e.getBoundingClientRect().right > arguments[0] + 1).slice(0, 4).map((e) =>"
+        " e.tagName + '.' + (e.getAttribute('class') || '') + ' ' + e.textContent.slice(0, 40))",
+        width,
+    )
+    assert widest <= width + 1, (widest, width, culprits)
