@@ -557,8 +557,14 @@ def test_witness_cosignatures_are_counted_as_python_counts_them(
         bundle,
         checkpoint=bundle["checkpoint"] + line[:-6] + ("A" if line[-6] != "A" else "B") + line[-5:],
     )
+    origin, size, _root = body.decode().split("\n")[:3]
+    elsewhere = f"{origin}\n{int(size) - 1}\n{base64.b64encode(bytes(32)).decode()}\n".encode()
+    stray = dict(
+        bundle, checkpoint=bundle["checkpoint"] + witness.cosign(elsewhere, 1_765_000_000)
+    )  # the witness cosigned another checkpoint of the log; its line is moved onto this one
     cases = [
         ("with-its-witness", cosigned, witness.key.verifier_key()),
+        ("cosigned-another-checkpoint", stray, witness.key.verifier_key()),
         ("with-another-witness", cosigned, other.key.verifier_key()),
         ("broken-line", broken, other.key.verifier_key()),
     ]
@@ -588,6 +594,7 @@ def test_witness_cosignatures_are_counted_as_python_counts_them(
         assert js[name]["by"] == python.cosigned_by, name
     assert js["with-its-witness"] == {"ok": True, "by": ["witness.example/w1"]}
     assert not js["with-another-witness"]["ok"] and not js["broken-line"]["ok"]
+    assert not js["cosigned-another-checkpoint"]["ok"]
 
 
 def test_without_the_bundle_beside_it_the_page_checks_a_downloaded_file(
