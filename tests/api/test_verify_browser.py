@@ -1105,6 +1105,18 @@ def _seq_gap(payloads: list[bytes]) -> None:
     payloads[n] = changed.replace(body["prev"].encode(), prev.encode(), 1)
 
 
+def _loose_base64(text: str) -> str:
+    """``text`` with the unused low bits of its last character set: the same bytes."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    body = text.rstrip("=")
+    unused = {0: 0, 1: 2, 2: 4}[text.count("=")]
+    assert unused, "no padding bits to set"
+    last = alphabet.index(body[-1]) | ((1 << unused) - 1)
+    loose = body[:-1] + alphabet[last] + text[len(body) :]
+    assert base64.b64decode(loose) == base64.b64decode(text) and loose != text
+    return loose
+
+
 def _clock(clock: bytes) -> Callable[[list[bytes]], None]:
     """The harvest's time of day (and offset, if given) replaced, its day kept."""
 
@@ -1159,6 +1171,14 @@ def _operator_forgeries(folder: Path) -> Iterator[tuple[str, dict[str, Any], Log
         vkey,
     )
     yield "size-beyond-2^53", _size_beyond_2_53(world, lot), key, vkey
+    for member in ("payload", "sig"):  # same bytes, padding bits set: not canonical base64
+        loose = _relogged(world, lot, lambda payloads: None)
+        harvest = next(e for e in loose["events"] if _payload(e)["type"] == "harvest")
+        holder = (
+            harvest["envelope"] if member == "payload" else harvest["envelope"]["signatures"][0]
+        )
+        holder[member] = _loose_base64(holder[member])
+        yield f"non-canonical-base64-{member}", loose, key, vkey
     honest = _relogged(world, lot, lambda payloads: None)
     body, _sig = split_note(honest["checkpoint"])
     for name, text in {
@@ -1195,6 +1215,8 @@ def test_python_and_javascript_agree_on_operator_byte_forgeries(
     }
     assert got["honest-relogged"] == (True, True), detail
     assert got["seq-gap"] == (False, False)  # prev is in the bundle: no gap to fill
+    accepted = sorted(n for n, ok in got.items() if n != "honest-relogged" and ok[0])
+    assert accepted == [], accepted  # every forgery here is refused, not only agreed on
     assert {n: ok for n, ok in got.items() if ok[0] != ok[1]} == {}, detail
 
 
