@@ -1334,3 +1334,20 @@ def test_a_hostile_party_name_is_text_and_stays_within_the_phone(
         width,
     )
     assert widest <= width + 1, (widest, width, culprits)
+
+
+def test_a_page_claiming_another_share_than_its_bundle_fails(
+    site: tuple[Path, str],
+    chromium: Any,
+) -> None:
+    """The operator edits a static page's stated share (its data-claim) and leaves the
+    bundle honest: the check on the page compares the two and fails."""
+    root, base = site
+    folder = root / "other-claim"
+    shutil.copytree(root / "bag", folder, dirs_exist_ok=True)
+    page = (folder / "index.html").read_text()
+    assert 'data-claim="1/1"' in page
+    (folder / "index.html").write_text(page.replace('data-claim="1/1"', 'data-claim="1/2"'))
+    outcome, findings = _run_check(chromium, f"{base}/other-claim/index.html")
+    assert outcome == "failed"
+    assert any(f["text"].startswith("[verdict]") and "1/2" in f["text"] for f in findings)
