@@ -1155,6 +1155,8 @@ def _operator_forgeries(folder: Path) -> Iterator[tuple[str, dict[str, Any], Log
         "leap-second": _clock(b"23:59:60"),
         "offset-24": _clock(b"10:00:00+24:00"),
         "unknown-type": _edit("harvest", b'"type":"harvest"', b'"type":"harvest.note"'),
+        "dated-before-its-key": _clock(b"08:00:00"),  # before the key was registered
+        "gap-dated-back": _clock(b"08:21:00"),  # after that, before the key's enrolment
         "unknown-field": _edit("harvest", b'"unit":"kg"', b'"unit":"kg","note":"x"'),
     }
     for name, change in cases.items():

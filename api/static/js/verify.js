@@ -158,8 +158,9 @@ function instant(text) {
   }
   const ms = Date.parse(text.replace(/\.\d+/, ""));
   if (Number.isNaN(ms)) throw new Error(`time ${JSON.stringify(text)} is not a real time`);
-  const frac = (m[2] || ".0").slice(1).padEnd(9, "0").slice(0, 9);
-  return BigInt(ms) * 1000000n + BigInt(frac);
+  // to the microsecond, as Python's datetime holds a time (ledger/fields.py truncates)
+  const frac = (m[2] || ".0").slice(1).padEnd(6, "0").slice(0, 6);
+  return BigInt(ms) * 1000n + BigInt(frac);
 }
 
 // --- the rule tables a bundle carries ------------------------------------------------
@@ -574,6 +575,11 @@ class Ledger {
     }
     if (!key || key.party !== r.party) throw new Error(`key ${r.keyid.slice(0, 16)}… is not registered to party ${JSON.stringify(r.party)}`);
     if (key.revoked) throw new Error(`key ${r.keyid.slice(0, 16)}… was revoked by ${key.revoked}`);
+    // as ledger/engine.py's check_key_validity: a key signs nothing dated before the
+    // event that registered it
+    if (key.added !== undefined && r.instant < key.added) {
+      throw new Error(`key ${r.keyid.slice(0, 16)}… was registered at ${key.addedText}; it signs nothing dated before that (${r.body.time})`);
+    }
     if (!(await ed25519Verify(key.raw, r.signature, pae(r.payloadType, r.payload)))) {
       throw new Error("the Ed25519 signature does not verify");
     }
@@ -591,6 +597,11 @@ class Ledger {
       return problem(`seq ${r.body.seq} skips seqs of key ${r.keyid.slice(0, 16)}…, yet its prev ${r.body.prev} is an event the bundle carries`);
     }
     if (before && r.instant < before.instant) return problem("dated before the key's previous event");
+    if (!before) { // across a gap too, as check_chain: a key's events move forward in time
+      const below = [...seqs.keys()].filter((n) => n < r.body.seq);
+      const head = below.length ? seqs.get(Math.max(...below)) : null;
+      if (head && r.instant < head.instant) return problem(`dated before the key's previous event in the bundle, ${head.id}`);
+    }
     seqs.set(r.body.seq, r);
   }
 
@@ -855,7 +866,7 @@ class Ledger {
     if (raw.length !== 32) throw new RuleError("rules", "an Ed25519 public key is 32 raw bytes");
     return keyidOf(raw).then((keyid) => {
       if (this.keys.has(keyid)) throw new RuleError("rules", `key ${keyid.slice(0, 16)}… is already registered`);
-      this.keys.set(keyid, { party: subject, raw, revoked: false });
+      this.keys.set(keyid, { party: subject, raw, revoked: false, added: this.current.instant, addedText: this.current.body.time });
     });
   }
 
