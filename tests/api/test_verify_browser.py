@@ -1117,6 +1117,25 @@ def _loose_base64(text: str) -> str:
     return loose
 
 
+def _seq_backwards(payloads: list[bytes]) -> None:
+    """The coop's enrolment of the harvest's member claims seq 10 (after a gap); the harvest,
+    later in the log, keeps its seq 3: the key's chain runs backwards."""
+    n = next(
+        i
+        for i, p in enumerate(payloads)
+        if b"member.enroll" in p and json.loads(p)["member"] == chains_m1()
+    )
+    assert b'"seq":1,' in payloads[n] and b'"prev":null' in payloads[n]
+    fake = b'"prev":"sha256:' + b"0" * 64 + b'"'
+    payloads[n] = payloads[n].replace(b'"seq":1,', b'"seq":10,').replace(b'"prev":null', fake)
+
+
+def chains_m1() -> str:
+    from tests.graph import chains
+
+    return chains.M1
+
+
 def _clock(clock: bytes) -> Callable[[list[bytes]], None]:
     """The harvest's time of day (and offset, if given) replaced, its day kept."""
 
@@ -1157,6 +1176,7 @@ def _operator_forgeries(folder: Path) -> Iterator[tuple[str, dict[str, Any], Log
         "unknown-type": _edit("harvest", b'"type":"harvest"', b'"type":"harvest.note"'),
         "dated-before-its-key": _clock(b"08:00:00"),  # before the key was registered
         "gap-dated-back": _clock(b"08:21:00"),  # after that, before the key's enrolment
+        "seq-backwards": _seq_backwards,
         "unknown-field": _edit("harvest", b'"unit":"kg"', b'"unit":"kg","note":"x"'),
     }
     for name, change in cases.items():

@@ -590,6 +590,11 @@ class Ledger {
     if (!seqs) this.heads.set(r.keyid, (seqs = new Map()));
     const earlier = seqs.get(r.body.seq);
     if (earlier && earlier.id !== r.id) return problem(`seq ${r.body.seq} of key ${r.keyid.slice(0, 16)}… is already taken by ${earlier.id} (a fork)`);
+    const top = seqs.size ? Math.max(...seqs.keys()) : 0;
+    if (!earlier && r.body.seq < top) {
+      // as check_chain: a key's chain only moves forward in the log's order
+      return problem(`seq ${r.body.seq} of key ${r.keyid.slice(0, 16)}… comes after its seq ${top} in the log: the chain runs backwards`);
+    }
     const before = seqs.get(r.body.seq - 1);
     if (before && r.body.prev !== before.id) return problem(`prev is ${r.body.prev}, not ${before.id}, the key's event seq ${r.body.seq - 1}`);
     // a gap is events the bundle does not carry: prev must then be one of them too
