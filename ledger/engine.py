@@ -249,6 +249,18 @@ def check_chain(event: Event, key: Key | None, view: LedgerView) -> None:
             field="time",
         )
     if gap:
+        # a gap is events the bundle does not carry: ``prev`` must then be one of them too.
+        # A ``prev`` the evidence holds sits at or below the head, so the chain would claim
+        # seqs that never were (a signer skipping ahead to look like a later link)
+        if event.prev is not None and view.event(event.prev) is not None:
+            raise ChainConflict(
+                f"seq {event.seq} skips seqs {head_seq + 1}–{event.seq - 1} of key"
+                f" {event.key[:16]}…, yet its prev {event.prev} is an event the bundle"
+                " carries: a chain's prev is the event of seq − 1",
+                field="prev",
+                expected_seq=head_seq + 1,
+                expected_prev=head_event,
+            )
         return
     if event.seq != head_seq + 1 or event.prev != head_event:
         raise ChainConflict(

@@ -9,6 +9,7 @@ fields are checked by its rule module (``ledger.rules``).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -69,8 +70,48 @@ def _no_float(text: str) -> Any:
     )
 
 
+MAX_INTEGER = 2**53 - 1
+"""The largest integer a payload may hold (I-JSON, RFC 7493 §2.2): JSON readers that hold
+numbers as doubles, a browser's among them, read a larger one inexactly, so the in-browser
+verifier would see another number than the one signed. The console signs none larger."""
+
+
+def _exact_int(text: str) -> int:
+    value = int(text) if len(text) <= 20 else None
+    if value is None or abs(value) > MAX_INTEGER:
+        shown = text if len(text) <= 40 else f"{text[:20]}…({len(text)} digits)"
+        raise InvalidEvent(
+            f"integer {shown} is beyond ±(2^53−1), the exact range of JSON numbers (RFC 7493)"
+        )
+    return value
+
+
 def _no_constant(text: str) -> Any:
     raise InvalidEvent(f"{text} is not allowed in a payload")
+
+
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+"""Unicode's bidirectional embeddings, overrides and isolates (LRE … RLO, LRI … PDI): a
+party name or reason holding one reorders the text shown after it on a page or in the
+console ("Trojan Source", CVE-2021-42574), so no payload carries one."""
+_MAYBE_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]|\\u20(?:2[a-eA-E]|6[6-9])")
+
+
+def _bidi_path(value: Any, path: str = "") -> str | None:
+    """The path of the first string (key or value) holding a bidi control, if any."""
+    if isinstance(value, str):
+        return (path.rstrip(".") or "(the value)") if BIDI_CONTROLS.search(value) else None
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found = _bidi_path(key, f"{path}{key}.") or _bidi_path(child, f"{path}{key}.")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            found = _bidi_path(child, f"{path[:-1]}[{i}].")
+            if found:
+                return found
+    return None
 
 
 def loads_strict(data: bytes, *, what: str = "payload") -> Any:
@@ -92,6 +133,7 @@ def loads_strict(data: bytes, *, what: str = "payload") -> Any:
             text,
             object_pairs_hook=pairs_hook,
             parse_float=_no_float,
+            parse_int=_exact_int,
             parse_constant=_no_constant,
         )
     except json.JSONDecodeError as e:
@@ -100,6 +142,14 @@ def loads_strict(data: bytes, *, what: str = "payload") -> Any:
         raise InvalidEvent(f"{what} is nested too deeply") from e
     except ValueError as e:  # e.g. an integer of more than 4,300 digits
         raise InvalidEvent(f"{what} is not acceptable JSON: {e}") from e
+    if _MAYBE_BIDI.search(text):
+        where = _bidi_path(value)
+        if where is not None:
+            raise InvalidEvent(
+                f"a bidirectional control character (U+202A–202E, U+2066–2069) in {what}:"
+                " it would reorder the text shown after it",
+                field=where,
+            )
     if not duplicated:
         return value
     try:

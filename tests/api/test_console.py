@@ -650,6 +650,12 @@ def test_a_key_made_by_trazo_keygen_is_imported_unextractable_and_shared_with_th
     try:
         browser.get(f"{served.base}/console/?lang=fr")
         wait_for(browser, lambda d: css(d, "#pem"), "no import field")
+        # a private key pasted here is sent to no spelling service (Chrome's enhanced
+        # spell check sends a field's text to Google) and kept by no form autofill
+        field = css(browser, "#pem")[0]
+        assert browser.execute_script("return arguments[0].spellcheck", field) is False
+        assert field.get_attribute("autocomplete") == "off"
+        assert field.get_attribute("autocapitalize") in ("off", "none")
         pem = (tmp_path / "field-tablet.key").read_text()
         browser.execute_script("document.querySelector('#pem').value = arguments[0]", pem)
         css(browser, "#import")[0].click()

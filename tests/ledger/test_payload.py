@@ -116,6 +116,30 @@ REJECTIONS: list[tuple[str, Callable[[], Envelope], str | None, str]] = [
         "floating-point number 1e3",
     ),
     ("float-nested", lambda: _env(identifiers={"gln": 1.0}), None, "floating-point number 1.0"),
+    (  # a right-to-left override in a name would reorder what a page shows after it
+        "bidi-override",
+        lambda: _env(name="Coop \u202eabc"),
+        "name",
+        "bidirectional control character",
+    ),
+    (
+        "bidi-isolate-escaped",
+        lambda: _replace_bytes(b'"type":', b'"note":"\\u2067x","type":'),
+        "note",
+        "bidirectional control character",
+    ),
+    (  # a browser's JSON reads it as 2^53: the in-browser verifier could not hold it
+        "integer-beyond-2^53",
+        lambda: _replace_bytes(b'"seq":1', b'"seq":9007199254740993'),
+        None,
+        "integer 9007199254740993 is beyond",
+    ),
+    (
+        "negative-integer-beyond-2^53",
+        lambda: _replace_bytes(b'"seq":1', b'"seq":-9007199254740992'),
+        None,
+        "integer -9007199254740992 is beyond",
+    ),
     ("nan", lambda: _replace_bytes(b'"seq":1', b'"seq":NaN'), None, "NaN is not allowed"),
     (
         "infinity",

@@ -321,7 +321,12 @@ async function render({ keepForms = false } = {}) {
 
 function keyView() {
   if (!ctx.key) {
-    const pem = h("textarea", { id: "pem", rows: 4, placeholder: "-----BEGIN PRIVATE KEY-----" });
+    // a private key: no spelling service (Chrome's enhanced spell check sends the text
+    // away), no autofill or form restoration keeps it
+    const pem = h("textarea", {
+      id: "pem", rows: 4, placeholder: "-----BEGIN PRIVATE KEY-----",
+      spellcheck: "false", autocomplete: "off", autocapitalize: "off", autocorrect: "off",
+    });
     return h(
       "section",
       {},

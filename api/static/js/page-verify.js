@@ -6,7 +6,7 @@
 // Contract for tests: the button carries `data-verify`; the result element gets
 // data-verify-result="ok" or "failed" when the check ends.
 
-import { NOT_CHECKED, verifyBundle } from "./verify.js";
+import { NOT_CHECKED, parseStrict, verifyBundle } from "./verify.js";
 
 const box = document.getElementById("verify-box");
 const button = document.querySelector("[data-verify]");
@@ -29,11 +29,15 @@ async function check(bundleText) {
   steps.replaceChildren();
   result.removeAttribute("data-verify-result");
   result.textContent = words.running;
+  // read as strictly as `trazo verify` reads it: a key held twice, a float or an integer
+  // beyond 2^53 could show two readers two different bundles
   let bundle;
+  let unreadable = null;
   try {
-    bundle = JSON.parse(bundleText);
+    bundle = parseStrict(bundleText);
   } catch (e) {
     bundle = null;
+    unreadable = `bundle.json does not parse: ${e.message}`;
   }
   const witnesses = (box.dataset.witnesses || "").split(" ").filter(Boolean);
   const report = await verifyBundle(
@@ -51,6 +55,7 @@ async function check(bundleText) {
       steps.append(li);
     },
   );
+  if (unreadable) report.findings.unshift({ check: "format", message: unreadable, event: null });
   result.replaceChildren();
   const lead = document.createElement("p");
   lead.className = "outcome";

@@ -60,28 +60,33 @@ async function nodeHash(left, right) {
 /** The root an inclusion proof gives for `leaf` at `index` in a tree of `size` leaves
  * (RFC 9162 §2.1.3.2); throws when the proof has the wrong length for that position. */
 export async function rootFromInclusionProof(leaf, index, size, proof) {
-  if (!(index >= 0 && index < size)) throw new Error(`index ${index} is not in a tree of size ${size}`);
-  let fn = index;
-  let sn = size - 1;
+  // exact integers (BigInt): a tree size beyond 2^53 is a number a double cannot hold,
+  // and a rounded size would give a proof another shape than the one the log signed
+  if (!Number.isSafeInteger(index)) throw new Error(`index ${index} is not an exact integer`);
+  const n = BigInt(size);
+  const i = BigInt(index);
+  if (!(i >= 0n && i < n)) throw new Error(`index ${index} is not in a tree of size ${n}`);
+  let fn = i;
+  let sn = n - 1n;
   let r = leaf;
   for (const p of proof) {
     if (p.length !== 32) throw new Error("a proof hash is not 32 bytes");
-    if (sn === 0) throw new Error("the proof is too long");
-    if (fn % 2 === 1 || fn === sn) {
+    if (sn === 0n) throw new Error("the proof is too long");
+    if (fn % 2n === 1n || fn === sn) {
       r = await nodeHash(p, r);
-      if (fn % 2 === 0) {
-        while (fn % 2 === 0 && fn !== 0) {
-          fn = Math.floor(fn / 2);
-          sn = Math.floor(sn / 2);
+      if (fn % 2n === 0n) {
+        while (fn % 2n === 0n && fn !== 0n) {
+          fn /= 2n;
+          sn /= 2n;
         }
       }
     } else {
       r = await nodeHash(r, p);
     }
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
+    fn /= 2n;
+    sn /= 2n;
   }
-  if (sn !== 0) throw new Error("the proof is too short");
+  if (sn !== 0n) throw new Error("the proof is too short");
   return r;
 }
 
@@ -157,7 +162,8 @@ export async function openCheckpoint(note, logKey) {
   if (!/^(0|[1-9][0-9]*)$/.test(parts[1])) throw new Error("the tree size is not a decimal number");
   const root = b64decode(parts[2]);
   if (root.length !== 32) throw new Error("the root hash is not 32 bytes");
-  return { origin: parts[0], size: Number(parts[1]), root };
+  // size: for display; exactSize (a BigInt) for proofs, exact beyond 2^53
+  return { origin: parts[0], size: Number(parts[1]), exactSize: BigInt(parts[1]), root };
 }
 
 /** The witnesses of `keys` (parsed cosigner keys) whose cosignature/v1 line on `note`

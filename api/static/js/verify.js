@@ -67,6 +67,8 @@ function ceilPlaces(q, places) {
 
 // --- a strict reading of a payload: no duplicate keys, no floats -----------------------
 
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/;
+
 export function parseStrict(text) {
   let i = 0;
   const ws = () => { while (/[ \t\n\r]/.test(text[i] || "")) i++; };
@@ -77,7 +79,10 @@ export function parseStrict(text) {
     while (i < text.length && text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
     if (text[i] !== '"') fail("unterminated string");
     i++;
-    return JSON.parse(text.slice(start, i));
+    const out = JSON.parse(text.slice(start, i));
+    // as ledger/payload.py refuses them: they reorder the text shown after them
+    if (BIDI_CONTROLS.test(out)) fail("a bidirectional control character (U+202A–202E, U+2066–2069)");
+    return out;
   }
   function value(depth) {
     if (depth > 64) fail("nested too deeply");
@@ -136,15 +141,26 @@ export function parseStrict(text) {
 }
 
 const TIME = /^(\d{4}-\d{2}-\d{2})T\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+const FIELDS = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
 
-/** Milliseconds since the epoch, with the microseconds kept apart for exact comparison. */
+/** Milliseconds since the epoch, with the microseconds kept apart for exact comparison.
+ * Every field in its range, as Python's datetime holds them (ledger/fields.py): no
+ * 24:00, no leap second, no April 31, an offset under 24 hours; Date.parse alone rolls
+ * such times over into real ones. */
 function instant(text) {
   const m = TIME.exec(String(text));
   if (!m) throw new Error(`time ${JSON.stringify(text)} is not RFC 3339 with an offset`);
+  const [, year, month, day, hour, minute, second, offHour, offMinute] = FIELDS.exec(text).map(Number);
+  const days = new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && (year % 4 !== 0 || (year % 100 === 0 && year % 400 !== 0)) ? 1 : 0);
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > days || hour > 23 || minute > 59
+    || second > 59 || (offHour || 0) > 23 || (offMinute || 0) > 59) {
+    throw new Error(`time ${JSON.stringify(text)} is not a real time`);
+  }
   const ms = Date.parse(text.replace(/\.\d+/, ""));
   if (Number.isNaN(ms)) throw new Error(`time ${JSON.stringify(text)} is not a real time`);
-  const frac = (m[2] || ".0").slice(1).padEnd(9, "0").slice(0, 9);
-  return BigInt(ms) * 1000000n + BigInt(frac);
+  // to the microsecond, as Python's datetime holds a time (ledger/fields.py truncates)
+  const frac = (m[2] || ".0").slice(1).padEnd(6, "0").slice(0, 6);
+  return BigInt(ms) * 1000n + BigInt(frac);
 }
 
 // --- the rule tables a bundle carries ------------------------------------------------
@@ -318,7 +334,7 @@ export async function verifyBundle(bundle, options = {}, onStep = () => {}) {
       for (const r of records) {
         try {
           const proof = r.inclusion.map(hexToBytes);
-          await verifyInclusion(await leafHash(await sha256(r.payload)), r.index, checkpoint.size, proof, checkpoint.root);
+          await verifyInclusion(await leafHash(await sha256(r.payload)), r.index, checkpoint.exactSize, proof, checkpoint.root);
         } catch (e) {
           find("inclusion", `not in the log at index ${r.index} under the checkpoint: ${e.message}`, r.id);
         }
@@ -474,7 +490,8 @@ async function readEvent(item) {
   if (signature.length !== 64) throw new Error("an Ed25519 signature is 64 bytes");
   const payload = b64decode(env.payload);
   if (payload.length > 65536) throw new Error("a payload is at most 64 KiB");
-  const text = new TextDecoder("utf-8", { fatal: true }).decode(payload);
+  // a byte-order mark is kept, and refused as JSON, as Python's reader refuses it
+  const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(payload);
   const body = parseStrict(text);
   if (!body || typeof body !== "object" || Array.isArray(body)) throw new Error("payload must be a JSON object");
   for (const name of ["type", "schema", "party", "key", "seq", "prev", "time"]) {
@@ -559,6 +576,11 @@ class Ledger {
     }
     if (!key || key.party !== r.party) throw new Error(`key ${r.keyid.slice(0, 16)}… is not registered to party ${JSON.stringify(r.party)}`);
     if (key.revoked) throw new Error(`key ${r.keyid.slice(0, 16)}… was revoked by ${key.revoked}`);
+    // as ledger/engine.py's check_key_validity: a key signs nothing dated before the
+    // event that registered it
+    if (key.added !== undefined && r.instant < key.added) {
+      throw new Error(`key ${r.keyid.slice(0, 16)}… was registered at ${key.addedText}; it signs nothing dated before that (${r.body.time})`);
+    }
     if (!(await ed25519Verify(key.raw, r.signature, pae(r.payloadType, r.payload)))) {
       throw new Error("the Ed25519 signature does not verify");
     }
@@ -569,9 +591,23 @@ class Ledger {
     if (!seqs) this.heads.set(r.keyid, (seqs = new Map()));
     const earlier = seqs.get(r.body.seq);
     if (earlier && earlier.id !== r.id) return problem(`seq ${r.body.seq} of key ${r.keyid.slice(0, 16)}… is already taken by ${earlier.id} (a fork)`);
+    const top = seqs.size ? Math.max(...seqs.keys()) : 0;
+    if (!earlier && r.body.seq < top) {
+      // as check_chain: a key's chain only moves forward in the log's order
+      return problem(`seq ${r.body.seq} of key ${r.keyid.slice(0, 16)}… comes after its seq ${top} in the log: the chain runs backwards`);
+    }
     const before = seqs.get(r.body.seq - 1);
     if (before && r.body.prev !== before.id) return problem(`prev is ${r.body.prev}, not ${before.id}, the key's event seq ${r.body.seq - 1}`);
+    // a gap is events the bundle does not carry: prev must then be one of them too
+    if (!before && r.body.seq > 1 && this.events.has(r.body.prev)) {
+      return problem(`seq ${r.body.seq} skips seqs of key ${r.keyid.slice(0, 16)}…, yet its prev ${r.body.prev} is an event the bundle carries`);
+    }
     if (before && r.instant < before.instant) return problem("dated before the key's previous event");
+    if (!before) { // across a gap too, as check_chain: a key's events move forward in time
+      const below = [...seqs.keys()].filter((n) => n < r.body.seq);
+      const head = below.length ? seqs.get(Math.max(...below)) : null;
+      if (head && r.instant < head.instant) return problem(`dated before the key's previous event in the bundle, ${head.id}`);
+    }
     seqs.set(r.body.seq, r);
   }
 
@@ -881,7 +917,7 @@ class Ledger {
     if (raw.length !== 32) throw new RuleError("rules", "an Ed25519 public key is 32 raw bytes");
     return keyidOf(raw).then((keyid) => {
       if (this.keys.has(keyid)) throw new RuleError("rules", `key ${keyid.slice(0, 16)}… is already registered`);
-      this.keys.set(keyid, { party: subject, raw, revoked: false });
+      this.keys.set(keyid, { party: subject, raw, revoked: false, added: this.current.instant, addedText: this.current.body.time });
     });
   }
 
