@@ -18,9 +18,14 @@ receipt in it, with the role ``spo``):
   SPO's shipment claimed ``ORG``), the difference, and the premium or incentive paid
   against the premium due;
 - **at the farm gate**: the kg-weighted average, over the SPO's harvests in the ancestry
-  with disclosed ``member.payment`` events, of everything paid per unit (price, second
-  payment, premium), converted at the stated rate and to the list's form at the yield
-  table's maximum yields (``ledger.prices.per_unit``), and its share of the FOB price.
+  with disclosed ``member.payment`` events for the coffee (parts ``price`` and
+  ``second-payment``), of what was paid per unit for it, converted at the stated rate and
+  to the list's form at the yield table's maximum yields (``ledger.prices.per_unit``),
+  and its share of the FOB price. Both sides are prices for the coffee: the FOB price
+  excludes the premium (incentive), so premium distributed to members (part ``premium``)
+  is not counted in the farm-gate price either — counting it on one side only inflated
+  the share, past 100 % for a cooperative passing most of its premium on. The premium is
+  a separate fund a certifier audits on its own, against the incentive received.
 
 Figures are exact fractions, shown rounded half-even to the cent (percentages to 0.1).
 An undisclosed payment is never an input: not on the server, not in a bundle.
@@ -323,8 +328,10 @@ def _farmgate(
     evidence: Evidence,
     rules: RuleTables,
 ) -> tuple[Fraction | None, Fraction, tuple[str, ...]]:
-    """Everything the SPO paid per unit for its harvests in the ancestry, averaged over
-    their kilograms, in ``term``'s currency, unit and form (None: nothing disclosed)."""
+    """What the SPO paid per unit for the coffee of its harvests in the ancestry (price and
+    second payments, not premium: the FOB price it is compared with excludes premium),
+    averaged over their kilograms, in ``term``'s currency, unit and form (None: nothing
+    disclosed)."""
     harvests = {
         r.id: r
         for r in (evidence.get(i) for i in ancestry)
@@ -333,7 +340,7 @@ def _farmgate(
     paid: dict[str, Fraction] = defaultdict(Fraction)
     used: list[str] = []
     for record, body in evidence.typed("member.payment"):
-        if record.party != spo or not body.disclose:
+        if record.party != spo or not body.disclose or body.part == "premium":
             continue
         mine = [h for h in body.harvests if h in harvests]
         if not mine:

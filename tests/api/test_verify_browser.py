@@ -922,6 +922,19 @@ def _price_bundles(folder: Path) -> Iterator[tuple[str, dict[str, Any], bool, se
     yield "rich/changed-farm-gate-share", share, False, set()
     world.store.dispose()
 
+    # most of the premium passed on to the member: the farm-gate share is price for price
+    world = fresh("premium-passed-on")
+    bag, parts = tp.passed_on_premium(world)
+    passed = build_bundle(world.store, bag)
+    assert passed["verdict"]["prices"][0]["farmgate_percent"] == "95.6"
+    yield "premium-passed-on", passed, True, set()
+    # the operator counts the premium in, carrying its event: 3.14/lb, "101.4" % of FOB
+    inflated = tp.with_events(world.store, passed, parts["premium"])
+    inflated["verdict"]["prices"][0].update(farmgate="3.14", farmgate_percent="101.4")
+    inflated["verdict"]["prices"][0]["events"]["member_payments"].append(parts["premium"])
+    yield "premium-passed-on/premium-counted", inflated, False, set()
+    world.store.dispose()
+
 
 def _signed(world: World, party: str, body: dict[str, Any]) -> tuple[Any, str]:
     envelope = world.sign(party, body)
@@ -1151,7 +1164,7 @@ def test_python_and_javascript_agree_on_every_price_bundle(
         cases.append((name, bundle, _log_key(ledger), demo_key, passes, named))
     for name, bundle, passes, named in _price_bundles(tmp_path):
         cases.append((name, bundle, tp.TRUSTED, test_key, passes, named))
-    assert len(cases) == 2 + 5 + 17 + 7 + 4
+    assert len(cases) == 2 + 5 + 17 + 7 + 4 + 2
 
     js = _js_verdicts(chromium, base, [(n, b, vkey) for n, b, _k, vkey, *_ in cases])
     assert "error" not in js, js.get("error")

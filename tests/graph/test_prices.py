@@ -247,3 +247,65 @@ def test_a_settlement_naming_deliveries_outside_the_lot_still_verifies(
     assert report.ok, [str(f) for f in report.findings]
     (figures,) = report.verdict.prices.figures if report.verdict else ()
     assert (str(figures.kg), str(figures.farmgate_kg)) == ("100.000", "100.000")
+
+
+def passed_on_premium(world: World) -> tuple[str, dict[str, str]]:
+    """A cooperative that pays its member a large second payment and passes almost all of
+    its 0.20/lb incentive on as premium: the bag, and the member payments by part."""
+    from tests.graph.chains import EXPORTER, ROASTER
+    from tests.graph.fair import LOT, member_payment_body, payment_body, setup
+
+    fair = setup(world)
+    c = fair.c
+    parts = {
+        "price": c.append(chains.COOP, member_payment_body(fair.harvest)),
+        # 1.80 US$/lb × 220.462 lb
+        "second-payment": c.append(
+            chains.COOP,
+            member_payment_body(
+                fair.harvest,
+                part="second-payment",
+                price="1.80",
+                unit="lb",
+                currency="USD",
+                rate=None,
+                amount="396.83",
+            ),
+        ),
+        # 0.18 of the 0.20 US$/lb incentive distributed
+        "premium": c.append(
+            chains.COOP,
+            member_payment_body(
+                fair.harvest,
+                part="premium",
+                price="0.18",
+                unit="lb",
+                currency="USD",
+                rate=None,
+                amount="39.68",
+            ),
+        ),
+    }
+    paid = c.append(EXPORTER, payment_body(fair.receipt))
+    c.append(chains.COOP, {"type": "payment.confirm", "payment": paid, "disclose": True})
+    at_roaster = c.move(EXPORTER, ROASTER, LOT, fair.receipt, "100")
+    return chains.roast_and_pack(c, [(LOT, at_roaster, "100")], "100"), parts
+
+
+def test_the_farm_gate_share_compares_coffee_price_with_coffee_price(
+    sqlite_world: World,
+) -> None:
+    """The FOB price excludes the premium, so the farm-gate price it is divided by does
+    too: premium distributed to members is not coffee price. Counting it inflated the
+    share past 100 % (1.16 + 1.80 + 0.18 = 3.14/lb against 3.10: "101.4")."""
+    bag, parts = passed_on_premium(sqlite_world)
+    bundle = build_bundle(sqlite_world.store, bag)
+    (figures,) = bundle["verdict"]["prices"]
+    # 1.1635 + 1.80 = 2.9635 US$/lb: 95.6 % of 3.10
+    assert (figures["price"], figures["premium_paid"]) == ("3.10", "0.20")
+    assert (figures["farmgate"], figures["farmgate_percent"]) == ("2.96", "95.6")
+    assert figures["events"]["member_payments"] == [parts["price"], parts["second-payment"]]
+    assert parts["premium"] not in bundle_ids(bundle)  # no figure rests on it
+    report = verify_bundle(json.loads(json.dumps(bundle)), TRUSTED)
+    assert report.ok, [str(f) for f in report.findings]
+    assert report.verdict is not None and report.verdict.prices.to_list() == [figures]

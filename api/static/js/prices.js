@@ -377,8 +377,9 @@ export function priceSection(records, tables, ancestry, createdBy) {
     };
   }
 
-  /** What the SPO paid its members per unit for its harvests in the ancestry, averaged
-   * over their kilograms, in `term`'s currency, unit and form. */
+  /** What the SPO paid its members per unit for the coffee of its harvests in the ancestry
+   * (price and second payments, not premium: the FOB price it is compared with excludes
+   * premium), averaged over their kilograms, in `term`'s currency, unit and form. */
   function farmgate(spo, term) {
     const harvests = new Map();
     for (const id of ancestry) {
@@ -394,7 +395,7 @@ export function priceSection(records, tables, ancestry, createdBy) {
     const used = [];
     for (const r of records) {
       const body = r.type === "member.payment" && r.party === spo ? typed(r) : null;
-      if (!body || !body.disclose) continue;
+      if (!body || !body.disclose || body.part === "premium") continue;
       const mine = body.harvests.filter((h) => harvests.has(h));
       if (!mine.length) continue;
       const byForm = new Map();
