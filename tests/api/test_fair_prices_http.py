@@ -31,7 +31,10 @@ def test_the_page_shows_the_disclosed_figures_each_linked_to_its_event(
     assert "Coop Pangoa was paid $3.10 per lb FOB." in html
     assert "That is $0.58 above the SPP minimum price of $2.52." in html
     assert "The SPP incentive of $0.20 was paid." in html
-    assert "received on average $1.16 per lb at the farm gate: 37.5% of the FOB price." in html
+    assert (
+        "received on average $1.16 per lb for their coffee at the farm gate: 37.5% of the FOB"
+        " price, premium excluded from both." in html
+    )
     for event_id in (fair.payment, fair.confirmation, fair.price_list):
         assert f'href="/api/v1/events/{event_id}"' in html
     # member payments, one per family, are counted and carried by the bundle
