@@ -46,6 +46,7 @@ _MONEY = re.compile(r"(0|[1-9][0-9]{0,14})(\.[0-9]{1,6})?")
 _RATE = re.compile(r"(0|[1-9][0-9]{0,14})(\.[0-9]{1,12})?")
 QUALITY = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 CENT = Decimal("0.01")
+RATE_FIELDS = frozenset({"currency", "value"})
 
 
 def money(body: dict[str, Any], name: str, *, prefix: str = "", positive: bool = False) -> Decimal:
@@ -117,7 +118,7 @@ def rate(body: dict[str, Any], name: str = "rate") -> Rate | None:
     if name not in body:
         return None
     item = fields.obj(body, name)
-    fields.reject_unknown(item, frozenset({"currency", "value"}), prefix=name + ".")
+    fields.reject_unknown(item, RATE_FIELDS, prefix=name + ".")
     value = item.get("value")
     if not isinstance(value, str) or not _RATE.fullmatch(value) or Decimal(value) <= 0:
         raise InvalidEvent(

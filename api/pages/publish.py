@@ -44,7 +44,15 @@ DOMAIN = "messages"
 
 SCHEMA_ORG = "https://schema.org"
 STATIC = Path(__file__).parent.parent / "static"
-SCRIPTS = ("dsse.js", "proof.js", "exact.js", "prices.js", "verify.js", "page-verify.js")
+SCRIPTS = (
+    "dsse.js",
+    "proof.js",
+    "exact.js",
+    "prices.js",
+    "fields.js",
+    "verify.js",
+    "page-verify.js",
+)
 """The in-browser verifier: ES modules served at ``/static/js/`` and copied by ``publish``."""
 
 
@@ -753,8 +761,8 @@ VERIFY_MESSAGES = {
 NOT_CHECKED_IN_BROWSER = (
     N_("the bundle's JSON Schema beyond its members (each value's type and form)"),
     N_(
-        "every field of every event type (this check reads the fields the custody and price"
-        " rules use)"
+        "the value of every field of every event type (this check refuses a field its type does"
+        " not define and reads the values the custody and price rules use)"
     ),
     N_(
         "the wording of the verdict's reasons (the shares, fractions and certified parts are"

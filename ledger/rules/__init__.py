@@ -60,4 +60,20 @@ def typed_body(kind: str, body: dict[str, Any], party: str) -> Any:
     return RULES[kind].from_body(body, party)
 
 
-__all__ = ["EVENT_TYPES", "RULES", "Rule", "typed_body"]
+def field_table() -> dict[str, dict[str, Any]]:
+    """Every type's allowed fields, read from its rule module as JSON-able data: ``fields``
+    the body's own (with the common ones), ``nested`` the objects inside whose unknown keys
+    the rule refuses, by path (``outputs[]``: each item; ``outputs[].package``: an object in
+    one). The browser verifier ships a copy of it (api/static/js/fields.js)."""
+    from ledger.rules.base import COMMON
+
+    return {
+        kind: {
+            "fields": sorted(COMMON | rule.fields),
+            "nested": {path: sorted(keys) for path, keys in sorted(rule.nested.items())},
+        }
+        for kind, rule in sorted(RULES.items())
+    }
+
+
+__all__ = ["EVENT_TYPES", "RULES", "Rule", "field_table", "typed_body"]

@@ -8,7 +8,7 @@ SQLAlchemy; the same code runs on append, rebuild, audit and offline verificatio
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ledger import fields
@@ -27,6 +27,9 @@ class Rule(Generic[B]):
 
     type: ClassVar[str]
     fields: ClassVar[frozenset[str]] = frozenset()
+    # the objects inside a body whose unknown keys ``from_body`` refuses, by path
+    # (``outputs[]`` each item of the array, ``outputs[].package`` an object in it)
+    nested: ClassVar[Mapping[str, frozenset[str]]] = {}
 
     def check_fields(self, event: Event) -> B:
         """Stateless checks of the type's own fields; the typed body they give."""

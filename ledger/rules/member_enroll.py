@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from ledger import fields, tables
@@ -55,6 +56,7 @@ def plots_of(body: dict[str, Any], owner: str) -> tuple[EnrolledPlot, ...]:
 class MemberEnroll(Rule[Enrolment]):
     type = "member.enroll"
     fields = frozenset({"member", "products", "plots", "since"})
+    nested = MappingProxyType({"plots[]": PLOT_FIELDS})
 
     def from_body(self, body: dict[str, Any], party: str) -> Enrolment:
         member = fields.owned_id(body, "member", party)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from types import MappingProxyType
 from typing import Any
 
 from ledger import fields, prices
@@ -65,6 +66,7 @@ class MemberPayment(Rule[MemberPaymentBody]):
             "disclose",
         }
     )
+    nested = MappingProxyType({"rate": prices.RATE_FIELDS})
 
     def from_body(self, body: dict[str, Any], party: str) -> MemberPaymentBody:
         member = fields.owned_id(body, "member", party)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from types import MappingProxyType
 from typing import Any
 
 from ledger import fields, prices
@@ -95,6 +96,7 @@ class PaymentRule(Rule[PaymentBody]):
             "disclose",
         }
     )
+    nested = MappingProxyType({"rate": prices.RATE_FIELDS})
 
     def from_body(self, body: dict[str, Any], party: str) -> PaymentBody:
         to = fields.party_id(body, "to")

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from ledger import fields, prices, tables
@@ -117,6 +118,7 @@ class PriceListRule(Rule[PriceList]):
     fields = frozenset(
         {"list", "scheme", "currency", "basis", "valid_from", "valid_until", "items"}
     )
+    nested = MappingProxyType({"items[]": ITEM_FIELDS})
 
     def from_body(self, body: dict[str, Any], party: str) -> PriceList:
         list_id = fields.ident(body, "list", what="a price list id")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from ledger import fields
@@ -67,6 +68,7 @@ def receipt_lines(body: dict[str, Any]) -> tuple[Accepted, ...]:
 class Receive(Rule[Receipt]):
     type = "receive"
     fields = frozenset({"shipment", "lots"})
+    nested = MappingProxyType({"lots[]": LINE_FIELDS})
 
     def from_body(self, body: dict[str, Any], party: str) -> Receipt:
         return Receipt(fields.event_ref(body, "shipment"), receipt_lines(body))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from ledger import fields
@@ -13,6 +14,7 @@ from ledger.payload import Event
 from ledger.records import Party, Shipment, ShipmentLot
 from ledger.rules.base import Rule, concerns, registered_party
 from ledger.rules.custody import (
+    LINE_FIELDS,
     ZERO,
     Line,
     add,
@@ -64,6 +66,7 @@ def _transactions(body: dict[str, Any]) -> tuple[Transaction, ...]:
 class Ship(Rule[ShipBody]):
     type = "ship"
     fields = frozenset({"to", "lots", "transactions", "claims"})
+    nested = MappingProxyType({"lots[]": LINE_FIELDS, "transactions[]": TRANSACTION_FIELDS})
 
     def from_body(self, body: dict[str, Any], party: str) -> ShipBody:
         to = fields.party_id(body, "to")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from ledger import fields, tables
@@ -20,7 +21,15 @@ from ledger.errors import InvalidEvent
 from ledger.payload import Event
 from ledger.records import Lot
 from ledger.rules.base import Rule
-from ledger.rules.custody import Line, create_lot, holding_lines, mention, spend_rows, take
+from ledger.rules.custody import (
+    LINE_FIELDS,
+    Line,
+    create_lot,
+    holding_lines,
+    mention,
+    spend_rows,
+    take,
+)
 from ledger.view import LedgerView, Wanted
 
 OUTPUT_FIELDS = frozenset({"lot", "product", "form", "quantity", "unit", "gtin", "package"})
@@ -95,6 +104,13 @@ class TransformBody:
 class Transform(Rule[TransformBody]):
     type = "transform"
     fields = frozenset({"process", "inputs", "outputs"})
+    nested = MappingProxyType(
+        {
+            "inputs[]": LINE_FIELDS,
+            "outputs[]": OUTPUT_FIELDS,
+            "outputs[].package": PACKAGE_FIELDS,
+        }
+    )
 
     def from_body(self, body: dict[str, Any], party: str) -> TransformBody:
         process = fields.text(body, "process", max_len=64)

@@ -5,8 +5,8 @@
 // reports each one as it passes; every failure is a finding naming the event and why.
 // The price figures of `verdict.prices` are recomputed by prices.js (graph/prices.py's
 // second implementation). What the Python verifier checks and this one does not (the
-// bundle's JSON Schema beyond its members, every field of every event type, the wording of
-// a verdict's reasons) is listed in NOT_CHECKED and shown with the result: nothing is passed silently. Tests run
+// bundle's JSON Schema beyond its members, the value of every field of every event type,
+// the wording of a verdict's reasons) is listed in NOT_CHECKED and shown with the result: nothing is passed silently. Tests run
 // both verifiers on the same bundles and require the same answer.
 
 import { b64decode, eventId, keyidOf, pae } from "./dsse.js";
@@ -21,6 +21,7 @@ import {
   ed25519Verify,
 } from "./proof.js";
 import { Q } from "./exact.js";
+import { FIELDS as ALLOWED } from "./fields.js";
 import { PRICE_TYPES, applicable, checkAmount, priceDifferences, priceSection, readBody } from "./prices.js";
 
 export { Q };
@@ -37,10 +38,52 @@ const OPTIONAL = new Set(["void", "cert.revoke"]);
 
 export const NOT_CHECKED = [
   "the bundle's JSON Schema beyond its members (each value's type and form)",
-  "every field of every event type (this check reads the fields the custody and price rules use)",
+  "the value of every field of every event type (this check refuses a field its type does not define and reads the values the custody and price rules use)",
   "the wording of the verdict's reasons (the shares, fractions and certified parts are compared)",];
 
 const ZERO = new Q(0n);
+
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** The objects a path of fields.js's `nested` names in `body` (`outputs[]`: each item of the
+ * array, `outputs[].package`: an object in one), each with where it is; a value of another
+ * shape is not reached (its form is the rules' concern, and refused there by trazo verify). */
+function reach(body, path) {
+  let found = [[body, ""]];
+  for (const step of path.split(".")) {
+    const many = step.endsWith("[]");
+    const name = many ? step.slice(0, -2) : step;
+    const next = [];
+    for (const [obj, where] of found) {
+      const v = Object.hasOwn(obj, name) ? obj[name] : undefined;
+      if (many && Array.isArray(v)) v.forEach((x, i) => isObject(x) && next.push([x, `${where}${name}[${i}].`]));
+      else if (!many && isObject(v)) next.push([v, `${where}${name}.`]);
+    }
+    found = next;
+  }
+  return found;
+}
+
+/** The first field of `body` its type does not define, or in an object inside it whose unknown
+ * keys the type's rule refuses (fields.js: generated from the rule modules, as ledger/fields.py's
+ * reject_unknown reads them); null if none, or if the type is unknown (reported apart). */
+export function unknownField(type, body) {
+  const spec = Object.hasOwn(ALLOWED, type) ? ALLOWED[type] : null;
+  if (!spec || !isObject(body)) return null;
+  const stray = (obj, allowed, where) => {
+    const extra = Object.keys(obj).filter((k) => !allowed.includes(k)).sort();
+    return extra.length ? where + extra[0] : null;
+  };
+  const top = stray(body, spec.fields, "");
+  if (top) return top;
+  for (const [path, allowed] of Object.entries(spec.nested)) {
+    for (const [obj, where] of reach(body, path)) {
+      const bad = stray(obj, allowed, where);
+      if (bad) return bad;
+    }
+  }
+  return null;
+}
 const ONE = new Q(1n);
 
 /** `q` rounded up to 40 significant digits, as Python's Decimal context of the yield rule
@@ -551,6 +594,8 @@ class Ledger {
     if (r.index > 0 && this.genesis && r.body.ledger !== this.genesis.id) {
       return refuse("ledger", `names ledger ${JSON.stringify(r.body.ledger)}, not ${this.genesis.id}`);
     }
+    const stray = unknownField(r.type, r.body);
+    if (stray) return refuse("rules", `refused by the ledger's rules: ${stray}: a field its type does not define`);
     const undo = this.snapshot();
     try {
       await this.apply(r);
