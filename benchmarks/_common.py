@@ -13,9 +13,11 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +33,34 @@ RESULT_FILE = RESULTS / "latest.json"
 
 written: set[str] = set()
 """Benchmark names that wrote their figures in this process (``__main__`` checks it)."""
+
+
+# --- a served demo ledger ---------------------------------------------------------------
+
+
+@contextmanager
+def demo_client(chain: Any, token: str, log_signer: Any = None) -> Iterator[tuple[Any, Any]]:
+    """The demo chain appended in batches of 1,000 to a new SQLite ledger in a temporary
+    folder, and a test client of the app over it that ``token`` reads as the operator,
+    with no request budget: ``(store, client)``, both closed on leaving."""
+    from api import create_app
+    from ledger.append import append_batch
+    from ledger.store import Store
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(f"sqlite:///{Path(folder) / 'ledger.db'}")
+        store.migrate()
+        for start in range(0, len(chain.events), 1000):
+            batch = chain.events[start : start + 1000]
+            append_batch(store, batch, log_signer=log_signer, genesis=start == 0)
+        config = {"TRAZO_DATABASE_URL": store.url, "TRAZO_KEYS": folder, "TRAZO_READ_TOKEN": token}
+        app = create_app(config)
+        app.config["TRAZO_RATE_LIMIT"] = 0
+        try:
+            yield store, app.test_client()
+        finally:
+            app.extensions["trazo.store"].dispose()
+            store.dispose()
 
 
 # --- timing and memory -----------------------------------------------------------------

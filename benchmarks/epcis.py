@@ -16,9 +16,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
 from benchmarks import _common as c
@@ -53,12 +50,6 @@ def _epcis_listing(client: Any, headers: dict[str, str]) -> int:
     return count
 
 
-def _timed(fn: Any) -> tuple[float, Any]:
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.epcis")
     parser.add_argument("--quick", action="store_true", help="3 repetitions")
@@ -66,37 +57,23 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     repeat = 3 if args.quick else args.repeat
 
-    from api import create_app
     from graph.epcis.hashing import event_hash
     from graph.epcis.ledger import Exporter, naming_for
     from graph.epcis.mapping import CONTEXT
-    from ledger.append import append_batch
     from ledger.query import list_events
-    from ledger.store import Store
 
     chain = demo_chain()
-    with tempfile.TemporaryDirectory() as folder:
-        store = Store(f"sqlite:///{Path(folder) / 'ledger.db'}")
-        store.migrate()
-        for start in range(0, len(chain.events), 1000):
-            append_batch(store, chain.events[start : start + 1000], genesis=start == 0)
-        app = create_app(
-            {"TRAZO_DATABASE_URL": store.url, "TRAZO_KEYS": folder, "TRAZO_READ_TOKEN": TOKEN}
-        )
-        app.config["TRAZO_RATE_LIMIT"] = 0
-        client = app.test_client()
+    with c.demo_client(chain, TOKEN) as (store, client):
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        trazo = [_timed(lambda: _trazo_listing(client, headers)) for _ in range(repeat)]
-        epcis = [_timed(lambda: _epcis_listing(client, headers)) for _ in range(repeat)]
+        trazo = [c.timed(lambda: _trazo_listing(client, headers)) for _ in range(repeat)]
+        epcis = [c.timed(lambda: _epcis_listing(client, headers)) for _ in range(repeat)]
         rows = [r for r in list_events(store, limit=10**6) if r.type in CUSTODY]
         exporter = Exporter(store, naming_for(store, "http://localhost"))
         events = [e for e in (exporter.event(r) for r in rows) if e is not None]
-        decode = [_timed(lambda: [json.loads(r.payload) for r in rows])[0] for _ in range(repeat)]
+        decode = [c.timed(lambda: [json.loads(r.payload) for r in rows])[0] for _ in range(repeat)]
         hashing = [
-            _timed(lambda: [event_hash(e, CONTEXT) for e in events])[0] for _ in range(repeat)
+            c.timed(lambda: [event_hash(e, CONTEXT) for e in events])[0] for _ in range(repeat)
         ]
-        app.extensions["trazo.store"].dispose()
-        store.dispose()
     base_list = statistics.median(t for t, _ in trazo)
     epcis_list = statistics.median(t for t, _ in epcis)
     base_decode, hash_time = statistics.median(decode), statistics.median(hashing)

@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from benchmarks import _common as c
@@ -66,24 +64,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     repeat = 3 if args.quick else args.repeat
 
-    from api import create_app
-    from ledger.append import append_batch
     from ledger.checkpoint import NoteSigner
-    from ledger.store import Store
 
     chain = demo_chain()
-    with tempfile.TemporaryDirectory() as folder:
-        store = Store(f"sqlite:///{Path(folder) / 'ledger.db'}")
-        store.migrate()
-        signer = NoteSigner("trazo/operator", chain.log_key)
-        for start in range(0, len(chain.events), 1000):
-            batch = chain.events[start : start + 1000]
-            append_batch(store, batch, log_signer=signer, genesis=start == 0)
-        app = create_app(
-            {"TRAZO_DATABASE_URL": store.url, "TRAZO_KEYS": folder, "TRAZO_READ_TOKEN": TOKEN}
-        )
-        app.config["TRAZO_RATE_LIMIT"] = 0
-        client = app.test_client()
+    signer = NoteSigner("trazo/operator", chain.log_key)
+    with c.demo_client(chain, TOKEN, log_signer=signer) as (_, client):
         trader = chain.facts.overselling_trader
         callers = {
             "operator": {"Authorization": f"Bearer {TOKEN}"},
@@ -112,8 +97,6 @@ def main(argv: list[str]) -> int:
                 ]
             )
             figures[name] = {"events": held, "page_s": page, "lookup_s": lookup}
-        app.extensions["trazo.store"].dispose()
-        store.dispose()
     print(f"demo ledger, {len(chain.events)} events; median of {repeat}")
     print(
         c.table(
